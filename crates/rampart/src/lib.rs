@@ -1,1 +1,41 @@
-//! placeholder
+//! rampart: a self-hosted edge reverse proxy.
+//!
+//! # Brief overview
+//!
+//! rampart accepts client connections, rejects what is malformed or abusive with an exact,
+//! explained 4xx, forwards everything else to the zone's origin, passes the origin's answers
+//! through untouched, and logs every request. The code is organised by the life of a request:
+//!
+//! - [`listen`]: accept connections, graceful shutdown;
+//! - [`h1`]: the HTTP/1.1 driver over the sans-IO [`rampart_http`] crate;
+//! - [`pipeline`]: the phases that decide about every request (route, limits, …);
+//! - [`origin`]: connecting to origins and pooling connections;
+//! - [`errors`]: the catalogue of generated errors and how they are rendered;
+//! - [`observe`]: access log and metrics; [`admin`]: the `/metrics` listener;
+//! - [`config`]: the TOML configuration, validated with file, line, column and key.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! let loaded = rampart::config::load_file(std::path::Path::new("rampart.toml"))?;
+//! let metrics = Arc::new(rampart::observe::Metrics::new());
+//! let log = rampart::observe::AccessLog::start(&loaded.config.server.access_log, metrics.clone())?;
+//! let server = rampart::listen::Server::start(loaded.config, log, metrics).await?;
+//! // … later:
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+pub mod errors;
+pub mod h1;
+pub mod listen;
+pub mod observe;
+pub mod origin;
+pub mod pipeline;
+pub mod state;

@@ -1,1 +1,160 @@
-fn main() {}
+//! The `rampart` command: run the proxy, or check a configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use rampart::config::{self, ConfigErrors, Loaded};
+use rampart::listen::Server;
+use rampart::observe::{AccessLog, Metrics};
+
+/// rampart: a self-hosted edge reverse proxy.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy. Without -c, runs the embedded default: 127.0.0.1:8080 in front of a demo origin.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file and report every problem with file, line, column and key.
+    Check {
+        /// Configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Run { config } => run(config),
+    }
+}
+
+fn report(errors: &ConfigErrors) {
+    for w in &errors.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!("{errors}");
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match config::load_file(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{}: ok ({} zone{})", path.display(), loaded.config.zones.len(), if loaded.config.zones.len() == 1 { "" } else { "s" });
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: Option<PathBuf>) -> ExitCode {
+    let loaded = match &path {
+        Some(p) => config::load_file(p),
+        None => config::load_str(config::EMBEDDED_NAME, config::EMBEDDED_DEFAULT, None),
+    };
+    let Loaded { mut config, warnings } = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            report(&e);
+            return ExitCode::FAILURE;
+        }
+    };
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        if path.is_none() {
+            match rampart::demo::start().await {
+                Ok(addr) => {
+                    config.zones[0].origin = config::OriginAddr::parse(&format!("http://{addr}")).expect("a socket address is a valid origin");
+                    tracing::info!("demo origin listening on {addr}");
+                }
+                Err(e) => {
+                    eprintln!("error: cannot start the demo origin: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        let metrics = Arc::new(Metrics::new());
+        let log = match AccessLog::start(&config.server.access_log, metrics.clone()) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let zones: Vec<String> = config.zones.iter().map(|z| z.name.clone()).collect();
+        let server = match Server::start(config, log, metrics).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for a in &server.local_addrs {
+            tracing::info!("rampart listening on http://{a} for zones: {}", zones.join(", "));
+        }
+        if let Some(a) = server.admin_addr {
+            tracing::info!("metrics on http://{a}/metrics");
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let left = server.shutdown().await;
+        if left > 0 {
+            tracing::warn!("{left} connection(s) still open after the drain timeout; closing them");
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

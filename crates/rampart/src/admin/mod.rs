@@ -1,0 +1,58 @@
+//! The admin listener: `/metrics` in the Prometheus text format. Loopback by default.
+
+use std::sync::Arc;
+
+use rampart_http::{Limits, Parse};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::listen::Runtime;
+
+/// Serves the admin endpoints on `listener` until the task is aborted.
+pub async fn serve(listener: TcpListener, rt: Arc<Runtime>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let rt = rt.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), answer(stream, &rt)).await;
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, rt: &Runtime) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let limits = Limits::default();
+    loop {
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        let head = match rampart_http::parse_request_head(&buf, &limits) {
+            Ok(Parse::Complete((head, _))) => head,
+            Ok(Parse::Partial) if buf.len() < 16 * 1024 => continue,
+            _ => return reply(&mut stream, 400, "text/plain", b"bad request\n").await,
+        };
+        return match (head.method(), head.path()) {
+            ("GET", "/metrics") => {
+                let body = rt.metrics.encode();
+                reply(&mut stream, 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", body.as_bytes()).await
+            }
+            ("GET", "/healthz") => reply(&mut stream, 200, "text/plain", b"ok\n").await,
+            _ => reply(&mut stream, 404, "text/plain", b"not found: try /metrics\n").await,
+        };
+    }
+}
+
+async fn reply(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(128 + body.len());
+    rampart_http::write_status_line(&mut out, rampart_http::Version::Http11, status, rampart_http::canonical_reason(status));
+    rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
+    rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
+    rampart_http::write_header(&mut out, "connection", b"close");
+    rampart_http::write_end_of_head(&mut out);
+    out.extend_from_slice(body);
+    stream.write_all(&out).await?;
+    stream.shutdown().await
+}

@@ -1,0 +1,333 @@
+//! Configuration: one TOML file, read into an immutable [`Config`].
+//!
+//! Loading never stops at the first problem: every unknown key, wrong type and bad value is
+//! reported with file, line, column and key (see [`walk::ConfigError`]), and nothing starts
+//! with a configuration that has any error. The [`Config`] in memory is immutable; the server
+//! holds it behind an `Arc` so a request sees one configuration from start to end.
+
+pub mod walk;
+mod zone;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::de::DeTable;
+
+pub use walk::ConfigError;
+use walk::{Table, Walker};
+pub use zone::{HostPattern, OriginAddr, Zone};
+
+/// The configuration used by `rampart run` without `-c`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+
+/// Name used for the embedded default in error messages.
+pub const EMBEDDED_NAME: &str = "<embedded default>";
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
+    /// `[[zone]]`, in file order.
+    pub zones: Vec<Zone>,
+}
+
+/// Where access log lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    /// `"off"`: no access log.
+    Off,
+    /// `"-"`: standard output.
+    Stdout,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+/// `[server]`.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Addresses to accept HTTP/1.1 on.
+    pub listen: Vec<SocketAddr>,
+    /// Access log destination.
+    pub access_log: AccessLogTarget,
+    /// The whole request head must arrive within this, else 408.
+    pub client_header_timeout: Duration,
+    /// Longest idle time between two reads of a request body, else 408.
+    pub client_body_timeout: Duration,
+    /// An idle keep-alive connection is closed silently after this.
+    pub keepalive_timeout: Duration,
+    /// On shutdown, in-flight requests get this long to finish.
+    pub drain_timeout: Duration,
+    /// Where `/metrics` is served; `None` when `admin_listen = "off"`.
+    pub admin_listen: Option<SocketAddr>,
+    /// Prefix of the `type` URI of problem details; the error name is appended.
+    pub error_docs_url: String,
+}
+
+/// Request body limit of each plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// 100 MB.
+    Free,
+    /// 100 MB.
+    Pro,
+    /// 200 MB.
+    Business,
+    /// 500 MB.
+    Enterprise,
+}
+
+impl Plan {
+    /// The request body limit of this plan, in bytes (decimal megabytes, as Cloudflare counts).
+    pub fn max_body_bytes(self) -> u64 {
+        match self {
+            Plan::Free | Plan::Pro => 100_000_000,
+            Plan::Business => 200_000_000,
+            Plan::Enterprise => 500_000_000,
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug)]
+pub struct LimitsConfig {
+    /// The plan (sets the default body limit).
+    pub plan: Plan,
+    /// Largest request body accepted: 413 above it.
+    pub max_body_bytes: u64,
+    /// Longest request-target: 414 above it.
+    pub max_uri_bytes: usize,
+    /// Largest header section: 431 above it.
+    pub max_header_bytes: usize,
+    /// Most header fields: 431 above it.
+    pub max_headers: usize,
+}
+
+impl LimitsConfig {
+    /// The limits in the form rampart-http takes.
+    pub fn http_limits(&self) -> rampart_http::Limits {
+        rampart_http::Limits {
+            max_uri_bytes: self.max_uri_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            ..rampart_http::Limits::default()
+        }
+    }
+}
+
+/// Everything wrong with a configuration, plus the warnings.
+#[derive(Debug)]
+pub struct ConfigErrors {
+    /// The errors (at least one).
+    pub errors: Vec<ConfigError>,
+    /// Warnings found along the way.
+    pub warnings: Vec<ConfigError>,
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for e in &self.errors {
+            writeln!(f, "error: {e}")?;
+        }
+        let n = self.errors.len();
+        write!(f, "{n} error{} in the configuration", if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// A configuration that loaded, with the warnings it produced.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Non-fatal remarks.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Reads and validates the file at `path`.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(src) => load_str(&name, &src, path.parent()),
+        Err(e) => Err(ConfigErrors {
+            errors: vec![ConfigError {
+                file: name,
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read the configuration file: {e}"),
+            }],
+            warnings: Vec::new(),
+        }),
+    }
+}
+
+/// Parses and validates configuration text. `file` names it in errors; relative paths in
+/// it are resolved against `base_dir`.
+pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+    let mut w = Walker::new(file, src);
+    let config = match DeTable::parse(src) {
+        Ok(root) => build(&mut w, &root, base_dir.unwrap_or(Path::new("."))),
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            w.error(&span, "", format!("invalid TOML: {message}"));
+            None
+        }
+    };
+    match config {
+        Some(config) if w.errors.is_empty() => Ok(Loaded { config, warnings: w.warnings }),
+        _ => Err(ConfigErrors { errors: w.errors, warnings: w.warnings }),
+    }
+}
+
+const ROOT_KEYS: &[&str] = &["server", "limits", "zone"];
+const SERVER_KEYS: &[&str] = &[
+    "listen",
+    "access_log",
+    "client_header_timeout",
+    "client_body_timeout",
+    "keepalive_timeout",
+    "drain_timeout",
+    "admin_listen",
+    "error_docs_url",
+];
+const LIMITS_KEYS: &[&str] = &["plan", "max_body_bytes", "max_uri_bytes", "max_header_bytes", "max_headers"];
+
+/// Longest timeout accepted anywhere (a day): longer values are almost certainly typos.
+const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path) -> Option<Config> {
+    let root = w.known_keys("", root.get_ref(), root.span(), ROOT_KEYS);
+    let server = read_server(w, &root, base_dir);
+    let limits = read_limits(w, &root);
+    let zones = zone::read_zones(w, &root);
+    Some(Config { server: server?, limits: limits?, zones: zones? })
+}
+
+fn sub_table<'t, 'i>(w: &mut Walker<'_>, root: &Table<'t, 'i>, key: &str, known: &[&str]) -> Option<Table<'t, 'i>> {
+    match root.get(key) {
+        Some(v) => w.table(key, v, known),
+        None => None,
+    }
+}
+
+fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Option<ServerConfig> {
+    let mut s = ServerConfig {
+        listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
+        access_log: AccessLogTarget::Stdout,
+        client_header_timeout: Duration::from_secs(10),
+        client_body_timeout: Duration::from_secs(30),
+        keepalive_timeout: Duration::from_secs(75),
+        drain_timeout: Duration::from_secs(30),
+        admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        error_docs_url: "urn:rampart:error:".to_string(),
+    };
+    let Some(t) = sub_table(w, root, "server", SERVER_KEYS) else {
+        return Some(s);
+    };
+    let errors_before = w.errors.len();
+    if let Some(list) = w.strings(&t, "listen") {
+        if list.is_empty() {
+            let span = t.span_of("listen");
+            w.error(&span, &t.key("listen"), "needs at least one address, e.g. [\"127.0.0.1:8080\"]");
+        }
+        s.listen = list
+            .into_iter()
+            .filter_map(|(a, span)| match a.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    w.error(&span, &t.key("listen"), format!("`{a}` is not an IP:port address (e.g. \"0.0.0.0:80\" or \"[::]:80\")"));
+                    None
+                }
+            })
+            .collect();
+    }
+    if let Some((v, _)) = w.string(&t, "access_log") {
+        s.access_log = match v.as_str() {
+            "off" => AccessLogTarget::Off,
+            "-" => AccessLogTarget::Stdout,
+            path => AccessLogTarget::File(base_dir.join(path)),
+        };
+    }
+    if let Some(d) = w.duration(&t, "client_header_timeout", MAX_TIMEOUT) {
+        s.client_header_timeout = d;
+    }
+    if let Some(d) = w.duration(&t, "client_body_timeout", MAX_TIMEOUT) {
+        s.client_body_timeout = d;
+    }
+    if let Some(d) = w.duration(&t, "keepalive_timeout", MAX_TIMEOUT) {
+        s.keepalive_timeout = d;
+    }
+    if let Some(d) = w.duration(&t, "drain_timeout", MAX_TIMEOUT) {
+        s.drain_timeout = d;
+    }
+    if let Some((v, span)) = w.string(&t, "admin_listen") {
+        s.admin_listen = match v.as_str() {
+            "off" => None,
+            a => match a.parse::<SocketAddr>() {
+                Ok(addr) => {
+                    if !addr.ip().is_loopback() {
+                        w.warn(&span, &t.key("admin_listen"), "the admin listener is reachable from other machines; /metrics has no authentication");
+                    }
+                    Some(addr)
+                }
+                Err(_) => {
+                    w.error(&span, &t.key("admin_listen"), format!("`{a}` is not an IP:port address, or \"off\""));
+                    None
+                }
+            },
+        };
+    }
+    if let Some((v, _)) = w.string(&t, "error_docs_url") {
+        s.error_docs_url = v;
+    }
+    (w.errors.len() == errors_before).then_some(s)
+}
+
+fn read_limits(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<LimitsConfig> {
+    let mut l = LimitsConfig {
+        plan: Plan::Free,
+        max_body_bytes: Plan::Free.max_body_bytes(),
+        max_uri_bytes: rampart_http::DEFAULT_MAX_URI_BYTES,
+        max_header_bytes: rampart_http::DEFAULT_MAX_HEADER_BYTES,
+        max_headers: rampart_http::DEFAULT_MAX_HEADERS,
+    };
+    let Some(t) = sub_table(w, root, "limits", LIMITS_KEYS) else {
+        return Some(l);
+    };
+    let errors_before = w.errors.len();
+    if let Some((plan, span)) = w.string(&t, "plan") {
+        l.plan = match plan.as_str() {
+            "free" => Plan::Free,
+            "pro" => Plan::Pro,
+            "business" => Plan::Business,
+            "enterprise" => Plan::Enterprise,
+            other => {
+                w.error(&span, &t.key("plan"), format!("unknown plan `{other}`; one of: free, pro, business, enterprise"));
+                Plan::Free
+            }
+        };
+        l.max_body_bytes = l.plan.max_body_bytes();
+    }
+    if let Some((n, _)) = w.integer(&t, "max_body_bytes", 0..=i64::MAX) {
+        l.max_body_bytes = n as u64;
+    }
+    if let Some((n, _)) = w.integer(&t, "max_uri_bytes", 16..=1 << 20) {
+        l.max_uri_bytes = n as usize;
+    }
+    if let Some((n, _)) = w.integer(&t, "max_header_bytes", 256..=16 << 20) {
+        l.max_header_bytes = n as usize;
+    }
+    if let Some((n, _)) = w.integer(&t, "max_headers", 1..=10_000) {
+        l.max_headers = n as usize;
+    }
+    (w.errors.len() == errors_before).then_some(l)
+}
+
+#[cfg(test)]
+mod tests;

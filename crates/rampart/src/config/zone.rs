@@ -1,0 +1,192 @@
+//! `[[zone]]`: which hosts a zone serves and where its origin is.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::MAX_TIMEOUT;
+use super::walk::{Table, Walker};
+
+/// A zone: a site served by this edge.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    /// The zone's name (logged as ZoneName).
+    pub name: String,
+    /// Host patterns the zone serves.
+    pub hosts: Vec<HostPattern>,
+    /// The origin requests are forwarded to.
+    pub origin: OriginAddr,
+    /// Timeout of one TCP connect attempt to the origin.
+    pub origin_connect_timeout: Duration,
+    /// Extra connect attempts after a timed-out one, before 522.
+    pub origin_connect_retries: u32,
+    /// Connected, but no response head within this: 524.
+    pub origin_response_timeout: Duration,
+}
+
+/// A host a zone serves: `example.test` or `*.example.test` (any depth of subdomain, not the apex).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HostPattern {
+    /// Exactly this host (lowercase).
+    Exact(String),
+    /// Any subdomain of this suffix; holds the suffix with its leading dot (`.example.test`).
+    Wildcard(String),
+}
+
+/// Where a zone's origin is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginAddr {
+    /// Host name or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// The address, when `host` is an IP literal (no DNS needed).
+    pub ip: Option<SocketAddr>,
+}
+
+impl OriginAddr {
+    /// Parses `http://host[:port]`.
+    pub fn parse(s: &str) -> Result<OriginAddr, String> {
+        let rest = if let Some(r) = s.strip_prefix("http://") {
+            r
+        } else if s.starts_with("https://") {
+            return Err("https origins are not supported yet; use an http:// origin".into());
+        } else {
+            return Err(format!("`{s}` is not an origin URL; write e.g. \"http://127.0.0.1:3000\""));
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains('/') || rest.contains('?') || rest.contains('#') {
+            return Err("an origin is scheme, host and port only, without a path".into());
+        }
+        let authority = rampart_http::Authority::parse(rest.as_bytes())
+            .map_err(|e| format!("`{rest}` is not a valid host[:port]: {e}"))?;
+        let host = authority.host().to_string();
+        let port = authority.port().unwrap_or(80);
+        if port == 0 {
+            return Err("the origin port must not be 0".into());
+        }
+        let ip = host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port));
+        Ok(OriginAddr { host, port, ip })
+    }
+}
+
+impl std::fmt::Display for OriginAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl HostPattern {
+    fn parse(s: &str) -> Result<HostPattern, String> {
+        let lower = s.to_ascii_lowercase();
+        let (wild, name) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, lower.as_str()),
+        };
+        let valid_label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
+            return Err(format!("`{s}` is not a host name (write `example.test` or `*.example.test`)"));
+        }
+        if name.parse::<IpAddr>().is_ok() {
+            return Err(format!("`{s}` is an IP address; zones serve host names (IP hosts get error 1003)"));
+        }
+        Ok(if wild { HostPattern::Wildcard(format!(".{name}")) } else { HostPattern::Exact(name.to_string()) })
+    }
+}
+
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Wildcard(suffix) => write!(f, "*{suffix}"),
+        }
+    }
+}
+
+const ZONE_KEYS: &[&str] = &[
+    "name",
+    "hosts",
+    "origin",
+    "origin_connect_timeout",
+    "origin_connect_retries",
+    "origin_response_timeout",
+];
+
+pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<Vec<Zone>> {
+    let errors_before = w.errors.len();
+    let tables = w.tables(root, "zone", ZONE_KEYS);
+    if tables.is_empty() && root.get("zone").is_none() {
+        w.error(&(0..0), "zone", "no [[zone]] is configured: add one with `name`, `hosts` and `origin`");
+        return None;
+    }
+    let mut zones = Vec::with_capacity(tables.len());
+    let mut seen_hosts: HashMap<HostPattern, String> = HashMap::new();
+    for (path, t) in &tables {
+        let name = w.string(t, "name").map(|(n, _)| n);
+        if name.is_none() && t.get("name").is_none() {
+            w.missing(t, "name");
+        }
+        let mut hosts = Vec::new();
+        match w.strings(t, "hosts") {
+            None if t.get("hosts").is_none() => w.missing(t, "hosts"),
+            None => {}
+            Some(list) => {
+                if list.is_empty() {
+                    let span = t.span_of("hosts");
+                    w.error(&span, &t.key("hosts"), "a zone needs at least one host");
+                }
+                for (h, span) in list {
+                    match HostPattern::parse(&h) {
+                        Ok(p) => {
+                            let zone_name = name.clone().unwrap_or_else(|| path.clone());
+                            if let Some(other) = seen_hosts.insert(p.clone(), zone_name) {
+                                w.error(&span, &t.key("hosts"), format!("host `{h}` is already served by zone `{other}`"));
+                            }
+                            hosts.push(p);
+                        }
+                        Err(m) => w.error(&span, &t.key("hosts"), m),
+                    }
+                }
+            }
+        }
+        let origin = match w.string(t, "origin") {
+            Some((o, span)) => match OriginAddr::parse(&o) {
+                Ok(o) => Some(o),
+                Err(m) => {
+                    w.error(&span, &t.key("origin"), m);
+                    None
+                }
+            },
+            None => {
+                if t.get("origin").is_none() {
+                    w.missing(t, "origin");
+                }
+                None
+            }
+        };
+        let connect_timeout = w.duration(t, "origin_connect_timeout", MAX_TIMEOUT).unwrap_or(Duration::from_secs(15));
+        let retries = w.integer(t, "origin_connect_retries", 0..=10).map_or(1, |(n, _)| n as u32);
+        let response_timeout = w.duration(t, "origin_response_timeout", MAX_TIMEOUT).unwrap_or(Duration::from_secs(100));
+        if let (Some(name), Some(origin)) = (name, origin) {
+            zones.push(Zone {
+                name,
+                hosts,
+                origin,
+                origin_connect_timeout: connect_timeout,
+                origin_connect_retries: retries,
+                origin_response_timeout: response_timeout,
+            });
+        }
+    }
+    (w.errors.len() == errors_before).then_some(zones)
+}

@@ -1,0 +1,480 @@
+//! Forwarding a request to the origin and streaming the response back.
+//!
+//! The request is re-serialised from its parsed form (never forwarded as raw bytes), with
+//! hop-by-hop fields removed and the X-Forwarded-For, X-Forwarded-Proto and Forwarded fields
+//! added. The response passes through untouched but for hop-by-hop fields and framing.
+
+use std::time::{Duration, Instant};
+
+use rampart_http::{BodyFraming, ChunkedDecoder, Parse, RequestHead, ResponseBody, ResponseHead, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant as TokioInstant;
+
+use super::body::{BodyError, ClientBody};
+use super::{Conn, Next, READ_CHUNK, respond};
+use crate::observe::LogRecord;
+use crate::origin::{OriginConn, OriginError};
+use crate::pipeline::{RAY_ID_HEADER, Rejection, RequestContext};
+use crate::state::ZoneState;
+
+/// Most pipelined bytes buffered from the client while its current request is at the origin.
+const MAX_PIPELINE_BUFFER: usize = 64 * 1024;
+
+/// How a request's exchange with the origin ended, before the response head reached the client.
+enum Failure {
+    /// Answer the client with this generated error; then close if `close`.
+    Reject(Rejection, bool),
+    /// The client left: log 499 and close.
+    ClientGone,
+}
+
+/// Forwards the request in `ctx` to its zone's origin and streams the answer to the client.
+pub(super) async fn proxy(conn: &mut Conn, ctx: &RequestContext<'_>, record: &mut LogRecord) -> Next {
+    let Some(zone) = ctx.zone.clone() else {
+        unreachable!("the route phase sets the zone before a request is forwarded")
+    };
+    let config = &ctx.generation.config;
+    let head = ctx.head;
+    let mut body = ClientBody::new(
+        head.body(),
+        config.limits.max_body_bytes,
+        rampart_http::DEFAULT_MAX_TRAILER_BYTES,
+        config.server.client_body_timeout,
+    );
+    let request_head = origin_request_head(ctx);
+    let mut sent_continue = false;
+    let mut attempt = 0;
+    let outcome = loop {
+        attempt += 1;
+        let mut origin = match zone.origin.checkout(&zone.config, &conn.rt.metrics).await {
+            Ok(o) => o,
+            Err(e) => break Err(Failure::Reject(e.rejection(zone.origin.addr()), !body.is_done())),
+        };
+        record.origin_ip = origin.addr.ip().to_string();
+        // RFC 9110 §10.1.1: 100 Continue only once the request is about to be forwarded.
+        if head.expect_continue() && !sent_continue && !body.is_done() {
+            sent_continue = true;
+            if conn.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                break Err(Failure::ClientGone);
+            }
+        }
+        let sent_at = Instant::now();
+        match exchange(conn, ctx, &zone, &mut origin, &request_head, &mut body).await {
+            Ok((response, buffered)) => {
+                let ms = sent_at.elapsed();
+                break Ok((origin, response, buffered, ms));
+            }
+            // RFC 9112 §9.3.1: a request may be retried automatically when it is idempotent
+            // and the connection failed before any part of a response arrived. A pooled
+            // connection that turns out dead on reuse is the common case.
+            Err(Exchange::DeadPooled) if attempt == 1 && head.is_idempotent() && body.received == 0 => continue,
+            Err(Exchange::DeadPooled) => {
+                break Err(Failure::Reject(OriginError::ClosedBeforeResponse.rejection(zone.origin.addr()), !body.is_done()));
+            }
+            Err(Exchange::Origin(e)) => break Err(Failure::Reject(e.rejection(zone.origin.addr()), !body.is_done())),
+            Err(Exchange::Body(BodyError::ClientClosed)) | Err(Exchange::ClientGone) => break Err(Failure::ClientGone),
+            Err(Exchange::Body(e)) => match e.rejection() {
+                Some(r) => break Err(Failure::Reject(r, true)),
+                None => break Err(Failure::ClientGone),
+            },
+        }
+    };
+    record.client_request_bytes += body.wire_bytes;
+    match outcome {
+        Err(Failure::ClientGone) => {
+            record.edge_response_status = 499;
+            Next::Close
+        }
+        Err(Failure::Reject(rejection, close)) => {
+            let close = close || !head.keep_alive();
+            respond::reject(conn, ctx, &rejection, close, record).await;
+            if close { Next::Close } else { Next::KeepAlive }
+        }
+        Ok((origin, response, buffered, elapsed)) => {
+            record.origin_response_status = response.status();
+            record.origin_response_duration_ms = elapsed.as_millis() as u64;
+            conn.rt.metrics.origin_response(&zone.config.name, response.status(), elapsed.as_secs_f64());
+            record.edge_time_to_first_byte_ms = ctx.started.elapsed().as_millis() as u64;
+            respond_from_origin(conn, ctx, &zone, origin, response, buffered, body.is_done(), record).await
+        }
+    }
+}
+
+enum Exchange {
+    /// A pooled connection failed before any byte of a response.
+    DeadPooled,
+    Origin(OriginError),
+    Body(BodyError),
+    ClientGone,
+}
+
+/// Sends the request head and body, then reads the response head. Returns the head and the
+/// bytes read after it.
+async fn exchange(
+    conn: &mut Conn,
+    ctx: &RequestContext<'_>,
+    zone: &ZoneState,
+    origin: &mut OriginConn,
+    request_head: &[u8],
+    body: &mut ClientBody,
+) -> Result<(ResponseHead, Vec<u8>), Exchange> {
+    let mut out = Vec::with_capacity(request_head.len() + READ_CHUNK);
+    out.extend_from_slice(request_head);
+    // Send the head together with whatever body is already buffered: one write.
+    let mut origin_write_failed = false;
+    loop {
+        if !body.is_done() && (out.is_empty() || out.len() == request_head.len()) {
+            body.next(conn, &mut out).await.map_err(Exchange::Body)?;
+        }
+        if !out.is_empty() && origin.stream.write_all(&out).await.is_err() {
+            if origin.reused && body.received == 0 {
+                return Err(Exchange::DeadPooled);
+            }
+            // The origin may have answered early (e.g. its own 413) and closed: read it.
+            origin_write_failed = true;
+            break;
+        }
+        out.clear();
+        if body.is_done() {
+            break;
+        }
+    }
+    let limits = ctx.generation.config.limits.http_limits();
+    let timeout = zone.config.origin_response_timeout;
+    let deadline = TokioInstant::now() + timeout;
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    let mut watch_client = true;
+    let mut scratch = [0u8; 4096];
+    loop {
+        if !buf.is_empty() {
+            match rampart_http::parse_response_head(&buf, &limits) {
+                Ok(Parse::Complete((head, len))) => {
+                    if head.status() >= 100 && head.status() < 200 && head.status() != 101 {
+                        // Interim responses (100, 102, 103) are not relayed.
+                        buf.drain(..len);
+                        continue;
+                    }
+                    buf.drain(..len);
+                    return Ok((head, buf));
+                }
+                Ok(Parse::Partial) => {}
+                Err(e) => return Err(Exchange::Origin(OriginError::InvalidResponse(e.to_string()))),
+            }
+        }
+        buf.reserve(READ_CHUNK);
+        tokio::select! {
+            r = origin.stream.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) if buf.is_empty() && origin.reused && !origin_write_failed => return Err(Exchange::DeadPooled),
+                Ok(0) | Err(_) => return Err(Exchange::Origin(OriginError::ClosedBeforeResponse)),
+                Ok(_) => {}
+            },
+            // While the origin thinks, notice a client that leaves (499). Bytes it sends
+            // meanwhile are pipelined requests: keep them.
+            r = conn.stream.read(&mut scratch), if watch_client => match r {
+                Ok(0) | Err(_) => return Err(Exchange::ClientGone),
+                Ok(n) => {
+                    conn.buf.extend_from_slice(&scratch[..n]);
+                    watch_client = conn.buf.len() < MAX_PIPELINE_BUFFER;
+                }
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(Exchange::Origin(OriginError::ResponseTimedOut(timeout)));
+            }
+        }
+    }
+}
+
+/// The request head sent to the origin.
+fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
+    let head = ctx.head;
+    let mut out = Vec::with_capacity(512);
+    rampart_http::write_request_line(&mut out, head.method(), head.path_and_query(), Version::Http11);
+    let mut xff: Option<&[u8]> = None;
+    let mut forwarded: Option<&[u8]> = None;
+    let mut saw_host = false;
+    for (name, value) in head.headers() {
+        if head.is_hop_by_hop(name) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("expect") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            xff = Some(value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("forwarded") {
+            forwarded = Some(value);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("x-forwarded-proto") || name.eq_ignore_ascii_case(RAY_ID_HEADER) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("host") {
+            saw_host = true;
+        }
+        rampart_http::write_header(&mut out, name, value);
+    }
+    let host = head.host().map(|h| match h.port() {
+        Some(p) if h.host().contains(':') => format!("[{}]:{p}", h.host()),
+        Some(p) => format!("{}:{p}", h.host()),
+        None if h.host().contains(':') => format!("[{}]", h.host()),
+        None => h.host().to_string(),
+    });
+    if !saw_host && let Some(h) = &host {
+        // Absolute-form without a Host field (HTTP/1.0): the authority becomes Host.
+        rampart_http::write_header(&mut out, "host", h.as_bytes());
+    }
+    match head.body() {
+        BodyFraming::ContentLength(n) => rampart_http::write_header(&mut out, "content-length", n.to_string().as_bytes()),
+        BodyFraming::Chunked => rampart_http::write_header(&mut out, "transfer-encoding", b"chunked"),
+        BodyFraming::None => {}
+    }
+    if let Some(up) = head.upgrade() {
+        rampart_http::write_header(&mut out, "connection", b"upgrade");
+        rampart_http::write_header(&mut out, "upgrade", up);
+    }
+    let ip = ctx.client_ip.to_string();
+    let mut value = Vec::with_capacity(64);
+    if let Some(prev) = xff {
+        value.extend_from_slice(prev);
+        value.extend_from_slice(b", ");
+    }
+    value.extend_from_slice(ip.as_bytes());
+    rampart_http::write_header(&mut out, "x-forwarded-for", &value);
+    rampart_http::write_header(&mut out, "x-forwarded-proto", b"http");
+    // RFC 7239 §4: IPv6 nodes are quoted and bracketed.
+    value.clear();
+    if let Some(prev) = forwarded {
+        value.extend_from_slice(prev);
+        value.extend_from_slice(b", ");
+    }
+    if ctx.client_ip.is_ipv6() {
+        value.extend_from_slice(format!("for=\"[{ip}]\"").as_bytes());
+    } else {
+        value.extend_from_slice(format!("for={ip}").as_bytes());
+    }
+    if let Some(h) = &host {
+        value.extend_from_slice(format!(";host=\"{h}\"").as_bytes());
+    }
+    value.extend_from_slice(b";proto=http");
+    rampart_http::write_header(&mut out, "forwarded", &value);
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
+    rampart_http::write_end_of_head(&mut out);
+    out
+}
+
+/// How the response body is framed towards the client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientFraming {
+    None,
+    Length,
+    Chunked,
+    Close,
+}
+
+/// Writes the origin's response head and streams its body to the client.
+#[allow(clippy::too_many_arguments)]
+async fn respond_from_origin(
+    conn: &mut Conn,
+    ctx: &RequestContext<'_>,
+    zone: &ZoneState,
+    mut origin: OriginConn,
+    response: ResponseHead,
+    mut buffered: Vec<u8>,
+    request_body_done: bool,
+    record: &mut LogRecord,
+) -> Next {
+    let head: &RequestHead = ctx.head;
+    let status = response.status();
+    let upgrade = status == 101 && head.upgrade().is_some();
+    let origin_body = response.body(head.is_head());
+    let client_framing = match origin_body {
+        _ if upgrade => ClientFraming::None,
+        ResponseBody::None => ClientFraming::None,
+        ResponseBody::ContentLength(_) => ClientFraming::Length,
+        ResponseBody::Chunked | ResponseBody::CloseDelimited if head.version() == Version::Http11 => ClientFraming::Chunked,
+        ResponseBody::Chunked | ResponseBody::CloseDelimited => ClientFraming::Close,
+    };
+    let close = !upgrade
+        && (!head.keep_alive() || !request_body_done || client_framing == ClientFraming::Close || conn.rt.shutting_down());
+    let mut out = Vec::with_capacity(1024 + buffered.len());
+    rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
+    let mut content_type = String::new();
+    for (name, value) in response.headers() {
+        if upgrade && (name.eq_ignore_ascii_case("upgrade") || name.eq_ignore_ascii_case("connection")) {
+            rampart_http::write_header(&mut out, name, value);
+            continue;
+        }
+        if response.is_hop_by_hop(name) || name.eq_ignore_ascii_case(RAY_ID_HEADER) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("content-type") {
+            content_type = String::from_utf8_lossy(value).into_owned();
+        }
+        rampart_http::write_header(&mut out, name, value);
+    }
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
+    if client_framing == ClientFraming::Chunked {
+        rampart_http::write_header(&mut out, "transfer-encoding", b"chunked");
+    }
+    if close {
+        rampart_http::write_header(&mut out, "connection", b"close");
+    } else if head.version() == Version::Http10 {
+        rampart_http::write_header(&mut out, "connection", b"keep-alive");
+    }
+    rampart_http::write_end_of_head(&mut out);
+    record.edge_response_status = status;
+    record.edge_response_content_type = content_type;
+    let head_len = out.len() as u64;
+
+    if upgrade {
+        out.append(&mut buffered);
+        if conn.stream.write_all(&out).await.is_err() {
+            return Next::Close;
+        }
+        record.edge_response_bytes = head_len;
+        if !conn.buf.is_empty() && origin.stream.write_all(&conn.buf).await.is_err() {
+            return Next::Close;
+        }
+        conn.buf.clear();
+        let _ = tokio::io::copy_bidirectional(&mut conn.stream, &mut origin.stream).await;
+        return Next::Close;
+    }
+
+    let idle = zone.config.origin_response_timeout;
+    let mut stream = OriginBodyStream::new(origin_body, buffered);
+    let mut sent_body = 0u64;
+    let mut chunk = Vec::with_capacity(READ_CHUNK);
+    let clean = loop {
+        chunk.clear();
+        let done = match stream.next(&mut origin, &mut chunk, idle).await {
+            Ok(done) => done,
+            // The head is already out: all we can do is cut the connection short.
+            Err(()) => break false,
+        };
+        match client_framing {
+            ClientFraming::Chunked => {
+                rampart_http::write_chunk(&mut out, &chunk);
+                if done {
+                    rampart_http::write_last_chunk(&mut out);
+                }
+            }
+            ClientFraming::Length | ClientFraming::Close => out.extend_from_slice(&chunk),
+            ClientFraming::None => {}
+        }
+        sent_body += chunk.len() as u64;
+        if !out.is_empty() {
+            if conn.stream.write_all(&out).await.is_err() {
+                break false;
+            }
+            record.edge_response_bytes += out.len() as u64;
+            out.clear();
+        }
+        if done {
+            break true;
+        }
+    };
+    let _ = sent_body;
+    if clean && stream.reusable() && response.keep_alive() {
+        zone.origin.checkin(origin);
+    }
+    if !clean || close {
+        let _ = conn.stream.shutdown().await;
+        return Next::Close;
+    }
+    Next::KeepAlive
+}
+
+/// Reads a response body from the origin according to its framing.
+struct OriginBodyStream {
+    kind: OriginBodyKind,
+    buf: Vec<u8>,
+}
+
+enum OriginBodyKind {
+    None,
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    UntilClose,
+    Done { reusable: bool },
+}
+
+impl OriginBodyStream {
+    fn new(body: ResponseBody, buffered: Vec<u8>) -> OriginBodyStream {
+        let kind = match body {
+            ResponseBody::None => OriginBodyKind::None,
+            ResponseBody::ContentLength(n) => OriginBodyKind::Length(n),
+            ResponseBody::Chunked => OriginBodyKind::Chunked(Box::new(ChunkedDecoder::new(rampart_http::DEFAULT_MAX_TRAILER_BYTES))),
+            ResponseBody::CloseDelimited => OriginBodyKind::UntilClose,
+        };
+        OriginBodyStream { kind, buf: buffered }
+    }
+
+    /// The connection can carry another request: the body ended by its framing and the
+    /// origin sent nothing after it.
+    fn reusable(&self) -> bool {
+        matches!(self.kind, OriginBodyKind::Done { reusable: true })
+    }
+
+    /// Appends the next piece of body to `out`; returns true when the body is complete.
+    async fn next(&mut self, origin: &mut OriginConn, out: &mut Vec<u8>, idle: Duration) -> Result<bool, ()> {
+        loop {
+            match &mut self.kind {
+                OriginBodyKind::None => {
+                    self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                    return Ok(true);
+                }
+                OriginBodyKind::Done { .. } => return Ok(true),
+                OriginBodyKind::Length(remaining) => {
+                    if *remaining == 0 {
+                        self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                        return Ok(true);
+                    }
+                    if !self.buf.is_empty() {
+                        let n = (*remaining).min(self.buf.len() as u64) as usize;
+                        out.extend_from_slice(&self.buf[..n]);
+                        self.buf.drain(..n);
+                        *remaining -= n as u64;
+                        if *remaining == 0 {
+                            self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                            return Ok(true);
+                        }
+                        return Ok(false);
+                    }
+                }
+                OriginBodyKind::Chunked(decoder) => {
+                    if !self.buf.is_empty() {
+                        let consumed = decoder.decode(&self.buf, out).map_err(|_| ())?;
+                        self.buf.drain(..consumed);
+                        if decoder.is_done() {
+                            self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                            return Ok(true);
+                        }
+                        if !out.is_empty() {
+                            return Ok(false);
+                        }
+                    }
+                }
+                OriginBodyKind::UntilClose => {
+                    if !self.buf.is_empty() {
+                        out.append(&mut self.buf);
+                        return Ok(false);
+                    }
+                }
+            }
+            self.buf.reserve(READ_CHUNK);
+            match tokio::time::timeout(idle, origin.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) => {
+                    if matches!(self.kind, OriginBodyKind::UntilClose) {
+                        self.kind = OriginBodyKind::Done { reusable: false };
+                        return Ok(true);
+                    }
+                    return Err(());
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => return Err(()),
+            }
+        }
+    }
+}

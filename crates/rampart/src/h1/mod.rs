@@ -1,0 +1,213 @@
+//! The HTTP/1.1 driver: moves bytes between a client connection, rampart-http and the
+//! pipeline.
+//!
+//! One task per connection. Requests are read, decided and answered strictly in order, so
+//! pipelined requests get their responses in order. Every decision about a request is made by
+//! [`crate::pipeline`]; this module only reads, frames and writes.
+
+mod body;
+mod forward;
+mod respond;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use rampart_http::{BodyFraming, Parse, RequestError, RequestHead, Version};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant as TokioInstant;
+
+use crate::errors::EdgeError;
+use crate::listen::Runtime;
+use crate::observe::LogRecord;
+use crate::pipeline::{self, Decision, Protocol, RayId, Rejection, RequestContext};
+
+
+
+/// Size of one read from a client or origin socket.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A client connection and the bytes read from it but not yet consumed.
+pub(crate) struct Conn {
+    pub stream: TcpStream,
+    pub buf: Vec<u8>,
+    pub peer: SocketAddr,
+    pub rt: Arc<Runtime>,
+}
+
+/// What happens to the connection after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+}
+
+enum HeadRead {
+    Complete(Box<RequestHead>, usize),
+    Invalid(RequestError),
+    /// The client sent part of a head, then nothing within `client_header_timeout`.
+    TimedOut,
+    /// The connection ended (or idled out, or shutdown began) between requests.
+    Closed,
+}
+
+/// Serves one client connection until it closes.
+pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>) {
+    let mut conn = Conn { stream, buf: Vec::with_capacity(READ_CHUNK), peer, rt };
+    let mut first = true;
+    loop {
+        let generation = conn.rt.generation();
+        let head = read_head(&mut conn, &generation.config, first).await;
+        first = false;
+        let next = match head {
+            HeadRead::Closed => return,
+            HeadRead::TimedOut => {
+                let detail = format!(
+                    "the request head did not arrive within {}",
+                    humantime::format_duration(generation.config.server.client_header_timeout)
+                );
+                respond::reject_unparsed(&mut conn, &generation, Rejection::new(EdgeError::RequestTimeout, detail)).await;
+                Next::Close
+            }
+            HeadRead::Invalid(e) => {
+                let rejection = Rejection::new(EdgeError::from_request_status(e.status()), e.to_string());
+                respond::reject_unparsed(&mut conn, &generation, rejection).await;
+                Next::Close
+            }
+            HeadRead::Complete(head, len) => {
+                conn.buf.drain(..len);
+                handle(&mut conn, &generation, &head, len as u64).await
+            }
+        };
+        if next == Next::Close || conn.rt.shutting_down() {
+            return;
+        }
+    }
+}
+
+/// Reads until a complete, valid head is buffered.
+///
+/// Between requests the connection may idle for `keepalive_timeout` (then it is closed
+/// silently); once the first byte of a head has arrived, the whole head must arrive within
+/// `client_header_timeout` (then 408).
+async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool) -> HeadRead {
+    let limits = config.limits.http_limits();
+    let header_timeout = config.server.client_header_timeout;
+    let mut shutdown = conn.rt.shutdown_signal();
+    let mut deadline = if conn.buf.is_empty() && !first {
+        None
+    } else {
+        Some(TokioInstant::now() + header_timeout)
+    };
+    let idle_deadline = TokioInstant::now() + config.server.keepalive_timeout;
+    loop {
+        if !conn.buf.is_empty() {
+            match rampart_http::parse_request_head(&conn.buf, &limits) {
+                Ok(Parse::Complete((head, len))) => return HeadRead::Complete(Box::new(head), len),
+                Ok(Parse::Partial) => {}
+                Err(e) => return HeadRead::Invalid(e),
+            }
+            if deadline.is_none() {
+                deadline = Some(TokioInstant::now() + header_timeout);
+            }
+        }
+        conn.buf.reserve(READ_CHUNK);
+        let read = match deadline {
+            Some(d) => tokio::time::timeout_at(d, conn.stream.read_buf(&mut conn.buf)).await,
+            None => tokio::select! {
+                r = tokio::time::timeout_at(idle_deadline, conn.stream.read_buf(&mut conn.buf)) => r,
+                _ = shutdown.changed() => return HeadRead::Closed,
+            },
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return HeadRead::Closed,
+            Ok(Ok(_)) => {}
+            Err(_elapsed) if conn.buf.is_empty() => return HeadRead::Closed,
+            Err(_elapsed) => return HeadRead::TimedOut,
+        }
+    }
+}
+
+/// Handles one request whose head is parsed: runs the pipeline, then answers or forwards.
+async fn handle(
+    conn: &mut Conn,
+    generation: &Arc<crate::state::Generation>,
+    head: &RequestHead,
+    head_bytes: u64,
+) -> Next {
+    let mut ctx = RequestContext {
+        generation,
+        head,
+        peer: conn.peer,
+        client_ip: conn.peer.ip(),
+        protocol: match head.version() {
+            Version::Http10 => Protocol::Http10,
+            Version::Http11 => Protocol::Http11,
+        },
+        ray_id: RayId::generate(),
+        started_at: SystemTime::now(),
+        started: Instant::now(),
+        zone: None,
+    };
+    let mut record = base_record(&ctx, head_bytes);
+    let next = match pipeline::request_phases(&mut ctx) {
+        Decision::Reject(rejection) => {
+            let close = !head.keep_alive() || !discard_unread_body(conn, head);
+            respond::reject(conn, &ctx, &rejection, close, &mut record).await;
+            if close { Next::Close } else { Next::KeepAlive }
+        }
+        Decision::Continue => forward::proxy(conn, &ctx, &mut record).await,
+    };
+    finish(&conn.rt, &ctx, record);
+    next
+}
+
+/// Drops the body of a rejected request when it is already fully buffered, so the
+/// connection can stay open. Returns false when the body is not (fully) here, in which case
+/// the connection must close: the body is never read.
+fn discard_unread_body(conn: &mut Conn, head: &RequestHead) -> bool {
+    match head.body() {
+        BodyFraming::None => true,
+        BodyFraming::ContentLength(n) if (n as usize) <= conn.buf.len() => {
+            conn.buf.drain(..n as usize);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn base_record(ctx: &RequestContext<'_>, head_bytes: u64) -> LogRecord {
+    let head = ctx.head;
+    let text = |name: &str| head.header(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+    LogRecord {
+        ray_id: ctx.ray_id.as_str().to_string(),
+        edge_start_timestamp: crate::observe::rfc3339(ctx.started_at),
+        client_ip: ctx.client_ip.to_string(),
+        client_src_port: ctx.peer.port(),
+        client_request_host: head.host().map(|h| h.host().to_string()).unwrap_or_default(),
+        client_request_method: head.method().to_string(),
+        client_request_uri: head.target().to_string(),
+        client_request_path: head.path().to_string(),
+        client_request_protocol: ctx.protocol.as_str(),
+        client_request_scheme: "http",
+        client_request_bytes: head_bytes,
+        client_request_user_agent: text("user-agent"),
+        client_request_referer: text("referer"),
+        ..LogRecord::default()
+    }
+}
+
+/// Completes the log record and counts the request.
+fn finish(rt: &Runtime, ctx: &RequestContext<'_>, mut record: LogRecord) {
+    let zone = ctx.zone.as_ref().map(|z| z.config.name.as_str());
+    record.zone_name = zone.unwrap_or("").to_string();
+    record.edge_end_timestamp = crate::observe::rfc3339(SystemTime::now());
+    rt.metrics.request(zone, ctx.protocol.as_str(), record.edge_response_status);
+    if record.edge_response_status == 499 {
+        rt.metrics.client_closed(zone);
+    }
+    rt.log.write(&record);
+}

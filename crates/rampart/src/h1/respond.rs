@@ -1,0 +1,158 @@
+//! Writing responses that rampart generates itself.
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use tokio::io::AsyncWriteExt;
+
+use super::Conn;
+use crate::errors::{self, Problem};
+use crate::observe::LogRecord;
+use crate::pipeline::{RAY_ID_HEADER, RayId, Rejection, RequestContext};
+use crate::state::Generation;
+
+/// What a generated response needs to know about the request it answers.
+pub(crate) struct Answering<'a> {
+    pub ray_id: RayId,
+    pub client_ip: IpAddr,
+    pub zone: Option<&'a str>,
+    pub accept: Option<&'a [u8]>,
+    pub head_only: bool,
+    pub close: bool,
+    pub docs_url: &'a str,
+}
+
+/// Serialises a generated error: status line, headers and (unless HEAD) the negotiated body.
+/// Returns the bytes and the Content-Type.
+pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u8>, &'static str) {
+    let entry = rejection.error.entry();
+    let format = errors::negotiate(a.accept);
+    let timestamp = crate::observe::rfc3339(SystemTime::now());
+    let problem = Problem {
+        error: rejection.error,
+        detail: &rejection.detail,
+        ray_id: a.ray_id.as_str(),
+        client_ip: a.client_ip,
+        zone: a.zone,
+        retry_after: rejection.retry_after,
+        timestamp: &timestamp,
+        docs_url: a.docs_url,
+    };
+    let body = errors::render(&problem, format);
+    let mut out = Vec::with_capacity(256 + body.len());
+    rampart_http::write_status_line(&mut out, rampart_http::Version::Http11, entry.status, rampart_http::canonical_reason(entry.status));
+    rampart_http::write_header(&mut out, "date", httpdate::fmt_http_date(SystemTime::now()).as_bytes());
+    rampart_http::write_header(&mut out, "content-type", format.content_type().as_bytes());
+    rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
+    rampart_http::write_header(&mut out, "cache-control", b"no-store");
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, a.ray_id.as_str().as_bytes());
+    if let Some(secs) = rejection.retry_after {
+        rampart_http::write_header(&mut out, "retry-after", secs.to_string().as_bytes());
+    }
+    if a.close {
+        rampart_http::write_header(&mut out, "connection", b"close");
+    }
+    rampart_http::write_end_of_head(&mut out);
+    if !a.head_only {
+        out.extend_from_slice(&body);
+    }
+    (out, format.content_type())
+}
+
+/// Answers a request that passed parsing with a generated error, and fills the log record.
+pub(crate) async fn reject(
+    conn: &mut Conn,
+    ctx: &RequestContext<'_>,
+    rejection: &Rejection,
+    close: bool,
+    record: &mut LogRecord,
+) {
+    let zone = ctx.zone.as_ref().map(|z| z.config.name.as_str());
+    let answering = Answering {
+        ray_id: ctx.ray_id,
+        client_ip: ctx.client_ip,
+        zone,
+        accept: ctx.head.header("accept"),
+        head_only: ctx.head.is_head(),
+        close: close || conn.rt.shutting_down(),
+        docs_url: &ctx.generation.config.server.error_docs_url,
+    };
+    let (bytes, content_type) = error_response(rejection, &answering);
+    let written = conn.stream.write_all(&bytes).await.is_ok();
+    fill_record(record, rejection, content_type, if written { bytes.len() as u64 } else { 0 });
+    conn.rt.metrics.generated_error(rejection.error.entry().name, rejection.error.status());
+}
+
+/// Records a generated error in the log line.
+pub(crate) fn fill_record(record: &mut LogRecord, rejection: &Rejection, content_type: &str, bytes: u64) {
+    let entry = rejection.error.entry();
+    record.edge_response_status = entry.status;
+    record.edge_response_bytes = bytes;
+    record.edge_response_content_type = content_type.to_string();
+    record.error_code = entry.code.unwrap_or(entry.status);
+    record.error_reason = format!("{}: {}", entry.name, rejection.detail);
+}
+
+/// Answers bytes that never became a valid request head (malformed, too large, timed out),
+/// logs what is known, and leaves the connection to be closed.
+pub(crate) async fn reject_unparsed(conn: &mut Conn, generation: &Generation, rejection: Rejection) {
+    let ray_id = RayId::generate();
+    let started_at = SystemTime::now();
+    let head_only = conn.buf.starts_with(b"HEAD ");
+    let accept = sniff_accept(&conn.buf);
+    let answering = Answering {
+        ray_id,
+        client_ip: conn.peer.ip(),
+        zone: None,
+        accept: accept.as_deref(),
+        head_only,
+        close: true,
+        docs_url: &generation.config.server.error_docs_url,
+    };
+    let (bytes, content_type) = error_response(&rejection, &answering);
+    let written = conn.stream.write_all(&bytes).await.is_ok();
+    let _ = conn.stream.shutdown().await;
+    let mut record = LogRecord {
+        ray_id: ray_id.as_str().to_string(),
+        edge_start_timestamp: crate::observe::rfc3339(started_at),
+        edge_end_timestamp: crate::observe::rfc3339(SystemTime::now()),
+        client_ip: conn.peer.ip().to_string(),
+        client_src_port: conn.peer.port(),
+        client_request_bytes: conn.buf.len() as u64,
+        client_request_scheme: "http",
+        client_request_protocol: "HTTP/1.1",
+        ..LogRecord::default()
+    };
+    fill_record(&mut record, &rejection, content_type, if written { bytes.len() as u64 } else { 0 });
+    let rt = &conn.rt;
+    rt.metrics.generated_error(rejection.error.entry().name, rejection.error.status());
+    rt.metrics.request(None, "HTTP/1.1", rejection.error.status());
+    rt.log.write(&record);
+}
+
+/// Finds an `Accept` field in bytes that did not parse as a whole, so even a malformed
+/// request gets its error in the format it asked for. Best effort: the first line that
+/// starts with `accept:` (any case) wins.
+pub(crate) fn sniff_accept(buf: &[u8]) -> Option<Vec<u8>> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
+    buf[..end]
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .find_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            line[..colon].eq_ignore_ascii_case(b"accept").then(|| line[colon + 1..].trim_ascii().to_vec())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_is_found_in_a_malformed_head() {
+        let raw = b"GET /a b HTTP/1.1\r\nHost: x\r\nACCEPT: application/json\r\n\r\n";
+        assert_eq!(sniff_accept(raw).as_deref(), Some(&b"application/json"[..]));
+        assert_eq!(sniff_accept(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! Accepting connections, and stopping gracefully.
+//!
+//! [`Server::start`] binds every listener before it returns, so a port that is taken is an
+//! error at start-up, not later. [`Server::shutdown`] stops accepting, lets in-flight requests
+//! finish (bounded by `drain_timeout`), then returns.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::observe::{AccessLog, Metrics};
+use crate::state::Generation;
+
+/// State shared by every connection.
+pub struct Runtime {
+    generation: ArcSwap<Generation>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Access log.
+    pub log: AccessLog,
+    shutting_down: AtomicBool,
+    shutdown_tx: watch::Sender<bool>,
+    open: AtomicUsize,
+    idle: Notify,
+}
+
+impl Runtime {
+    /// The current configuration generation. A request keeps the `Arc` it got at its start.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.generation.load_full()
+    }
+
+    /// Swaps in a new configuration; requests already running keep the old one.
+    pub fn reload(&self, config: Config) {
+        self.generation.store(Arc::new(Generation::new(config)));
+    }
+
+    /// Whether shutdown has begun (responses then carry `Connection: close`).
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// A receiver that changes to `true` when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    /// Marks a connection open until the guard drops.
+    pub fn track(self: &Arc<Self>) -> ConnGuard {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        self.metrics.open_connections().inc();
+        ConnGuard(self.clone())
+    }
+}
+
+/// Keeps a connection counted as open.
+pub struct ConnGuard(Arc<Runtime>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.metrics.open_connections().dec();
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    runtime: Arc<Runtime>,
+    /// The addresses actually bound (useful with port 0).
+    pub local_addrs: Vec<SocketAddr>,
+    /// The admin listener's address, when enabled.
+    pub admin_addr: Option<SocketAddr>,
+    accept_tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds every listener and starts serving `config`.
+    pub async fn start(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> std::io::Result<Server> {
+        let listen = config.server.listen.clone();
+        let admin = config.server.admin_listen;
+        let (shutdown_tx, _) = watch::channel(false);
+        let runtime = Arc::new(Runtime {
+            generation: ArcSwap::from_pointee(Generation::new(config)),
+            metrics,
+            log,
+            shutting_down: AtomicBool::new(false),
+            shutdown_tx,
+            open: AtomicUsize::new(0),
+            idle: Notify::new(),
+        });
+        let mut listeners = Vec::new();
+        for addr in &listen {
+            let l = bind(*addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            listeners.push(l);
+        }
+        let admin_listener = match admin {
+            Some(addr) => Some(bind(addr).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on the admin address {addr}: {e}"))
+            })?),
+            None => None,
+        };
+        let mut local_addrs = Vec::new();
+        let mut accept_tasks = Vec::new();
+        for l in listeners {
+            local_addrs.push(l.local_addr()?);
+            accept_tasks.push(tokio::spawn(accept_loop(l, runtime.clone())));
+        }
+        let admin_addr = match admin_listener {
+            Some(l) => {
+                let a = l.local_addr()?;
+                accept_tasks.push(tokio::spawn(crate::admin::serve(l, runtime.clone())));
+                Some(a)
+            }
+            None => None,
+        };
+        Ok(Server { runtime, local_addrs, admin_addr, accept_tasks })
+    }
+
+    /// The shared runtime (for reloads and tests).
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Stops accepting, waits for open connections to finish their in-flight request, at most
+    /// `drain_timeout`, then returns how many connections were still open.
+    pub async fn shutdown(self) -> usize {
+        let rt = &self.runtime;
+        rt.shutting_down.store(true, Ordering::Relaxed);
+        let _ = rt.shutdown_tx.send(true);
+        for t in &self.accept_tasks {
+            t.abort();
+        }
+        let drain = rt.generation().config.server.drain_timeout;
+        let deadline = tokio::time::Instant::now() + drain;
+        loop {
+            let notified = rt.idle.notified();
+            if rt.open.load(Ordering::Acquire) == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return rt.open.load(Ordering::Acquire);
+            }
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let rt = rt.clone();
+                tokio::spawn(async move {
+                    let _guard = rt.track();
+                    crate::h1::serve(stream, peer, rt.clone()).await;
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly rather than spin.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The origin client: a pool of kept-alive connections per zone, and connecting with the
+//! timeout and retry rules of the error catalogue (521, 522, 523, 409 / 1001).
+//!
+//! The HTTP exchange itself (writing the request, reading the response) is in the protocol
+//! driver, which streams bytes through rampart-http's framing; this module owns sockets only.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+
+use crate::config::{OriginAddr, Zone};
+use crate::errors::EdgeError;
+use crate::observe::Metrics;
+use crate::pipeline::Rejection;
+
+/// Most idle connections kept per origin.
+pub const MAX_IDLE_PER_ORIGIN: usize = 512;
+
+/// An idle pooled connection older than this is closed rather than reused (origins commonly
+/// close idle keep-alive connections after 60 s or more; staying under that avoids most races).
+pub const MAX_IDLE_TIME: Duration = Duration::from_secs(50);
+
+/// Why no usable connection or response came from the origin.
+#[derive(Debug)]
+pub enum OriginError {
+    /// The origin's hostname did not resolve: 409 / 1001.
+    HostDoesNotResolve(String),
+    /// The origin refused the connection: 521.
+    Refused(std::io::Error),
+    /// Every connect attempt timed out: 522.
+    ConnectTimedOut {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The timeout of each.
+        each: Duration,
+    },
+    /// No route to the origin: 523.
+    Unreachable(std::io::Error),
+    /// Connected, but no response head in time: 524.
+    ResponseTimedOut(Duration),
+    /// The origin's answer is not valid HTTP: 502.
+    InvalidResponse(String),
+    /// The origin closed or reset the connection before a complete response head: 502.
+    ClosedBeforeResponse,
+}
+
+impl OriginError {
+    /// The generated error the client gets for this failure.
+    pub fn rejection(&self, origin: &OriginAddr) -> Rejection {
+        let (error, detail) = match self {
+            OriginError::HostDoesNotResolve(e) => (
+                EdgeError::DnsResolutionError,
+                format!("the origin's hostname `{}` does not resolve: {e}", origin.host),
+            ),
+            OriginError::Refused(e) => (EdgeError::WebServerDown, format!("the origin {origin} refused the connection ({e})")),
+            OriginError::ConnectTimedOut { attempts, each } => (
+                EdgeError::ConnectionTimedOut,
+                format!(
+                    "{attempts} connection attempt{} to the origin {origin} each timed out after {}",
+                    if *attempts == 1 { "" } else { "s" },
+                    humantime::format_duration(*each)
+                ),
+            ),
+            OriginError::Unreachable(e) => (EdgeError::OriginUnreachable, format!("no route to the origin {origin} ({e})")),
+            OriginError::ResponseTimedOut(d) => (
+                EdgeError::Timeout,
+                format!("the origin {origin} accepted the connection but sent no response head within {}", humantime::format_duration(*d)),
+            ),
+            OriginError::InvalidResponse(e) => (EdgeError::BadGateway, format!("the origin {origin} sent an invalid response: {e}")),
+            OriginError::ClosedBeforeResponse => (
+                EdgeError::BadGateway,
+                format!("the origin {origin} closed the connection without sending a complete response"),
+            ),
+        };
+        Rejection::new(error, detail)
+    }
+}
+
+/// A connection to an origin, fresh or from the pool.
+pub struct OriginConn {
+    /// The socket.
+    pub stream: TcpStream,
+    /// The origin's address.
+    pub addr: SocketAddr,
+    /// Whether it came from the pool (and so may turn out dead on first use).
+    pub reused: bool,
+}
+
+struct Idle {
+    stream: TcpStream,
+    addr: SocketAddr,
+    since: Instant,
+}
+
+/// Kept-alive connections to one origin.
+pub struct OriginPool {
+    addr: OriginAddr,
+    idle: Mutex<Vec<Idle>>,
+}
+
+impl OriginPool {
+    /// An empty pool for `addr`.
+    pub fn new(addr: OriginAddr) -> OriginPool {
+        OriginPool { addr, idle: Mutex::new(Vec::new()) }
+    }
+
+    /// The origin's address as configured.
+    pub fn addr(&self) -> &OriginAddr {
+        &self.addr
+    }
+
+    /// A pooled connection if one is alive, else a new one.
+    pub async fn checkout(&self, zone: &Zone, metrics: &Metrics) -> Result<OriginConn, OriginError> {
+        if let Some(conn) = self.take_idle() {
+            return Ok(conn);
+        }
+        self.connect(zone, metrics).await
+    }
+
+    fn take_idle(&self) -> Option<OriginConn> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(c) = idle.pop() {
+            if c.since.elapsed() > MAX_IDLE_TIME {
+                continue;
+            }
+            // A connection the origin closed while idle reads EOF (or has stray bytes, which
+            // make it unusable too); a live one would block.
+            let mut probe = [0u8; 1];
+            match c.stream.try_read(&mut probe) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return Some(OriginConn { stream: c.stream, addr: c.addr, reused: true });
+                }
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose exchange completed cleanly to the pool.
+    pub fn checkin(&self, conn: OriginConn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() >= MAX_IDLE_PER_ORIGIN {
+            idle.remove(0);
+        }
+        idle.push(Idle { stream: conn.stream, addr: conn.addr, since: Instant::now() });
+    }
+
+    /// Opens a new connection: resolve, then connect with `origin_connect_timeout` per attempt
+    /// and `origin_connect_retries` extra attempts after a timeout.
+    pub async fn connect(&self, zone: &Zone, metrics: &Metrics) -> Result<OriginConn, OriginError> {
+        let addrs: Vec<SocketAddr> = match self.addr.ip {
+            Some(a) => vec![a],
+            None => match tokio::net::lookup_host((self.addr.host.as_str(), self.addr.port)).await {
+                Ok(it) => {
+                    let v: Vec<SocketAddr> = it.collect();
+                    if v.is_empty() {
+                        return Err(OriginError::HostDoesNotResolve("no addresses".into()));
+                    }
+                    v
+                }
+                Err(e) => return Err(OriginError::HostDoesNotResolve(e.to_string())),
+            },
+        };
+        let attempts = zone.origin_connect_retries + 1;
+        let each = zone.origin_connect_timeout;
+        for attempt in 0..attempts {
+            let addr = addrs[attempt as usize % addrs.len()];
+            match tokio::time::timeout(each, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(OriginConn { stream, addr, reused: false });
+                }
+                Ok(Err(e)) => {
+                    return Err(match e.kind() {
+                        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => OriginError::Unreachable(e),
+                        _ => OriginError::Refused(e),
+                    });
+                }
+                Err(_elapsed) => {
+                    if attempt + 1 < attempts {
+                        metrics.connect_retry(&zone.name);
+                    }
+                }
+            }
+        }
+        Err(OriginError::ConnectTimedOut { attempts, each })
+    }
+}
