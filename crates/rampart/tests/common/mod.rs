@@ -1,0 +1,367 @@
+//! Test harness: rampart in-process on an ephemeral port, a scriptable origin that records
+//! exactly what it received, and a raw-bytes client, all on loopback.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rampart::listen::Server;
+use rampart::observe::{AccessLog, Metrics};
+use rampart_http::{BodyFraming, ChunkedDecoder, Limits, Parse, ResponseBody};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Generous bound on any single wait in a test, so a broken test fails instead of hanging.
+/// Never used to assert how fast something happened.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A request as the origin received it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn request_line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+    /// Values of a header (case-insensitive name).
+    pub fn header(&self, name: &str) -> Vec<String> {
+        self.head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+}
+
+/// How the test origin answers.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// Answer every request with these raw bytes.
+    Raw(Vec<u8>),
+    /// 200 with a body echoing the request line.
+    Echo,
+    /// Read the request, then never answer (for 524).
+    Silent,
+    /// Answer with these raw bytes after a delay.
+    Delayed(Duration, Vec<u8>),
+    /// Close the connection as soon as the request is read (for 502).
+    CloseAfterRequest,
+    /// Answer with a function of the received request.
+    With(Arc<dyn Fn(&Received) -> Vec<u8> + Send + Sync>),
+}
+
+/// A scriptable origin on 127.0.0.1.
+pub struct Origin {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    pub connections: Arc<Mutex<usize>>,
+}
+
+impl Origin {
+    pub async fn start(behaviour: Behaviour) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(Mutex::new(0));
+        let (r, c) = (received.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                *c.lock().unwrap() += 1;
+                tokio::spawn(origin_connection(stream, behaviour.clone(), r.clone()));
+            }
+        });
+        Origin { addr, received, connections }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        *self.connections.lock().unwrap()
+    }
+}
+
+async fn origin_connection(mut stream: TcpStream, behaviour: Behaviour, log: Arc<Mutex<Vec<Received>>>) {
+    let mut buf = Vec::new();
+    loop {
+        let Some(req) = read_request(&mut stream, &mut buf).await else { return };
+        log.lock().unwrap().push(req.clone());
+        let reply = match &behaviour {
+            Behaviour::Raw(bytes) => bytes.clone(),
+            Behaviour::Echo => {
+                let body = req.request_line().as_bytes().to_vec();
+                let mut out = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                out.extend_from_slice(&body);
+                out
+            }
+            Behaviour::Silent => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
+            Behaviour::CloseAfterRequest => return,
+            Behaviour::Delayed(d, bytes) => {
+                tokio::time::sleep(*d).await;
+                bytes.clone()
+            }
+            Behaviour::With(f) => f(&req),
+        };
+        if stream.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one full request (head and body) the way a strict origin would.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Received> {
+    let limits = Limits::default();
+    let (head, len) = loop {
+        if !buf.is_empty()
+            && let Ok(Parse::Complete(done)) = rampart_http::parse_request_head(buf, &limits)
+        {
+            break done;
+        }
+        if stream.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    };
+    let head_text = String::from_utf8_lossy(&buf[..len]).into_owned();
+    buf.drain(..len);
+    let mut body = Vec::new();
+    match head.body() {
+        BodyFraming::None => {}
+        BodyFraming::ContentLength(n) => {
+            while buf.len() < n as usize {
+                if stream.read_buf(buf).await.ok()? == 0 {
+                    return None;
+                }
+            }
+            body = buf.drain(..n as usize).collect();
+        }
+        BodyFraming::Chunked => {
+            let mut dec = ChunkedDecoder::new(16 * 1024);
+            loop {
+                let used = dec.decode(buf, &mut body).ok()?;
+                buf.drain(..used);
+                if dec.is_done() {
+                    break;
+                }
+                if stream.read_buf(buf).await.ok()? == 0 {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(Received { head: head_text, body })
+}
+
+/// A response as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers(name).into_iter().next()
+    }
+    pub fn headers(&self, name: &str) -> Vec<String> {
+        self.head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// A raw TCP client connection to rampart.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        Client { stream: TcpStream::connect(addr).await.unwrap(), buf: Vec::new() }
+    }
+
+    pub async fn send(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).await.unwrap();
+    }
+
+    /// Reads one response. `head_request` says whether it answers a HEAD request.
+    pub async fn response(&mut self, head_request: bool) -> Response {
+        tokio::time::timeout(PATIENCE, self.read_response(head_request))
+            .await
+            .expect("no response in time")
+            .expect("connection closed before a complete response")
+    }
+
+    async fn read_response(&mut self, head_request: bool) -> Option<Response> {
+        let limits = Limits::default();
+        loop {
+            let (head, len) = loop {
+                if !self.buf.is_empty() {
+                    match rampart_http::parse_response_head(&self.buf, &limits) {
+                        Ok(Parse::Complete(done)) => break done,
+                        Ok(Parse::Partial) => {}
+                        Err(e) => panic!("invalid response from rampart: {e}: {:?}", String::from_utf8_lossy(&self.buf)),
+                    }
+                }
+                if self.stream.read_buf(&mut self.buf).await.ok()? == 0 {
+                    return None;
+                }
+            };
+            let head_text = String::from_utf8_lossy(&self.buf[..len]).into_owned();
+            self.buf.drain(..len);
+            let status = head.status();
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            let mut body = Vec::new();
+            match head.body(head_request) {
+                ResponseBody::None => {}
+                ResponseBody::ContentLength(n) => {
+                    while self.buf.len() < n as usize {
+                        if self.stream.read_buf(&mut self.buf).await.ok()? == 0 {
+                            return None;
+                        }
+                    }
+                    body = self.buf.drain(..n as usize).collect();
+                }
+                ResponseBody::Chunked => {
+                    let mut dec = ChunkedDecoder::new(16 * 1024);
+                    loop {
+                        let used = dec.decode(&self.buf, &mut body).ok()?;
+                        self.buf.drain(..used);
+                        if dec.is_done() {
+                            break;
+                        }
+                        if self.stream.read_buf(&mut self.buf).await.ok()? == 0 {
+                            return None;
+                        }
+                    }
+                }
+                ResponseBody::CloseDelimited => {
+                    while self.stream.read_buf(&mut self.buf).await.ok()? > 0 {}
+                    body = std::mem::take(&mut self.buf);
+                }
+            }
+            return Some(Response { status, head: head_text, body });
+        }
+    }
+
+    /// Reads the interim `100 Continue` response, if that is what comes next.
+    pub async fn read_raw_until(&mut self, needle: &[u8]) -> Vec<u8> {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Some(p) = self.buf.windows(needle.len()).position(|w| w == needle) {
+                    let out: Vec<u8> = self.buf.drain(..p + needle.len()).collect();
+                    return out;
+                }
+                if self.stream.read_buf(&mut self.buf).await.unwrap() == 0 {
+                    panic!("closed before {:?}", String::from_utf8_lossy(needle));
+                }
+            }
+        })
+        .await
+        .expect("timed out waiting for bytes")
+    }
+
+    /// True when the server closed the connection (EOF after any buffered bytes).
+    pub async fn is_closed(&mut self) -> bool {
+        let mut scratch = [0u8; 1024];
+        match tokio::time::timeout(PATIENCE, self.stream.read(&mut scratch)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => true,
+            Ok(Ok(_)) => false,
+            Err(_) => false,
+        }
+    }
+}
+
+/// A running rampart with one zone `example.test` (and `*.example.test`) in front of `origin`.
+pub struct Rampart {
+    pub server: Option<Server>,
+    pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub log_path: PathBuf,
+}
+
+impl Rampart {
+    /// Starts rampart; `extra` is TOML spliced into the config: `server_extra` inside
+    /// `[server]`, `zone_extra` inside the zone, `rest` after it.
+    pub async fn start_with(origin: SocketAddr, server_extra: &str, zone_extra: &str, rest: &str) -> Rampart {
+        let log_path = std::env::temp_dir().join(format!("rampart-test-{}-{}.log", std::process::id(), fastrand::u64(..)));
+        let src = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"{}\"\n{server_extra}\n\
+             [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\", \"*.example.test\"]\norigin = \"http://{origin}\"\n{zone_extra}\n{rest}",
+            log_path.display()
+        );
+        let loaded = rampart::config::load_str("test.toml", &src, None).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        let metrics = Arc::new(Metrics::new());
+        let log = AccessLog::start(&loaded.config.server.access_log, metrics.clone()).unwrap();
+        let server = Server::start(loaded.config, log, metrics).await.unwrap();
+        Rampart { addr: server.local_addrs[0], admin: server.admin_addr, server: Some(server), log_path }
+    }
+
+    pub async fn start(origin: SocketAddr) -> Rampart {
+        Self::start_with(origin, "", "", "").await
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    /// Sends one request on a new connection and reads the response.
+    pub async fn request(&self, raw: &[u8]) -> (Response, Client) {
+        let mut c = self.client().await;
+        c.send(raw).await;
+        let head_request = raw.starts_with(b"HEAD ");
+        let r = c.response(head_request).await;
+        (r, c)
+    }
+
+    /// Access log lines written so far, waiting until at least `n` are there.
+    pub async fn log_lines(&self, n: usize) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            if lines.len() >= n || tokio::time::Instant::now() > deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The Prometheus text from /metrics.
+    pub async fn metrics(&self) -> String {
+        let mut c = Client::connect(self.admin.unwrap()).await;
+        c.send(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").await;
+        c.response(false).await.text()
+    }
+}
+
+impl Drop for Rampart {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}

@@ -1,0 +1,281 @@
+//! Forwarding: what the origin receives, what the client gets back, pipelining, upgrades,
+//! zone routing and pass-through of origin errors.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Behaviour, Origin, Rampart, Received};
+
+fn reply(status: &str, extra: &str, body: &str) -> Vec<u8> {
+    format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+}
+
+#[tokio::test]
+async fn request_is_reserialised_without_hop_by_hop_fields_and_with_forwarding_fields() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart
+        .request(
+            b"GET /path?q=1 HTTP/1.1\r\nHost: example.test\r\nConnection: keep-alive, X-Secret\r\nX-Secret: s\r\n\
+              Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\n\
+              X-Forwarded-For: 198.51.100.7\r\nX-Forwarded-Proto: https\r\nUser-Agent: t/1\r\n\r\n",
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    let got = origin.received();
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert_eq!(r.request_line(), "GET /path?q=1 HTTP/1.1");
+    for gone in ["connection", "x-secret", "keep-alive", "proxy-connection", "te", "trailer"] {
+        assert!(r.header(gone).is_empty(), "{gone} was forwarded:\n{}", r.head);
+    }
+    assert_eq!(r.header("host"), ["example.test"]);
+    assert_eq!(r.header("user-agent"), ["t/1"]);
+    assert_eq!(r.header("x-forwarded-for"), ["198.51.100.7, 127.0.0.1"]);
+    assert_eq!(r.header("x-forwarded-proto"), ["http"]);
+    assert_eq!(r.header("forwarded"), ["for=127.0.0.1;host=\"example.test\";proto=http"]);
+    assert_eq!(r.header("rampart-ray"), [resp.header("rampart-ray").unwrap()]);
+}
+
+#[tokio::test]
+async fn absolute_form_is_forwarded_in_origin_form() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart.request(b"GET http://example.test/a?b HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(origin.received()[0].request_line(), "GET /a?b HTTP/1.1");
+}
+
+#[tokio::test]
+async fn bodies_are_forwarded_with_their_framing() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, mut c) = rampart
+        .request(b"POST /a HTTP/1.1\r\nHost: example.test\r\nContent-Length: 11\r\n\r\nhello world")
+        .await;
+    assert_eq!(resp.status, 200);
+    c.send(b"POST /b HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+        .await;
+    assert_eq!(c.response(false).await.status, 200);
+    let got = origin.received();
+    assert_eq!(got[0].body, b"hello world");
+    assert_eq!(got[1].body, b"hello world");
+    assert_eq!(got[1].header("transfer-encoding"), ["chunked"]);
+    assert!(got[1].header("content-length").is_empty());
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_only_when_forwarding() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"PUT /up HTTP/1.1\r\nHost: example.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").await;
+    let interim = c.read_raw_until(b"\r\n\r\n").await;
+    assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.send(b"data").await;
+    let resp = c.response(false).await;
+    assert_eq!(resp.status, 200);
+    let got = origin.received();
+    assert_eq!(got[0].body, b"data");
+    assert!(got[0].header("expect").is_empty());
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"GET /1 HTTP/1.1\r\nHost: example.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: example.test\r\n\r\nHEAD /3 HTTP/1.1\r\nHost: example.test\r\n\r\nGET /4 HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    assert_eq!(c.response(false).await.text(), "GET /1 HTTP/1.1");
+    assert_eq!(c.response(false).await.text(), "GET /2 HTTP/1.1");
+    let head = c.response(true).await;
+    assert!(head.body.is_empty());
+    assert_eq!(c.response(false).await.text(), "GET /4 HTTP/1.1");
+}
+
+#[tokio::test]
+async fn body_that_looks_like_a_request_is_only_a_body() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let smuggled = "GET /admin HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    let raw = format!("POST / HTTP/1.1\r\nHost: example.test\r\nContent-Length: {}\r\n\r\n{smuggled}", smuggled.len());
+    let (resp, _c) = rampart.request(raw.as_bytes()).await;
+    assert_eq!(resp.status, 200);
+    let got = origin.received();
+    assert_eq!(got.len(), 1, "exactly one request reaches the origin");
+    assert_eq!(got[0].body, smuggled.as_bytes());
+}
+
+#[tokio::test]
+async fn cl_te_smuggling_attempt_reaches_the_origin_not_at_all() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, mut c) = rampart
+        .request(b"POST / HTTP/1.1\r\nHost: example.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 400);
+    assert!(c.is_closed().await);
+    assert!(origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn origin_errors_pass_through_untouched() {
+    let origin = Origin::start(Behaviour::With(Arc::new(|r: &Received| {
+        let path = r.request_line().split(' ').nth(1).unwrap_or("").to_string();
+        match path.as_str() {
+            "/401" => reply("401 Unauthorized", "WWW-Authenticate: Basic realm=\"x\"\r\n", "who?"),
+            "/405" => reply("405 Method Not Allowed", "Allow: GET, HEAD\r\n", "no"),
+            "/407" => reply("407 Proxy Authentication Required", "Proxy-Authenticate: Basic realm=\"p\"\r\n", "p"),
+            "/429" => reply("429 Too Many Requests", "Retry-After: 17\r\n", "slow"),
+            "/503" => reply("503 Service Unavailable", "Retry-After: 30\r\nX-Custom: 1\r\n", "down"),
+            _ => reply("418 I'm a teapot", "", "tea"),
+        }
+    })))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let cases = [
+        ("/401", 401, "www-authenticate", "Basic realm=\"x\"", "who?"),
+        ("/405", 405, "allow", "GET, HEAD", "no"),
+        ("/407", 407, "proxy-authenticate", "Basic realm=\"p\"", "p"),
+        ("/429", 429, "retry-after", "17", "slow"),
+        ("/503", 503, "retry-after", "30", "down"),
+    ];
+    let mut c = rampart.client().await;
+    for (path, status, header, value, body) in cases {
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes()).await;
+        let resp = c.response(false).await;
+        assert_eq!(resp.status, status);
+        assert_eq!(resp.header(header).as_deref(), Some(value), "{}", resp.head);
+        assert_eq!(resp.text(), body);
+        assert!(resp.header("cache-control").is_none(), "no-store is only for generated errors");
+        assert!(resp.header("rampart-ray").is_some());
+    }
+    let (resp, _) = rampart.request(b"GET /x HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    assert_eq!((resp.status, resp.head.lines().next().unwrap()), (418, "HTTP/1.1 418 I'm a teapot"));
+}
+
+#[tokio::test]
+async fn head_response_never_carries_a_body() {
+    let origin = Origin::start(Behaviour::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec())).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"HEAD / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    let resp = c.response(true).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-length").as_deref(), Some("5"));
+    c.send(b"HEAD / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    assert_eq!(c.response(true).await.status, 200, "the connection stays usable");
+}
+
+#[tokio::test]
+async fn chunked_and_close_delimited_origin_bodies_are_reframed() {
+    let origin = Origin::start(Behaviour::With(Arc::new(|r: &Received| {
+        if r.request_line().contains("/chunked") {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n".to_vec()
+        } else {
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close".to_vec()
+        }
+    })))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart.request(b"GET /chunked HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    assert_eq!(resp.header("transfer-encoding").as_deref(), Some("chunked"));
+    assert_eq!(resp.text(), "abcdef");
+    let (resp, _c) = rampart.request(b"GET /chunked HTTP/1.0\r\nHost: example.test\r\n\r\n").await;
+    assert_eq!(resp.text(), "abcdef");
+    assert!(resp.header("transfer-encoding").is_none(), "HTTP/1.0 clients get a close-delimited body");
+    assert_eq!(resp.header("connection").as_deref(), Some("close"));
+}
+
+#[tokio::test]
+async fn origin_connections_are_pooled_and_kept_alive() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    for _ in 0..5 {
+        let (resp, _c) = rampart.request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+        assert_eq!(resp.status, 200);
+    }
+    assert_eq!(origin.received().len(), 5);
+    assert_eq!(origin.connection_count(), 1);
+}
+
+#[tokio::test]
+async fn zones_are_chosen_by_host_exact_before_wildcard() {
+    let a = Origin::start(Behaviour::Raw(reply("200 OK", "", "zone-a"))).await;
+    let b = Origin::start(Behaviour::Raw(reply("200 OK", "", "zone-b"))).await;
+    let rest = format!("[[zone]]\nname = \"b\"\nhosts = [\"www.example.test\"]\norigin = \"http://{}\"\n", b.addr);
+    let rampart = Rampart::start_with(a.addr, "", "", &rest).await;
+    for (host, want) in [("example.test", "zone-a"), ("x.y.example.test", "zone-a"), ("www.example.test", "zone-b"), ("WWW.Example.Test:80", "zone-b")] {
+        let (resp, _c) = rampart.request(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).await;
+        assert_eq!(resp.text(), want, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_host_gets_409_1001_and_ip_host_gets_403_1003() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart
+        .request(b"GET / HTTP/1.1\r\nHost: other.test\r\nAccept: application/json\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 409);
+    let j = resp.json();
+    assert_eq!(j["error_code"], 1001);
+    assert_eq!(j["status"], 409);
+    assert_eq!(j["retryable"], false);
+    assert_eq!(resp.header("content-type").as_deref(), Some("application/json"));
+    let (resp, _c) = rampart.request(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n").await;
+    assert_eq!(resp.status, 403);
+    assert!(resp.text().contains("Error 1003"));
+    assert!(resp.header("content-type").unwrap().starts_with("text/html"));
+    let (resp, _c) = rampart.request(b"GET / HTTP/1.1\r\nHost: [::1]\r\nAccept: text/plain\r\n\r\n").await;
+    assert_eq!(resp.status, 403);
+    assert!(resp.text().starts_with("Error 1003"));
+    assert!(origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn websocket_upgrade_is_tunnelled() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&got).to_lowercase();
+        assert!(head.contains("upgrade: websocket") && head.contains("connection: upgrade"), "{head}");
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await.unwrap();
+        // Echo whatever comes next, prefixed.
+        let n = s.read(&mut buf).await.unwrap();
+        let mut out = b"echo:".to_vec();
+        out.extend_from_slice(&buf[..n]);
+        s.write_all(&out).await.unwrap();
+    });
+    let rampart = Rampart::start(addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").await;
+    let head = c.read_raw_until(b"\r\n\r\n").await;
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    c.send(b"ping").await;
+    assert_eq!(c.read_raw_until(b"echo:ping").await, b"echo:ping");
+}
+
+#[tokio::test]
+async fn http10_keep_alive_is_honoured() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"GET /a HTTP/1.0\r\nHost: example.test\r\nConnection: keep-alive\r\n\r\n").await;
+    let resp = c.response(false).await;
+    assert_eq!(resp.header("connection").as_deref(), Some("keep-alive"));
+    c.send(b"GET /b HTTP/1.0\r\nHost: example.test\r\n\r\n").await;
+    let resp = c.response(false).await;
+    assert_eq!(resp.header("connection").as_deref(), Some("close"));
+    assert!(c.is_closed().await);
+}
