@@ -1,0 +1,359 @@
+//! The in-process counter store: sharded, fixed-size, self-cleaning.
+//!
+//! # Layout
+//!
+//! `shards` mutexes, each over an open-addressing table (linear probing,
+//! backward-shift deletion, no tombstones) of 32-byte slots allocated once
+//! at construction. A key's shard comes from the top bits of its mixed hash
+//! and its home slot from the rest, so neither depends on the other.
+//!
+//! # Bounds
+//!
+//! Each shard holds at most `ceil(max_keys / shards)` keys in
+//! `4/3 ×` that many slots (load factor ≤ 3/4), so the store's memory is
+//! fixed when it is built and reported by [`MemoryStore::memory_bytes`]:
+//! about 43 bytes per key of `max_keys`, 43 MB for a million keys.
+//!
+//! # Forgetting keys
+//!
+//! A key's state is dropped only when it no longer matters or when room is
+//! needed:
+//!
+//! - *Expiry (lossless).* Once a key's bucket is full again and no block is
+//!   running ([`CounterState::expires_at_ms`]), its state equals that of a
+//!   key never seen. Every insert of a new key first examines the next
+//!   [`SWEEP_SLOTS_PER_INSERT`] slots after the shard's sweep cursor and
+//!   removes the expired ones, so sweeping is driven by `now` and paid in
+//!   small steps by the traffic that creates keys. A [`Op::Check`] that
+//!   leaves a never-seen key in the never-seen state inserts nothing.
+//! - *Eviction at the cap (lossy).* A new key is always admitted: refusing
+//!   it would either let it through uncounted or limit an innocent client.
+//!   When its shard is full, the store examines the next
+//!   [`EVICTION_SAMPLE_SLOTS`] occupied slots after the sweep cursor and
+//!   removes the first expired one, or else the one that is *not* in a
+//!   mitigation block and expires soonest; a key in a mitigation block is
+//!   evicted only when every sampled key is in one, and then the block that
+//!   ends soonest goes. Forgetting a key gives it back at most one full
+//!   quota (`requests_per_period` requests) early; the keys chosen are those
+//!   for which that happens soonest anyway, and blocked keys (the ones an
+//!   attacker would like forgotten) go last.
+//!
+//! [`CounterState::expires_at_ms`]: crate::CounterState::expires_at_ms
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::decision::Decision;
+use crate::gcra::{CounterState, Op};
+use crate::key::Key;
+use crate::quota::Quota;
+use crate::store::CounterStore;
+
+/// Default `max_keys`: one million keys, about 43 MB.
+pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+
+/// Default number of shards. 64 keeps lock contention negligible with
+/// dozens of worker threads and costs nothing for memory.
+pub const DEFAULT_SHARDS: usize = 64;
+
+/// Largest number of shards a store may have.
+pub const MAX_SHARDS: usize = 4096;
+
+/// Slots examined for expired keys each time a new key is inserted.
+pub const SWEEP_SLOTS_PER_INSERT: usize = 4;
+
+/// Occupied slots compared when a full shard must evict a key.
+pub const EVICTION_SAMPLE_SLOTS: usize = 16;
+
+/// Settings of a [`MemoryStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStoreSettings {
+    /// Most keys the store holds (rounded up to a multiple of `shards`).
+    /// Default [`DEFAULT_MAX_KEYS`]. When reached, a new key evicts an old
+    /// one (see the module docs); it is never refused.
+    pub max_keys: usize,
+    /// Number of independently locked shards, rounded up to a power of two
+    /// and capped at [`MAX_SHARDS`]. Default [`DEFAULT_SHARDS`].
+    pub shards: usize,
+}
+
+impl Default for MemoryStoreSettings {
+    fn default() -> Self {
+        MemoryStoreSettings {
+            max_keys: DEFAULT_MAX_KEYS,
+            shards: DEFAULT_SHARDS,
+        }
+    }
+}
+
+/// The in-process [`CounterStore`].
+///
+/// ```
+/// use std::time::Duration;
+/// use rampart_ratelimit::{CounterStore, Key, MemoryStore, MemoryStoreSettings, Quota};
+///
+/// let store = MemoryStore::new(MemoryStoreSettings { max_keys: 1000, shards: 4 });
+/// let quota = Quota::new(10, 1, 0).unwrap();
+/// let key = Key::from_hash(42);
+/// assert!(store.check_and_hit(key, &quota, Duration::ZERO).is_allowed());
+/// assert_eq!(store.len(), 1);
+/// assert!(store.memory_bytes() < 64 * 1024);
+/// ```
+#[derive(Debug)]
+pub struct MemoryStore {
+    shards: Box<[Mutex<Shard>]>,
+    shard_bits: u32,
+}
+
+impl MemoryStore {
+    /// Allocates a store for `settings.max_keys` keys.
+    pub fn new(settings: MemoryStoreSettings) -> MemoryStore {
+        let shards = settings.shards.clamp(1, MAX_SHARDS).next_power_of_two();
+        let per_shard = settings.max_keys.max(1).div_ceil(shards);
+        MemoryStore {
+            shards: (0..shards)
+                .map(|_| Mutex::new(Shard::new(per_shard, shards.trailing_zeros())))
+                .collect(),
+            shard_bits: shards.trailing_zeros(),
+        }
+    }
+
+    /// Keys currently held, expired ones not yet swept included.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len).sum()
+    }
+
+    /// `true` when no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Most keys the store holds: `max_keys` rounded up to a multiple of
+    /// the shard count.
+    pub fn max_keys(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).max_len).sum()
+    }
+
+    /// Bytes the store owns: slot tables plus shard headers. Fixed at
+    /// construction; the store never allocates after [`MemoryStore::new`].
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<MemoryStore>()
+            + self
+                .shards
+                .iter()
+                .map(|s| {
+                    std::mem::size_of::<Mutex<Shard>>()
+                        + lock(s).slots.len() * std::mem::size_of::<Slot>()
+                })
+                .sum::<usize>()
+    }
+
+    /// Removes every expired key at `now`, shard by shard. Not needed for
+    /// correctness or for the bound (inserts sweep as they go); useful to
+    /// give memory pages back to a quiet store or before reading
+    /// [`MemoryStore::len`] as a count of live keys.
+    pub fn sweep_all(&self, now: Duration) {
+        let now_ms = millis(now);
+        for s in self.shards.iter() {
+            let mut s = lock(s);
+            let n = s.slots.len();
+            s.sweep(now_ms, n);
+        }
+    }
+
+    fn locate(&self, key: Key) -> (usize, u64) {
+        // Mix so that keys built by a caller's own hash are spread too (the
+        // murmur3 finaliser is a bijection: it adds no collisions). 0 marks
+        // an empty slot, so hash 0 shares a slot with hash 1.
+        let h = fmix64(key.hash()).max(1);
+        let shard = h.checked_shr(64 - self.shard_bits).unwrap_or(0) as usize;
+        (shard, h)
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new(MemoryStoreSettings::default())
+    }
+}
+
+impl CounterStore for MemoryStore {
+    fn apply(&self, key: Key, quota: &Quota, op: Op, now: Duration) -> Decision {
+        let (shard, h) = self.locate(key);
+        lock(&self.shards[shard]).apply(h, quota, op, now)
+    }
+}
+
+fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    // A panic while holding a shard cannot leave a slot half-written
+    // (slots are plain copies), so a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn millis(now: Duration) -> u64 {
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Mixed key hash; 0 = empty.
+    hash: u64,
+    state: CounterState,
+    /// Cached [`CounterState::expires_at_ms`] (needs the quota to compute).
+    expires_at_ms: u64,
+}
+
+#[derive(Debug)]
+struct Shard {
+    slots: Box<[Slot]>,
+    len: usize,
+    max_len: usize,
+    cursor: usize,
+    /// log2 of the store's shard count.
+    shard_bits: u32,
+}
+
+impl Shard {
+    fn new(max_len: usize, shard_bits: u32) -> Shard {
+        let capacity = max_len + max_len.div_ceil(3) + 1;
+        Shard {
+            slots: vec![Slot::default(); capacity].into_boxed_slice(),
+            len: 0,
+            max_len,
+            cursor: 0,
+            shard_bits,
+        }
+    }
+
+    fn home(&self, h: u64) -> usize {
+        // The top `shard_bits` are the same for every key of this shard:
+        // rotate them out of the bits the range reduction uses.
+        let spread = h.rotate_left(self.shard_bits);
+        ((u128::from(spread) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() { 0 } else { i + 1 }
+    }
+
+    fn find(&self, h: u64) -> Option<usize> {
+        let mut i = self.home(h);
+        loop {
+            match self.slots[i].hash {
+                0 => return None,
+                x if x == h => return Some(i),
+                _ => i = self.next(i),
+            }
+        }
+    }
+
+    fn apply(&mut self, h: u64, quota: &Quota, op: Op, now: Duration) -> Decision {
+        let now_ms = millis(now);
+        if let Some(i) = self.find(h) {
+            let slot = &mut self.slots[i];
+            let decision = slot.state.apply(quota, op, now);
+            slot.expires_at_ms = slot.state.expires_at_ms(quota);
+            return decision;
+        }
+        let mut state = CounterState::default();
+        let decision = state.apply(quota, op, now);
+        let expires_at_ms = state.expires_at_ms(quota);
+        if expires_at_ms > now_ms {
+            self.insert(
+                Slot {
+                    hash: h,
+                    state,
+                    expires_at_ms,
+                },
+                now_ms,
+            );
+        }
+        decision
+    }
+
+    fn insert(&mut self, slot: Slot, now_ms: u64) {
+        self.sweep(now_ms, SWEEP_SLOTS_PER_INSERT);
+        if self.len >= self.max_len {
+            self.evict_one(now_ms);
+        }
+        let mut i = self.home(slot.hash);
+        while self.slots[i].hash != 0 {
+            i = self.next(i);
+        }
+        self.slots[i] = slot;
+        self.len += 1;
+    }
+
+    /// Examines `n` slots from the cursor, removing expired keys.
+    fn sweep(&mut self, now_ms: u64, n: usize) {
+        for _ in 0..n {
+            let i = self.cursor;
+            let s = &self.slots[i];
+            if s.hash != 0 && s.expires_at_ms <= now_ms {
+                // The next key shifts into slot i: look at i again.
+                self.remove(i);
+            } else {
+                self.cursor = self.next(i);
+            }
+        }
+    }
+
+    fn evict_one(&mut self, now_ms: u64) {
+        let mut best: Option<(usize, (bool, u64))> = None;
+        let mut seen = 0;
+        let mut i = self.cursor;
+        for _ in 0..self.slots.len() {
+            let s = &self.slots[i];
+            if s.hash != 0 {
+                if s.expires_at_ms <= now_ms {
+                    best = Some((i, (false, 0)));
+                    break;
+                }
+                let rank = (s.state.is_blocked(now_ms), s.expires_at_ms);
+                if best.is_none_or(|(_, r)| rank < r) {
+                    best = Some((i, rank));
+                }
+                seen += 1;
+                if seen == EVICTION_SAMPLE_SLOTS {
+                    break;
+                }
+            }
+            i = self.next(i);
+        }
+        self.cursor = self.next(i);
+        if let Some((victim, _)) = best {
+            self.remove(victim);
+        }
+    }
+
+    /// Backward-shift deletion: pulls later keys of the probe run into the
+    /// hole so lookups never need tombstones.
+    fn remove(&mut self, i: usize) {
+        let cap = self.slots.len();
+        let mut hole = i;
+        let mut j = i;
+        loop {
+            j = self.next(j);
+            let h = self.slots[j].hash;
+            if h == 0 {
+                break;
+            }
+            let home = self.home(h);
+            // The key at j may fill the hole if its home is not in (hole, j].
+            if (j + cap - home) % cap >= (j + cap - hole) % cap {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+        }
+        self.slots[hole] = Slot::default();
+        self.len -= 1;
+    }
+}
