@@ -1,0 +1,739 @@
+//! Type-checking: resolves names against the scheme, checks every operator
+//! and function against the types of its operands, and lowers the tree to
+//! compiled [`Node`]s (regexes, sets and templates built once, here).
+
+use std::sync::Arc;
+
+use memchr::memmem;
+
+use crate::compile::{
+    BytesSet, Matcher, MatcherCache, OrdOp, RangeSet, Word, canonical_ip, parse_int, parse_word,
+};
+use crate::error::{CompileError, ErrorKind, Span, suggest};
+use crate::exec::{ConstVal, IndexKey, Node};
+use crate::functions::{Func, NAMES, parse_replacement};
+use crate::ipset::IpSet;
+use crate::lexer::{decode_basic, decode_regex};
+use crate::lists::Lists;
+use crate::parse::{CmpOp, Expr, ExprKind, IndexKind, Literal, LogicalOp, Rhs};
+use crate::scheme::{ParserSettings, Scheme};
+use crate::types::Type;
+
+/// A checked sub-expression.
+struct Typed {
+    node: Node,
+    ty: Type,
+    /// The value is one element of an array unpacked with `[*]`.
+    mapped: bool,
+    span: Span,
+    /// The literal, when the sub-expression is one.
+    literal: Option<ConstVal>,
+}
+
+pub(crate) struct Checker<'a> {
+    pub src: &'a str,
+    pub scheme: &'a Scheme,
+    pub lists: &'a Lists,
+    pub settings: &'a ParserSettings,
+    pub cache: &'a mut MatcherCache,
+    pub fn_depth: usize,
+}
+
+type R<T> = Result<T, CompileError>;
+
+impl Checker<'_> {
+    fn err(&self, kind: ErrorKind, span: Span) -> CompileError {
+        CompileError::new(kind, span, self.src)
+    }
+
+    fn text(&self, span: Span) -> &str {
+        &self.src[span.start..span.end]
+    }
+
+    fn mismatch(&self, expected: impl ToString, found: impl ToString, span: Span) -> CompileError {
+        self.err(
+            ErrorKind::TypeMismatch {
+                expected: expected.to_string(),
+                found: found.to_string(),
+            },
+            span,
+        )
+    }
+
+    /// Checks a whole expression, which must be a Bool.
+    pub(crate) fn root(&mut self, e: &Expr) -> R<Node> {
+        let t = self.expr(e, false)?;
+        if t.ty != Type::Bool {
+            return Err(self.err(
+                ErrorKind::NotABoolean {
+                    found: t.ty.to_string(),
+                },
+                t.span,
+            ));
+        }
+        Ok(t.node)
+    }
+
+    fn expect_ty(&self, t: &Typed, want: &Type) -> R<()> {
+        if t.ty != *want {
+            return Err(self.mismatch(want, &t.ty, t.span));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self, e: &Expr, allow_mapped: bool) -> R<Typed> {
+        let typed = |node, ty| Typed {
+            node,
+            ty,
+            mapped: false,
+            span: e.span,
+            literal: None,
+        };
+        match &e.kind {
+            ExprKind::Not(inner) => {
+                let t = self.expr(inner, false)?;
+                if t.ty == Type::Bool {
+                    Ok(typed(Node::Not(Box::new(t.node)), Type::Bool))
+                } else if t.ty == Type::array(Type::Bool) && self.fn_depth > 0 {
+                    Ok(typed(Node::NotEach(Box::new(t.node)), t.ty))
+                } else {
+                    Err(self.mismatch(Type::Bool, &t.ty, t.span))
+                }
+            }
+            ExprKind::Logical(op, items) => {
+                let mut nodes = Vec::with_capacity(items.len());
+                for item in items {
+                    let t = self.expr(item, false)?;
+                    self.expect_ty(&t, &Type::Bool)?;
+                    nodes.push(t.node);
+                }
+                let node = match op {
+                    LogicalOp::And => Node::And(nodes),
+                    LogicalOp::Or => Node::Or(nodes),
+                    LogicalOp::Xor => Node::Xor(nodes),
+                };
+                Ok(typed(node, Type::Bool))
+            }
+            ExprKind::Compare {
+                lhs,
+                op,
+                op_span,
+                rhs,
+            } => {
+                let l = self.expr(lhs, self.fn_depth > 0)?;
+                let (matcher, negate) = self.matcher(&l.ty, *op, *op_span, rhs)?;
+                let node = Node::Compare {
+                    lhs: Box::new(l.node),
+                    matcher: Box::new(matcher),
+                    negate,
+                    mapped: l.mapped,
+                };
+                let ty = if l.mapped {
+                    Type::array(Type::Bool)
+                } else {
+                    Type::Bool
+                };
+                Ok(typed(node, ty))
+            }
+            ExprKind::Name => {
+                let name = self.text(e.span);
+                match self.scheme.field(name) {
+                    Some((id, ty)) => Ok(typed(Node::Field(id), ty.clone())),
+                    None => Err(self.err(
+                        ErrorKind::UnknownField {
+                            name: name.to_owned(),
+                            suggestion: suggest(name, self.scheme.fields().map(|(_, n, _)| n)),
+                        },
+                        e.span,
+                    )),
+                }
+            }
+            ExprKind::Literal(lit) => {
+                let (c, ty) = match lit {
+                    Literal::Word { span } => match parse_word(self.text(*span)) {
+                        Ok(Word::Int(i)) => (ConstVal::Int(i), Type::Int),
+                        Ok(Word::Ip(ip)) => (ConstVal::Ip(ip), Type::Ip),
+                        Ok(other) => {
+                            return Err(self.err(
+                                ErrorKind::InvalidArgument {
+                                    message: format!(
+                                        "a {} is only allowed after `in`",
+                                        other.type_name()
+                                    ),
+                                },
+                                *span,
+                            ));
+                        }
+                        Err(we) => return Err(self.err(we.into_kind(), *span)),
+                    },
+                    _ => (ConstVal::Bytes(self.lit_bytes(lit)?.into()), Type::Bytes),
+                };
+                Ok(Typed {
+                    node: Node::Const(c.clone()),
+                    ty,
+                    mapped: false,
+                    span: e.span,
+                    literal: Some(c),
+                })
+            }
+            ExprKind::Index { base, index } => {
+                let b = self.expr(base, false)?;
+                match index {
+                    IndexKind::Star => {
+                        if !allow_mapped {
+                            return Err(self.err(ErrorKind::MisplacedStar, e.span));
+                        }
+                        match &b.ty {
+                            Type::Array(inner) | Type::Map(inner) => Ok(Typed {
+                                node: b.node,
+                                ty: (**inner).clone(),
+                                mapped: true,
+                                span: e.span,
+                                literal: None,
+                            }),
+                            other => Err(self.mismatch("an Array or a Map", other, b.span)),
+                        }
+                    }
+                    IndexKind::Key(lit) => {
+                        let Type::Map(inner) = &b.ty else {
+                            return Err(self.mismatch(
+                                "a Map (indexed by a string)",
+                                &b.ty,
+                                b.span,
+                            ));
+                        };
+                        let key = self.lit_bytes(lit)?;
+                        Ok(typed(
+                            Node::Index(Box::new(b.node), IndexKey::Key(key.into())),
+                            (**inner).clone(),
+                        ))
+                    }
+                    IndexKind::Position(span) => {
+                        let Type::Array(inner) = &b.ty else {
+                            return Err(self.mismatch(
+                                "an Array (indexed by a number)",
+                                &b.ty,
+                                b.span,
+                            ));
+                        };
+                        let pos = parse_int(self.text(*span))
+                            .and_then(|i| usize::try_from(i).ok())
+                            .ok_or_else(|| {
+                                self.err(
+                                    ErrorKind::InvalidArgument {
+                                        message: "an array index must be a non-negative integer"
+                                            .into(),
+                                    },
+                                    *span,
+                                )
+                            })?;
+                        Ok(typed(
+                            Node::Index(Box::new(b.node), IndexKey::Position(pos)),
+                            (**inner).clone(),
+                        ))
+                    }
+                }
+            }
+            ExprKind::Call { name, args } => self.call(e.span, *name, args),
+        }
+    }
+
+    fn lit_bytes(&self, lit: &Literal) -> R<Vec<u8>> {
+        match lit {
+            Literal::Str { content, .. } => {
+                decode_basic(self.text(*content), content.start, self.src)
+            }
+            Literal::RawStr { content, .. } => Ok(self.text(*content).as_bytes().to_vec()),
+            Literal::Word { span } => {
+                let found =
+                    parse_word(self.text(*span)).map_or("an unquoted literal", |w| w.type_name());
+                Err(self.mismatch("Bytes (a quoted string)", found, *span))
+            }
+        }
+    }
+
+    fn lit_regex(&self, lit: &Literal) -> R<String> {
+        match lit {
+            Literal::Str { content, .. } => Ok(decode_regex(self.text(*content))),
+            Literal::RawStr { content, .. } => Ok(self.text(*content).to_owned()),
+            Literal::Word { .. } => {
+                self.lit_bytes(lit)?;
+                unreachable!("lit_bytes rejects words")
+            }
+        }
+    }
+
+    fn lit_word(&self, lit: &Literal, expected: &Type) -> R<Word> {
+        match lit {
+            Literal::Word { span } => {
+                parse_word(self.text(*span)).map_err(|we| self.err(we.into_kind(), *span))
+            }
+            other => Err(self.mismatch(expected, Type::Bytes, other.span())),
+        }
+    }
+
+    fn regex(&mut self, pattern: &str, span: Span) -> R<regex::bytes::Regex> {
+        let max = self.settings.max_regex_size;
+        self.cache
+            .regex(pattern, max)
+            .map_err(|k| self.err(k, span))
+    }
+
+    fn matcher(&mut self, ty: &Type, op: CmpOp, op_span: Span, rhs: &Rhs) -> R<(Matcher, bool)> {
+        let unsupported = |c: &Self| {
+            c.err(
+                ErrorKind::UnsupportedOperator {
+                    op: op.as_str().to_owned(),
+                    ty: ty.to_string(),
+                },
+                op_span,
+            )
+        };
+        let single = |c: &Self| match rhs {
+            Rhs::Literal(l) => Ok(l.clone()),
+            other => Err(c.err(
+                ErrorKind::UnexpectedToken {
+                    expected: "a single literal value",
+                    found: c.text(other.span()).to_owned(),
+                },
+                other.span(),
+            )),
+        };
+        let ord = match op {
+            CmpOp::Lt => Some(OrdOp::Lt),
+            CmpOp::Le => Some(OrdOp::Le),
+            CmpOp::Gt => Some(OrdOp::Gt),
+            CmpOp::Ge => Some(OrdOp::Ge),
+            _ => None,
+        };
+        let negate = op == CmpOp::Ne;
+        if let Rhs::List { name, .. } = rhs {
+            let list_name = self.text(*name);
+            let list = self.lists.get(list_name).ok_or_else(|| {
+                self.err(
+                    ErrorKind::UnknownList {
+                        name: list_name.to_owned(),
+                    },
+                    rhs.span(),
+                )
+            })?;
+            if list.item_type() != *ty {
+                return Err(self.mismatch(
+                    ty,
+                    format!("a list of {}", list.item_type()),
+                    rhs.span(),
+                ));
+            }
+            return Ok((Matcher::List(Arc::clone(list)), false));
+        }
+        let items: Vec<Literal> = match rhs {
+            Rhs::Set { items, .. } => items.clone(),
+            Rhs::Literal(l) => vec![l.clone()],
+            Rhs::List { .. } => unreachable!("handled above"),
+        };
+        let m = match ty {
+            Type::Bytes => match op {
+                CmpOp::Eq | CmpOp::Ne => Matcher::BytesEq(self.lit_bytes(&single(self)?)?.into()),
+                CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => Matcher::BytesOrd(
+                    ord.expect("ordering op"),
+                    self.lit_bytes(&single(self)?)?.into(),
+                ),
+                CmpOp::Contains => Matcher::Contains(
+                    memmem::Finder::new(&self.lit_bytes(&single(self)?)?).into_owned(),
+                ),
+                CmpOp::Matches => {
+                    let lit = single(self)?;
+                    let pattern = self.lit_regex(&lit)?;
+                    Matcher::Regex(self.regex(&pattern, lit.span())?)
+                }
+                CmpOp::Wildcard | CmpOp::StrictWildcard => {
+                    let lit = single(self)?;
+                    let pattern = self.lit_bytes(&lit)?;
+                    let s = self.settings;
+                    let w = self
+                        .cache
+                        .wildcard(
+                            &pattern,
+                            op == CmpOp::Wildcard,
+                            false,
+                            s.max_wildcard_stars,
+                            s.max_regex_size,
+                        )
+                        .map_err(|k| self.err(k, lit.span()))?;
+                    Matcher::Wildcard(w)
+                }
+                CmpOp::In => {
+                    let mut set = Vec::with_capacity(items.len());
+                    for item in &items {
+                        set.push(self.lit_bytes(item)?);
+                    }
+                    Matcher::BytesIn(BytesSet::new(set))
+                }
+                CmpOp::BitAnd => return Err(unsupported(self)),
+            },
+            Type::Int => {
+                let int = |c: &Self, lit: &Literal| match c.lit_word(lit, &Type::Int)? {
+                    Word::Int(i) => Ok(i),
+                    other => Err(c.mismatch(Type::Int, other.type_name(), lit.span())),
+                };
+                match op {
+                    CmpOp::Eq | CmpOp::Ne => Matcher::IntEq(int(self, &single(self)?)?),
+                    CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => {
+                        Matcher::IntOrd(ord.expect("ordering op"), int(self, &single(self)?)?)
+                    }
+                    CmpOp::BitAnd => Matcher::BitAnd(int(self, &single(self)?)?),
+                    CmpOp::In => {
+                        let mut ranges = Vec::with_capacity(items.len());
+                        for item in &items {
+                            ranges.push(match self.lit_word(item, &Type::Int)? {
+                                Word::Int(i) => (i, i),
+                                Word::IntRange(a, b) => (a, b),
+                                other => {
+                                    return Err(self.mismatch(
+                                        Type::Int,
+                                        other.type_name(),
+                                        item.span(),
+                                    ));
+                                }
+                            });
+                        }
+                        Matcher::IntIn(RangeSet::new(ranges))
+                    }
+                    _ => return Err(unsupported(self)),
+                }
+            }
+            Type::Ip => match op {
+                CmpOp::Eq | CmpOp::Ne => {
+                    let lit = single(self)?;
+                    match self.lit_word(&lit, &Type::Ip)? {
+                        Word::Ip(ip) => Matcher::IpEq(canonical_ip(ip)),
+                        other => {
+                            return Err(self.mismatch(
+                                "Ip (use `in` for ranges)",
+                                other.type_name(),
+                                lit.span(),
+                            ));
+                        }
+                    }
+                }
+                CmpOp::In => {
+                    let mut set = IpSet::new();
+                    for item in &items {
+                        match self.lit_word(item, &Type::Ip)? {
+                            Word::Ip(ip) => {
+                                set.insert_addr(ip);
+                            }
+                            Word::Cidr(ip, len) => {
+                                let net = ipnet::IpNet::new(ip, len)
+                                    .map_err(|_| self.err(ErrorKind::InvalidIp, item.span()))?;
+                                set.insert(net);
+                            }
+                            Word::IpRange(a, b) => {
+                                set.insert_range(a, b);
+                            }
+                            other => {
+                                return Err(self.mismatch(Type::Ip, other.type_name(), item.span()));
+                            }
+                        }
+                    }
+                    Matcher::IpIn(Arc::new(set))
+                }
+                _ => return Err(unsupported(self)),
+            },
+            _ => return Err(unsupported(self)),
+        };
+        Ok((m, negate))
+    }
+
+    fn call(&mut self, span: Span, name_span: Span, args: &[Expr]) -> R<Typed> {
+        let name = self.text(name_span).to_owned();
+        let Some(fname) = NAMES.iter().copied().find(|n| *n == name) else {
+            return Err(self.err(
+                ErrorKind::UnknownFunction {
+                    suggestion: suggest(&name, NAMES.iter().copied()),
+                    name,
+                },
+                name_span,
+            ));
+        };
+        let (min, max, expected): (usize, usize, &'static str) = match fname {
+            "any" | "all" | "lower" | "upper" | "len" | "to_string" | "decode_base64" => {
+                (1, 1, "1")
+            }
+            "starts_with" | "ends_with" | "join" | "remove_bytes" | "cidr6" => (2, 2, "2"),
+            "url_decode" => (1, 2, "1 or 2"),
+            "substring" => (2, 3, "2 or 3"),
+            "split" | "regex_replace" | "cidr" => (3, 3, "3"),
+            "wildcard_replace" => (3, 4, "3 or 4"),
+            "concat" => (1, usize::MAX, "at least 1"),
+            _ => (2, usize::MAX, "at least 2"),
+        };
+        if args.len() < min || args.len() > max {
+            return Err(self.err(
+                ErrorKind::WrongArgumentCount {
+                    function: fname,
+                    expected,
+                    found: args.len(),
+                },
+                span,
+            ));
+        }
+        self.fn_depth += 1;
+        let mut typed = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            typed.push(self.expr(a, i == 0)?);
+        }
+        self.fn_depth -= 1;
+        let first = &typed[0];
+        let bytes = Type::Bytes;
+        let lit_bytes = |c: &Self, t: &Typed, what: &str| match &t.literal {
+            Some(ConstVal::Bytes(b)) => Ok(b.to_vec()),
+            _ => Err(c.err(
+                ErrorKind::InvalidArgument {
+                    message: format!("the {what} of `{fname}` must be a literal string"),
+                },
+                t.span,
+            )),
+        };
+        let lit_int = |c: &Self, t: &Typed, lo: i64, hi: i64, what: &str| match &t.literal {
+            Some(ConstVal::Int(i)) if (lo..=hi).contains(i) => Ok(Some(*i)),
+            Some(_) => Err(c.err(
+                ErrorKind::InvalidArgument {
+                    message: format!("the {what} of `{fname}` must be between {lo} and {hi}"),
+                },
+                t.span,
+            )),
+            None => Ok(None),
+        };
+        let (func, ret) = match fname {
+            "any" | "all" => {
+                if first.mapped {
+                    return Err(self.err(ErrorKind::MisplacedStar, first.span));
+                }
+                self.expect_ty(first, &Type::array(Type::Bool))?;
+                (
+                    if fname == "any" { Func::Any } else { Func::All },
+                    Type::Bool,
+                )
+            }
+            "lower" | "upper" => {
+                self.expect_ty(first, &bytes)?;
+                (
+                    if fname == "lower" {
+                        Func::Lower
+                    } else {
+                        Func::Upper
+                    },
+                    bytes.clone(),
+                )
+            }
+            "len" => {
+                if !matches!(first.ty, Type::Bytes | Type::Array(_) | Type::Map(_)) {
+                    return Err(self.mismatch("Bytes, an Array or a Map", &first.ty, first.span));
+                }
+                (Func::Len, Type::Int)
+            }
+            "starts_with" | "ends_with" | "remove_bytes" => {
+                self.expect_ty(first, &bytes)?;
+                self.expect_ty(&typed[1], &bytes)?;
+                match fname {
+                    "starts_with" => (Func::StartsWith, Type::Bool),
+                    "ends_with" => (Func::EndsWith, Type::Bool),
+                    _ => (Func::RemoveBytes, bytes.clone()),
+                }
+            }
+            "concat" => {
+                if !matches!(first.ty, Type::Bytes | Type::Array(_)) {
+                    return Err(self.mismatch("Bytes or an Array", &first.ty, first.span));
+                }
+                for t in &typed[1..] {
+                    self.expect_ty(t, &first.ty)?;
+                }
+                (Func::Concat, first.ty.clone())
+            }
+            "url_decode" => {
+                self.expect_ty(first, &bytes)?;
+                let (mut recursive, mut unicode) = (false, false);
+                if let Some(opts) = typed.get(1) {
+                    for b in lit_bytes(self, opts, "options")? {
+                        match b {
+                            b'r' => recursive = true,
+                            b'u' => unicode = true,
+                            _ => {
+                                return Err(self.err(
+                                    ErrorKind::InvalidArgument {
+                                        message: "url_decode options may only contain `r` (recursive) and `u` (%uXXXX decoding)".into(),
+                                    },
+                                    opts.span,
+                                ));
+                            }
+                        }
+                    }
+                }
+                (Func::UrlDecode { recursive, unicode }, bytes.clone())
+            }
+            "to_string" => {
+                if !matches!(first.ty, Type::Int | Type::Bool | Type::Ip) {
+                    return Err(self.mismatch("Int, Bool or Ip", &first.ty, first.span));
+                }
+                (Func::ToString, bytes.clone())
+            }
+            "substring" => {
+                self.expect_ty(first, &bytes)?;
+                for t in &typed[1..] {
+                    self.expect_ty(t, &Type::Int)?;
+                }
+                (Func::Substring, bytes.clone())
+            }
+            "split" => {
+                self.expect_ty(first, &bytes)?;
+                let separator = lit_bytes(self, &typed[1], "separator")?;
+                if separator.is_empty() {
+                    return Err(self.err(
+                        ErrorKind::InvalidArgument {
+                            message: "the separator of `split` must not be empty".into(),
+                        },
+                        typed[1].span,
+                    ));
+                }
+                let limit = lit_int(self, &typed[2], 1, 128, "limit")?.ok_or_else(|| {
+                    self.err(
+                        ErrorKind::InvalidArgument {
+                            message:
+                                "the limit of `split` must be a literal integer between 1 and 128"
+                                    .into(),
+                        },
+                        typed[2].span,
+                    )
+                })?;
+                (
+                    Func::Split {
+                        separator: separator.into(),
+                        limit: limit as usize,
+                    },
+                    Type::array(bytes.clone()),
+                )
+            }
+            "join" => {
+                self.expect_ty(first, &Type::array(bytes.clone()))?;
+                self.expect_ty(&typed[1], &bytes)?;
+                (Func::Join, bytes.clone())
+            }
+            "regex_replace" => {
+                self.expect_ty(first, &bytes)?;
+                let pattern = lit_bytes(self, &typed[1], "regular expression")?;
+                let pattern = String::from_utf8(pattern).map_err(|_| {
+                    self.err(
+                        ErrorKind::InvalidRegex {
+                            message: "a regular expression must be valid UTF-8".into(),
+                        },
+                        typed[1].span,
+                    )
+                })?;
+                let regex = self.regex(&pattern, typed[1].span)?;
+                let template = lit_bytes(self, &typed[2], "replacement")?;
+                let replacement =
+                    parse_replacement(&template, regex.captures_len() - 1).map_err(|message| {
+                        self.err(ErrorKind::InvalidArgument { message }, typed[2].span)
+                    })?;
+                (Func::RegexReplace { regex, replacement }, bytes.clone())
+            }
+            "wildcard_replace" => {
+                self.expect_ty(first, &bytes)?;
+                let pattern = lit_bytes(self, &typed[1], "wildcard pattern")?;
+                let case_insensitive = match typed.get(3) {
+                    None => true,
+                    Some(flags) => match lit_bytes(self, flags, "flags")?.as_slice() {
+                        b"s" => false,
+                        b"" => true,
+                        _ => {
+                            return Err(self.err(
+                                ErrorKind::InvalidArgument {
+                                    message: "the only flag of `wildcard_replace` is `s` (case-sensitive)".into(),
+                                },
+                                flags.span,
+                            ));
+                        }
+                    },
+                };
+                let s = self.settings;
+                let wildcard = self
+                    .cache
+                    .wildcard(
+                        &pattern,
+                        case_insensitive,
+                        true,
+                        s.max_wildcard_stars,
+                        s.max_regex_size,
+                    )
+                    .map_err(|k| self.err(k, typed[1].span))?;
+                let template = lit_bytes(self, &typed[2], "replacement")?;
+                let replacement =
+                    parse_replacement(&template, wildcard.stars()).map_err(|message| {
+                        self.err(ErrorKind::InvalidArgument { message }, typed[2].span)
+                    })?;
+                (
+                    Func::WildcardReplace {
+                        wildcard,
+                        replacement,
+                    },
+                    bytes.clone(),
+                )
+            }
+            "cidr" => {
+                self.expect_ty(first, &Type::Ip)?;
+                self.expect_ty(&typed[1], &Type::Int)?;
+                self.expect_ty(&typed[2], &Type::Int)?;
+                lit_int(self, &typed[1], 1, 32, "IPv4 network bits")?;
+                lit_int(self, &typed[2], 1, 128, "IPv6 network bits")?;
+                (Func::Cidr, Type::Ip)
+            }
+            "cidr6" => {
+                self.expect_ty(first, &Type::Ip)?;
+                self.expect_ty(&typed[1], &Type::Int)?;
+                lit_int(self, &typed[1], 1, 128, "IPv6 network bits")?;
+                (Func::Cidr6, Type::Ip)
+            }
+            "decode_base64" => {
+                self.expect_ty(first, &bytes)?;
+                (Func::DecodeBase64, bytes.clone())
+            }
+            _ => {
+                // lookup_json_string / lookup_json_integer
+                self.expect_ty(first, &bytes)?;
+                for t in &typed[1..] {
+                    if !matches!(t.ty, Type::Bytes | Type::Int) {
+                        return Err(self.mismatch(
+                            "Bytes or Int (a key or an array position)",
+                            &t.ty,
+                            t.span,
+                        ));
+                    }
+                }
+                if fname == "lookup_json_string" {
+                    (Func::LookupJsonString, bytes.clone())
+                } else {
+                    (Func::LookupJsonInteger, Type::Int)
+                }
+            }
+        };
+        for t in &typed[1..] {
+            if t.mapped {
+                return Err(self.err(ErrorKind::MisplacedStar, t.span));
+            }
+        }
+        let mapped = first.mapped;
+        let ty = if mapped { Type::array(ret) } else { ret };
+        Ok(Typed {
+            node: Node::Call {
+                func: Box::new(func),
+                args: typed.into_iter().map(|t| t.node).collect(),
+                mapped,
+            },
+            ty,
+            mapped: false,
+            span,
+            literal: None,
+        })
+    }
+}
