@@ -338,9 +338,9 @@ impl Checker<'_> {
                     ord.expect("ordering op"),
                     self.lit_bytes(&single(self)?)?.into(),
                 ),
-                CmpOp::Contains => Matcher::Contains(
+                CmpOp::Contains => Matcher::Contains(Box::new(
                     memmem::Finder::new(&self.lit_bytes(&single(self)?)?).into_owned(),
-                ),
+                )),
                 CmpOp::Matches => {
                     let lit = single(self)?;
                     let pattern = self.lit_regex(&lit)?;
@@ -432,7 +432,11 @@ impl Checker<'_> {
                                 set.insert_range(a, b);
                             }
                             other => {
-                                return Err(self.mismatch(Type::Ip, other.type_name(), item.span()));
+                                return Err(self.mismatch(
+                                    Type::Ip,
+                                    other.type_name(),
+                                    item.span(),
+                                ));
                             }
                         }
                     }

@@ -40,7 +40,7 @@ impl OrdOp {
 pub(crate) enum Matcher {
     BytesEq(Box<[u8]>),
     BytesOrd(OrdOp, Box<[u8]>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     Regex(Regex),
     Wildcard(Arc<Wildcard>),
     BytesIn(BytesSet),

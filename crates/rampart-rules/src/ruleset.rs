@@ -88,6 +88,9 @@ pub struct RuleSet<A> {
     groups: Vec<Group>,
 }
 
+/// Rules guarded by each literal of one group.
+type RulesByLiteral = HashMap<Vec<u8>, Vec<u32>>;
+
 /// A group is only worth an automaton pass when it guards at least this many rules.
 const MIN_RULES_PER_GROUP: usize = 4;
 
@@ -109,8 +112,7 @@ impl<A> RuleSet<A> {
         }
         let mut guarded = vec![false; rules.len()];
         // (field, ci) -> (literal -> rules)
-        let mut literals: HashMap<(FieldId, bool), (usize, HashMap<Vec<u8>, Vec<u32>>)> =
-            HashMap::new();
+        let mut literals: HashMap<(FieldId, bool), (usize, RulesByLiteral)> = HashMap::new();
         for (i, atoms) in guards.into_iter().enumerate() {
             let Some(atoms) = atoms else { continue };
             if !atoms
@@ -208,10 +210,10 @@ impl<A> RuleSet<A> {
                     continue;
                 }
             }
-            if rule.filter.execute(ctx) {
-                if let ControlFlow::Break(b) = f(rule) {
-                    return Some(b);
-                }
+            if rule.filter.execute(ctx)
+                && let ControlFlow::Break(b) = f(rule)
+            {
+                return Some(b);
             }
         }
         None

@@ -149,8 +149,10 @@ fn wildcard_escapes_star_and_backslash() {
         .compile(r#"http.request.uri.path wildcard r"/a\*b\\*""#)
         .unwrap();
     let check = |f: &rampart_rules::Filter, path: &str| {
-        let mut r = HttpRequestFields::default();
-        r.path = path.into();
+        let r = HttpRequestFields {
+            path: path.into(),
+            ..Default::default()
+        };
         let ctx = ExecutionContext::new(&scheme, &r);
         f.execute(&ctx)
     };

@@ -1,0 +1,117 @@
+//! Rule sets: order, first match, all matches, and the pre-filter.
+
+use std::ops::ControlFlow;
+
+use rampart_rules::{Compiler, ExecutionContext, HttpRequestFields, RuleSet, Scheme};
+
+fn req(path: &str, ua: &str) -> HttpRequestFields {
+    HttpRequestFields::from_parts(
+        "GET",
+        path,
+        "HTTP/1.1",
+        vec![
+            ("Host".into(), b"example.com".to_vec()),
+            ("User-Agent".into(), ua.as_bytes().to_vec()),
+        ],
+    )
+}
+
+fn many_rules(scheme: &Scheme) -> RuleSet<usize> {
+    let mut exprs = Vec::new();
+    for i in 0..200 {
+        exprs.push(match i % 5 {
+            0 => format!(r#"http.request.uri.path contains "/admin{i}""#),
+            1 => format!(r#"lower(http.user_agent) contains "bot{i}""#),
+            2 => format!(r#"http.request.uri.path wildcard "/static/{i}/*.js""#),
+            3 => format!(
+                r#"http.request.uri.path eq "/p{i}" or http.user_agent in {{"ua{i}" "agent{i}"}}"#
+            ),
+            _ => format!(r#"starts_with(http.request.uri.path, "/api/v{i}/") and ssl"#),
+        });
+    }
+    exprs.push("cf.threat_score eq 0".into());
+    Compiler::new(scheme)
+        .compile_rules(exprs.into_iter().enumerate())
+        .unwrap()
+}
+
+#[test]
+fn first_match_is_the_earliest_matching_rule() {
+    let scheme = Scheme::http();
+    let rules = Compiler::new(&scheme)
+        .compile_rules([
+            ("log", r#"http.host eq "example.com""#),
+            ("block", r#"http.request.uri.path contains "/admin""#),
+            ("allow", "ssl"),
+        ])
+        .unwrap();
+    let r = req("/admin", "x");
+    let ctx = ExecutionContext::new(&scheme, &r);
+    assert_eq!(rules.first_match(&ctx).map(|r| *r.action()), Some("log"));
+    let all: Vec<_> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
+    assert_eq!(all, ["log", "block"]);
+    // Stop at the first terminating action, after the log rules.
+    let stopped = rules.for_each_match(&ctx, |r| {
+        if *r.action() == "log" {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(*r.action())
+        }
+    });
+    assert_eq!(stopped, Some("block"));
+}
+
+#[test]
+fn compile_rules_reports_which_rule_failed() {
+    let scheme = Scheme::http();
+    let e = Compiler::new(&scheme)
+        .compile_rules([(1, "ssl"), (2, "http.hots eq \"a\"")])
+        .unwrap_err();
+    assert_eq!(e.index, 1);
+    assert!(
+        e.to_string()
+            .starts_with("rule #2: error: unknown field `http.hots`; did you mean `http.host`?")
+    );
+}
+
+#[test]
+fn prefilter_guards_literal_rules_and_agrees_with_plain_evaluation() {
+    let scheme = Scheme::http();
+    let rules = many_rules(&scheme);
+    assert!(
+        rules.prefiltered_rules() >= 160,
+        "{}",
+        rules.prefiltered_rules()
+    );
+    for (path, ua) in [
+        ("/admin15", "x"),
+        ("/admin150", "MyBOT21"),
+        ("/static/12/app.js", "x"),
+        ("/STATIC/12/APP.JS", "x"),
+        ("/p13", "agent18"),
+        ("/api/v4/x", "ua3"),
+        ("/nothing", "nothing"),
+    ] {
+        let r = req(path, ua);
+        let ctx = ExecutionContext::new(&scheme, &r);
+        let fast: Vec<usize> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
+        let slow: Vec<usize> = rules
+            .rules()
+            .iter()
+            .filter(|r| r.filter().execute(&ctx))
+            .map(|r| *r.action())
+            .collect();
+        assert_eq!(fast, slow, "{path} {ua}");
+        assert_eq!(
+            rules.first_match(&ctx).map(|r| *r.action()),
+            slow.first().copied()
+        );
+    }
+}
+
+#[test]
+fn rule_sets_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RuleSet<String>>();
+    assert_send_sync::<rampart_rules::Filter>();
+}
