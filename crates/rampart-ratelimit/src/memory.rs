@@ -292,16 +292,19 @@ impl Shard {
         self.len += 1;
     }
 
-    /// Examines `n` slots from the cursor, removing expired keys.
+    /// Moves the cursor over `n` slots, removing the expired keys it meets.
+    /// Each removal is paid for by the insert that created the key.
     fn sweep(&mut self, now_ms: u64, n: usize) {
-        for _ in 0..n {
+        let mut examined = 0;
+        while examined < n && self.len > 0 {
             let i = self.cursor;
             let s = &self.slots[i];
             if s.hash != 0 && s.expires_at_ms <= now_ms {
-                // The next key shifts into slot i: look at i again.
+                // A later key may shift into slot i: look at i again.
                 self.remove(i);
             } else {
                 self.cursor = self.next(i);
+                examined += 1;
             }
         }
     }
@@ -355,5 +358,228 @@ impl Shard {
         }
         self.slots[hole] = Slot::default();
         self.len -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn secs(v: u64) -> Duration {
+        Duration::from_secs(v)
+    }
+
+    fn one_shard(max_keys: usize) -> MemoryStore {
+        MemoryStore::new(MemoryStoreSettings {
+            max_keys,
+            shards: 1,
+        })
+    }
+
+    /// Whether the store still remembers `k` (a forgotten key checks as a
+    /// full quota).
+    fn remembered(s: &MemoryStore, k: u64, q: &Quota, now: Duration) -> bool {
+        s.check(Key::from_hash(k), q, now).status().remaining < q.requests_per_period()
+    }
+
+    #[test]
+    fn a_million_keys_fit_in_under_128_mib() {
+        let s = MemoryStore::new(MemoryStoreSettings {
+            max_keys: 1_000_000,
+            shards: DEFAULT_SHARDS,
+        });
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+        assert_eq!(s.max_keys(), 1_000_000);
+        assert!(s.memory_bytes() < 128 << 20, "{} bytes", s.memory_bytes());
+        assert!(s.memory_bytes() < 45_000_000, "{} bytes", s.memory_bytes());
+    }
+
+    #[test]
+    fn max_keys_is_rounded_up_to_a_multiple_of_the_shard_count() {
+        let s = MemoryStore::new(MemoryStoreSettings {
+            max_keys: 10,
+            shards: 3,
+        });
+        assert_eq!(s.max_keys(), 12);
+    }
+
+    #[test]
+    fn expired_keys_are_swept_by_later_inserts() {
+        let s = one_shard(100);
+        let q = Quota::new(10, 1, 0).unwrap();
+        for k in 0..50 {
+            s.check_and_hit(Key::from_hash(k), &q, secs(0));
+        }
+        assert_eq!(s.len(), 50);
+        // At 10 s every bucket is full again: the 50 keys are expired. Each
+        // new key sweeps SWEEP_SLOTS_PER_INSERT slots; 135 slots / 4 = 34.
+        for k in 1000..1034 {
+            s.check_and_hit(Key::from_hash(k), &q, secs(10));
+        }
+        assert_eq!(s.len(), 34);
+    }
+
+    #[test]
+    fn sweep_all_removes_every_expired_key_and_nothing_else() {
+        let s = one_shard(100);
+        let q = Quota::new(10, 1, 0).unwrap();
+        let long = Quota::new(60, 1, 0).unwrap();
+        for k in 0..40 {
+            s.check_and_hit(Key::from_hash(k), &q, secs(0));
+        }
+        for k in 40..50 {
+            s.check_and_hit(Key::from_hash(k), &long, secs(0));
+        }
+        s.sweep_all(secs(9));
+        assert_eq!(s.len(), 50);
+        s.sweep_all(secs(10));
+        assert_eq!(s.len(), 10);
+        for k in 40..50 {
+            assert!(remembered(&s, k, &long, secs(10)));
+        }
+    }
+
+    #[test]
+    fn at_max_keys_a_new_key_evicts_the_key_expiring_soonest() {
+        let s = one_shard(4);
+        let q = Quota::new(60, 1, 0).unwrap();
+        // Key k is counted at k seconds and expires at k + 60.
+        for k in 1..=4 {
+            s.check_and_hit(Key::from_hash(k), &q, secs(k));
+        }
+        assert!(s.check_and_hit(Key::from_hash(5), &q, secs(10)).is_allowed());
+        assert_eq!(s.len(), 4);
+        assert!(!remembered(&s, 1, &q, secs(10)));
+        for k in 2..=5 {
+            assert!(remembered(&s, k, &q, secs(10)), "key {k}");
+        }
+    }
+
+    #[test]
+    fn at_max_keys_an_expired_key_is_evicted_first() {
+        let s = one_shard(4);
+        let q = Quota::new(60, 1, 0).unwrap();
+        let short = Quota::new(10, 1, 0).unwrap();
+        for k in 1..=3 {
+            s.check_and_hit(Key::from_hash(k), &q, secs(0));
+        }
+        s.check_and_hit(Key::from_hash(4), &short, secs(5));
+        // Key 4 expired at 15 s although key 1..3 expire sooner than it would
+        // have without expiry ordering mattering.
+        s.check_and_hit(Key::from_hash(5), &q, secs(20));
+        assert_eq!(s.len(), 4);
+        for k in 1..=3 {
+            assert!(remembered(&s, k, &q, secs(20)), "key {k}");
+        }
+    }
+
+    #[test]
+    fn at_max_keys_a_key_in_mitigation_is_kept_over_keys_that_are_not() {
+        let s = one_shard(4);
+        // Key 1 is blocked until 61 s (expires then); keys 2..4 are throttle
+        // keys of an hourly rule that expire much later.
+        let blocking = Quota::new(10, 1, 60).unwrap();
+        let hourly = Quota::new(3600, 1, 0).unwrap();
+        s.check_and_hit(Key::from_hash(1), &blocking, secs(0));
+        assert_eq!(
+            s.check_and_hit(Key::from_hash(1), &blocking, secs(1))
+                .retry_after_secs(),
+            Some(60)
+        );
+        for k in 2..=4 {
+            s.check_and_hit(Key::from_hash(k), &hourly, secs(k));
+        }
+        s.check_and_hit(Key::from_hash(5), &hourly, secs(10));
+        assert_eq!(s.len(), 4);
+        assert_eq!(
+            s.check(Key::from_hash(1), &blocking, secs(10))
+                .retry_after_secs(),
+            Some(51)
+        );
+        // The non-blocked key expiring soonest (key 2) went.
+        assert!(!remembered(&s, 2, &hourly, secs(10)));
+        assert!(remembered(&s, 3, &hourly, secs(10)));
+    }
+
+    #[test]
+    fn when_every_key_is_in_mitigation_the_block_ending_soonest_is_evicted() {
+        let s = one_shard(3);
+        let q = Quota::new(10, 1, 600).unwrap();
+        for k in 1..=3 {
+            s.check_and_hit(Key::from_hash(k), &q, secs(k));
+            s.check_and_hit(Key::from_hash(k), &q, secs(k));
+        }
+        // The new key is admitted and counted.
+        assert!(s.check_and_hit(Key::from_hash(4), &q, secs(5)).is_allowed());
+        assert!(!s.check_and_hit(Key::from_hash(4), &q, secs(5)).is_allowed());
+        assert_eq!(s.check(Key::from_hash(1), &q, secs(5)).retry_after_secs(), None);
+        assert_eq!(s.check(Key::from_hash(2), &q, secs(5)).retry_after_secs(), Some(597));
+        assert_eq!(s.check(Key::from_hash(3), &q, secs(5)).retry_after_secs(), Some(598));
+    }
+
+    #[test]
+    fn distinct_keys_beyond_max_keys_never_grow_the_store() {
+        let s = MemoryStore::new(MemoryStoreSettings {
+            max_keys: 10_000,
+            shards: 16,
+        });
+        let bytes = s.memory_bytes();
+        let q = Quota::new(60, 10, 0).unwrap();
+        for k in 0..100_000 {
+            assert!(s.check_and_hit(Key::from_hash(k), &q, secs(1)).is_allowed());
+        }
+        assert_eq!(s.len(), s.max_keys());
+        assert_eq!(s.memory_bytes(), bytes);
+    }
+
+    #[derive(Debug, Clone)]
+    struct Step {
+        key: u64,
+        op: Op,
+        advance_ms: u64,
+        hourly: bool,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        (
+            0u64..32,
+            prop_oneof![Just(Op::Check), Just(Op::Hit), Just(Op::CheckAndHit)],
+            prop_oneof![Just(0u64), 0u64..2000, 0u64..20_000],
+            any::<bool>(),
+        )
+            .prop_map(|(key, op, advance_ms, hourly)| Step {
+                key,
+                op,
+                advance_ms,
+                hourly,
+            })
+    }
+
+    proptest! {
+        /// Below `max_keys`, probing, sweeping and backward-shift deletion
+        /// never change a decision: the store decides exactly like a plain
+        /// map of states that forgets nothing.
+        #[test]
+        fn store_decides_like_an_unbounded_map(steps in prop::collection::vec(step(), 1..400)) {
+            let s = one_shard(64);
+            let fast = Quota::new(10, 3, 0).unwrap();
+            let hourly = Quota::new(3600, 2, 10).unwrap();
+            let mut model: HashMap<(u64, bool), CounterState> = HashMap::new();
+            let mut now_ms = 0;
+            for st in steps {
+                now_ms += st.advance_ms;
+                let now = Duration::from_millis(now_ms);
+                let q = if st.hourly { &hourly } else { &fast };
+                // Separate keys per quota, as rule ids in real keys do.
+                let key = Key::from_hash(st.key * 2 + u64::from(st.hourly));
+                let expected = model.entry((st.key, st.hourly)).or_default().apply(q, st.op, now);
+                prop_assert_eq!(s.apply(key, q, st.op, now), expected);
+                prop_assert!(s.len() <= 64);
+            }
+        }
     }
 }
