@@ -77,5 +77,11 @@ fn key_builder(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, hot_key, million_keys, eviction_pressure, key_builder);
+criterion_group!(
+    benches,
+    hot_key,
+    million_keys,
+    eviction_pressure,
+    key_builder
+);
 criterion_main!(benches);

@@ -451,7 +451,10 @@ mod tests {
         for k in 1..=4 {
             s.check_and_hit(Key::from_hash(k), &q, secs(k));
         }
-        assert!(s.check_and_hit(Key::from_hash(5), &q, secs(10)).is_allowed());
+        assert!(
+            s.check_and_hit(Key::from_hash(5), &q, secs(10))
+                .is_allowed()
+        );
         assert_eq!(s.len(), 4);
         assert!(!remembered(&s, 1, &q, secs(10)));
         for k in 2..=5 {
@@ -516,9 +519,18 @@ mod tests {
         // The new key is admitted and counted.
         assert!(s.check_and_hit(Key::from_hash(4), &q, secs(5)).is_allowed());
         assert!(!s.check_and_hit(Key::from_hash(4), &q, secs(5)).is_allowed());
-        assert_eq!(s.check(Key::from_hash(1), &q, secs(5)).retry_after_secs(), None);
-        assert_eq!(s.check(Key::from_hash(2), &q, secs(5)).retry_after_secs(), Some(597));
-        assert_eq!(s.check(Key::from_hash(3), &q, secs(5)).retry_after_secs(), Some(598));
+        assert_eq!(
+            s.check(Key::from_hash(1), &q, secs(5)).retry_after_secs(),
+            None
+        );
+        assert_eq!(
+            s.check(Key::from_hash(2), &q, secs(5)).retry_after_secs(),
+            Some(597)
+        );
+        assert_eq!(
+            s.check(Key::from_hash(3), &q, secs(5)).retry_after_secs(),
+            Some(598)
+        );
     }
 
     #[test]

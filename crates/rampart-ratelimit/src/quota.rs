@@ -211,7 +211,10 @@ mod tests {
     #[test]
     fn numbers_outside_the_allowed_sets_are_rejected() {
         assert_eq!(Quota::new(0, 1, 0), Err(QuotaError::PeriodNotAllowed(0)));
-        assert_eq!(Quota::new(7200, 1, 0), Err(QuotaError::PeriodNotAllowed(7200)));
+        assert_eq!(
+            Quota::new(7200, 1, 0),
+            Err(QuotaError::PeriodNotAllowed(7200))
+        );
         assert_eq!(Quota::new(60, 0, 0), Err(QuotaError::RequestsPerPeriodZero));
         assert_eq!(
             Quota::new(60, 1, 30),

@@ -30,9 +30,9 @@
 use std::time::Duration;
 
 use crate::decision::{Decision, RateLimitStatus};
-use crate::gcra::Op;
 #[cfg(doc)]
 use crate::gcra::CounterState;
+use crate::gcra::Op;
 use crate::key::Key;
 use crate::quota::Quota;
 

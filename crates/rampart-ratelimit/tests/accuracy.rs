@@ -134,8 +134,16 @@ fn sequences() -> Vec<Sequence> {
         poisson(q3600, 3600.0, 3, "Poisson, 1× rate (3600 s, 1000)"),
         bursty(q60, 4, "bursty, bursts ≤ 3N at 20× rate (60 s, 100)"),
         bursty(q10, 5, "bursty, bursts ≤ 3N at 20× rate (10 s, 5)"),
-        many_keys(Quota::new(10, 20, 0).unwrap(), 6, "10,000 keys, Zipf-like (10 s, 20)"),
-        many_keys(Quota::new(60, 7, 0).unwrap(), 7, "10,000 keys, Zipf-like (60 s, 7)"),
+        many_keys(
+            Quota::new(10, 20, 0).unwrap(),
+            6,
+            "10,000 keys, Zipf-like (10 s, 20)",
+        ),
+        many_keys(
+            Quota::new(60, 7, 0).unwrap(),
+            7,
+            "10,000 keys, Zipf-like (60 s, 7)",
+        ),
     ]
 }
 

@@ -251,3 +251,21 @@ fn concurrent_hits_on_one_key_allow_exactly_the_quota() {
     });
     assert_eq!(allowed, 1000);
 }
+
+#[test]
+fn an_attack_from_millions_of_keys_stays_within_max_keys_and_memory() {
+    let s = MemoryStore::default();
+    let bytes = s.memory_bytes();
+    assert!(bytes < 128 << 20);
+    // One request per key; each key's state lives for 6 minutes, so none
+    // expires during the attack and every insert past a million evicts.
+    let q = Quota::new(3600, 10, 0).unwrap();
+    for k in 0..1_500_000u64 {
+        assert!(
+            s.check_and_hit(Key::from_hash(k), &q, ms(k / 100))
+                .is_allowed()
+        );
+    }
+    assert_eq!(s.len(), 1_000_000);
+    assert_eq!(s.memory_bytes(), bytes);
+}
