@@ -38,4 +38,6 @@ pub mod listen;
 pub mod observe;
 pub mod origin;
 pub mod pipeline;
+pub mod rules_cli;
 pub mod state;
+pub mod geo;

@@ -31,6 +31,32 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Try a rules-language expression before deploying it.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Compile an expression against the HTTP fields; prints `ok` or the error with a caret.
+    Check {
+        /// The expression, e.g. 'http.request.uri.path wildcard "/admin*"'.
+        expression: String,
+    },
+    /// Evaluate an expression against a raw HTTP/1.1 request; prints true or false.
+    /// Exit status: 0 for true, 1 for false, 2 for an error.
+    Test {
+        /// The expression.
+        expression: String,
+        /// A file holding the raw request (head, optionally a body).
+        #[arg(long)]
+        request: PathBuf,
+        /// The client IP the request is taken to come from.
+        #[arg(long, default_value = "127.0.0.1")]
+        client_ip: std::net::IpAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +70,34 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config } => run(config),
+        Command::Rules { command: RulesCommand::Check { expression } } => match rampart::rules_cli::check(&expression) {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Rules { command: RulesCommand::Test { expression, request, client_ip } } => {
+            let result = rampart::rules_cli::read_request(&request)
+                .and_then(|raw| rampart::rules_cli::test(&expression, &raw, client_ip));
+            match result {
+                Ok(true) => {
+                    println!("true");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    println!("false");
+                    ExitCode::from(1)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
 }
 

@@ -23,17 +23,28 @@ pub struct Generation {
     pub config: Arc<Config>,
     /// Host → zone.
     pub router: Router,
+    /// Rate-limit counters (kept across reloads by [`Generation::reload`]).
+    pub rate_limiter: Arc<crate::pipeline::rate_limit::RateLimiter>,
 }
 
 impl Generation {
     /// Builds the runtime state of `config`.
     pub fn new(config: Config) -> Generation {
+        Self::with_limiter(config, Arc::default())
+    }
+
+    /// The next generation after a reload: new configuration, same rate-limit counters.
+    pub fn reload(&self, config: Config) -> Generation {
+        Self::with_limiter(config, self.rate_limiter.clone())
+    }
+
+    fn with_limiter(config: Config, rate_limiter: Arc<crate::pipeline::rate_limit::RateLimiter>) -> Generation {
         let zones: Vec<Arc<ZoneState>> = config
             .zones
             .iter()
             .map(|z| Arc::new(ZoneState { config: z.clone(), origin: OriginPool::new(z.origin.clone()) }))
             .collect();
-        Generation { router: Router::new(&zones), config: Arc::new(config) }
+        Generation { router: Router::new(&zones), config: Arc::new(config), rate_limiter }
     }
 }
 

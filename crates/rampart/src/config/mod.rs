@@ -5,6 +5,7 @@
 //! with a configuration that has any error. The [`Config`] in memory is immutable; the server
 //! holds it behind an `Arc` so a request sees one configuration from start to end.
 
+pub mod security;
 pub mod walk;
 mod zone;
 
@@ -33,6 +34,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[[zone]]`, in file order.
     pub zones: Vec<Zone>,
+    /// `[geoip]`: the opened databases (empty when none are configured).
+    pub geoip: std::sync::Arc<crate::geo::GeoIp>,
 }
 
 /// Where access log lines go.
@@ -65,6 +68,8 @@ pub struct ServerConfig {
     pub admin_listen: Option<SocketAddr>,
     /// Prefix of the `type` URI of problem details; the error name is appended.
     pub error_docs_url: String,
+    /// Peers allowed to name the client (X-Forwarded-For or `client_ip_header`).
+    pub trusted_proxies: crate::pipeline::client_ip::TrustedProxies,
 }
 
 /// Request body limit of each plan.
@@ -185,7 +190,8 @@ pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded
     }
 }
 
-const ROOT_KEYS: &[&str] = &["server", "limits", "zone"];
+const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "zone"];
+const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "access_log",
@@ -195,6 +201,8 @@ const SERVER_KEYS: &[&str] = &[
     "drain_timeout",
     "admin_listen",
     "error_docs_url",
+    "trusted_proxies",
+    "client_ip_header",
 ];
 const LIMITS_KEYS: &[&str] = &["plan", "max_body_bytes", "max_uri_bytes", "max_header_bytes", "max_headers"];
 
@@ -205,8 +213,44 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let root = w.known_keys("", root.get_ref(), root.span(), ROOT_KEYS);
     let server = read_server(w, &root, base_dir);
     let limits = read_limits(w, &root);
-    let zones = zone::read_zones(w, &root);
-    Some(Config { server: server?, limits: limits?, zones: zones? })
+    let geoip = read_geoip(w, &root, base_dir);
+    let cx = security::SecurityContext {
+        base_dir,
+        has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),
+        has_asn_db: geoip.as_ref().is_some_and(|g| g.has_asn()),
+    };
+    let zones = zone::read_zones(w, &root, &cx);
+    Some(Config { server: server?, limits: limits?, zones: zones?, geoip: std::sync::Arc::new(geoip?) })
+}
+
+fn read_geoip(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Option<crate::geo::GeoIp> {
+    let Some(t) = sub_table(w, root, "geoip", GEOIP_KEYS) else {
+        return Some(crate::geo::GeoIp::default());
+    };
+    let country = w.string(&t, "country_db");
+    let asn = w.string(&t, "asn_db");
+    let mut ok = true;
+    let mut open = |w: &mut Walker<'_>, key: &str, v: Option<(String, std::ops::Range<usize>)>| -> Option<PathBuf> {
+        let (p, span) = v?;
+        let path = base_dir.join(&p);
+        match crate::geo::GeoIp::open(
+            (key == "country_db").then_some(path.as_path()),
+            (key == "asn_db").then_some(path.as_path()),
+        ) {
+            Ok(_) => Some(path),
+            Err(e) => {
+                w.error(&span, &t.key(key), e);
+                ok = false;
+                None
+            }
+        }
+    };
+    let country = open(w, "country_db", country);
+    let asn = open(w, "asn_db", asn);
+    if !ok {
+        return None;
+    }
+    crate::geo::GeoIp::open(country.as_deref(), asn.as_deref()).ok()
 }
 
 fn sub_table<'t, 'i>(w: &mut Walker<'_>, root: &Table<'t, 'i>, key: &str, known: &[&str]) -> Option<Table<'t, 'i>> {
@@ -226,6 +270,7 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         drain_timeout: Duration::from_secs(30),
         admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
         error_docs_url: "urn:rampart:error:".to_string(),
+        trusted_proxies: Default::default(),
     };
     let Some(t) = sub_table(w, root, "server", SERVER_KEYS) else {
         return Some(s);
@@ -285,6 +330,24 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
     }
     if let Some((v, _)) = w.string(&t, "error_docs_url") {
         s.error_docs_url = v;
+    }
+    for (net, span) in w.strings(&t, "trusted_proxies").unwrap_or_default() {
+        let parsed = net.parse::<ipnet::IpNet>().or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(n) if n.trunc() != n => w.error(&span, &t.key("trusted_proxies"), format!("`{net}` has host bits set; did you mean `{}`?", n.trunc())),
+            Ok(n) => s.trusted_proxies.networks.push(n),
+            Err(_) => w.error(&span, &t.key("trusted_proxies"), format!("`{net}` is not an IP address or CIDR range")),
+        }
+    }
+    if let Some((h, span)) = w.string(&t, "client_ip_header") {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            w.error(&span, &t.key("client_ip_header"), format!("`{h}` is not a header name"));
+        } else {
+            if s.trusted_proxies.networks.is_empty() && t.get("trusted_proxies").is_none() {
+                w.warn(&span, &t.key("client_ip_header"), "has no effect without trusted_proxies");
+            }
+            s.trusted_proxies.header = Some(h.to_ascii_lowercase());
+        }
     }
     (w.errors.len() == errors_before).then_some(s)
 }

@@ -22,6 +22,8 @@ pub struct Zone {
     pub origin_connect_retries: u32,
     /// Connected, but no response head within this: 524.
     pub origin_response_timeout: Duration,
+    /// IP access rules, custom rules, rate limiting rules and error pages.
+    pub security: super::security::ZoneSecurity,
 }
 
 /// A host a zone serves: `example.test` or `*.example.test` (any depth of subdomain, not the apex).
@@ -120,9 +122,13 @@ const ZONE_KEYS: &[&str] = &[
     "origin_connect_timeout",
     "origin_connect_retries",
     "origin_response_timeout",
+    "custom_rule",
+    "ip_access_rule",
+    "rate_limit",
+    "error_page",
 ];
 
-pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<Vec<Zone>> {
+pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>, cx: &super::security::SecurityContext<'_>) -> Option<Vec<Zone>> {
     let errors_before = w.errors.len();
     let tables = w.tables(root, "zone", ZONE_KEYS);
     if tables.is_empty() && root.get("zone").is_none() {
@@ -177,6 +183,7 @@ pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<Vec
         let connect_timeout = w.duration(t, "origin_connect_timeout", MAX_TIMEOUT).unwrap_or(Duration::from_secs(15));
         let retries = w.integer(t, "origin_connect_retries", 0..=10).map_or(1, |(n, _)| n as u32);
         let response_timeout = w.duration(t, "origin_response_timeout", MAX_TIMEOUT).unwrap_or(Duration::from_secs(100));
+        let security = super::security::read_zone_security(w, t, cx);
         if let (Some(name), Some(origin)) = (name, origin) {
             zones.push(Zone {
                 name,
@@ -185,6 +192,7 @@ pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<Vec
                 origin_connect_timeout: connect_timeout,
                 origin_connect_retries: retries,
                 origin_response_timeout: response_timeout,
+                security,
             });
         }
     }

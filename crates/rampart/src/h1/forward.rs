@@ -296,6 +296,14 @@ async fn respond_from_origin(
         ResponseBody::Chunked | ResponseBody::CloseDelimited if head.version() == Version::Http11 => ClientFraming::Chunked,
         ResponseBody::Chunked | ResponseBody::CloseDelimited => ClientFraming::Close,
     };
+    // A custom error page replaces only the body of an origin error, for clients that take HTML.
+    let page = (status >= 400 && !upgrade)
+        .then(|| zone.config.security.error_pages.for_origin(status))
+        .flatten()
+        .filter(|_| crate::errors::negotiate(head.header("accept")) == crate::errors::Format::Html);
+    if let Some(template) = page {
+        return custom_page_response(conn, ctx, &response, template, request_body_done, record).await;
+    }
     let close = !upgrade
         && (!head.keep_alive() || !request_body_done || client_framing == ClientFraming::Close || conn.rt.shutting_down());
     let mut out = Vec::with_capacity(1024 + buffered.len());
@@ -384,6 +392,56 @@ async fn respond_from_origin(
         return Next::Close;
     }
     Next::KeepAlive
+}
+
+/// Answers with the zone's page for an origin error: the origin's status and headers (minus
+/// framing and content fields), the page as body. The origin's own body is not read, so its
+/// connection is not reused.
+async fn custom_page_response(
+    conn: &mut Conn,
+    ctx: &RequestContext<'_>,
+    response: &ResponseHead,
+    template: &str,
+    request_body_done: bool,
+    record: &mut LogRecord,
+) -> Next {
+    let head = ctx.head;
+    let status = response.status();
+    let vars = crate::errors::pages::PageVars {
+        ray_id: ctx.ray_id.as_str(),
+        client_ip: &ctx.client_ip.to_string(),
+        error_code: status,
+        title: rampart_http::canonical_reason(status),
+        detail: "",
+    };
+    let body = crate::errors::pages::render_page(template, &vars);
+    let close = !head.keep_alive() || !request_body_done || conn.rt.shutting_down();
+    let mut out = Vec::with_capacity(1024 + body.len());
+    rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
+    for (name, value) in response.headers() {
+        let replaced = ["content-length", "content-type", "content-encoding", "etag", "last-modified", RAY_ID_HEADER];
+        if response.is_hop_by_hop(name) || replaced.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+            continue;
+        }
+        rampart_http::write_header(&mut out, name, value);
+    }
+    rampart_http::write_header(&mut out, "content-type", b"text/html; charset=utf-8");
+    rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
+    if close {
+        rampart_http::write_header(&mut out, "connection", b"close");
+    }
+    rampart_http::write_end_of_head(&mut out);
+    if !head.is_head() {
+        out.extend_from_slice(&body);
+    }
+    record.edge_response_status = status;
+    record.edge_response_content_type = "text/html; charset=utf-8".to_string();
+    if conn.stream.write_all(&out).await.is_err() {
+        return Next::Close;
+    }
+    record.edge_response_bytes = out.len() as u64;
+    if close { Next::Close } else { Next::KeepAlive }
 }
 
 /// Reads a response body from the origin according to its framing.

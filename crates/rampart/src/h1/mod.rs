@@ -138,11 +138,18 @@ async fn handle(
     head: &RequestHead,
     head_bytes: u64,
 ) -> Next {
+    let config = &generation.config;
+    let client_ip = config.server.trusted_proxies.client_ip(conn.peer.ip(), head);
+    let geo = if config.geoip.has_country() || config.geoip.has_asn() {
+        config.geoip.lookup(client_ip)
+    } else {
+        crate::geo::GeoInfo::default()
+    };
     let mut ctx = RequestContext {
         generation,
         head,
         peer: conn.peer,
-        client_ip: conn.peer.ip(),
+        client_ip,
         protocol: match head.version() {
             Version::Http10 => Protocol::Http10,
             Version::Http11 => Protocol::Http11,
@@ -151,6 +158,11 @@ async fn handle(
         started_at: SystemTime::now(),
         started: Instant::now(),
         zone: None,
+        geo: &geo,
+        security: None,
+        logged: Vec::new(),
+        skip_rate_limit: false,
+        deferred_hits: Vec::new(),
     };
     let mut record = base_record(&ctx, head_bytes);
     let next = match pipeline::request_phases(&mut ctx) {
@@ -161,6 +173,7 @@ async fn handle(
         }
         Decision::Continue => forward::proxy(conn, &ctx, &mut record).await,
     };
+    pipeline::response_phase(&ctx, record.edge_response_status);
     finish(&conn.rt, &ctx, record);
     next
 }
@@ -204,6 +217,20 @@ fn base_record(ctx: &RequestContext<'_>, head_bytes: u64) -> LogRecord {
 fn finish(rt: &Runtime, ctx: &RequestContext<'_>, mut record: LogRecord) {
     let zone = ctx.zone.as_ref().map(|z| z.config.name.as_str());
     record.zone_name = zone.unwrap_or("").to_string();
+    record.client_country = ctx.geo.country.clone().unwrap_or_default();
+    record.client_asn = ctx.geo.asn.unwrap_or(0);
+    let main = ctx.security.as_ref().or(ctx.logged.first());
+    if let Some(m) = main {
+        record.security_action = m.action.to_string();
+        record.security_rule_id = m.rule_id.clone();
+        record.security_rule_description = m.description.clone();
+    }
+    for m in ctx.security.iter().chain(&ctx.logged) {
+        if !record.security_sources.contains(&m.source) {
+            record.security_sources.push(m.source);
+        }
+        rt.metrics.security_action(zone.unwrap_or(""), m.action, m.source);
+    }
     record.edge_end_timestamp = crate::observe::rfc3339(SystemTime::now());
     rt.metrics.request(zone, ctx.protocol.as_str(), record.edge_response_status);
     if record.edge_response_status == 499 {

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
 
 use super::Conn;
+use crate::errors::pages::{ErrorPages, PageVars, render_page};
 use crate::errors::{self, Problem};
 use crate::observe::LogRecord;
 use crate::pipeline::{RAY_ID_HEADER, RayId, Rejection, RequestContext};
@@ -20,34 +21,59 @@ pub(crate) struct Answering<'a> {
     pub head_only: bool,
     pub close: bool,
     pub docs_url: &'a str,
+    pub pages: Option<&'a ErrorPages>,
 }
 
 /// Serialises a generated error: status line, headers and (unless HEAD) the negotiated body.
 /// Returns the bytes and the Content-Type.
-pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u8>, &'static str) {
+pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u8>, u16, String) {
     let entry = rejection.error.entry();
-    let format = errors::negotiate(a.accept);
-    let timestamp = crate::observe::rfc3339(SystemTime::now());
-    let problem = Problem {
-        error: rejection.error,
-        detail: &rejection.detail,
-        ray_id: a.ray_id.as_str(),
-        client_ip: a.client_ip,
-        zone: a.zone,
-        retry_after: rejection.retry_after,
-        timestamp: &timestamp,
-        docs_url: a.docs_url,
+    let (status, content_type, body) = match &rejection.response {
+        // A rule's own response is sent as configured, whatever the Accept.
+        Some(custom) => (custom.status, custom.content_type.clone(), custom.body.to_vec()),
+        None => {
+            let format = errors::negotiate(a.accept);
+            let page = a.pages.filter(|_| format == errors::Format::Html).and_then(|p| p.for_generated(rejection.error));
+            match page {
+                Some(template) => {
+                    let vars = PageVars {
+                        ray_id: a.ray_id.as_str(),
+                        client_ip: &a.client_ip.to_string(),
+                        error_code: entry.code.unwrap_or(entry.status),
+                        title: entry.title,
+                        detail: &rejection.detail,
+                    };
+                    (entry.status, format.content_type().to_string(), render_page(template, &vars))
+                }
+                None => {
+                    let timestamp = crate::observe::rfc3339(SystemTime::now());
+                    let problem = Problem {
+                        error: rejection.error,
+                        detail: &rejection.detail,
+                        ray_id: a.ray_id.as_str(),
+                        client_ip: a.client_ip,
+                        zone: a.zone,
+                        retry_after: rejection.retry_after,
+                        timestamp: &timestamp,
+                        docs_url: a.docs_url,
+                    };
+                    (entry.status, format.content_type().to_string(), errors::render(&problem, format))
+                }
+            }
+        }
     };
-    let body = errors::render(&problem, format);
     let mut out = Vec::with_capacity(256 + body.len());
-    rampart_http::write_status_line(&mut out, rampart_http::Version::Http11, entry.status, rampart_http::canonical_reason(entry.status));
+    rampart_http::write_status_line(&mut out, rampart_http::Version::Http11, status, rampart_http::canonical_reason(status));
     rampart_http::write_header(&mut out, "date", httpdate::fmt_http_date(SystemTime::now()).as_bytes());
-    rampart_http::write_header(&mut out, "content-type", format.content_type().as_bytes());
+    rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
     rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
     rampart_http::write_header(&mut out, "cache-control", b"no-store");
     rampart_http::write_header(&mut out, RAY_ID_HEADER, a.ray_id.as_str().as_bytes());
     if let Some(secs) = rejection.retry_after {
         rampart_http::write_header(&mut out, "retry-after", secs.to_string().as_bytes());
+    }
+    for (name, value) in &rejection.headers {
+        rampart_http::write_header(&mut out, name, value.as_bytes());
     }
     if a.close {
         rampart_http::write_header(&mut out, "connection", b"close");
@@ -56,7 +82,7 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
     if !a.head_only {
         out.extend_from_slice(&body);
     }
-    (out, format.content_type())
+    (out, status, content_type)
 }
 
 /// Answers a request that passed parsing with a generated error, and fills the log record.
@@ -76,17 +102,18 @@ pub(crate) async fn reject(
         head_only: ctx.head.is_head(),
         close: close || conn.rt.shutting_down(),
         docs_url: &ctx.generation.config.server.error_docs_url,
+        pages: ctx.zone.as_ref().map(|z| &z.config.security.error_pages).filter(|p| !p.is_empty()),
     };
-    let (bytes, content_type) = error_response(rejection, &answering);
+    let (bytes, status, content_type) = error_response(rejection, &answering);
     let written = conn.stream.write_all(&bytes).await.is_ok();
-    fill_record(record, rejection, content_type, if written { bytes.len() as u64 } else { 0 });
+    fill_record(record, rejection, status, &content_type, if written { bytes.len() as u64 } else { 0 });
     conn.rt.metrics.generated_error(rejection.error.entry().name, rejection.error.status());
 }
 
 /// Records a generated error in the log line.
-pub(crate) fn fill_record(record: &mut LogRecord, rejection: &Rejection, content_type: &str, bytes: u64) {
+pub(crate) fn fill_record(record: &mut LogRecord, rejection: &Rejection, status: u16, content_type: &str, bytes: u64) {
     let entry = rejection.error.entry();
-    record.edge_response_status = entry.status;
+    record.edge_response_status = status;
     record.edge_response_bytes = bytes;
     record.edge_response_content_type = content_type.to_string();
     record.error_code = entry.code.unwrap_or(entry.status);
@@ -108,8 +135,9 @@ pub(crate) async fn reject_unparsed(conn: &mut Conn, generation: &Generation, re
         head_only,
         close: true,
         docs_url: &generation.config.server.error_docs_url,
+        pages: None,
     };
-    let (bytes, content_type) = error_response(&rejection, &answering);
+    let (bytes, status, content_type) = error_response(&rejection, &answering);
     let written = conn.stream.write_all(&bytes).await.is_ok();
     let _ = conn.stream.shutdown().await;
     let mut record = LogRecord {
@@ -123,7 +151,7 @@ pub(crate) async fn reject_unparsed(conn: &mut Conn, generation: &Generation, re
         client_request_protocol: "HTTP/1.1",
         ..LogRecord::default()
     };
-    fill_record(&mut record, &rejection, content_type, if written { bytes.len() as u64 } else { 0 });
+    fill_record(&mut record, &rejection, status, &content_type, if written { bytes.len() as u64 } else { 0 });
     let rt = &conn.rt;
     rt.metrics.generated_error(rejection.error.entry().name, rejection.error.status());
     rt.metrics.request(None, "HTTP/1.1", rejection.error.status());

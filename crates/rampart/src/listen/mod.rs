@@ -38,7 +38,8 @@ impl Runtime {
 
     /// Swaps in a new configuration; requests already running keep the old one.
     pub fn reload(&self, config: Config) {
-        self.generation.store(Arc::new(Generation::new(config)));
+        let next = self.generation.load().reload(config);
+        self.generation.store(Arc::new(next));
     }
 
     /// Whether shutdown has begun (responses then carry `Connection: close`).

@@ -40,6 +40,9 @@ pub struct LogRecord {
     pub client_request_bytes: u64,
     pub client_request_user_agent: String,
     pub client_request_referer: String,
+    pub client_country: String,
+    #[serde(rename = "ClientASN")]
+    pub client_asn: u32,
     pub edge_response_status: u16,
     pub edge_response_bytes: u64,
     pub edge_response_content_type: String,

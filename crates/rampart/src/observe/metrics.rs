@@ -29,6 +29,13 @@ struct OriginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SecurityLabels {
+    zone: String,
+    action: &'static str,
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ZoneLabels {
     zone: String,
 }
@@ -44,6 +51,7 @@ pub struct Metrics {
     origin_duration: HistogramFamily,
     client_closed: Family<ZoneLabels, Counter>,
     connect_retries: Family<ZoneLabels, Counter>,
+    security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
     log_dropped: Counter<u64, AtomicU64>,
 }
@@ -70,6 +78,7 @@ impl Metrics {
             origin_duration: Family::new_with_constructor(origin_histogram as fn() -> Histogram),
             client_closed: Family::default(),
             connect_retries: Family::default(),
+            security_actions: Family::default(),
             open_connections: Gauge::default(),
             log_dropped: Counter::default(),
             registry: Registry::default(),
@@ -84,6 +93,11 @@ impl Metrics {
         );
         registry.register("client_closed_requests", "Requests whose client left before the response (logged as 499)", m.client_closed.clone());
         registry.register("origin_connect_retries", "Origin TCP connect attempts retried after a timeout", m.connect_retries.clone());
+        registry.register(
+            "security_actions",
+            "Security rule matches, by zone, action (block, log, skip) and source",
+            m.security_actions.clone(),
+        );
         registry.register("open_connections", "Client connections currently open", m.open_connections.clone());
         registry.register("access_log_dropped_lines", "Access log lines dropped because the log sink was full or failing", m.log_dropped.clone());
         Metrics { registry, ..m }
@@ -114,6 +128,11 @@ impl Metrics {
     /// Counts a retried origin connect.
     pub fn connect_retry(&self, zone: &str) {
         self.connect_retries.get_or_create(&ZoneLabels { zone: zone.to_string() }).inc();
+    }
+
+    /// Counts a security rule match.
+    pub fn security_action(&self, zone: &str, action: &'static str, source: &'static str) {
+        self.security_actions.get_or_create(&SecurityLabels { zone: zone.to_string(), action, source }).inc();
     }
 
     /// The open-connections gauge.

@@ -2,14 +2,20 @@
 //!
 //! ```text
 //! read + validate head (rampart-http, in the protocol driver)
-//!   ─▶ route ─▶ limits ─▶ [IP access rules, custom rules, rate limiting: issue 4]
-//!   ─▶ 100-continue ─▶ origin ─▶ response ─▶ log + metrics
+//!   ─▶ route ─▶ limits ─▶ method ─▶ IP access rules ─▶ custom rules ─▶ rate limiting
+//!   ─▶ 100-continue ─▶ origin ─▶ response (custom error pages, deferred rate-limit counts)
+//!   ─▶ log + metrics
 //! ```
 //!
 //! Each phase is a function that looks at the [`RequestContext`] and returns a [`Decision`].
 //! Protocol drivers only turn bytes into a request and a response back into bytes; every
 //! decision about a request is made here, once.
 
+pub mod client_ip;
+pub mod custom_rules;
+pub mod fields;
+pub mod ip_access;
+pub mod rate_limit;
 pub mod route;
 
 use std::net::SocketAddr;
@@ -18,7 +24,11 @@ use std::time::{Instant, SystemTime};
 
 use rampart_http::{BodyFraming, RequestHead};
 
+use rampart_rules::ExecutionContext;
+
+use crate::config::security::CustomResponse;
 use crate::errors::EdgeError;
+use crate::geo::GeoInfo;
 use crate::state::{Generation, ZoneState};
 
 /// Which protocol a request arrived over.
@@ -87,6 +97,29 @@ pub struct RequestContext<'a> {
     pub started: Instant,
     /// The zone, once routing chose one.
     pub zone: Option<Arc<ZoneState>>,
+    /// Country, continent and ASN of the client (empty without `[geoip]` databases).
+    pub geo: &'a GeoInfo,
+    /// The security match that ended the request (logged as SecurityAction etc.).
+    pub security: Option<SecurityMatch>,
+    /// Matches of `log` (and `skip`) rules, which let the request go on.
+    pub logged: Vec<SecurityMatch>,
+    /// A `skip` custom rule asked to skip the rate limiting phase.
+    pub skip_rate_limit: bool,
+    /// Rate-limit hits to count once the response status is known.
+    pub deferred_hits: Vec<rate_limit::DeferredHit>,
+}
+
+/// A security rule that matched, for the access log and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecurityMatch {
+    /// SecurityAction: `block`, `log` or `skip`.
+    pub action: &'static str,
+    /// SecurityRuleID.
+    pub rule_id: String,
+    /// SecurityRuleDescription.
+    pub description: String,
+    /// SecuritySources: `ip`, `ipRange`, `asn`, `country`, `firewallCustom` or `rateLimit`.
+    pub source: &'static str,
 }
 
 /// What a phase decided.
@@ -107,12 +140,16 @@ pub struct Rejection {
     pub detail: String,
     /// Seconds until a retry makes sense, overriding the catalogue's value (rate limiting).
     pub retry_after: Option<u32>,
+    /// The rule's own response, sent as configured instead of the catalogue's page.
+    pub response: Option<CustomResponse>,
+    /// Extra response header fields (e.g. RateLimit-Policy and RateLimit).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Rejection {
     /// A rejection with the catalogue's retry advice.
     pub fn new(error: EdgeError, detail: impl Into<String>) -> Rejection {
-        Rejection { error, detail: detail.into(), retry_after: error.entry().retry_after }
+        Rejection { error, detail: detail.into(), retry_after: error.entry().retry_after, response: None, headers: Vec::new() }
     }
 }
 
@@ -124,7 +161,45 @@ pub fn request_phases(ctx: &mut RequestContext<'_>) -> Decision {
             other => return other,
         }
     }
+    let Some(zone) = ctx.zone.clone() else {
+        return Decision::Continue;
+    };
+    let security = &zone.config.security;
+    if let Decision::Reject(r) = ip_access::ip_access(ctx, &security.ip_access) {
+        return Decision::Reject(r);
+    }
+    if security.custom_rules.is_none() && security.rate_limits.is_empty() {
+        return Decision::Continue;
+    }
+    // One execution context for both rule phases, so each field is computed once.
+    let (head, client_ip, geo) = (ctx.head, ctx.client_ip, ctx.geo);
+    let fields = fields::RequestFields::new(head, client_ip, geo, ctx.protocol.as_str(), unix_secs(ctx.started_at));
+    let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);
+    if let Some(rules) = &security.custom_rules
+        && let Decision::Reject(r) = custom_rules::custom_rules(ctx, rules, &exec)
+    {
+        return Decision::Reject(r);
+    }
+    if !ctx.skip_rate_limit && !security.rate_limits.is_empty() {
+        return rate_limit::rate_limit(ctx, &security.rate_limits, &exec);
+    }
     Decision::Continue
+}
+
+/// Response phase: what happens once the response status is known. Counts rate-limit hits
+/// whose counting expression matches the response.
+pub fn response_phase(ctx: &RequestContext<'_>, status: u16) {
+    if ctx.deferred_hits.is_empty() {
+        return;
+    }
+    let mut fields = fields::RequestFields::new(ctx.head, ctx.client_ip, ctx.geo, ctx.protocol.as_str(), unix_secs(ctx.started_at));
+    fields.response_code = Some(status);
+    let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);
+    rate_limit::count_after_response(ctx, &exec);
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Limits phase: a declared body over the limit is refused before it is read (and before any

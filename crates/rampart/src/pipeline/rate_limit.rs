@@ -1,0 +1,154 @@
+//! Rate limiting phase: count requests per rule and key, and answer 429 / 1015 with the exact
+//! Retry-After once a key is over its rate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_ratelimit::{CounterStore, Decision as RlDecision, Key, KeyBuilder, MemoryStore};
+use rampart_rules::ExecutionContext;
+
+use super::{Decision, Rejection, RequestContext, SecurityMatch};
+use crate::config::security::{Characteristic, RateLimitAction, RateLimitRule};
+use crate::errors::EdgeError;
+
+/// The counters of every rate limiting rule of the process, and the clock they count in.
+pub struct RateLimiter {
+    store: Box<dyn CounterStore>,
+    keys: KeyBuilder,
+    epoch: Instant,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter { store: Box::new(MemoryStore::default()), keys: KeyBuilder::new(), epoch: Instant::now() }
+    }
+}
+
+impl RateLimiter {
+    /// A limiter over another counter store (a shared one, later).
+    pub fn with_store(store: Box<dyn CounterStore>) -> RateLimiter {
+        RateLimiter { store, keys: KeyBuilder::new(), epoch: Instant::now() }
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+}
+
+/// A hit to count after the response, for rules with a counting expression.
+pub struct DeferredHit {
+    /// The rule.
+    pub rule: Arc<RateLimitRule>,
+    key: Key,
+}
+
+fn key_for(limiter: &RateLimiter, rule: &RateLimitRule, ctx: &RequestContext<'_>) -> Key {
+    let mut parts = limiter.keys.start();
+    parts.part(rule.id.as_bytes());
+    let head = ctx.head;
+    for c in &rule.characteristics {
+        match c {
+            Characteristic::IpSrc => {
+                let ip = ctx.client_ip.to_string();
+                parts.part(ip.as_bytes())
+            }
+            Characteristic::Host => parts.part(head.host().map_or("", |h| h.host()).as_bytes()),
+            Characteristic::Path => parts.part(head.path().as_bytes()),
+            Characteristic::Asn => parts.part(&ctx.geo.asn.unwrap_or(0).to_be_bytes()),
+            Characteristic::Country => parts.part(ctx.geo.country.as_deref().unwrap_or("").as_bytes()),
+            Characteristic::Header(name) => parts.part(head.header(name).unwrap_or(b"")),
+            Characteristic::Cookie(name) => parts.part(cookie(head, name).unwrap_or(b"")),
+            Characteristic::Query(name) => parts.part(query_arg(head.query().unwrap_or(""), name).unwrap_or("").as_bytes()),
+        };
+    }
+    parts.finish()
+}
+
+fn cookie<'h>(head: &'h rampart_http::RequestHead, name: &str) -> Option<&'h [u8]> {
+    head.headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        .flat_map(|(_, v)| v.split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            (pair[..eq].trim_ascii() == name.as_bytes()).then(|| pair[eq + 1..].trim_ascii())
+        })
+}
+
+fn query_arg<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// Checks every rule that applies to the request, in order. The first rule over its rate
+/// with action `block` answers 429; `log` rules over their rate are recorded.
+pub fn rate_limit(ctx: &mut RequestContext<'_>, rules: &[Arc<RateLimitRule>], exec: &ExecutionContext<'_>) -> Decision {
+    let limiter = ctx.generation.rate_limiter.clone();
+    let now = limiter.now();
+    for rule in rules {
+        if !rule.filter.execute(exec) {
+            continue;
+        }
+        let key = key_for(&limiter, rule, ctx);
+        let decision = if rule.counting.is_some() {
+            ctx.deferred_hits.push(DeferredHit { rule: rule.clone(), key });
+            limiter.store.check(key, &rule.quota, now)
+        } else {
+            limiter.store.check_and_hit(key, &rule.quota, now)
+        };
+        let RlDecision::Limit { retry_after_secs, status } = decision else {
+            continue;
+        };
+        let event = SecurityMatch {
+            action: if rule.action == RateLimitAction::Block { "block" } else { "log" },
+            rule_id: rule.id.clone(),
+            description: rule.description.clone(),
+            source: "rateLimit",
+        };
+        if rule.action == RateLimitAction::Log {
+            ctx.logged.push(event);
+            continue;
+        }
+        ctx.security = Some(event);
+        let q = &rule.quota;
+        let detail = format!(
+            "more than {} requests in {} seconds matched the rate limiting rule `{}`; requests are accepted again in {retry_after_secs} seconds",
+            q.requests_per_period(),
+            q.period_secs(),
+            rule.id
+        );
+        let mut rejection = Rejection::new(EdgeError::RateLimited, detail);
+        rejection.retry_after = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
+        rejection.headers.push(("ratelimit-policy", q.policy_field(&rule.id).to_string()));
+        rejection.headers.push(("ratelimit", status.ratelimit_field(&rule.id).to_string()));
+        rejection.response = rule.response.clone();
+        return Decision::Reject(rejection);
+    }
+    Decision::Continue
+}
+
+/// Response phase: counts the deferred hits whose counting expression matches now that the
+/// response status is known.
+pub fn count_after_response(ctx: &RequestContext<'_>, exec: &ExecutionContext<'_>) {
+    let limiter = &ctx.generation.rate_limiter;
+    let now = limiter.now();
+    for hit in &ctx.deferred_hits {
+        if hit.rule.counting.as_ref().is_some_and(|c| c.execute(exec)) {
+            limiter.store.hit(hit.key, &hit.rule.quota, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_args_are_found_by_exact_name() {
+        assert_eq!(query_arg("a=1&user=bob&b", "user"), Some("bob"));
+        assert_eq!(query_arg("a=1&b", "b"), Some(""));
+        assert_eq!(query_arg("username=x", "user"), None);
+    }
+}
