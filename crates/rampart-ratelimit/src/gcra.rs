@@ -63,16 +63,27 @@ impl CounterState {
     /// Applies `op` at `now` (a monotonic time since an arbitrary epoch,
     /// the same epoch for every call on a store) and returns the decision.
     pub fn apply(&mut self, quota: &Quota, op: Op, now: Duration) -> Decision {
+        self.apply_and_expiry(quota, op, now).0
+    }
+
+    /// [`CounterState::apply`], also returning the new
+    /// [`CounterState::expires_at_ms`] (computed for free on the way).
+    pub(crate) fn apply_and_expiry(
+        &mut self,
+        quota: &Quota,
+        op: Op,
+        now: Duration,
+    ) -> (Decision, u64) {
         let clock = Clock::new(quota, now);
         // A key whose state is older than the rule (configuration reloaded
         // with a smaller `requests_per_period`) could hold a `tat` further
         // ahead than any valid state; clamp it to "quota used up".
         self.tat_ticks = self.tat_ticks.min(clock.empty_tat());
-        match op {
+        let wait_ms = match op {
             Op::Hit => {
                 let tat = self.tat_ticks.max(clock.now_ticks);
                 self.tat_ticks = (tat + clock.t).min(clock.empty_tat());
-                self.peek(&clock)
+                self.wait_ms(&clock)
             }
             Op::Check | Op::CheckAndHit => {
                 if self.blocked_until_ms <= clock.now_ms
@@ -81,14 +92,29 @@ impl CounterState {
                 {
                     self.blocked_until_ms = clock.now_ms + u64::from(timeout_secs) * 1000;
                 }
-                let decision = self.peek(&clock);
-                if op == Op::CheckAndHit && decision.is_allowed() {
+                let wait_ms = self.wait_ms(&clock);
+                if op == Op::CheckAndHit && wait_ms == 0 {
                     self.tat_ticks = self.tat_ticks.max(clock.now_ticks) + clock.t;
-                    return Decision::Allow(self.status(&clock));
                 }
-                decision
+                wait_ms
             }
-        }
+        };
+        let (status, full_in_ms) = self.status(&clock);
+        let decision = if wait_ms == 0 {
+            Decision::Allow(status)
+        } else {
+            Decision::Limit {
+                retry_after_secs: wait_ms.div_ceil(1000),
+                status,
+            }
+        };
+        // ceil(tat / l) = now_ms + ceil((tat − now_ticks) / l) once tat ≥ now.
+        let expires_at_ms = (clock.now_ms + full_in_ms).max(self.blocked_until_ms);
+        debug_assert!(
+            expires_at_ms == self.expires_at_ms(quota)
+                || (expires_at_ms <= clock.now_ms && self.expires_at_ms(quota) <= clock.now_ms)
+        );
+        (decision, expires_at_ms)
     }
 
     /// The time (ms) from which this state is indistinguishable from a key
@@ -110,8 +136,9 @@ impl CounterState {
         c.now_ticks + c.tau >= self.tat_ticks
     }
 
-    /// The verdict for the key's next request, without changing anything.
-    fn peek(&self, c: &Clock) -> Decision {
+    /// Milliseconds until the key's next request would be accepted; 0 if
+    /// it would be now.
+    fn wait_ms(&self, c: &Clock) -> u64 {
         let blocked_ms = self.blocked_until_ms.saturating_sub(c.now_ms);
         let gcra_wait_ms = if self.conforms(c) {
             0
@@ -119,18 +146,11 @@ impl CounterState {
             // First whole ms at which now_ticks + tau >= tat.
             (self.tat_ticks - c.tau).div_ceil(c.l) - c.now_ms
         };
-        let wait_ms = blocked_ms.max(gcra_wait_ms);
-        if wait_ms == 0 {
-            Decision::Allow(self.status(c))
-        } else {
-            Decision::Limit {
-                retry_after_secs: wait_ms.div_ceil(1000),
-                status: self.status(c),
-            }
-        }
+        blocked_ms.max(gcra_wait_ms)
     }
 
-    fn status(&self, c: &Clock) -> RateLimitStatus {
+    /// The quota numbers, and the ms until the bucket is full again.
+    fn status(&self, c: &Clock) -> (RateLimitStatus, u64) {
         let tat = self.tat_ticks.max(c.now_ticks);
         let blocked_ms = self.blocked_until_ms.saturating_sub(c.now_ms);
         let remaining = if blocked_ms > 0 {
@@ -139,13 +159,14 @@ impl CounterState {
             // Requests that fit before tat reaches now + tau + T.
             (c.empty_tat() - tat) / c.t
         };
-        let full_in_ms = (tat - c.now_ticks).div_ceil(c.l).max(blocked_ms);
-        RateLimitStatus {
+        let full_in_ms = (tat - c.now_ticks).div_ceil(c.l);
+        let status = RateLimitStatus {
             limit: c.quota_limit,
             window_secs: c.window_secs,
             remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-            reset_secs: full_in_ms.div_ceil(1000),
-        }
+            reset_secs: full_in_ms.max(blocked_ms).div_ceil(1000),
+        };
+        (status, full_in_ms)
     }
 }
 

@@ -28,8 +28,9 @@
 //!   leaves a never-seen key in the never-seen state inserts nothing.
 //! - *Eviction at the cap (lossy).* A new key is always admitted: refusing
 //!   it would either let it through uncounted or limit an innocent client.
-//!   When its shard is full, the store examines the next
-//!   [`EVICTION_SAMPLE_SLOTS`] occupied slots after the sweep cursor and
+//!   When its shard is full, the store examines the
+//!   [`EVICTION_SAMPLE_SLOTS`] occupied slots from the new key's home slot
+//!   on (a random sample, since slots are placed by hash) and
 //!   removes the first expired one, or else the one that is *not* in a
 //!   mitigation block and expires soonest; a key in a mitigation block is
 //!   evicted only when every sampled key is in one, and then the block that
@@ -202,7 +203,9 @@ fn fmix64(mut k: u64) -> u64 {
     k ^ (k >> 33)
 }
 
+/// Aligned so that a slot never straddles two cache lines.
 #[derive(Debug, Clone, Copy, Default)]
+#[repr(align(32))]
 struct Slot {
     /// Mixed key hash; 0 = empty.
     hash: u64,
@@ -259,13 +262,12 @@ impl Shard {
         let now_ms = millis(now);
         if let Some(i) = self.find(h) {
             let slot = &mut self.slots[i];
-            let decision = slot.state.apply(quota, op, now);
-            slot.expires_at_ms = slot.state.expires_at_ms(quota);
+            let (decision, expires_at_ms) = slot.state.apply_and_expiry(quota, op, now);
+            slot.expires_at_ms = expires_at_ms;
             return decision;
         }
         let mut state = CounterState::default();
-        let decision = state.apply(quota, op, now);
-        let expires_at_ms = state.expires_at_ms(quota);
+        let (decision, expires_at_ms) = state.apply_and_expiry(quota, op, now);
         if expires_at_ms > now_ms {
             self.insert(
                 Slot {
@@ -281,10 +283,11 @@ impl Shard {
 
     fn insert(&mut self, slot: Slot, now_ms: u64) {
         self.sweep(now_ms, SWEEP_SLOTS_PER_INSERT);
+        let home = self.home(slot.hash);
         if self.len >= self.max_len {
-            self.evict_one(now_ms);
+            self.evict_one(home, now_ms);
         }
-        let mut i = self.home(slot.hash);
+        let mut i = home;
         while self.slots[i].hash != 0 {
             i = self.next(i);
         }
@@ -309,10 +312,13 @@ impl Shard {
         }
     }
 
-    fn evict_one(&mut self, now_ms: u64) {
+    /// Evicts one of the [`EVICTION_SAMPLE_SLOTS`] keys from `start` on.
+    /// Sampling at the new key's home slot reads memory the lookup has
+    /// just brought into cache; hashes make it a random sample.
+    fn evict_one(&mut self, start: usize, now_ms: u64) {
         let mut best: Option<(usize, (bool, u64))> = None;
         let mut seen = 0;
-        let mut i = self.cursor;
+        let mut i = start;
         for _ in 0..self.slots.len() {
             let s = &self.slots[i];
             if s.hash != 0 {
@@ -331,7 +337,6 @@ impl Shard {
             }
             i = self.next(i);
         }
-        self.cursor = self.next(i);
         if let Some((victim, _)) = best {
             self.remove(victim);
         }
