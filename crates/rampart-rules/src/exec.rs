@@ -203,12 +203,12 @@ impl Node {
 
     /// Evaluates any node; `None` is a missing value (a map key that is not
     /// there, an index past the end, a function given a missing value).
-    pub(crate) fn eval<'c>(&self, ctx: &'c ExecutionContext<'_>) -> Option<Val<'c>> {
+    pub(crate) fn eval<'c>(&'c self, ctx: &'c ExecutionContext<'_>) -> Option<Val<'c>> {
         match self {
             Node::Field(id) => ctx.field(*id).map(Val::from_ref),
             Node::Const(c) => Some(match c {
                 ConstVal::Int(i) => Val::Int(*i),
-                ConstVal::Bytes(b) => Val::Bytes(Cow::Owned(b.to_vec())),
+                ConstVal::Bytes(b) => Val::Bytes(Cow::Borrowed(b)),
                 ConstVal::Ip(ip) => Val::Ip(*ip),
             }),
             Node::Index(base, key) => match (base.eval(ctx)?, key) {

@@ -202,3 +202,37 @@ impl<'s> Compiler<'s> {
         Ok(RuleSet::new(compiled))
     }
 }
+
+/// Fuzzing entry point (used by `fuzz/fuzz_targets/rules_compile.rs`):
+/// compiles `data` as an expression against the HTTP scheme and, when it
+/// compiles, executes it against a small request. Must never panic.
+#[doc(hidden)]
+pub fn fuzz_compile(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let scheme = Scheme::http();
+    let mut lists = Lists::new();
+    lists.insert("ips", List::Ip(IpSet::new()));
+    lists.insert("names", List::Bytes(Default::default()));
+    let mut compiler = Compiler::new(&scheme).with_lists(lists);
+    let Ok(filter) = compiler.compile(text) else {
+        return;
+    };
+    let mut request = HttpRequestFields::from_parts(
+        "POST",
+        "/a/b.php?x=1&y=%2541",
+        "HTTP/1.1",
+        vec![
+            ("Host".into(), b"example.com".to_vec()),
+            ("Cookie".into(), b"a=1; b=2".to_vec()),
+            ("X-B64".into(), b"aGVsbG8=".to_vec()),
+        ],
+    );
+    request.body = br#"{"a":[1,"x",{"b":2}]}"#.to_vec();
+    request.client_ip = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+    let ctx = ExecutionContext::new(&scheme, &request);
+    let _ = filter.execute(&ctx);
+    let rules = RuleSet::new(vec![Rule::new((), filter)]);
+    let _ = rules.matches(&ctx);
+}
