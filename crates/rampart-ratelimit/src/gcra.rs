@@ -82,7 +82,7 @@ impl CounterState {
         let wait_ms = match op {
             Op::Hit => {
                 let tat = self.tat_ticks.max(clock.now_ticks);
-                self.tat_ticks = (tat + clock.t).min(clock.empty_tat());
+                self.tat_ticks = tat.saturating_add(clock.t).min(clock.empty_tat());
                 self.wait_ms(&clock)
             }
             Op::Check | Op::CheckAndHit => {
@@ -90,11 +90,12 @@ impl CounterState {
                     && !self.conforms(&clock)
                     && let Mitigation::Block { timeout_secs } = quota.mitigation()
                 {
-                    self.blocked_until_ms = clock.now_ms + u64::from(timeout_secs) * 1000;
+                    self.blocked_until_ms =
+                        clock.now_ms.saturating_add(u64::from(timeout_secs) * 1000);
                 }
                 let wait_ms = self.wait_ms(&clock);
                 if op == Op::CheckAndHit && wait_ms == 0 {
-                    self.tat_ticks = self.tat_ticks.max(clock.now_ticks) + clock.t;
+                    self.tat_ticks = self.tat_ticks.max(clock.now_ticks).saturating_add(clock.t);
                 }
                 wait_ms
             }
@@ -109,7 +110,10 @@ impl CounterState {
             }
         };
         // ceil(tat / l) = now_ms + ceil((tat − now_ticks) / l) once tat ≥ now.
-        let expires_at_ms = (clock.now_ms + full_in_ms).max(self.blocked_until_ms);
+        let expires_at_ms = clock
+            .now_ms
+            .saturating_add(full_in_ms)
+            .max(self.blocked_until_ms);
         debug_assert!(
             expires_at_ms == self.expires_at_ms(quota)
                 || (expires_at_ms <= clock.now_ms && self.expires_at_ms(quota) <= clock.now_ms)
@@ -133,7 +137,7 @@ impl CounterState {
     }
 
     fn conforms(&self, c: &Clock) -> bool {
-        c.now_ticks + c.tau >= self.tat_ticks
+        c.now_ticks.saturating_add(c.tau) >= self.tat_ticks
     }
 
     /// Milliseconds until the key's next request would be accepted; 0 if

@@ -456,6 +456,12 @@ mod tests {
         for k in 1..=4 {
             s.check_and_hit(Key::from_hash(k), &q, secs(k));
         }
+        // At the limit nothing is forgotten.
+        assert_eq!(s.len(), 4);
+        for k in 1..=4 {
+            assert!(remembered(&s, k, &q, secs(10)), "key {k}");
+        }
+        // Limit + 1: the new key is admitted and counted; key 1 goes.
         assert!(
             s.check_and_hit(Key::from_hash(5), &q, secs(10))
                 .is_allowed()

@@ -269,3 +269,25 @@ fn an_attack_from_millions_of_keys_stays_within_max_keys_and_memory() {
     assert_eq!(s.len(), 1_000_000);
     assert_eq!(s.memory_bytes(), bytes);
 }
+
+#[test]
+fn extreme_and_backward_times_never_panic() {
+    let s = store();
+    let q = Quota::new(10, MAX, 86_400).unwrap();
+    let q1 = Quota::new(10, 1, 86_400).unwrap();
+    for now in [
+        Duration::MAX,
+        Duration::ZERO,
+        secs(u64::MAX / 2000),
+        ms(5),
+        Duration::MAX,
+    ] {
+        for quota in [&q, &q1] {
+            s.check_and_hit(K, quota, now);
+            s.check(K, quota, now);
+            s.hit(K, quota, now);
+        }
+    }
+}
+
+const MAX: u32 = rampart_ratelimit::MAX_REQUESTS_PER_PERIOD;
