@@ -17,6 +17,27 @@ use crate::types::{MapValue, Value};
 /// rule reads costs nothing. Returning `None` (or a value of the wrong type)
 /// makes the field its type's empty value: `""`, `0`, `false`, `0.0.0.0`, an
 /// empty array or map. Reading a field never fails at run time.
+///
+/// ```
+/// use rampart_rules::{Compiler, ExecutionContext, FieldId, FieldSource, Scheme, Type, Value};
+///
+/// struct Packet { port: i64 }
+/// impl FieldSource for Packet {
+///     fn field(&self, _id: FieldId, name: &str) -> Option<Value<'_>> {
+///         match name {
+///             "tcp.port" => Some(Value::Int(self.port)),
+///             _ => None,
+///         }
+///     }
+/// }
+///
+/// let mut scheme = Scheme::new();
+/// scheme.add_field("tcp.port", Type::Int).unwrap();
+/// scheme.add_field("tcp.flags", Type::Int).unwrap();
+/// let filter = Compiler::new(&scheme).compile("tcp.port in {80 443} and tcp.flags eq 0").unwrap();
+/// let packet = Packet { port: 443 };
+/// assert!(filter.execute(&ExecutionContext::new(&scheme, &packet)));
+/// ```
 pub trait FieldSource {
     /// The value of `field` (called `name` in the scheme) for this request.
     fn field(&self, field: FieldId, name: &str) -> Option<Value<'_>>;

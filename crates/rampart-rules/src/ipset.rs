@@ -91,6 +91,9 @@ fn mask(len: u8, width: u8) -> u128 {
     } else {
         (1u128 << width) - 1
     };
+    if len == width {
+        return full;
+    }
     full & !(full >> len)
 }
 
@@ -260,6 +263,19 @@ mod tests {
         assert!(s.contains("2001:db8:ffff::1".parse().unwrap()));
         assert!(!s.contains("2001:db9::1".parse().unwrap()));
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn full_length_prefixes_are_single_addresses() {
+        let mut s = IpSet::new();
+        s.insert_addr("2001:db8::2".parse().unwrap());
+        s.insert("192.0.2.1/32".parse().unwrap());
+        s.insert("2001:db8::5/128".parse().unwrap());
+        assert!(s.contains("2001:db8::2".parse().unwrap()));
+        assert!(s.contains("2001:db8::5".parse().unwrap()));
+        assert!(!s.contains("2001:db8::3".parse().unwrap()));
+        assert!(s.contains("192.0.2.1".parse().unwrap()));
+        assert!(!s.contains("192.0.2.2".parse().unwrap()));
     }
 
     #[test]

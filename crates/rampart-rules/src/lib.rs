@@ -108,6 +108,20 @@ impl Filter {
 /// Compiles expressions against one scheme, with one set of limits and
 /// named lists. Identical regexes and wildcards are compiled once and
 /// shared across all the expressions a compiler builds.
+///
+/// ```
+/// use rampart_rules::{Compiler, ErrorKind, IpSet, List, Lists, ParserSettings, Scheme};
+///
+/// let scheme = Scheme::http();
+/// let mut lists = Lists::new();
+/// lists.insert("office", List::Ip(IpSet::from_iter(["192.0.2.0/24".parse().unwrap()])));
+/// let mut compiler = Compiler::new(&scheme)
+///     .with_settings(ParserSettings { max_nesting_depth: 8, ..Default::default() })
+///     .with_lists(lists);
+/// assert!(compiler.compile("ip.src in $office").is_ok());
+/// let err = compiler.compile("((((((((((ssl))))))))))").unwrap_err();
+/// assert_eq!(err.kind(), &ErrorKind::NestingTooDeep { max: 8 });
+/// ```
 pub struct Compiler<'s> {
     scheme: &'s Scheme,
     settings: ParserSettings,

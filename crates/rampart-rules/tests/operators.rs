@@ -174,6 +174,8 @@ fn in_with_literal_sets() {
             false,
         ),
         ("ip.src in 198.51.100.0/24", true),
+        ("ip.src in {2001:db8::2 198.51.100.7}", true),
+        ("ip.src in {2001:db8::2 198.51.100.8/32}", false),
         (
             r#"http.request.method in {"a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "POST"}"#,
             true,
