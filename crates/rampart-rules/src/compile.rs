@@ -212,6 +212,9 @@ pub(crate) struct MatcherCache {
     wildcards: HashMap<(Vec<u8>, bool, bool), Arc<Wildcard>>,
 }
 
+/// Most regexes (and, separately, wildcards) a compiler keeps for reuse.
+const MAX_CACHED: usize = 100_000;
+
 /// Escapes bytes for a regex in `(?-u)` mode.
 fn escape_bytes(out: &mut String, bytes: &[u8]) {
     use std::fmt::Write;
@@ -239,7 +242,7 @@ impl MatcherCache {
                     message: other.to_string(),
                 },
             })?;
-        if self.regexes.len() < 100_000 {
+        if self.regexes.len() < MAX_CACHED {
             self.regexes.insert(pattern.to_owned(), re.clone());
         }
         Ok(re)
@@ -324,7 +327,9 @@ impl MatcherCache {
             case_insensitive,
             regex,
         });
-        self.wildcards.insert(key, w.clone());
+        if self.wildcards.len() < MAX_CACHED {
+            self.wildcards.insert(key, w.clone());
+        }
         Ok(w)
     }
 }

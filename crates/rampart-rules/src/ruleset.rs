@@ -292,6 +292,15 @@ fn guard(node: &Node) -> Option<Vec<Atom>> {
                 Matcher::Contains(f) => Some(vec![atom(f.needle(), false)?]),
                 Matcher::Wildcard(w) => Some(vec![atom(w.longest_piece(), w.case_insensitive())?]),
                 Matcher::BytesIn(set) => set.items().into_iter().map(|l| atom(l, false)).collect(),
+                Matcher::Regex(re) => {
+                    // Under a case fold, variants the fold cannot produce are
+                    // dropped: a match must start with one of the others.
+                    let atoms: Vec<Atom> = regex_prefixes(re.as_str())?
+                        .iter()
+                        .filter_map(|l| atom(l, false))
+                        .collect();
+                    (!atoms.is_empty()).then_some(atoms)
+                }
                 _ => None,
             }
         }
@@ -315,6 +324,30 @@ fn guard(node: &Node) -> Option<Vec<Atom>> {
         }
         _ => None,
     }
+}
+
+/// Most literals taken from one regex for the pre-filter.
+const MAX_REGEX_PREFIXES: usize = 64;
+
+/// Literals one of which starts every match of `pattern`, if there is a
+/// small finite set of non-empty ones (e.g. `(?i)bot\d+` gives the eight
+/// case variants of `bot`).
+fn regex_prefixes(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::Extractor;
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let seq = Extractor::new().extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty()
+        || literals.len() > MAX_REGEX_PREFIXES
+        || literals.iter().any(|l| l.as_bytes().is_empty())
+    {
+        return None;
+    }
+    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
 /// The field a value reads directly, or through `lower()` (`Some(true)`) or

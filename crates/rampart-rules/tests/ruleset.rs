@@ -90,6 +90,7 @@ fn prefilter_guards_literal_rules_and_agrees_with_plain_evaluation() {
         ("/STATIC/12/APP.JS", "x"),
         ("/p13", "agent18"),
         ("/api/v4/x", "ua3"),
+        ("/", "xCRAWL1445"),
         ("/nothing", "nothing"),
     ] {
         let r = req(path, ua);
