@@ -77,11 +77,41 @@ fn key_builder(c: &mut Criterion) {
     });
 }
 
+/// Two threads (the machine's two cores) on random keys among 1,000,000:
+/// reported time is wall time per operation across both threads.
+fn two_threads(c: &mut Criterion) {
+    let store = MemoryStore::default();
+    let q = quota();
+    let now = Duration::from_secs(1);
+    for k in 0..MILLION {
+        store.check_and_hit(Key::from_hash(k), &q, now);
+    }
+    c.bench_function("check_and_hit/1M_keys_random_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for seed in 0..2 {
+                    let store = &store;
+                    s.spawn(move || {
+                        let mut rng = fastrand::Rng::with_seed(seed);
+                        for _ in 0..iters / 2 {
+                            let key = Key::from_hash(rng.u64(0..MILLION));
+                            black_box(store.check_and_hit(key, &q, now));
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+}
+
 criterion_group!(
     benches,
     hot_key,
     million_keys,
     eviction_pressure,
-    key_builder
+    key_builder,
+    two_threads
 );
 criterion_main!(benches);

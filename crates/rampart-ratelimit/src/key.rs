@@ -31,7 +31,8 @@ impl Key {
 }
 
 /// Hashes a key's parts with a secret seed chosen at random when the
-/// builder is created (SipHash-1-3 from [`RandomState`]).
+/// builder is created (std's keyed hasher from [`RandomState`], currently
+/// SipHash-1-3).
 ///
 /// Create one per process (or per configuration) and share it: keys from
 /// different builders never match.
