@@ -49,6 +49,11 @@ pub enum Op {
 /// Any store, in process or shared, is "load the state, [`apply`], save the
 /// state" done atomically per key.
 ///
+/// The state is in units of the quota it was built with. If a rule's quota
+/// changes on reload while keys are live, their states are read in the new
+/// units; `apply` clamps them so the effect never lasts beyond one period.
+/// Servers that want a clean start put the quota's numbers in the key.
+///
 /// [`apply`]: CounterState::apply
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct CounterState {

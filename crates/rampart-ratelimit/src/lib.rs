@@ -79,8 +79,9 @@
 //!   conforms is `tat − τ`, a closed form, so `Retry-After` is the exact
 //!   wait rounded up to whole seconds, and `remaining` is the exact number
 //!   of requests that would be accepted back to back.
-//! - **16 bytes per key** and one read-modify-write: cheap in memory and,
-//!   later, one atomic Lua script on a shared store.
+//! - **16 bytes of state per key** (a 32-byte slot in [`MemoryStore`]) and
+//!   one read-modify-write: cheap in memory and, later, one atomic Lua
+//!   script on a shared store.
 //!
 //! What it means compared with an exact sliding log ("at most N in any
 //! `period`"): GCRA **never limits a request the sliding log would accept**
