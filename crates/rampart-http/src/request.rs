@@ -1,0 +1,491 @@
+//! Request heads: the request line, the field lines, and the checks httparse does not make.
+
+use crate::chars::{first_non_token, is_field_value_byte, is_tchar};
+use crate::error::{RequestError, RequestErrorKind as K};
+use crate::framing::{self, BodyFraming};
+use crate::target::{Authority, TargetForm, TargetParts, parse_target};
+use crate::{Limits, Parse, Version};
+
+/// Empty lines accepted before a request line (RFC 9112 §2.2: a server SHOULD ignore at least one).
+pub const MAX_LEADING_EMPTY_LINES: usize = 4;
+
+/// A validated request head. Holds one copy of the head's bytes; accessors borrow from it.
+#[derive(Clone, Debug)]
+pub struct RequestHead {
+    buf: Box<[u8]>,
+    method: (u32, u32),
+    target: (u32, u32),
+    parts: TargetParts,
+    version: Version,
+    headers: Vec<((u32, u32), (u32, u32))>,
+    host: Option<Authority>,
+    body: BodyFraming,
+    expect_continue: bool,
+    connection: Vec<(u32, u32)>,
+}
+
+/// The fields of a head, in order: `(name as sent, value)`.
+pub struct Headers<'a> {
+    buf: &'a [u8],
+    inner: std::slice::Iter<'a, ((u32, u32), (u32, u32))>,
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = (&'a str, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let &((ns, ne), (vs, ve)) = self.inner.next()?;
+        Some((as_str(&self.buf[ns as usize..ne as usize]), &self.buf[vs as usize..ve as usize]))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<'a> Headers<'a> {
+    pub(crate) fn new(buf: &'a [u8], list: &'a [((u32, u32), (u32, u32))]) -> Headers<'a> {
+        Headers { buf, inner: list.iter() }
+    }
+}
+
+/// Field names and methods are tokens, which are ASCII, so this never fails.
+fn as_str(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+fn slice(buf: &[u8], r: (u32, u32)) -> &[u8] {
+    &buf[r.0 as usize..r.1 as usize]
+}
+
+impl RequestHead {
+    /// The method, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        as_str(slice(&self.buf, self.method))
+    }
+    /// Whether the method is HEAD.
+    pub fn is_head(&self) -> bool {
+        self.method() == "HEAD"
+    }
+    /// Whether the method is idempotent (RFC 9110 §9.2.2).
+    pub fn is_idempotent(&self) -> bool {
+        matches!(self.method(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+    }
+    /// The request-target exactly as sent.
+    pub fn target(&self) -> &str {
+        as_str(slice(&self.buf, self.target))
+    }
+    /// The form of the request-target.
+    pub fn target_form(&self) -> TargetForm {
+        self.parts.form
+    }
+    fn target_bytes(&self) -> &str {
+        self.target()
+    }
+    /// The path: for absolute-form the part after the authority (`/` when empty), `*` for
+    /// asterisk-form, empty for authority-form.
+    pub fn path(&self) -> &str {
+        let t = self.target_bytes();
+        match self.parts.form {
+            TargetForm::Asterisk => "*",
+            TargetForm::Authority => "",
+            _ => {
+                let end = self.parts.query.unwrap_or(t.len());
+                let p = &t[self.parts.path_start..end];
+                if p.is_empty() { "/" } else { p }
+            }
+        }
+    }
+    /// The query, without `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.parts.query.map(|q| &self.target_bytes()[q + 1..])
+    }
+    /// The request-target to send to an origin: origin-form (`/path?query`).
+    pub fn path_and_query(&self) -> &str {
+        let t = self.target_bytes();
+        match self.parts.form {
+            TargetForm::Absolute => {
+                let rest = &t[self.parts.path_start..];
+                if rest.is_empty() || rest.starts_with('?') {
+                    // RFC 9112 §3.2.1: an empty path is sent as "/". The query cannot be kept
+                    // without allocating; absolute-form with an empty path and a query is rare.
+                    if rest.is_empty() { "/" } else { rest }
+                } else {
+                    rest
+                }
+            }
+            _ => t,
+        }
+    }
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+    /// The authority of an absolute-form target if there is one, else the Host field.
+    /// `None` only for HTTP/1.0 without Host.
+    pub fn host(&self) -> Option<&Authority> {
+        self.host.as_ref()
+    }
+    /// Every field, in order, Host included.
+    pub fn headers(&self) -> Headers<'_> {
+        Headers::new(&self.buf, &self.headers)
+    }
+    /// The first field named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+    /// How many fields the head has.
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+    /// How the body is framed.
+    pub fn body(&self) -> BodyFraming {
+        self.body
+    }
+    /// Whether the client sent `Expect: 100-continue` (ignored for HTTP/1.0, RFC 9110 §10.1.1).
+    pub fn expect_continue(&self) -> bool {
+        self.expect_continue
+    }
+    /// Whether the connection may stay open after this request.
+    pub fn keep_alive(&self) -> bool {
+        match self.version {
+            Version::Http11 => !self.connection_has_token("close"),
+            Version::Http10 => self.connection_has_token("keep-alive") && !self.connection_has_token("close"),
+        }
+    }
+    /// The Upgrade value when the client asks to upgrade (Connection: upgrade, HTTP/1.1).
+    pub fn upgrade(&self) -> Option<&[u8]> {
+        if self.version == Version::Http11 && self.connection_has_token("upgrade") {
+            self.header("upgrade")
+        } else {
+            None
+        }
+    }
+    /// Whether the Connection field lists `token`.
+    pub fn connection_has_token(&self, token: &str) -> bool {
+        self.connection.iter().any(|&r| slice(&self.buf, r).eq_ignore_ascii_case(token.as_bytes()))
+    }
+    /// Whether a field is hop-by-hop (RFC 9110 §7.6.1): never forwarded as is.
+    pub fn is_hop_by_hop(&self, name: &str) -> bool {
+        framing::is_standard_hop_by_hop(name) || self.connection_has_token(name)
+    }
+}
+
+/// Parses a request head from the start of `buf`. See the crate docs.
+pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Parse<(RequestHead, usize)>, RequestError> {
+    // RFC 9112 §2.2: ignore a few empty lines before the request line.
+    let mut start = 0;
+    for _ in 0..MAX_LEADING_EMPTY_LINES {
+        if buf[start..].starts_with(b"\r\n") {
+            start += 2;
+        } else {
+            break;
+        }
+    }
+    if buf.len() - start < 2 && buf[start..].iter().all(|&b| b == b'\r') {
+        return Ok(Parse::Partial);
+    }
+    // Find the end of the head, rejecting bare CR and bare LF on the way.
+    let end = match find_head_end(buf, start)? {
+        Some(end) => end,
+        None => {
+            check_partial_limits(buf, start, limits)?;
+            return Ok(Parse::Partial);
+        }
+    };
+    let head = &buf[start..end];
+    // The request line.
+    let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
+    let line = &head[..line_end];
+    let (method, target, version) = request_line(line, start, limits)?;
+    if end - start > limits.max_header_bytes {
+        return Err(RequestError::new(K::HeaderSectionTooLarge, start + limits.max_header_bytes));
+    }
+    let parts = parse_target(&line[target.0..target.1]).map_err(|(k, off)| RequestError::new(k, start + target.0 + off))?;
+    // Form against method (RFC 9112 §3.2.3, §3.2.4).
+    let m = &line[method.0..method.1];
+    let form_ok = match parts.form {
+        TargetForm::Authority => m == b"CONNECT",
+        TargetForm::Asterisk => m == b"OPTIONS",
+        _ => m != b"CONNECT",
+    };
+    if !form_ok {
+        return Err(RequestError::new(K::TargetFormNotAllowedForMethod, start + target.0));
+    }
+    // The field lines, tokenised by httparse.
+    let fields_start = line_end + 2;
+    let mut headers = Vec::with_capacity(16);
+    let field_bytes = &head[fields_start.min(head.len())..];
+    tokenize_fields(field_bytes, start + fields_start, limits, &mut headers)?;
+    let mut out = RequestHead {
+        buf: Box::from(&buf[..end]),
+        method: ((start + method.0) as u32, (start + method.1) as u32),
+        target: ((start + target.0) as u32, (start + target.1) as u32),
+        parts,
+        version,
+        headers,
+        host: None,
+        body: BodyFraming::None,
+        expect_continue: false,
+        connection: Vec::new(),
+    };
+    semantics(&mut out)?;
+    Ok(Parse::Complete((out, end)))
+}
+
+/// Returns the index just past the CRLF CRLF ending the head, or `None` when incomplete.
+fn find_head_end(buf: &[u8], start: usize) -> Result<Option<usize>, RequestError> {
+    let mut pos = start;
+    let mut line_start = start;
+    loop {
+        let Some(i) = memchr::memchr2(b'\r', b'\n', &buf[pos..]) else {
+            return Ok(None);
+        };
+        let at = pos + i;
+        if buf[at] == b'\n' {
+            return Err(RequestError::new(K::BareLineFeed, at));
+        }
+        match buf.get(at + 1) {
+            None => return Ok(None),
+            Some(b'\n') => {}
+            Some(_) => return Err(RequestError::new(K::BareCarriageReturn, at)),
+        }
+        if at == line_start && at > start {
+            return Ok(Some(at + 2));
+        }
+        if at == line_start {
+            // An empty line where the request line should be: more than the tolerated number.
+            return Err(RequestError::new(K::MissingRequestTarget, at));
+        }
+        pos = at + 2;
+        line_start = pos;
+    }
+}
+
+/// On an incomplete head, reject as soon as a limit is certainly exceeded.
+fn check_partial_limits(buf: &[u8], start: usize, limits: &Limits) -> Result<(), RequestError> {
+    let line_end = memchr::memchr(b'\r', &buf[start..]).map(|i| start + i);
+    if line_end.is_none()
+        && let Some(sp) = memchr::memchr(b' ', &buf[start..])
+    {
+        let target_start = start + sp + 1;
+        let target_len = memchr::memchr(b' ', &buf[target_start..]).unwrap_or(buf.len() - target_start);
+        if target_len > limits.max_uri_bytes {
+            return Err(RequestError::new(K::UriTooLong, target_start + limits.max_uri_bytes));
+        }
+    }
+    if buf.len() - start > limits.max_header_bytes {
+        return Err(RequestError::new(K::HeaderSectionTooLarge, start + limits.max_header_bytes));
+    }
+    Ok(())
+}
+
+type Range = (usize, usize);
+
+/// method SP request-target SP HTTP-version (RFC 9112 §3). Offsets are within `line`.
+fn request_line(line: &[u8], base: usize, limits: &Limits) -> Result<(Range, Range, Version), RequestError> {
+    let sp1 = match line.iter().position(|&b| !is_tchar(b)) {
+        Some(i) if line[i] == b' ' && i > 0 => i,
+        Some(0) if line[0] == b' ' || line[0] == b'\t' => return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base)),
+        Some(i) if line[i] == b'\t' => return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + i)),
+        Some(i) => return Err(RequestError::new(K::MethodNotToken { byte: line[i] }, base + i)),
+        None => return Err(RequestError::new(K::MissingRequestTarget, base + line.len())),
+    };
+    let t0 = sp1 + 1;
+    match line.get(t0) {
+        None => return Err(RequestError::new(K::MissingRequestTarget, base + t0)),
+        Some(b' ' | b'\t') => return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + t0)),
+        _ => {}
+    }
+    // The target ends at the last space; a space inside it is a target error, two spaces a
+    // whitespace error.
+    let sp2 = match line.iter().rposition(|&b| b == b' ') {
+        Some(i) if i > t0 => i,
+        _ => {
+            if let Some(i) = line[t0..].iter().position(|&b| b == b'\t') {
+                return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + t0 + i));
+            }
+            if line.len() - t0 > limits.max_uri_bytes {
+                return Err(RequestError::new(K::UriTooLong, base + t0 + limits.max_uri_bytes));
+            }
+            return Err(RequestError::new(K::MalformedVersion, base + line.len()));
+        }
+    };
+    if line[sp2 - 1] == b' ' || line[sp2 - 1] == b'\t' {
+        return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + sp2 - 1));
+    }
+    if sp2 - t0 > limits.max_uri_bytes {
+        return Err(RequestError::new(K::UriTooLong, base + t0 + limits.max_uri_bytes));
+    }
+    if let Some(i) = line[t0..sp2].iter().position(|&b| b == b'\t') {
+        return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + t0 + i));
+    }
+    let v = &line[sp2 + 1..];
+    let version = parse_version(v).map_err(|k| RequestError::new(k, base + sp2 + 1))?;
+    Ok(((0, sp1), (t0, sp2), version))
+}
+
+fn parse_version(v: &[u8]) -> Result<Version, K> {
+    match v {
+        b"HTTP/1.1" => Ok(Version::Http11),
+        b"HTTP/1.0" => Ok(Version::Http10),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => Err(K::UnsupportedVersion),
+        [b' ' | b'\t', ..] => Err(K::ExtraWhitespaceInRequestLine),
+        _ => Err(K::MalformedVersion),
+    }
+}
+
+/// Tokenises the field lines with httparse; on its error, finds the exact rule broken.
+fn tokenize_fields(fields: &[u8], base: usize, limits: &Limits, out: &mut Vec<((u32, u32), (u32, u32))>) -> Result<(), RequestError> {
+    let n_lines = memchr::memchr_iter(b'\n', fields).count().saturating_sub(1);
+    if n_lines > limits.max_headers {
+        // Point at the first field over the limit.
+        let off = memchr::memchr_iter(b'\n', fields).nth(limits.max_headers.saturating_sub(1)).map_or(0, |i| i + 1);
+        return Err(RequestError::new(K::TooManyHeaders, base + off));
+    }
+    let mut storage = [httparse::EMPTY_HEADER; 64];
+    let mut heap;
+    let slots: &mut [httparse::Header<'_>] = if n_lines <= storage.len() {
+        &mut storage[..]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; n_lines];
+        &mut heap[..]
+    };
+    match httparse::parse_headers(fields, slots) {
+        Ok(httparse::Status::Complete((_, parsed))) => {
+            for h in parsed.iter() {
+                if let Some(i) = h.value.iter().position(|&b| !is_field_value_byte(b)) {
+                    let off = offset_in(fields, h.value) + i;
+                    return Err(RequestError::new(K::InvalidByteInFieldValue { byte: h.value[i] }, base + off));
+                }
+                let ns = base + offset_in(fields, h.name.as_bytes());
+                let vs = base + offset_in(fields, h.value);
+                out.push(((ns as u32, (ns + h.name.len()) as u32), (vs as u32, (vs + h.value.len()) as u32)));
+            }
+            Ok(())
+        }
+        Ok(httparse::Status::Partial) | Err(_) => Err(diagnose_fields(fields, base)),
+    }
+}
+
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    inner.as_ptr() as usize - outer.as_ptr() as usize
+}
+
+/// httparse said no: walk the lines to name the rule and the offset.
+fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
+    let mut pos = 0;
+    while pos < fields.len() {
+        let end = memchr::memchr(b'\r', &fields[pos..]).map_or(fields.len(), |i| pos + i);
+        let line = &fields[pos..end];
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            return RequestError::new(K::ObsoleteLineFolding, base + pos);
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return match first_non_token(line) {
+                Some(i) => RequestError::new(K::HeaderNameNotToken { byte: line[i] }, base + pos + i),
+                None => RequestError::new(K::MissingColon, base + end),
+            };
+        };
+        let name = &line[..colon];
+        if let Some(i) = first_non_token(name) {
+            let b = name[i];
+            if (b == b' ' || b == b'\t') && name[i..].iter().all(|&c| c == b' ' || c == b'\t') {
+                return RequestError::new(K::WhitespaceBeforeColon, base + pos + i);
+            }
+            return RequestError::new(K::HeaderNameNotToken { byte: b }, base + pos + i);
+        }
+        if name.is_empty() {
+            return RequestError::new(K::HeaderNameNotToken { byte: b':' }, base + pos);
+        }
+        if let Some(i) = line[colon + 1..].iter().position(|&b| !is_field_value_byte(b)) {
+            return RequestError::new(K::InvalidByteInFieldValue { byte: line[colon + 1 + i] }, base + pos + colon + 1 + i);
+        }
+        pos = end + 2;
+    }
+    RequestError::new(K::MissingColon, base + pos)
+}
+
+/// Host, framing, Expect and Connection: the semantic checks on the fields.
+fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
+    let buf = &h.buf;
+    let mut host: Option<(Authority, usize)> = None;
+    let mut cl: Option<(u64, usize)> = None;
+    let mut te: Vec<(usize, usize)> = Vec::new();
+    let mut expect = false;
+    for &((ns, ne), (vs, ve)) in &h.headers {
+        let name = &buf[ns as usize..ne as usize];
+        let value = &buf[vs as usize..ve as usize];
+        let at = ns as usize;
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                if host.is_some() {
+                    return Err(RequestError::new(K::MultipleHost, at));
+                }
+                if value.is_empty() && h.version == Version::Http10 {
+                    continue;
+                }
+                let a = Authority::parse(value).map_err(|_| RequestError::new(K::InvalidHost, vs as usize))?;
+                host = Some((a, vs as usize));
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = framing::parse_content_length(value).map_err(|k| RequestError::new(k, vs as usize))?;
+                match cl {
+                    Some((prev, _)) if prev != n => return Err(RequestError::new(K::ConflictingContentLength, at)),
+                    _ => cl = Some((n, at)),
+                }
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => te.push((vs as usize, ve as usize)),
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                if value.eq_ignore_ascii_case(b"100-continue") {
+                    expect = true;
+                } else {
+                    return Err(RequestError::new(K::UnsupportedExpectation, vs as usize));
+                }
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for (s, e) in framing::list_elements(value) {
+                    h.connection.push(((vs as usize + s) as u32, (vs as usize + e) as u32));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(&(first_te, _)) = te.first() {
+        if h.version == Version::Http10 {
+            return Err(RequestError::new(K::TransferEncodingOnHttp10, first_te));
+        }
+        if let Some((_, at)) = cl {
+            return Err(RequestError::new(K::ContentLengthWithTransferEncoding, at));
+        }
+        let values: Vec<(&[u8], usize)> = te.iter().map(|&(s, e)| (&buf[s..e], s)).collect();
+        framing::check_transfer_encoding(&values)?;
+        h.body = BodyFraming::Chunked;
+    } else if let Some((n, _)) = cl {
+        h.body = BodyFraming::ContentLength(n);
+    }
+    // RFC 9110 §10.1.1: a server MAY ignore 100-continue from HTTP/1.0 clients (and must not send 100 to them).
+    h.expect_continue = expect && h.version == Version::Http11;
+    // The host: from an absolute-form target, which must agree with Host.
+    if let Some((s, e)) = h.parts.authority
+        && h.parts.form == TargetForm::Absolute
+    {
+        let t0 = h.target.0 as usize;
+        let a = Authority::parse(&buf[t0 + s..t0 + e]).map_err(|_| RequestError::new(K::InvalidHost, t0 + s))?;
+        if let Some((hh, at)) = &host {
+            let https = buf[t0..t0 + 5].eq_ignore_ascii_case(b"https");
+            let default = if https { 443 } else { 80 };
+            if hh.host() != a.host() || hh.port().unwrap_or(default) != a.port().unwrap_or(default) {
+                return Err(RequestError::new(K::HostDiffersFromTarget, *at));
+            }
+        }
+        h.host = Some(a);
+    } else {
+        h.host = host.map(|(a, _)| a);
+    }
+    if h.host.is_none() && h.version == Version::Http11 {
+        return Err(RequestError::new(K::MissingHost, h.buf.len().saturating_sub(2)));
+    }
+    Ok(())
+}

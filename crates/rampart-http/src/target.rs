@@ -1,0 +1,222 @@
+//! The request-target (RFC 9112 §3.2) and authorities (RFC 3986 §3.2).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::chars::is_target_byte;
+use crate::error::{AuthorityError, RequestErrorKind};
+
+/// The form of a request-target (RFC 9112 §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetForm {
+    /// `/path?query`.
+    Origin,
+    /// `http://authority/path?query`.
+    Absolute,
+    /// `host:port`, for CONNECT.
+    Authority,
+    /// `*`, for OPTIONS.
+    Asterisk,
+}
+
+/// A host and optional port, as in a Host field or an absolute-form target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authority {
+    host: String,
+    port: Option<u16>,
+    ip: bool,
+}
+
+impl Authority {
+    /// The host: lowercase, without a trailing dot, IPv6 without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port, when one was given.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Whether the host is an IPv4 or IPv6 literal.
+    pub fn is_ip_literal(&self) -> bool {
+        self.ip
+    }
+
+    /// Parses `host[:port]` (RFC 3986 §3.2.2): a reg-name, an IPv4 address or a bracketed
+    /// IPv6 address; no userinfo; a port of at most 65535.
+    pub fn parse(s: &[u8]) -> Result<Authority, AuthorityError> {
+        if s.is_empty() {
+            return Err(AuthorityError("empty host"));
+        }
+        if s.contains(&b'@') {
+            return Err(AuthorityError("userinfo is not allowed in a host"));
+        }
+        let (host_part, port_part) = if s[0] == b'[' {
+            let close = s.iter().position(|&b| b == b']').ok_or(AuthorityError("unterminated IPv6 literal"))?;
+            let rest = &s[close + 1..];
+            let port = match rest {
+                [] => None,
+                [b':', p @ ..] => Some(p),
+                _ => return Err(AuthorityError("unexpected bytes after an IPv6 literal")),
+            };
+            (&s[..=close], port)
+        } else {
+            match s.iter().rposition(|&b| b == b':') {
+                Some(i) => (&s[..i], Some(&s[i + 1..])),
+                None => (s, None),
+            }
+        };
+        let port = match port_part {
+            None => None,
+            // RFC 3986 allows an empty port ("host:"); it means the default.
+            Some([]) => None,
+            Some(p) => {
+                if p.len() > 5 || !p.iter().all(u8::is_ascii_digit) {
+                    return Err(AuthorityError("the port is not a number"));
+                }
+                let n: u32 = p.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+                Some(u16::try_from(n).map_err(|_| AuthorityError("the port is over 65535"))?)
+            }
+        };
+        if host_part.first() == Some(&b'[') {
+            let inner = std::str::from_utf8(&host_part[1..host_part.len() - 1]).map_err(|_| AuthorityError("invalid IPv6 literal"))?;
+            let ip: Ipv6Addr = inner.parse().map_err(|_| AuthorityError("invalid IPv6 literal"))?;
+            return Ok(Authority { host: ip.to_string(), port, ip: true });
+        }
+        if host_part.is_empty() {
+            return Err(AuthorityError("empty host"));
+        }
+        // reg-name = *( unreserved / pct-encoded / sub-delims )
+        let mut i = 0;
+        while i < host_part.len() {
+            let b = host_part[i];
+            match b {
+                b'%' => {
+                    if !(host_part.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && host_part.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+                        return Err(AuthorityError("invalid percent-encoding in the host"));
+                    }
+                    i += 3;
+                    continue;
+                }
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
+                _ if b.is_ascii_alphanumeric() => {}
+                _ => return Err(AuthorityError("invalid character in the host")),
+            }
+            i += 1;
+        }
+        let mut host = String::from_utf8_lossy(host_part).to_ascii_lowercase();
+        if host.ends_with('.') && host.len() > 1 {
+            host.pop();
+        }
+        let ip = host.parse::<Ipv4Addr>().is_ok();
+        Ok(Authority { host, port, ip })
+    }
+}
+
+/// Where the parts of a validated request-target are, relative to the target's start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TargetParts {
+    pub form: TargetForm,
+    /// path (and query) start, for forwarding in origin-form.
+    pub path_start: usize,
+    /// `?` position, if any.
+    pub query: Option<usize>,
+    /// authority range for absolute-form and authority-form.
+    pub authority: Option<(usize, usize)>,
+}
+
+/// Validates a request-target. Errors carry the offset within the target.
+pub(crate) fn parse_target(t: &[u8]) -> Result<TargetParts, (RequestErrorKind, usize)> {
+    if t == b"*" {
+        return Ok(TargetParts { form: TargetForm::Asterisk, path_start: 0, query: None, authority: None });
+    }
+    if t.first() == Some(&b'/') {
+        check_chars(t, 0)?;
+        let query = t.iter().position(|&b| b == b'?');
+        return Ok(TargetParts { form: TargetForm::Origin, path_start: 0, query, authority: None });
+    }
+    // absolute-form: scheme "://" authority path-abempty [ "?" query ]
+    if let Some(sep) = find(t, b"://") {
+        let scheme = &t[..sep];
+        if !(scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")) {
+            return Err((RequestErrorKind::InvalidTargetForm, 0));
+        }
+        let auth_start = sep + 3;
+        let auth_end = t[auth_start..].iter().position(|&b| b == b'/' || b == b'?').map_or(t.len(), |i| auth_start + i);
+        for (i, &b) in t[auth_start..auth_end].iter().enumerate() {
+            if !(is_target_byte(b) || b == b'[' || b == b']') {
+                return Err((RequestErrorKind::InvalidTargetByte { byte: b }, auth_start + i));
+            }
+        }
+        check_chars(&t[auth_end..], auth_end)?;
+        let query = t[auth_end..].iter().position(|&b| b == b'?').map(|i| auth_end + i);
+        return Ok(TargetParts { form: TargetForm::Absolute, path_start: auth_end, query, authority: Some((auth_start, auth_end)) });
+    }
+    // authority-form: host:port (only meaningful for CONNECT).
+    if t.contains(&b':') && !t.contains(&b'/') && !t.contains(&b'?') {
+        for (i, &b) in t.iter().enumerate() {
+            if !(is_target_byte(b) || b == b'[' || b == b']') {
+                return Err((RequestErrorKind::InvalidTargetByte { byte: b }, i));
+            }
+        }
+        return Ok(TargetParts { form: TargetForm::Authority, path_start: t.len(), query: None, authority: Some((0, t.len())) });
+    }
+    match t.iter().position(|&b| !is_target_byte(b)) {
+        Some(i) => Err((RequestErrorKind::InvalidTargetByte { byte: t[i] }, i)),
+        None => Err((RequestErrorKind::InvalidTargetForm, 0)),
+    }
+}
+
+fn check_chars(s: &[u8], base: usize) -> Result<(), (RequestErrorKind, usize)> {
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if !is_target_byte(b) {
+            return Err((RequestErrorKind::InvalidTargetByte { byte: b }, base + i));
+        }
+        if b == b'%' {
+            let ok = s.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            if !ok {
+                return Err((RequestErrorKind::InvalidPercentEncoding, base + i));
+            }
+            i += 3;
+            continue;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities_parse_and_normalise() {
+        let a = Authority::parse(b"Example.TEST.:8080").unwrap();
+        assert_eq!((a.host(), a.port(), a.is_ip_literal()), ("example.test", Some(8080), false));
+        let a = Authority::parse(b"[::1]:80").unwrap();
+        assert_eq!((a.host(), a.port(), a.is_ip_literal()), ("::1", Some(80), true));
+        assert!(Authority::parse(b"10.0.0.1").unwrap().is_ip_literal());
+        assert_eq!(Authority::parse(b"a.test:").unwrap().port(), None);
+        for bad in [&b"user@a.test"[..], b"a.test:65536", b"a.test:8o", b"", b"a b", b"[::1", b"[zz]", b"a.test:-1", b":80"] {
+            assert!(Authority::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn targets_are_classified() {
+        assert_eq!(parse_target(b"/a?b").unwrap().form, TargetForm::Origin);
+        assert_eq!(parse_target(b"*").unwrap().form, TargetForm::Asterisk);
+        assert_eq!(parse_target(b"http://a.test/x").unwrap().form, TargetForm::Absolute);
+        assert_eq!(parse_target(b"a.test:443").unwrap().form, TargetForm::Authority);
+        assert!(parse_target(b"ftp://a.test/").is_err());
+        assert!(parse_target(b"index.html").is_err());
+        assert_eq!(parse_target(b"/a#b").unwrap_err(), (RequestErrorKind::InvalidTargetByte { byte: b'#' }, 2));
+        assert_eq!(parse_target(b"/%4g").unwrap_err(), (RequestErrorKind::InvalidPercentEncoding, 1));
+    }
+}
