@@ -34,12 +34,12 @@ impl GeoIp {
     pub fn open(country_db: Option<&Path>, asn_db: Option<&Path>) -> Result<GeoIp, String> {
         let open = |p: &Path, kind: &str| {
             let reader = Reader::open_readfile(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
-            let db_type = reader.metadata.database_type.to_ascii_lowercase();
+            let db_type = reader.metadata().database_type.to_ascii_lowercase();
             if !db_type.contains(kind) {
                 return Err(format!(
                     "{} is a `{}` database, not a {kind} database",
                     p.display(),
-                    reader.metadata.database_type
+                    reader.metadata().database_type
                 ));
             }
             Ok(reader)

@@ -67,6 +67,6 @@ mod tests {
         assert_eq!(test(r#"ip.src in {10.0.0.0/8}"#, raw, ip), Ok(false));
         assert_eq!(test(r#"http.request.uri.args["x"][0] eq "1""#, raw, ip), Ok(true));
         assert!(test("http.request.uri.paht eq \"/\"", raw, ip).unwrap_err().contains("did you mean `http.request.uri.path`"));
-        assert!(test("true", b"GET / HTTP/1.1\r\n\r\n", ip).unwrap_err().contains("not a valid HTTP/1.1 request"));
+        assert!(test("http.host eq \"x\"", b"GET / HTTP/1.1\r\n\r\n", ip).unwrap_err().contains("not a valid HTTP/1.1 request"));
     }
 }

@@ -165,3 +165,95 @@ fn invalid_toml_is_located() {
     assert!(e[0].message.starts_with("invalid TOML"), "{}", e[0].message);
     assert!(e[0].line >= 2);
 }
+
+fn zone_with(extra: &str) -> String {
+    format!("{MINIMAL}{extra}")
+}
+
+#[test]
+fn security_tables_load() {
+    let src = zone_with(
+        r#"
+[[zone.custom_rule]]
+description = "admin"
+expression = 'http.request.uri.path wildcard "/admin*"'
+action = "block"
+response = { status = 418, content_type = "application/json", body = '{"error":"no"}' }
+[[zone.custom_rule]]
+expression = 'http.host eq "x"'
+action = "skip"
+skip = ["rate_limit"]
+[[zone.ip_access_rule]]
+target = "ip_range"
+value = "198.51.100.0/24"
+mode = "block"
+[[zone.rate_limit]]
+expression = 'http.request.uri.path eq "/login"'
+characteristics = ["ip.src", "header:X-Api-Key"]
+period = 60
+requests_per_period = 5
+mitigation_timeout = 600
+"#,
+    );
+    let c = load_str("t", &src, None).unwrap().config;
+    let s = &c.zones[0].security;
+    assert_eq!(s.custom_rules.as_ref().unwrap().len(), 2);
+    assert_eq!(s.ip_access.rules.len(), 1);
+    assert_eq!(s.rate_limits[0].characteristics[1], security::Characteristic::Header("x-api-key".into()));
+}
+
+#[test]
+fn security_mistakes_are_reported_with_location_and_caret() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("[[zone.custom_rule]]\nexpression = 'http.request.uri.paht eq \"/\"'\naction = \"block\"\n", "zone[0].custom_rule[0].expression", "did you mean `http.request.uri.path`"),
+        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 503, body = \"x\" }\n", "zone[0].custom_rule[0].response.status", "from 400 to 499"),
+        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 403, content_type = \"image/png\" }\n", "zone[0].custom_rule[0].response.content_type", "not allowed"),
+        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"managed_challenge\"\n", "zone[0].custom_rule[0].action", "browser challenges"),
+        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 403, body = \"" , "", ""),
+        ("[[zone.ip_access_rule]]\ntarget = \"ip_range\"\nvalue = \"198.51.100.1/24\"\nmode = \"block\"\n", "zone[0].ip_access_rule[0].value", "host bits set; did you mean `198.51.100.0/24`"),
+        ("[[zone.ip_access_rule]]\ntarget = \"ip_rnge\"\nvalue = \"1.2.3.4\"\nmode = \"block\"\n", "zone[0].ip_access_rule[0].target", "unknown target"),
+        ("[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 30\nrequests_per_period = 5\n", "zone[0].rate_limit[0].period", "30"),
+        ("[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.dst\"]\nperiod = 60\nrequests_per_period = 5\n", "zone[0].rate_limit[0].characteristics", "unknown characteristic `ip.dst`"),
+        ("[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 60\nrequests_per_period = 5\nmitigation_timeout = 7\n", "zone[0].rate_limit[0].mitigation_timeout", "7"),
+        ("[[zone.error_page]]\nfor = \"404\"\nfile = \"/nonexistent/page.html\"\n", "zone[0].error_page[0].file", "cannot read"),
+        ("[[zone.error_page]]\nfor = \"3xx\"\nfile = \"x\"\n", "zone[0].error_page[0].for", "not a page target"),
+    ];
+    for (extra, key, msg) in cases {
+        if key.is_empty() {
+            // Unterminated TOML string: a TOML error, still located.
+            let e = errors(&zone_with(extra));
+            assert!(e[0].message.starts_with("invalid TOML"));
+            continue;
+        }
+        let e = errors(&zone_with(extra));
+        assert!(e.iter().any(|e| e.key == *key && e.message.contains(msg)), "{extra}\nwanted `{key}`: {msg}\ngot: {e:#?}");
+    }
+}
+
+#[test]
+fn an_expression_error_points_into_the_file_and_shows_the_caret() {
+    let src = zone_with("[[zone.custom_rule]]\nexpression = 'http.host eq 5'\naction = \"block\"\n");
+    let e = errors(&src);
+    assert_eq!(e.len(), 1);
+    let line_of_expression = src.lines().position(|l| l.starts_with("expression")).unwrap() + 1;
+    assert_eq!(e[0].line, line_of_expression);
+    assert!(e[0].message.contains('^'), "{}", e[0].message);
+}
+
+#[test]
+fn trusted_proxies_and_geoip_are_checked() {
+    let e = errors(&format!("[server]\ntrusted_proxies = [\"10.0.0.1/8\", \"nope\"]\n{MINIMAL}"));
+    assert_eq!(e.len(), 2);
+    assert!(e[0].message.contains("host bits"));
+    let e = errors(&format!("[geoip]\ncountry_db = \"/nonexistent.mmdb\"\n{MINIMAL}"));
+    assert_eq!(e[0].key, "geoip.country_db");
+    assert!(e[0].message.contains("/nonexistent.mmdb"));
+}
+
+#[test]
+fn country_rules_without_a_database_are_a_warning() {
+    let src = zone_with("[[zone.ip_access_rule]]\ntarget = \"country\"\nvalue = \"FR\"\nmode = \"block\"\n");
+    let loaded = load_str("t", &src, None).unwrap();
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(loaded.warnings[0].message.contains("country_db"));
+}
