@@ -111,8 +111,14 @@ impl ChunkedDecoder {
                 State::Size { digits } => {
                     self.count_line(i)?;
                     if let Some(d) = (b as char).to_digit(16) {
-                        self.size = self.size.checked_mul(16).and_then(|s| s.checked_add(u64::from(d))).ok_or_else(|| self.err(E::ChunkSizeOverflow, i))?;
-                        self.state = State::Size { digits: digits.saturating_add(1) };
+                        self.size = self
+                            .size
+                            .checked_mul(16)
+                            .and_then(|s| s.checked_add(u64::from(d)))
+                            .ok_or_else(|| self.err(E::ChunkSizeOverflow, i))?;
+                        self.state = State::Size {
+                            digits: digits.saturating_add(1),
+                        };
                     } else if digits == 0 {
                         return Err(self.err(E::InvalidChunkSize, i));
                     } else {
@@ -175,7 +181,9 @@ impl ChunkedDecoder {
                 State::ExtValueEscape => {
                     self.count_line(i)?;
                     match b {
-                        b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => self.state = State::ExtValueQuoted,
+                        b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => {
+                            self.state = State::ExtValueQuoted
+                        }
                         _ => return Err(self.err(E::InvalidChunkExtension, i)),
                     }
                 }
@@ -287,7 +295,11 @@ mod tests {
         let mut d = ChunkedDecoder::new(1024);
         let mut out = Vec::new();
         let used = d.decode(input, &mut out)?;
-        assert!(d.is_done(), "not done after {:?}", String::from_utf8_lossy(input));
+        assert!(
+            d.is_done(),
+            "not done after {:?}",
+            String::from_utf8_lossy(input)
+        );
         Ok((out, used))
     }
 
@@ -331,7 +343,10 @@ mod tests {
         d.decode(&body, &mut Vec::new()).unwrap();
         assert!(d.is_done());
         let mut d = ChunkedDecoder::new(trailer_len - 1);
-        assert_eq!(d.decode(&body, &mut Vec::new()).unwrap_err().kind(), E::TrailerTooLarge);
+        assert_eq!(
+            d.decode(&body, &mut Vec::new()).unwrap_err().kind(),
+            E::TrailerTooLarge
+        );
     }
 
     #[test]
@@ -339,6 +354,9 @@ mod tests {
         let mut line = b"1;".to_vec();
         line.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE_BYTES));
         let mut d = ChunkedDecoder::new(1024);
-        assert_eq!(d.decode(&line, &mut Vec::new()).unwrap_err().kind(), E::ChunkLineTooLong);
+        assert_eq!(
+            d.decode(&line, &mut Vec::new()).unwrap_err().kind(),
+            E::ChunkLineTooLong
+        );
     }
 }

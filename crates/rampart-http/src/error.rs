@@ -185,36 +185,117 @@ impl fmt::Display for RequestError {
         use RequestErrorKind::*;
         let at = self.offset;
         match &self.kind {
-            MethodNotToken { byte } => write!(f, "invalid byte {} in the method at offset {at}: a method is a token", describe_byte(*byte)),
-            MissingRequestTarget => write!(f, "the request line at offset {at} has no request-target"),
-            ExtraWhitespaceInRequestLine => write!(f, "extra whitespace in the request line at offset {at}: its parts are separated by exactly one space"),
-            InvalidTargetByte { byte } => write!(f, "invalid byte {} in the request-target at offset {at}: only RFC 3986 characters are allowed", describe_byte(*byte)),
-            InvalidPercentEncoding => write!(f, "invalid percent-encoding in the request-target at offset {at}: '%' must be followed by two hex digits"),
-            TargetFormNotAllowedForMethod => write!(f, "the request-target at offset {at} is in a form this method does not allow (authority-form is only for CONNECT, '*' only for OPTIONS)"),
-            InvalidTargetForm => write!(f, "the request-target at offset {at} must start with '/', or be an absolute http(s) URI"),
-            UriTooLong => write!(f, "the request-target is longer than the limit (found at offset {at})"),
-            HeaderSectionTooLarge => write!(f, "the header section is larger than the limit (found at offset {at})"),
-            TooManyHeaders => write!(f, "more header fields than the limit (the first one over it is at offset {at})"),
-            HeaderNameNotToken { byte } => write!(f, "invalid byte {} in a header field name at offset {at}: a field name is a token", describe_byte(*byte)),
-            WhitespaceBeforeColon => write!(f, "whitespace between a header field name and its colon at offset {at}"),
+            MethodNotToken { byte } => write!(
+                f,
+                "invalid byte {} in the method at offset {at}: a method is a token",
+                describe_byte(*byte)
+            ),
+            MissingRequestTarget => {
+                write!(f, "the request line at offset {at} has no request-target")
+            }
+            ExtraWhitespaceInRequestLine => write!(
+                f,
+                "extra whitespace in the request line at offset {at}: its parts are separated by exactly one space"
+            ),
+            InvalidTargetByte { byte } => write!(
+                f,
+                "invalid byte {} in the request-target at offset {at}: only RFC 3986 characters are allowed",
+                describe_byte(*byte)
+            ),
+            InvalidPercentEncoding => write!(
+                f,
+                "invalid percent-encoding in the request-target at offset {at}: '%' must be followed by two hex digits"
+            ),
+            TargetFormNotAllowedForMethod => write!(
+                f,
+                "the request-target at offset {at} is in a form this method does not allow (authority-form is only for CONNECT, '*' only for OPTIONS)"
+            ),
+            InvalidTargetForm => write!(
+                f,
+                "the request-target at offset {at} must start with '/', or be an absolute http(s) URI"
+            ),
+            UriTooLong => write!(
+                f,
+                "the request-target is longer than the limit (found at offset {at})"
+            ),
+            HeaderSectionTooLarge => write!(
+                f,
+                "the header section is larger than the limit (found at offset {at})"
+            ),
+            TooManyHeaders => write!(
+                f,
+                "more header fields than the limit (the first one over it is at offset {at})"
+            ),
+            HeaderNameNotToken { byte } => write!(
+                f,
+                "invalid byte {} in a header field name at offset {at}: a field name is a token",
+                describe_byte(*byte)
+            ),
+            WhitespaceBeforeColon => write!(
+                f,
+                "whitespace between a header field name and its colon at offset {at}"
+            ),
             MissingColon => write!(f, "a header field line without a colon at offset {at}"),
-            ObsoleteLineFolding => write!(f, "obsolete line folding (a header line starting with whitespace) at offset {at}"),
-            BareLineFeed => write!(f, "a bare LF line ending at offset {at}: lines end with CRLF"),
-            BareCarriageReturn => write!(f, "a bare CR at offset {at}: CR is only allowed before LF"),
-            InvalidByteInFieldValue { byte } => write!(f, "invalid byte {} in a header field value at offset {at}", describe_byte(*byte)),
+            ObsoleteLineFolding => write!(
+                f,
+                "obsolete line folding (a header line starting with whitespace) at offset {at}"
+            ),
+            BareLineFeed => write!(
+                f,
+                "a bare LF line ending at offset {at}: lines end with CRLF"
+            ),
+            BareCarriageReturn => {
+                write!(f, "a bare CR at offset {at}: CR is only allowed before LF")
+            }
+            InvalidByteInFieldValue { byte } => write!(
+                f,
+                "invalid byte {} in a header field value at offset {at}",
+                describe_byte(*byte)
+            ),
             MissingHost => write!(f, "an HTTP/1.1 request must have a Host header field"),
-            MultipleHost => write!(f, "more than one Host header field (the second is at offset {at})"),
+            MultipleHost => write!(
+                f,
+                "more than one Host header field (the second is at offset {at})"
+            ),
             InvalidHost => write!(f, "the Host at offset {at} is not a valid host[:port]"),
-            HostDiffersFromTarget => write!(f, "the authority of the absolute-form request-target differs from the Host header field (offset {at})"),
-            ContentLengthWithTransferEncoding => write!(f, "both Content-Length and Transfer-Encoding are present (offset {at}): the body length is ambiguous"),
-            TransferEncodingOnHttp10 => write!(f, "Transfer-Encoding is not allowed in an HTTP/1.0 request (offset {at})"),
-            ChunkedNotLast => write!(f, "the final transfer coding must be chunked, applied once (offset {at})"),
-            UnsupportedTransferCoding => write!(f, "a transfer coding other than chunked at offset {at}"),
-            InvalidContentLength => write!(f, "Content-Length at offset {at} is not a plain decimal number"),
-            ConflictingContentLength => write!(f, "several differing Content-Length values (offset {at})"),
-            UnsupportedVersion => write!(f, "the HTTP version at offset {at} is not supported: only HTTP/1.0 and HTTP/1.1"),
-            MalformedVersion => write!(f, "malformed HTTP version at offset {at}: expected HTTP/1.1"),
-            UnsupportedExpectation => write!(f, "the Expect header field at offset {at} asks for something other than 100-continue"),
+            HostDiffersFromTarget => write!(
+                f,
+                "the authority of the absolute-form request-target differs from the Host header field (offset {at})"
+            ),
+            ContentLengthWithTransferEncoding => write!(
+                f,
+                "both Content-Length and Transfer-Encoding are present (offset {at}): the body length is ambiguous"
+            ),
+            TransferEncodingOnHttp10 => write!(
+                f,
+                "Transfer-Encoding is not allowed in an HTTP/1.0 request (offset {at})"
+            ),
+            ChunkedNotLast => write!(
+                f,
+                "the final transfer coding must be chunked, applied once (offset {at})"
+            ),
+            UnsupportedTransferCoding => {
+                write!(f, "a transfer coding other than chunked at offset {at}")
+            }
+            InvalidContentLength => write!(
+                f,
+                "Content-Length at offset {at} is not a plain decimal number"
+            ),
+            ConflictingContentLength => {
+                write!(f, "several differing Content-Length values (offset {at})")
+            }
+            UnsupportedVersion => write!(
+                f,
+                "the HTTP version at offset {at} is not supported: only HTTP/1.0 and HTTP/1.1"
+            ),
+            MalformedVersion => write!(
+                f,
+                "malformed HTTP version at offset {at}: expected HTTP/1.1"
+            ),
+            UnsupportedExpectation => write!(
+                f,
+                "the Expect header field at offset {at} asks for something other than 100-continue"
+            ),
         }
     }
 }

@@ -29,7 +29,15 @@ pub enum ResponseBody {
 /// Fields that are hop-by-hop whatever Connection says (RFC 9110 §7.6.1, plus the
 /// non-standard Keep-Alive and Proxy-Connection that clients still send).
 pub fn is_standard_hop_by_hop(name: &str) -> bool {
-    const LIST: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+    const LIST: [&str; 7] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ];
     LIST.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
@@ -73,7 +81,10 @@ pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, K> {
         }
         let mut n: u64 = 0;
         for d in e {
-            n = n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))).ok_or(K::InvalidContentLength)?;
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or(K::InvalidContentLength)?;
         }
         match result {
             Some(prev) if prev != n => return Err(K::ConflictingContentLength),
@@ -97,14 +108,19 @@ pub(crate) fn check_transfer_encoding(values: &[(&[u8], usize)]) -> Result<(), R
         }
     }
     let Some(&(last, last_at)) = codings.last() else {
-        return Err(RequestError::new(K::ChunkedNotLast, values.first().map_or(0, |v| v.1)));
+        return Err(RequestError::new(
+            K::ChunkedNotLast,
+            values.first().map_or(0, |v| v.1),
+        ));
     };
     if !last.eq_ignore_ascii_case(b"chunked") {
         return Err(RequestError::new(K::ChunkedNotLast, last_at));
     }
     match codings[..codings.len() - 1].first() {
         None => Ok(()),
-        Some(&(c, at)) if c.eq_ignore_ascii_case(b"chunked") => Err(RequestError::new(K::ChunkedNotLast, at)),
+        Some(&(c, at)) if c.eq_ignore_ascii_case(b"chunked") => {
+            Err(RequestError::new(K::ChunkedNotLast, at))
+        }
         Some(&(_, at)) => Err(RequestError::new(K::UnsupportedTransferCoding, at)),
     }
 }
@@ -117,9 +133,26 @@ mod tests {
     fn content_length_is_plain_digits() {
         assert_eq!(parse_content_length(b"42"), Ok(42));
         assert_eq!(parse_content_length(b"5, 5"), Ok(5));
-        assert_eq!(parse_content_length(b"5,6"), Err(K::ConflictingContentLength));
-        for bad in [&b"+5"[..], b"0x5", b"5 5", b"-1", b"", b" ", b"18446744073709551616", b"5,"] {
-            assert_eq!(parse_content_length(bad), Err(K::InvalidContentLength), "{:?}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            parse_content_length(b"5,6"),
+            Err(K::ConflictingContentLength)
+        );
+        for bad in [
+            &b"+5"[..],
+            b"0x5",
+            b"5 5",
+            b"-1",
+            b"",
+            b" ",
+            b"18446744073709551616",
+            b"5,",
+        ] {
+            assert_eq!(
+                parse_content_length(bad),
+                Err(K::InvalidContentLength),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(parse_content_length(b"18446744073709551615"), Ok(u64::MAX));
     }

@@ -50,12 +50,17 @@ mod target;
 mod write;
 
 pub use chunked::{ChunkedDecoder, MAX_CHUNK_LINE_BYTES};
-pub use error::{AuthorityError, ChunkedError, ChunkedErrorKind, RequestError, RequestErrorKind, ResponseError};
+pub use error::{
+    AuthorityError, ChunkedError, ChunkedErrorKind, RequestError, RequestErrorKind, ResponseError,
+};
 pub use framing::{BodyFraming, ResponseBody, is_standard_hop_by_hop};
 pub use request::{Headers, MAX_LEADING_EMPTY_LINES, RequestHead, parse_request_head};
 pub use response::{ResponseHead, parse_response_head};
 pub use target::{Authority, TargetForm};
-pub use write::{canonical_reason, write_chunk, write_end_of_head, write_header, write_last_chunk, write_request_line, write_status_line};
+pub use write::{
+    canonical_reason, write_chunk, write_end_of_head, write_header, write_last_chunk,
+    write_request_line, write_status_line,
+};
 
 /// Default longest request-target: 32 KiB. Longer: 414 URI Too Long.
 pub const DEFAULT_MAX_URI_BYTES: usize = 32 * 1024;

@@ -9,6 +9,9 @@ use crate::{Limits, Parse, Version};
 /// Empty lines accepted before a request line (RFC 9112 §2.2: a server SHOULD ignore at least one).
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 
+/// Where a field's name and value are in a head's buffer: `((name start, end), (value start, end))`.
+pub(crate) type FieldSpan = ((u32, u32), (u32, u32));
+
 /// A validated request head. Holds one copy of the head's bytes; accessors borrow from it.
 #[derive(Clone, Debug)]
 pub struct RequestHead {
@@ -17,7 +20,7 @@ pub struct RequestHead {
     target: (u32, u32),
     parts: TargetParts,
     version: Version,
-    headers: Vec<((u32, u32), (u32, u32))>,
+    headers: Vec<FieldSpan>,
     host: Option<Authority>,
     body: BodyFraming,
     expect_continue: bool,
@@ -27,14 +30,17 @@ pub struct RequestHead {
 /// The fields of a head, in order: `(name as sent, value)`.
 pub struct Headers<'a> {
     buf: &'a [u8],
-    inner: std::slice::Iter<'a, ((u32, u32), (u32, u32))>,
+    inner: std::slice::Iter<'a, FieldSpan>,
 }
 
 impl<'a> Iterator for Headers<'a> {
     type Item = (&'a str, &'a [u8]);
     fn next(&mut self) -> Option<Self::Item> {
         let &((ns, ne), (vs, ve)) = self.inner.next()?;
-        Some((as_str(&self.buf[ns as usize..ne as usize]), &self.buf[vs as usize..ve as usize]))
+        Some((
+            as_str(&self.buf[ns as usize..ne as usize]),
+            &self.buf[vs as usize..ve as usize],
+        ))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.size_hint()
@@ -42,8 +48,11 @@ impl<'a> Iterator for Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
-    pub(crate) fn new(buf: &'a [u8], list: &'a [((u32, u32), (u32, u32))]) -> Headers<'a> {
-        Headers { buf, inner: list.iter() }
+    pub(crate) fn new(buf: &'a [u8], list: &'a [FieldSpan]) -> Headers<'a> {
+        Headers {
+            buf,
+            inner: list.iter(),
+        }
     }
 }
 
@@ -67,7 +76,10 @@ impl RequestHead {
     }
     /// Whether the method is idempotent (RFC 9110 §9.2.2).
     pub fn is_idempotent(&self) -> bool {
-        matches!(self.method(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE")
+        matches!(
+            self.method(),
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        )
     }
     /// The request-target exactly as sent.
     pub fn target(&self) -> &str {
@@ -130,7 +142,9 @@ impl RequestHead {
     }
     /// The first field named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
     /// How many fields the head has.
     pub fn header_count(&self) -> usize {
@@ -148,7 +162,9 @@ impl RequestHead {
     pub fn keep_alive(&self) -> bool {
         match self.version {
             Version::Http11 => !self.connection_has_token("close"),
-            Version::Http10 => self.connection_has_token("keep-alive") && !self.connection_has_token("close"),
+            Version::Http10 => {
+                self.connection_has_token("keep-alive") && !self.connection_has_token("close")
+            }
         }
     }
     /// The Upgrade value when the client asks to upgrade (Connection: upgrade, HTTP/1.1).
@@ -161,7 +177,9 @@ impl RequestHead {
     }
     /// Whether the Connection field lists `token`.
     pub fn connection_has_token(&self, token: &str) -> bool {
-        self.connection.iter().any(|&r| slice(&self.buf, r).eq_ignore_ascii_case(token.as_bytes()))
+        self.connection
+            .iter()
+            .any(|&r| slice(&self.buf, r).eq_ignore_ascii_case(token.as_bytes()))
     }
     /// Whether a field is hop-by-hop (RFC 9110 §7.6.1): never forwarded as is.
     pub fn is_hop_by_hop(&self, name: &str) -> bool {
@@ -170,7 +188,10 @@ impl RequestHead {
 }
 
 /// Parses a request head from the start of `buf`. See the crate docs.
-pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Parse<(RequestHead, usize)>, RequestError> {
+pub fn parse_request_head(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Parse<(RequestHead, usize)>, RequestError> {
     // RFC 9112 §2.2: ignore a few empty lines before the request line.
     let mut start = 0;
     for _ in 0..MAX_LEADING_EMPTY_LINES {
@@ -197,9 +218,13 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Parse<(RequestH
     let line = &head[..line_end];
     let (method, target, version) = request_line(line, start, limits)?;
     if end - start > limits.max_header_bytes {
-        return Err(RequestError::new(K::HeaderSectionTooLarge, start + limits.max_header_bytes));
+        return Err(RequestError::new(
+            K::HeaderSectionTooLarge,
+            start + limits.max_header_bytes,
+        ));
     }
-    let parts = parse_target(&line[target.0..target.1]).map_err(|(k, off)| RequestError::new(k, start + target.0 + off))?;
+    let parts = parse_target(&line[target.0..target.1])
+        .map_err(|(k, off)| RequestError::new(k, start + target.0 + off))?;
     // Form against method (RFC 9112 §3.2.3, §3.2.4).
     let m = &line[method.0..method.1];
     let form_ok = match parts.form {
@@ -208,7 +233,10 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Parse<(RequestH
         _ => m != b"CONNECT",
     };
     if !form_ok {
-        return Err(RequestError::new(K::TargetFormNotAllowedForMethod, start + target.0));
+        return Err(RequestError::new(
+            K::TargetFormNotAllowedForMethod,
+            start + target.0,
+        ));
     }
     // The field lines, tokenised by httparse.
     let fields_start = line_end + 2;
@@ -267,13 +295,20 @@ fn check_partial_limits(buf: &[u8], start: usize, limits: &Limits) -> Result<(),
         && let Some(sp) = memchr::memchr(b' ', &buf[start..])
     {
         let target_start = start + sp + 1;
-        let target_len = memchr::memchr(b' ', &buf[target_start..]).unwrap_or(buf.len() - target_start);
+        let target_len =
+            memchr::memchr(b' ', &buf[target_start..]).unwrap_or(buf.len() - target_start);
         if target_len > limits.max_uri_bytes {
-            return Err(RequestError::new(K::UriTooLong, target_start + limits.max_uri_bytes));
+            return Err(RequestError::new(
+                K::UriTooLong,
+                target_start + limits.max_uri_bytes,
+            ));
         }
     }
     if buf.len() - start > limits.max_header_bytes {
-        return Err(RequestError::new(K::HeaderSectionTooLarge, start + limits.max_header_bytes));
+        return Err(RequestError::new(
+            K::HeaderSectionTooLarge,
+            start + limits.max_header_bytes,
+        ));
     }
     Ok(())
 }
@@ -281,18 +316,41 @@ fn check_partial_limits(buf: &[u8], start: usize, limits: &Limits) -> Result<(),
 type Range = (usize, usize);
 
 /// method SP request-target SP HTTP-version (RFC 9112 §3). Offsets are within `line`.
-fn request_line(line: &[u8], base: usize, limits: &Limits) -> Result<(Range, Range, Version), RequestError> {
+fn request_line(
+    line: &[u8],
+    base: usize,
+    limits: &Limits,
+) -> Result<(Range, Range, Version), RequestError> {
     let sp1 = match line.iter().position(|&b| !is_tchar(b)) {
         Some(i) if line[i] == b' ' && i > 0 => i,
-        Some(0) if line[0] == b' ' || line[0] == b'\t' => return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base)),
-        Some(i) if line[i] == b'\t' => return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + i)),
-        Some(i) => return Err(RequestError::new(K::MethodNotToken { byte: line[i] }, base + i)),
-        None => return Err(RequestError::new(K::MissingRequestTarget, base + line.len())),
+        Some(0) if line[0] == b' ' || line[0] == b'\t' => {
+            return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base));
+        }
+        Some(i) if line[i] == b'\t' => {
+            return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + i));
+        }
+        Some(i) => {
+            return Err(RequestError::new(
+                K::MethodNotToken { byte: line[i] },
+                base + i,
+            ));
+        }
+        None => {
+            return Err(RequestError::new(
+                K::MissingRequestTarget,
+                base + line.len(),
+            ));
+        }
     };
     let t0 = sp1 + 1;
     match line.get(t0) {
         None => return Err(RequestError::new(K::MissingRequestTarget, base + t0)),
-        Some(b' ' | b'\t') => return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + t0)),
+        Some(b' ' | b'\t') => {
+            return Err(RequestError::new(
+                K::ExtraWhitespaceInRequestLine,
+                base + t0,
+            ));
+        }
         _ => {}
     }
     // The target ends at the last space; a space inside it is a target error, two spaces a
@@ -301,22 +359,37 @@ fn request_line(line: &[u8], base: usize, limits: &Limits) -> Result<(Range, Ran
         Some(i) if i > t0 => i,
         _ => {
             if let Some(i) = line[t0..].iter().position(|&b| b == b'\t') {
-                return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + t0 + i));
+                return Err(RequestError::new(
+                    K::ExtraWhitespaceInRequestLine,
+                    base + t0 + i,
+                ));
             }
             if line.len() - t0 > limits.max_uri_bytes {
-                return Err(RequestError::new(K::UriTooLong, base + t0 + limits.max_uri_bytes));
+                return Err(RequestError::new(
+                    K::UriTooLong,
+                    base + t0 + limits.max_uri_bytes,
+                ));
             }
             return Err(RequestError::new(K::MalformedVersion, base + line.len()));
         }
     };
     if line[sp2 - 1] == b' ' || line[sp2 - 1] == b'\t' {
-        return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + sp2 - 1));
+        return Err(RequestError::new(
+            K::ExtraWhitespaceInRequestLine,
+            base + sp2 - 1,
+        ));
     }
     if sp2 - t0 > limits.max_uri_bytes {
-        return Err(RequestError::new(K::UriTooLong, base + t0 + limits.max_uri_bytes));
+        return Err(RequestError::new(
+            K::UriTooLong,
+            base + t0 + limits.max_uri_bytes,
+        ));
     }
     if let Some(i) = line[t0..sp2].iter().position(|&b| b == b'\t') {
-        return Err(RequestError::new(K::ExtraWhitespaceInRequestLine, base + t0 + i));
+        return Err(RequestError::new(
+            K::ExtraWhitespaceInRequestLine,
+            base + t0 + i,
+        ));
     }
     let v = &line[sp2 + 1..];
     let version = parse_version(v).map_err(|k| RequestError::new(k, base + sp2 + 1))?;
@@ -327,18 +400,29 @@ fn parse_version(v: &[u8]) -> Result<Version, K> {
     match v {
         b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => Err(K::UnsupportedVersion),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(K::UnsupportedVersion)
+        }
         [b' ' | b'\t', ..] => Err(K::ExtraWhitespaceInRequestLine),
         _ => Err(K::MalformedVersion),
     }
 }
 
 /// Tokenises the field lines with httparse; on its error, finds the exact rule broken.
-fn tokenize_fields(fields: &[u8], base: usize, limits: &Limits, out: &mut Vec<((u32, u32), (u32, u32))>) -> Result<(), RequestError> {
+fn tokenize_fields(
+    fields: &[u8],
+    base: usize,
+    limits: &Limits,
+    out: &mut Vec<FieldSpan>,
+) -> Result<(), RequestError> {
     let n_lines = memchr::memchr_iter(b'\n', fields).count().saturating_sub(1);
     if n_lines > limits.max_headers {
         // Point at the first field over the limit.
-        let off = memchr::memchr_iter(b'\n', fields).nth(limits.max_headers.saturating_sub(1)).map_or(0, |i| i + 1);
+        let off = memchr::memchr_iter(b'\n', fields)
+            .nth(limits.max_headers.saturating_sub(1))
+            .map_or(0, |i| i + 1);
         return Err(RequestError::new(K::TooManyHeaders, base + off));
     }
     let mut storage = [httparse::EMPTY_HEADER; 64];
@@ -354,11 +438,17 @@ fn tokenize_fields(fields: &[u8], base: usize, limits: &Limits, out: &mut Vec<((
             for h in parsed.iter() {
                 if let Some(i) = h.value.iter().position(|&b| !is_field_value_byte(b)) {
                     let off = offset_in(fields, h.value) + i;
-                    return Err(RequestError::new(K::InvalidByteInFieldValue { byte: h.value[i] }, base + off));
+                    return Err(RequestError::new(
+                        K::InvalidByteInFieldValue { byte: h.value[i] },
+                        base + off,
+                    ));
                 }
                 let ns = base + offset_in(fields, h.name.as_bytes());
                 let vs = base + offset_in(fields, h.value);
-                out.push(((ns as u32, (ns + h.name.len()) as u32), (vs as u32, (vs + h.value.len()) as u32)));
+                out.push((
+                    (ns as u32, (ns + h.name.len()) as u32),
+                    (vs as u32, (vs + h.value.len()) as u32),
+                ));
             }
             Ok(())
         }
@@ -384,7 +474,9 @@ fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
         }
         let Some(colon) = memchr::memchr(b':', line) else {
             return match first_non_token(line) {
-                Some(i) => RequestError::new(K::HeaderNameNotToken { byte: line[i] }, base + pos + i),
+                Some(i) => {
+                    RequestError::new(K::HeaderNameNotToken { byte: line[i] }, base + pos + i)
+                }
                 None => RequestError::new(K::MissingColon, base + end),
             };
         };
@@ -399,8 +491,16 @@ fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
         if name.is_empty() {
             return RequestError::new(K::HeaderNameNotToken { byte: b':' }, base + pos);
         }
-        if let Some(i) = line[colon + 1..].iter().position(|&b| !is_field_value_byte(b)) {
-            return RequestError::new(K::InvalidByteInFieldValue { byte: line[colon + 1 + i] }, base + pos + colon + 1 + i);
+        if let Some(i) = line[colon + 1..]
+            .iter()
+            .position(|&b| !is_field_value_byte(b))
+        {
+            return RequestError::new(
+                K::InvalidByteInFieldValue {
+                    byte: line[colon + 1 + i],
+                },
+                base + pos + colon + 1 + i,
+            );
         }
         pos = end + 2;
     }
@@ -426,17 +526,23 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
                 if value.is_empty() && h.version == Version::Http10 {
                     continue;
                 }
-                let a = Authority::parse(value).map_err(|_| RequestError::new(K::InvalidHost, vs as usize))?;
+                let a = Authority::parse(value)
+                    .map_err(|_| RequestError::new(K::InvalidHost, vs as usize))?;
                 host = Some((a, vs as usize));
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let n = framing::parse_content_length(value).map_err(|k| RequestError::new(k, vs as usize))?;
+                let n = framing::parse_content_length(value)
+                    .map_err(|k| RequestError::new(k, vs as usize))?;
                 match cl {
-                    Some((prev, _)) if prev != n => return Err(RequestError::new(K::ConflictingContentLength, at)),
+                    Some((prev, _)) if prev != n => {
+                        return Err(RequestError::new(K::ConflictingContentLength, at));
+                    }
                     _ => cl = Some((n, at)),
                 }
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => te.push((vs as usize, ve as usize)),
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                te.push((vs as usize, ve as usize))
+            }
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 if value.eq_ignore_ascii_case(b"100-continue") {
                     expect = true;
@@ -446,7 +552,8 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for (s, e) in framing::list_elements(value) {
-                    h.connection.push(((vs as usize + s) as u32, (vs as usize + e) as u32));
+                    h.connection
+                        .push(((vs as usize + s) as u32, (vs as usize + e) as u32));
                 }
             }
             _ => {}
@@ -472,11 +579,13 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
         && h.parts.form == TargetForm::Absolute
     {
         let t0 = h.target.0 as usize;
-        let a = Authority::parse(&buf[t0 + s..t0 + e]).map_err(|_| RequestError::new(K::InvalidHost, t0 + s))?;
+        let a = Authority::parse(&buf[t0 + s..t0 + e])
+            .map_err(|_| RequestError::new(K::InvalidHost, t0 + s))?;
         if let Some((hh, at)) = &host {
             let https = buf[t0..t0 + 5].eq_ignore_ascii_case(b"https");
             let default = if https { 443 } else { 80 };
-            if hh.host() != a.host() || hh.port().unwrap_or(default) != a.port().unwrap_or(default) {
+            if hh.host() != a.host() || hh.port().unwrap_or(default) != a.port().unwrap_or(default)
+            {
                 return Err(RequestError::new(K::HostDiffersFromTarget, *at));
             }
         }
@@ -485,7 +594,10 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
         h.host = host.map(|(a, _)| a);
     }
     if h.host.is_none() && h.version == Version::Http11 {
-        return Err(RequestError::new(K::MissingHost, h.buf.len().saturating_sub(2)));
+        return Err(RequestError::new(
+            K::MissingHost,
+            h.buf.len().saturating_sub(2),
+        ));
     }
     Ok(())
 }

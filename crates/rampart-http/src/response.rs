@@ -3,7 +3,7 @@
 
 use crate::error::ResponseError;
 use crate::framing::{self, ResponseBody};
-use crate::request::Headers;
+use crate::request::{FieldSpan, Headers};
 use crate::{Limits, Parse, Version};
 
 /// A parsed response head.
@@ -13,7 +13,7 @@ pub struct ResponseHead {
     version: Version,
     status: u16,
     reason: (u32, u32),
-    headers: Vec<((u32, u32), (u32, u32))>,
+    headers: Vec<FieldSpan>,
     framing: Framing,
     connection: Vec<(u32, u32)>,
 }
@@ -45,16 +45,22 @@ impl ResponseHead {
     }
     /// The first field named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
     fn connection_has_token(&self, token: &str) -> bool {
-        self.connection.iter().any(|&(s, e)| self.buf[s as usize..e as usize].eq_ignore_ascii_case(token.as_bytes()))
+        self.connection
+            .iter()
+            .any(|&(s, e)| self.buf[s as usize..e as usize].eq_ignore_ascii_case(token.as_bytes()))
     }
     /// Whether the origin lets the connection be reused.
     pub fn keep_alive(&self) -> bool {
         match self.version {
             Version::Http11 => !self.connection_has_token("close"),
-            Version::Http10 => self.connection_has_token("keep-alive") && !self.connection_has_token("close"),
+            Version::Http10 => {
+                self.connection_has_token("keep-alive") && !self.connection_has_token("close")
+            }
         }
     }
     /// Whether a field is hop-by-hop.
@@ -63,7 +69,11 @@ impl ResponseHead {
     }
     /// The body framing (RFC 9112 §6.3), given whether the request was HEAD.
     pub fn body(&self, request_was_head: bool) -> ResponseBody {
-        if request_was_head || (100..200).contains(&self.status) || self.status == 204 || self.status == 304 {
+        if request_was_head
+            || (100..200).contains(&self.status)
+            || self.status == 204
+            || self.status == 304
+        {
             return ResponseBody::None;
         }
         match self.framing {
@@ -76,12 +86,18 @@ impl ResponseHead {
 }
 
 /// Parses a response head from the start of `buf`.
-pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<Parse<(ResponseHead, usize)>, ResponseError> {
+pub fn parse_response_head(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Parse<(ResponseHead, usize)>, ResponseError> {
     let end = match find_end(buf) {
         Some(e) => e,
         None => {
             if buf.len() > limits.max_header_bytes {
-                return Err(ResponseError::new("response header section larger than the limit", limits.max_header_bytes));
+                return Err(ResponseError::new(
+                    "response header section larger than the limit",
+                    limits.max_header_bytes,
+                ));
             }
             if buf.len() >= 5 && !buf.starts_with(b"HTTP/") {
                 return Err(ResponseError::new("not an HTTP/1.x status line", 0));
@@ -90,31 +106,57 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<Parse<(Respons
         }
     };
     if end > limits.max_header_bytes {
-        return Err(ResponseError::new("response header section larger than the limit", limits.max_header_bytes));
+        return Err(ResponseError::new(
+            "response header section larger than the limit",
+            limits.max_header_bytes,
+        ));
     }
     let head = &buf[..end];
     let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
-    let line = head[..line_end].strip_suffix(b"\r").unwrap_or(&head[..line_end]);
+    let line = head[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&head[..line_end]);
     let version = match line.get(..9) {
         Some(b"HTTP/1.1 ") => Version::Http11,
         Some(b"HTTP/1.0 ") => Version::Http10,
-        _ => return Err(ResponseError::new("not an HTTP/1.0 or HTTP/1.1 status line", 0)),
+        _ => {
+            return Err(ResponseError::new(
+                "not an HTTP/1.0 or HTTP/1.1 status line",
+                0,
+            ));
+        }
     };
-    let code = line.get(9..12).filter(|c| c.iter().all(u8::is_ascii_digit)).ok_or(ResponseError::new("invalid status code", 9))?;
+    let code = line
+        .get(9..12)
+        .filter(|c| c.iter().all(u8::is_ascii_digit))
+        .ok_or(ResponseError::new("invalid status code", 9))?;
     let status = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
     if !(100..=599).contains(&status) || line.get(12).is_some_and(|&b| b != b' ') {
         return Err(ResponseError::new("invalid status code", 9));
     }
     let reason_start = line.len().min(13);
-    if line[reason_start..].iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
-        return Err(ResponseError::new("control byte in the reason phrase", reason_start));
+    if line[reason_start..]
+        .iter()
+        .any(|&b| b < 0x20 && b != b'\t' || b == 0x7f)
+    {
+        return Err(ResponseError::new(
+            "control byte in the reason phrase",
+            reason_start,
+        ));
     }
     let fields_start = line_end + 1;
     let mut storage = [httparse::EMPTY_HEADER; 128];
     let parsed = match httparse::parse_headers(&head[fields_start..], &mut storage) {
         Ok(httparse::Status::Complete((_, parsed))) => parsed,
-        Ok(httparse::Status::Partial) => return Err(ResponseError::new("malformed header section", fields_start)),
-        Err(httparse::Error::TooManyHeaders) => return Err(ResponseError::new("more than 128 header fields", fields_start)),
+        Ok(httparse::Status::Partial) => {
+            return Err(ResponseError::new("malformed header section", fields_start));
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ResponseError::new(
+                "more than 128 header fields",
+                fields_start,
+            ));
+        }
         Err(_) => return Err(ResponseError::new("malformed header field", fields_start)),
     };
     let base = head.as_ptr() as usize;
@@ -128,15 +170,21 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<Parse<(Respons
         if h.value.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n') {
             return Err(ResponseError::new("NUL, CR or LF in a field value", vs));
         }
-        headers.push(((ns as u32, (ns + h.name.len()) as u32), (vs as u32, (vs + h.value.len()) as u32)));
+        headers.push((
+            (ns as u32, (ns + h.name.len()) as u32),
+            (vs as u32, (vs + h.value.len()) as u32),
+        ));
         if h.name.eq_ignore_ascii_case("content-length") {
-            let n = framing::parse_content_length(h.value).map_err(|_| ResponseError::new("invalid or conflicting Content-Length", vs))?;
+            let n = framing::parse_content_length(h.value)
+                .map_err(|_| ResponseError::new("invalid or conflicting Content-Length", vs))?;
             if length.is_some_and(|l| l != n) {
                 return Err(ResponseError::new("conflicting Content-Length values", vs));
             }
             length = Some(n);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = framing::list_elements(h.value).last().map(|(s, e)| &h.value[s..e]);
+            let last = framing::list_elements(h.value)
+                .last()
+                .map(|(s, e)| &h.value[s..e]);
             te_chunked_last = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
         } else if h.name.eq_ignore_ascii_case("connection") {
             for (s, e) in framing::list_elements(h.value) {
@@ -146,16 +194,33 @@ pub fn parse_response_head(buf: &[u8], limits: &Limits) -> Result<Parse<(Respons
     }
     let framing = match (te_chunked_last, length) {
         // RFC 9112 §6.3: both is a smuggling signal; refuse it rather than guess.
-        (Some(_), Some(_)) => return Err(ResponseError::new("both Content-Length and Transfer-Encoding", fields_start)),
+        (Some(_), Some(_)) => {
+            return Err(ResponseError::new(
+                "both Content-Length and Transfer-Encoding",
+                fields_start,
+            ));
+        }
         (Some(true), None) => Framing::Chunked,
         (Some(false), None) => Framing::Close,
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::Close,
     };
-    let framing = if matches!(framing, Framing::Length(0)) { Framing::None } else { framing };
+    let framing = if matches!(framing, Framing::Length(0)) {
+        Framing::None
+    } else {
+        framing
+    };
     let reason = ((reason_start) as u32, line.len() as u32);
     Ok(Parse::Complete((
-        ResponseHead { buf: Box::from(head), version, status, reason, headers, framing, connection },
+        ResponseHead {
+            buf: Box::from(head),
+            version,
+            status,
+            reason,
+            headers,
+            framing,
+            connection,
+        },
         end,
     )))
 }

@@ -52,7 +52,10 @@ impl Authority {
             return Err(AuthorityError("userinfo is not allowed in a host"));
         }
         let (host_part, port_part) = if s[0] == b'[' {
-            let close = s.iter().position(|&b| b == b']').ok_or(AuthorityError("unterminated IPv6 literal"))?;
+            let close = s
+                .iter()
+                .position(|&b| b == b']')
+                .ok_or(AuthorityError("unterminated IPv6 literal"))?;
             let rest = &s[close + 1..];
             let port = match rest {
                 [] => None,
@@ -79,9 +82,16 @@ impl Authority {
             }
         };
         if host_part.first() == Some(&b'[') {
-            let inner = std::str::from_utf8(&host_part[1..host_part.len() - 1]).map_err(|_| AuthorityError("invalid IPv6 literal"))?;
-            let ip: Ipv6Addr = inner.parse().map_err(|_| AuthorityError("invalid IPv6 literal"))?;
-            return Ok(Authority { host: ip.to_string(), port, ip: true });
+            let inner = std::str::from_utf8(&host_part[1..host_part.len() - 1])
+                .map_err(|_| AuthorityError("invalid IPv6 literal"))?;
+            let ip: Ipv6Addr = inner
+                .parse()
+                .map_err(|_| AuthorityError("invalid IPv6 literal"))?;
+            return Ok(Authority {
+                host: ip.to_string(),
+                port,
+                ip: true,
+            });
         }
         if host_part.is_empty() {
             return Err(AuthorityError("empty host"));
@@ -92,13 +102,16 @@ impl Authority {
             let b = host_part[i];
             match b {
                 b'%' => {
-                    if !(host_part.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && host_part.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+                    if !(host_part.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                        && host_part.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+                    {
                         return Err(AuthorityError("invalid percent-encoding in the host"));
                     }
                     i += 3;
                     continue;
                 }
-                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
+                | b'+' | b',' | b';' | b'=' => {}
                 _ if b.is_ascii_alphanumeric() => {}
                 _ => return Err(AuthorityError("invalid character in the host")),
             }
@@ -128,12 +141,22 @@ pub(crate) struct TargetParts {
 /// Validates a request-target. Errors carry the offset within the target.
 pub(crate) fn parse_target(t: &[u8]) -> Result<TargetParts, (RequestErrorKind, usize)> {
     if t == b"*" {
-        return Ok(TargetParts { form: TargetForm::Asterisk, path_start: 0, query: None, authority: None });
+        return Ok(TargetParts {
+            form: TargetForm::Asterisk,
+            path_start: 0,
+            query: None,
+            authority: None,
+        });
     }
     if t.first() == Some(&b'/') {
         check_chars(t, 0)?;
         let query = t.iter().position(|&b| b == b'?');
-        return Ok(TargetParts { form: TargetForm::Origin, path_start: 0, query, authority: None });
+        return Ok(TargetParts {
+            form: TargetForm::Origin,
+            path_start: 0,
+            query,
+            authority: None,
+        });
     }
     // absolute-form: scheme "://" authority path-abempty [ "?" query ]
     if let Some(sep) = find(t, b"://") {
@@ -142,15 +165,29 @@ pub(crate) fn parse_target(t: &[u8]) -> Result<TargetParts, (RequestErrorKind, u
             return Err((RequestErrorKind::InvalidTargetForm, 0));
         }
         let auth_start = sep + 3;
-        let auth_end = t[auth_start..].iter().position(|&b| b == b'/' || b == b'?').map_or(t.len(), |i| auth_start + i);
+        let auth_end = t[auth_start..]
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .map_or(t.len(), |i| auth_start + i);
         for (i, &b) in t[auth_start..auth_end].iter().enumerate() {
             if !(is_target_byte(b) || b == b'[' || b == b']') {
-                return Err((RequestErrorKind::InvalidTargetByte { byte: b }, auth_start + i));
+                return Err((
+                    RequestErrorKind::InvalidTargetByte { byte: b },
+                    auth_start + i,
+                ));
             }
         }
         check_chars(&t[auth_end..], auth_end)?;
-        let query = t[auth_end..].iter().position(|&b| b == b'?').map(|i| auth_end + i);
-        return Ok(TargetParts { form: TargetForm::Absolute, path_start: auth_end, query, authority: Some((auth_start, auth_end)) });
+        let query = t[auth_end..]
+            .iter()
+            .position(|&b| b == b'?')
+            .map(|i| auth_end + i);
+        return Ok(TargetParts {
+            form: TargetForm::Absolute,
+            path_start: auth_end,
+            query,
+            authority: Some((auth_start, auth_end)),
+        });
     }
     // authority-form: host:port (only meaningful for CONNECT).
     if t.contains(&b':') && !t.contains(&b'/') && !t.contains(&b'?') {
@@ -159,7 +196,12 @@ pub(crate) fn parse_target(t: &[u8]) -> Result<TargetParts, (RequestErrorKind, u
                 return Err((RequestErrorKind::InvalidTargetByte { byte: b }, i));
             }
         }
-        return Ok(TargetParts { form: TargetForm::Authority, path_start: t.len(), query: None, authority: Some((0, t.len())) });
+        return Ok(TargetParts {
+            form: TargetForm::Authority,
+            path_start: t.len(),
+            query: None,
+            authority: Some((0, t.len())),
+        });
     }
     match t.iter().position(|&b| !is_target_byte(b)) {
         Some(i) => Err((RequestErrorKind::InvalidTargetByte { byte: t[i] }, i)),
@@ -175,7 +217,8 @@ fn check_chars(s: &[u8], base: usize) -> Result<(), (RequestErrorKind, usize)> {
             return Err((RequestErrorKind::InvalidTargetByte { byte: b }, base + i));
         }
         if b == b'%' {
-            let ok = s.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+            let ok = s.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
                 return Err((RequestErrorKind::InvalidPercentEncoding, base + i));
             }
@@ -198,13 +241,33 @@ mod tests {
     #[test]
     fn authorities_parse_and_normalise() {
         let a = Authority::parse(b"Example.TEST.:8080").unwrap();
-        assert_eq!((a.host(), a.port(), a.is_ip_literal()), ("example.test", Some(8080), false));
+        assert_eq!(
+            (a.host(), a.port(), a.is_ip_literal()),
+            ("example.test", Some(8080), false)
+        );
         let a = Authority::parse(b"[::1]:80").unwrap();
-        assert_eq!((a.host(), a.port(), a.is_ip_literal()), ("::1", Some(80), true));
+        assert_eq!(
+            (a.host(), a.port(), a.is_ip_literal()),
+            ("::1", Some(80), true)
+        );
         assert!(Authority::parse(b"10.0.0.1").unwrap().is_ip_literal());
         assert_eq!(Authority::parse(b"a.test:").unwrap().port(), None);
-        for bad in [&b"user@a.test"[..], b"a.test:65536", b"a.test:8o", b"", b"a b", b"[::1", b"[zz]", b"a.test:-1", b":80"] {
-            assert!(Authority::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"user@a.test"[..],
+            b"a.test:65536",
+            b"a.test:8o",
+            b"",
+            b"a b",
+            b"[::1",
+            b"[zz]",
+            b"a.test:-1",
+            b":80",
+        ] {
+            assert!(
+                Authority::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -212,11 +275,23 @@ mod tests {
     fn targets_are_classified() {
         assert_eq!(parse_target(b"/a?b").unwrap().form, TargetForm::Origin);
         assert_eq!(parse_target(b"*").unwrap().form, TargetForm::Asterisk);
-        assert_eq!(parse_target(b"http://a.test/x").unwrap().form, TargetForm::Absolute);
-        assert_eq!(parse_target(b"a.test:443").unwrap().form, TargetForm::Authority);
+        assert_eq!(
+            parse_target(b"http://a.test/x").unwrap().form,
+            TargetForm::Absolute
+        );
+        assert_eq!(
+            parse_target(b"a.test:443").unwrap().form,
+            TargetForm::Authority
+        );
         assert!(parse_target(b"ftp://a.test/").is_err());
         assert!(parse_target(b"index.html").is_err());
-        assert_eq!(parse_target(b"/a#b").unwrap_err(), (RequestErrorKind::InvalidTargetByte { byte: b'#' }, 2));
-        assert_eq!(parse_target(b"/%4g").unwrap_err(), (RequestErrorKind::InvalidPercentEncoding, 1));
+        assert_eq!(
+            parse_target(b"/a#b").unwrap_err(),
+            (RequestErrorKind::InvalidTargetByte { byte: b'#' }, 2)
+        );
+        assert_eq!(
+            parse_target(b"/%4g").unwrap_err(),
+            (RequestErrorKind::InvalidPercentEncoding, 1)
+        );
     }
 }

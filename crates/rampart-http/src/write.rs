@@ -16,7 +16,11 @@ pub fn write_request_line(out: &mut Vec<u8>, method: &str, target: &str, version
 pub fn write_status_line(out: &mut Vec<u8>, version: Version, status: u16, reason: &str) {
     out.extend_from_slice(version.as_str().as_bytes());
     out.push(b' ');
-    let digits = [b'0' + (status / 100 % 10) as u8, b'0' + (status / 10 % 10) as u8, b'0' + (status % 10) as u8];
+    let digits = [
+        b'0' + (status / 100 % 10) as u8,
+        b'0' + (status / 10 % 10) as u8,
+        b'0' + (status % 10) as u8,
+    ];
     out.extend_from_slice(&digits);
     out.push(b' ');
     out.extend_from_slice(reason.as_bytes());

@@ -56,12 +56,23 @@ async fn connection(mut stream: TcpStream) {
         }
         let (status, content_type, body) = page(head.path(), &raw_head);
         let mut out = Vec::with_capacity(256 + body.len());
-        rampart_http::write_status_line(&mut out, rampart_http::Version::Http11, status, rampart_http::canonical_reason(status));
+        rampart_http::write_status_line(
+            &mut out,
+            rampart_http::Version::Http11,
+            status,
+            rampart_http::canonical_reason(status),
+        );
         rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
-        rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
+        rampart_http::write_header(
+            &mut out,
+            "content-length",
+            body.len().to_string().as_bytes(),
+        );
         rampart_http::write_header(&mut out, "server", b"rampart-demo-origin");
         match status {
-            401 => rampart_http::write_header(&mut out, "www-authenticate", b"Basic realm=\"demo\""),
+            401 => {
+                rampart_http::write_header(&mut out, "www-authenticate", b"Basic realm=\"demo\"")
+            }
             405 => rampart_http::write_header(&mut out, "allow", b"GET, HEAD"),
             429 | 503 => rampart_http::write_header(&mut out, "retry-after", b"30"),
             _ => {}
@@ -83,12 +94,22 @@ fn page(path: &str, raw_head: &[u8]) -> (u16, &'static str, Vec<u8>) {
     if path == "/echo" {
         return (200, "text/plain; charset=utf-8", raw_head.to_vec());
     }
-    if let Some(code) = path.strip_prefix("/status/").and_then(|c| c.parse::<u16>().ok())
+    if let Some(code) = path
+        .strip_prefix("/status/")
+        .and_then(|c| c.parse::<u16>().ok())
         && (200..600).contains(&code)
     {
-        return (code, "text/plain; charset=utf-8", format!("the demo origin answered {code}\n").into_bytes());
+        return (
+            code,
+            "text/plain; charset=utf-8",
+            format!("the demo origin answered {code}\n").into_bytes(),
+        );
     }
-    (404, "text/plain; charset=utf-8", b"the demo origin has no such page\n".to_vec())
+    (
+        404,
+        "text/plain; charset=utf-8",
+        b"the demo origin has no such page\n".to_vec(),
+    )
 }
 
 const WELCOME: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\

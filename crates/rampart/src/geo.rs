@@ -25,7 +25,10 @@ pub struct GeoIp {
 
 impl std::fmt::Debug for GeoIp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeoIp").field("country", &self.country.is_some()).field("asn", &self.asn.is_some()).finish()
+        f.debug_struct("GeoIp")
+            .field("country", &self.country.is_some())
+            .field("asn", &self.asn.is_some())
+            .finish()
     }
 }
 
@@ -33,7 +36,8 @@ impl GeoIp {
     /// Opens the databases that are configured. The error names the file.
     pub fn open(country_db: Option<&Path>, asn_db: Option<&Path>) -> Result<GeoIp, String> {
         let open = |p: &Path, kind: &str| {
-            let reader = Reader::open_readfile(p).map_err(|e| format!("cannot open {}: {e}", p.display()))?;
+            let reader = Reader::open_readfile(p)
+                .map_err(|e| format!("cannot open {}: {e}", p.display()))?;
             let db_type = reader.metadata().database_type.to_ascii_lowercase();
             if !db_type.contains(kind) {
                 return Err(format!(

@@ -63,14 +63,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config } => run(config),
-        Command::Rules { command: RulesCommand::Check { expression } } => match rampart::rules_cli::check(&expression) {
+        Command::Rules {
+            command: RulesCommand::Check { expression },
+        } => match rampart::rules_cli::check(&expression) {
             Ok(_) => {
                 println!("ok");
                 ExitCode::SUCCESS
@@ -80,7 +83,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Rules { command: RulesCommand::Test { expression, request, client_ip } } => {
+        Command::Rules {
+            command:
+                RulesCommand::Test {
+                    expression,
+                    request,
+                    client_ip,
+                },
+        } => {
             let result = rampart::rules_cli::read_request(&request)
                 .and_then(|raw| rampart::rules_cli::test(&expression, &raw, client_ip));
             match result {
@@ -114,7 +124,16 @@ fn check(path: &std::path::Path) -> ExitCode {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
-            println!("{}: ok ({} zone{})", path.display(), loaded.config.zones.len(), if loaded.config.zones.len() == 1 { "" } else { "s" });
+            println!(
+                "{}: ok ({} zone{})",
+                path.display(),
+                loaded.config.zones.len(),
+                if loaded.config.zones.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -129,7 +148,10 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         Some(p) => config::load_file(p),
         None => config::load_str(config::EMBEDDED_NAME, config::EMBEDDED_DEFAULT, None),
     };
-    let Loaded { mut config, warnings } = match loaded {
+    let Loaded {
+        mut config,
+        warnings,
+    } = match loaded {
         Ok(l) => l,
         Err(e) => {
             report(&e);
@@ -139,7 +161,10 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -150,7 +175,8 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         if path.is_none() {
             match rampart::demo::start().await {
                 Ok(addr) => {
-                    config.zones[0].origin = config::OriginAddr::parse(&format!("http://{addr}")).expect("a socket address is a valid origin");
+                    config.zones[0].origin = config::OriginAddr::parse(&format!("http://{addr}"))
+                        .expect("a socket address is a valid origin");
                     tracing::info!("demo origin listening on {addr}");
                 }
                 Err(e) => {
@@ -176,7 +202,10 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             }
         };
         for a in &server.local_addrs {
-            tracing::info!("rampart listening on http://{a} for zones: {}", zones.join(", "));
+            tracing::info!(
+                "rampart listening on http://{a} for zones: {}",
+                zones.join(", ")
+            );
         }
         if let Some(a) = server.admin_addr {
             tracing::info!("metrics on http://{a}/metrics");

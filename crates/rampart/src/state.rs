@@ -38,13 +38,25 @@ impl Generation {
         Self::with_limiter(config, self.rate_limiter.clone())
     }
 
-    fn with_limiter(config: Config, rate_limiter: Arc<crate::pipeline::rate_limit::RateLimiter>) -> Generation {
+    fn with_limiter(
+        config: Config,
+        rate_limiter: Arc<crate::pipeline::rate_limit::RateLimiter>,
+    ) -> Generation {
         let zones: Vec<Arc<ZoneState>> = config
             .zones
             .iter()
-            .map(|z| Arc::new(ZoneState { config: z.clone(), origin: OriginPool::new(z.origin.clone()) }))
+            .map(|z| {
+                Arc::new(ZoneState {
+                    config: z.clone(),
+                    origin: OriginPool::new(z.origin.clone()),
+                })
+            })
             .collect();
-        Generation { router: Router::new(&zones), config: Arc::new(config), rate_limiter }
+        Generation {
+            router: Router::new(&zones),
+            config: Arc::new(config),
+            rate_limiter,
+        }
     }
 }
 
@@ -69,7 +81,7 @@ impl Router {
                 }
             }
         }
-        wildcards.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        wildcards.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
         Router { exact, wildcards }
     }
 

@@ -8,12 +8,31 @@ use common::{Behaviour, Origin, Rampart};
 /// Sends `raw`, expects `status`, a closed connection, and an untouched origin.
 async fn rejected(rampart: &Rampart, origin: &Origin, raw: &[u8], status: u16) -> common::Response {
     let (resp, mut client) = rampart.request(raw).await;
-    assert_eq!(resp.status, status, "for {:?}:\n{}{}", String::from_utf8_lossy(raw), resp.head, resp.text());
-    assert_eq!(resp.header("connection").as_deref(), Some("close"), "{}", resp.head);
+    assert_eq!(
+        resp.status,
+        status,
+        "for {:?}:\n{}{}",
+        String::from_utf8_lossy(raw),
+        resp.head,
+        resp.text()
+    );
+    assert_eq!(
+        resp.header("connection").as_deref(),
+        Some("close"),
+        "{}",
+        resp.head
+    );
     assert_eq!(resp.header("cache-control").as_deref(), Some("no-store"));
     assert_eq!(resp.header("rampart-ray").map(|r| r.len()), Some(16));
-    assert!(client.is_closed().await, "connection left open after {status}");
-    assert!(origin.received().is_empty(), "origin received {:?}", origin.received());
+    assert!(
+        client.is_closed().await,
+        "connection left open after {status}"
+    );
+    assert!(
+        origin.received().is_empty(),
+        "origin received {:?}",
+        origin.received()
+    );
     resp
 }
 
@@ -80,7 +99,10 @@ async fn the_400_detail_names_the_byte_and_its_offset() {
     )
     .await;
     let detail = resp.json()["detail"].as_str().unwrap().to_string();
-    assert!(detail.contains("0x3c") && detail.contains("offset 6"), "{detail}");
+    assert!(
+        detail.contains("0x3c") && detail.contains("offset 6"),
+        "{detail}"
+    );
 }
 
 #[tokio::test]
@@ -130,14 +152,25 @@ async fn unsupported_versions_get_505() {
 async fn request_target_over_the_limit_gets_414_and_at_the_limit_passes() {
     let (origin, rampart) = setup().await;
     let at = format!("/{}", "a".repeat(63));
-    let (resp, _c) = rampart.request(format!("GET {at} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(format!("GET {at} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes())
+        .await;
     assert_eq!(resp.status, 200);
     let over = format!("/{}", "a".repeat(64));
     let origin2 = Origin::start(Behaviour::Echo).await;
-    let rampart2 = Rampart::start_with(origin2.addr, "", "", "[limits]\nmax_uri_bytes = 64\n").await;
-    rejected(&rampart2, &origin2, format!("GET {over} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes(), 414).await;
+    let rampart2 =
+        Rampart::start_with(origin2.addr, "", "", "[limits]\nmax_uri_bytes = 64\n").await;
+    rejected(
+        &rampart2,
+        &origin2,
+        format!("GET {over} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes(),
+        414,
+    )
+    .await;
     // Detected before the head is complete: no CRLF CRLF is ever sent.
-    let (resp, mut c) = rampart2.request(format!("GET /{} HTTP/1.1", "b".repeat(200)).as_bytes()).await;
+    let (resp, mut c) = rampart2
+        .request(format!("GET /{} HTTP/1.1", "b".repeat(200)).as_bytes())
+        .await;
     assert_eq!(resp.status, 414);
     assert!(c.is_closed().await);
     drop(origin);
@@ -152,7 +185,10 @@ async fn header_section_over_its_limits_gets_431() {
     }
     many.push_str("\r\n");
     rejected(&rampart, &origin, many.as_bytes(), 431).await;
-    let big = format!("GET / HTTP/1.1\r\nHost: example.test\r\nX-Big: {}\r\n\r\n", "v".repeat(600));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: example.test\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(600)
+    );
     rejected(&rampart, &origin, big.as_bytes(), 431).await;
 }
 
@@ -185,7 +221,8 @@ async fn declared_body_over_the_limit_gets_413_before_100_continue() {
 #[tokio::test]
 async fn chunked_body_growing_past_the_limit_gets_413_and_close() {
     let (origin, rampart) = setup().await;
-    let mut raw = b"POST / HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut raw =
+        b"POST / HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     raw.extend_from_slice(b"64\r\n");
     raw.extend_from_slice(&[b'a'; 100]);
     raw.extend_from_slice(b"\r\n1\r\nb\r\n0\r\n\r\n");
@@ -193,7 +230,10 @@ async fn chunked_body_growing_past_the_limit_gets_413_and_close() {
     assert_eq!(resp.status, 413);
     assert_eq!(resp.header("connection").as_deref(), Some("close"));
     assert!(c.is_closed().await);
-    assert!(origin.received().is_empty(), "the origin must not see a complete request");
+    assert!(
+        origin.received().is_empty(),
+        "the origin must not see a complete request"
+    );
 }
 
 #[tokio::test]
@@ -207,7 +247,8 @@ async fn malformed_chunked_bodies_get_400_and_close() {
         b"5\nhello\r\n0\r\n\r\n",
     ];
     for body in bodies {
-        let mut raw = b"POST / HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut raw =
+            b"POST / HTTP/1.1\r\nHost: example.test\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         raw.extend_from_slice(body);
         let (resp, mut c) = rampart.request(&raw).await;
         assert_eq!(resp.status, 400, "{:?}", String::from_utf8_lossy(body));
@@ -232,10 +273,18 @@ async fn unknown_expectation_gets_417() {
 #[tokio::test]
 async fn head_request_for_a_generated_error_gets_headers_without_body() {
     let (_origin, rampart) = setup().await;
-    let (resp, _c) = rampart.request(b"HEAD / HTTP/1.1\r\nHost: nowhere.test\r\n\r\n").await;
+    let (resp, _c) = rampart
+        .request(b"HEAD / HTTP/1.1\r\nHost: nowhere.test\r\n\r\n")
+        .await;
     assert_eq!(resp.status, 409);
     assert!(resp.body.is_empty());
-    assert!(resp.header("content-length").unwrap().parse::<usize>().unwrap() > 0);
+    assert!(
+        resp.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 0
+    );
 }
 
 #[tokio::test]
@@ -246,5 +295,8 @@ async fn a_rejected_request_stops_the_pipeline() {
         .await;
     assert_eq!(resp.status, 400);
     assert!(c.is_closed().await);
-    assert!(origin.received().is_empty(), "the pipelined request after a rejected one must not be processed");
+    assert!(
+        origin.received().is_empty(),
+        "the pipelined request after a rejected one must not be processed"
+    );
 }

@@ -9,13 +9,18 @@ use common::{Behaviour, Origin, Rampart};
 
 #[tokio::test]
 async fn every_request_is_logged_with_cloudflare_field_names() {
-    let origin = Origin::start(Behaviour::Raw(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nnope".to_vec())).await;
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nnope"
+            .to_vec(),
+    ))
+    .await;
     let rampart = Rampart::start(origin.addr).await;
     let (resp, mut c) = rampart
         .request(b"GET /missing?x=1 HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: ua/1\r\nReferer: http://r.test/\r\n\r\n")
         .await;
     assert_eq!(resp.status, 404);
-    c.send(b"GET / HTTP/1.1\r\nHost: unknown.test\r\n\r\n").await;
+    c.send(b"GET / HTTP/1.1\r\nHost: unknown.test\r\n\r\n")
+        .await;
     let generated = c.response(false).await;
     let lines = rampart.log_lines(2).await;
     assert_eq!(lines.len(), 2);
@@ -45,7 +50,12 @@ async fn every_request_is_logged_with_cloudflare_field_names() {
     assert_eq!(g["EdgeResponseStatus"], 409);
     assert_eq!(g["OriginResponseStatus"], 0);
     assert_eq!(g["ErrorCode"], 1001);
-    assert!(g["ErrorReason"].as_str().unwrap().starts_with("dns_resolution_error: "));
+    assert!(
+        g["ErrorReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("dns_resolution_error: ")
+    );
     assert_eq!(g["ZoneName"], "");
 }
 
@@ -56,7 +66,8 @@ async fn ray_ids_are_unique_per_request() {
     let mut seen = std::collections::HashSet::new();
     let mut c = rampart.client().await;
     for _ in 0..50 {
-        c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+        c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
         assert!(seen.insert(c.response(false).await.header("rampart-ray").unwrap()));
     }
 }
@@ -65,7 +76,9 @@ async fn ray_ids_are_unique_per_request() {
 async fn malformed_requests_are_logged_with_what_is_known() {
     let origin = Origin::start(Behaviour::Echo).await;
     let rampart = Rampart::start(origin.addr).await;
-    let (resp, _c) = rampart.request(b"GET /%zz HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    let (resp, _c) = rampart
+        .request(b"GET /%zz HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     assert_eq!(resp.status, 400);
     let lines = rampart.log_lines(1).await;
     assert_eq!(lines[0]["EdgeResponseStatus"], 400);
@@ -77,7 +90,10 @@ async fn malformed_requests_are_logged_with_what_is_known() {
 async fn metrics_count_requests_errors_and_origin_statuses() {
     let origin = Origin::start(Behaviour::Echo).await;
     let rampart = Rampart::start(origin.addr).await;
-    for raw in [&b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n"[..], b"GET / HTTP/1.1\r\nHost: nope.test\r\n\r\n"] {
+    for raw in [
+        &b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: nope.test\r\n\r\n",
+    ] {
         let _ = rampart.request(raw).await;
     }
     let _ = rampart.log_lines(2).await;
@@ -108,11 +124,15 @@ async fn a_failing_log_sink_drops_and_counts_lines_without_stalling_traffic() {
     );
     let loaded = rampart::config::load_str("t", &src, None).unwrap();
     let metrics = Arc::new(rampart::observe::Metrics::new());
-    let log = rampart::observe::AccessLog::start(&loaded.config.server.access_log, metrics.clone()).unwrap();
-    let server = rampart::listen::Server::start(loaded.config, log, metrics.clone()).await.unwrap();
+    let log = rampart::observe::AccessLog::start(&loaded.config.server.access_log, metrics.clone())
+        .unwrap();
+    let server = rampart::listen::Server::start(loaded.config, log, metrics.clone())
+        .await
+        .unwrap();
     let mut c = common::Client::connect(server.local_addrs[0]).await;
     for _ in 0..20 {
-        c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+        c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
         assert_eq!(c.response(false).await.status, 200);
     }
     let deadline = tokio::time::Instant::now() + common::PATIENCE;
@@ -131,7 +151,8 @@ async fn shutdown_lets_in_flight_requests_finish() {
     .await;
     let mut rampart = Rampart::start(origin.addr).await;
     let mut c = rampart.client().await;
-    c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let server = rampart.server.take().unwrap();
     let shutdown = tokio::spawn(server.shutdown());
@@ -140,5 +161,8 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert_eq!(resp.text(), "done");
     assert_eq!(resp.header("connection").as_deref(), Some("close"));
     assert_eq!(shutdown.await.unwrap(), 0, "no connection left open");
-    assert!(tokio::net::TcpStream::connect(rampart.addr).await.is_err(), "no longer accepting");
+    assert!(
+        tokio::net::TcpStream::connect(rampart.addr).await.is_err(),
+        "no longer accepting"
+    );
 }

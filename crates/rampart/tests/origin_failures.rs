@@ -10,10 +10,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn generated(rampart: &Rampart, status: u16) -> common::Response {
     let (resp, _c) = rampart
-        .request(b"GET / HTTP/1.1\r\nHost: example.test\r\nAccept: application/problem+json\r\n\r\n")
+        .request(
+            b"GET / HTTP/1.1\r\nHost: example.test\r\nAccept: application/problem+json\r\n\r\n",
+        )
         .await;
     assert_eq!(resp.status, status, "{}{}", resp.head, resp.text());
-    assert_eq!(resp.header("content-type").as_deref(), Some("application/problem+json"));
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
     assert_eq!(resp.header("cache-control").as_deref(), Some("no-store"));
     resp
 }
@@ -21,7 +26,10 @@ async fn generated(rampart: &Rampart, status: u16) -> common::Response {
 #[tokio::test]
 async fn refused_connection_gets_521_with_retry_after() {
     // A port that was just free: nothing listens there.
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let rampart = Rampart::start(free).await;
     let resp = generated(&rampart, 521).await;
     assert_eq!(resp.header("retry-after").as_deref(), Some("120"));
@@ -32,26 +40,55 @@ async fn refused_connection_gets_521_with_retry_after() {
 async fn connect_timeout_is_retried_then_gets_522() {
     // A listener whose accept queue is full drops further SYNs, so connects hang (on loopback).
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    socket
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
     socket.listen(0).unwrap();
     let addr = socket.local_addr().unwrap().as_socket().unwrap();
     let mut fillers = Vec::new();
     for _ in 0..8 {
-        if let Ok(Ok(s)) = tokio::time::timeout(std::time::Duration::from_millis(200), tokio::net::TcpStream::connect(addr)).await {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
             fillers.push(s);
         }
     }
-    let rampart = Rampart::start_with(addr, "", "origin_connect_timeout = \"200ms\"\norigin_connect_retries = 1\n", "").await;
+    let rampart = Rampart::start_with(
+        addr,
+        "",
+        "origin_connect_timeout = \"200ms\"\norigin_connect_retries = 1\n",
+        "",
+    )
+    .await;
     let resp = generated(&rampart, 522).await;
-    assert!(resp.json()["detail"].as_str().unwrap().contains("2 connection attempts"));
-    assert!(rampart.metrics().await.contains("rampart_origin_connect_retries_total{zone=\"example.test\"} 1"));
+    assert!(
+        resp.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 connection attempts")
+    );
+    assert!(
+        rampart
+            .metrics()
+            .await
+            .contains("rampart_origin_connect_retries_total{zone=\"example.test\"} 1")
+    );
     drop(fillers);
 }
 
 #[tokio::test]
 async fn silent_origin_gets_524() {
     let origin = Origin::start(Behaviour::Silent).await;
-    let rampart = Rampart::start_with(origin.addr, "", "origin_response_timeout = \"300ms\"\n", "").await;
+    let rampart =
+        Rampart::start_with(origin.addr, "", "origin_response_timeout = \"300ms\"\n", "").await;
     let resp = generated(&rampart, 524).await;
     assert_eq!(resp.header("retry-after").as_deref(), Some("120"));
     assert_eq!(origin.received().len(), 1);
@@ -59,7 +96,11 @@ async fn silent_origin_gets_524() {
 
 #[tokio::test]
 async fn invalid_origin_response_gets_502() {
-    for garbage in [&b"NOT HTTP AT ALL\r\n\r\n"[..], b"HTTP/1.1 2000 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"] {
+    for garbage in [
+        &b"NOT HTTP AT ALL\r\n\r\n"[..],
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    ] {
         let origin = Origin::start(Behaviour::Raw(garbage.to_vec())).await;
         let rampart = Rampart::start(origin.addr).await;
         let resp = generated(&rampart, 502).await;
@@ -93,7 +134,9 @@ async fn flaky_origin() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
                         Ok(n) => got.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
                 let _ = s.read(&mut buf).await;
                 // Drop: close without answering the second request.
             });
@@ -106,10 +149,17 @@ async fn flaky_origin() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
 async fn dead_pooled_connection_is_retried_for_idempotent_methods() {
     let (addr, conns) = flaky_origin().await;
     let rampart = Rampart::start(addr).await;
-    let (first, _c) = rampart.request(b"GET /1 HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    let (first, _c) = rampart
+        .request(b"GET /1 HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     assert_eq!(first.status, 200);
-    let (second, _c) = rampart.request(b"GET /2 HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
-    assert_eq!(second.status, 200, "the retry on a fresh connection is invisible to the client");
+    let (second, _c) = rampart
+        .request(b"GET /2 HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(
+        second.status, 200,
+        "the retry on a fresh connection is invisible to the client"
+    );
     assert_eq!(conns.load(Ordering::SeqCst), 2);
 }
 
@@ -117,9 +167,13 @@ async fn dead_pooled_connection_is_retried_for_idempotent_methods() {
 async fn dead_pooled_connection_is_not_retried_for_post() {
     let (addr, _conns) = flaky_origin().await;
     let rampart = Rampart::start(addr).await;
-    let (first, _c) = rampart.request(b"GET /1 HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    let (first, _c) = rampart
+        .request(b"GET /1 HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     assert_eq!(first.status, 200);
-    let (second, _c) = rampart.request(b"POST /2 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\n\r\n").await;
+    let (second, _c) = rampart
+        .request(b"POST /2 HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\n\r\n")
+        .await;
     assert_eq!(second.status, 502);
 }
 
@@ -139,11 +193,15 @@ async fn client_leaving_before_the_response_is_logged_as_499_and_cancels_the_ori
     });
     let rampart = Rampart::start(addr).await;
     let mut c = rampart.client().await;
-    c.send(b"GET /slow HTTP/1.1\r\nHost: example.test\r\nUser-Agent: leaver\r\n\r\n").await;
+    c.send(b"GET /slow HTTP/1.1\r\nHost: example.test\r\nUser-Agent: leaver\r\n\r\n")
+        .await;
     // Let the request reach the origin, then leave.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     drop(c);
-    let n = tokio::time::timeout(common::PATIENCE, rx).await.expect("origin request not cancelled").unwrap();
+    let n = tokio::time::timeout(common::PATIENCE, rx)
+        .await
+        .expect("origin request not cancelled")
+        .unwrap();
     assert_eq!(n, 0, "the origin connection is closed");
     let lines = rampart.log_lines(1).await;
     assert_eq!(lines[0]["EdgeResponseStatus"], 499);

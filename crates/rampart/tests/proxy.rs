@@ -8,7 +8,11 @@ use std::sync::Arc;
 use common::{Behaviour, Origin, Rampart, Received};
 
 fn reply(status: &str, extra: &str, body: &str) -> Vec<u8> {
-    format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
+    format!(
+        "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 #[tokio::test]
@@ -27,22 +31,41 @@ async fn request_is_reserialised_without_hop_by_hop_fields_and_with_forwarding_f
     assert_eq!(got.len(), 1);
     let r = &got[0];
     assert_eq!(r.request_line(), "GET /path?q=1 HTTP/1.1");
-    for gone in ["connection", "x-secret", "keep-alive", "proxy-connection", "te", "trailer"] {
-        assert!(r.header(gone).is_empty(), "{gone} was forwarded:\n{}", r.head);
+    for gone in [
+        "connection",
+        "x-secret",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+    ] {
+        assert!(
+            r.header(gone).is_empty(),
+            "{gone} was forwarded:\n{}",
+            r.head
+        );
     }
     assert_eq!(r.header("host"), ["example.test"]);
     assert_eq!(r.header("user-agent"), ["t/1"]);
     assert_eq!(r.header("x-forwarded-for"), ["198.51.100.7, 127.0.0.1"]);
     assert_eq!(r.header("x-forwarded-proto"), ["http"]);
-    assert_eq!(r.header("forwarded"), ["for=127.0.0.1;host=\"example.test\";proto=http"]);
-    assert_eq!(r.header("rampart-ray"), [resp.header("rampart-ray").unwrap()]);
+    assert_eq!(
+        r.header("forwarded"),
+        ["for=127.0.0.1;host=\"example.test\";proto=http"]
+    );
+    assert_eq!(
+        r.header("rampart-ray"),
+        [resp.header("rampart-ray").unwrap()]
+    );
 }
 
 #[tokio::test]
 async fn absolute_form_is_forwarded_in_origin_form() {
     let origin = Origin::start(Behaviour::Echo).await;
     let rampart = Rampart::start(origin.addr).await;
-    let (resp, _c) = rampart.request(b"GET http://example.test/a?b HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    let (resp, _c) = rampart
+        .request(b"GET http://example.test/a?b HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     assert_eq!(resp.status, 200);
     assert_eq!(origin.received()[0].request_line(), "GET /a?b HTTP/1.1");
 }
@@ -99,7 +122,10 @@ async fn body_that_looks_like_a_request_is_only_a_body() {
     let origin = Origin::start(Behaviour::Echo).await;
     let rampart = Rampart::start(origin.addr).await;
     let smuggled = "GET /admin HTTP/1.1\r\nHost: example.test\r\n\r\n";
-    let raw = format!("POST / HTTP/1.1\r\nHost: example.test\r\nContent-Length: {}\r\n\r\n{smuggled}", smuggled.len());
+    let raw = format!(
+        "POST / HTTP/1.1\r\nHost: example.test\r\nContent-Length: {}\r\n\r\n{smuggled}",
+        smuggled.len()
+    );
     let (resp, _c) = rampart.request(raw.as_bytes()).await;
     assert_eq!(resp.status, 200);
     let got = origin.received();
@@ -124,11 +150,23 @@ async fn origin_errors_pass_through_untouched() {
     let origin = Origin::start(Behaviour::With(Arc::new(|r: &Received| {
         let path = r.request_line().split(' ').nth(1).unwrap_or("").to_string();
         match path.as_str() {
-            "/401" => reply("401 Unauthorized", "WWW-Authenticate: Basic realm=\"x\"\r\n", "who?"),
+            "/401" => reply(
+                "401 Unauthorized",
+                "WWW-Authenticate: Basic realm=\"x\"\r\n",
+                "who?",
+            ),
             "/405" => reply("405 Method Not Allowed", "Allow: GET, HEAD\r\n", "no"),
-            "/407" => reply("407 Proxy Authentication Required", "Proxy-Authenticate: Basic realm=\"p\"\r\n", "p"),
+            "/407" => reply(
+                "407 Proxy Authentication Required",
+                "Proxy-Authenticate: Basic realm=\"p\"\r\n",
+                "p",
+            ),
             "/429" => reply("429 Too Many Requests", "Retry-After: 17\r\n", "slow"),
-            "/503" => reply("503 Service Unavailable", "Retry-After: 30\r\nX-Custom: 1\r\n", "down"),
+            "/503" => reply(
+                "503 Service Unavailable",
+                "Retry-After: 30\r\nX-Custom: 1\r\n",
+                "down",
+            ),
             _ => reply("418 I'm a teapot", "", "tea"),
         }
     })))
@@ -143,29 +181,47 @@ async fn origin_errors_pass_through_untouched() {
     ];
     let mut c = rampart.client().await;
     for (path, status, header, value, body) in cases {
-        c.send(format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes()).await;
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes())
+            .await;
         let resp = c.response(false).await;
         assert_eq!(resp.status, status);
         assert_eq!(resp.header(header).as_deref(), Some(value), "{}", resp.head);
         assert_eq!(resp.text(), body);
-        assert!(resp.header("cache-control").is_none(), "no-store is only for generated errors");
+        assert!(
+            resp.header("cache-control").is_none(),
+            "no-store is only for generated errors"
+        );
         assert!(resp.header("rampart-ray").is_some());
     }
-    let (resp, _) = rampart.request(b"GET /x HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
-    assert_eq!((resp.status, resp.head.lines().next().unwrap()), (418, "HTTP/1.1 418 I'm a teapot"));
+    let (resp, _) = rampart
+        .request(b"GET /x HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(
+        (resp.status, resp.head.lines().next().unwrap()),
+        (418, "HTTP/1.1 418 I'm a teapot")
+    );
 }
 
 #[tokio::test]
 async fn head_response_never_carries_a_body() {
-    let origin = Origin::start(Behaviour::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec())).await;
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec(),
+    ))
+    .await;
     let rampart = Rampart::start(origin.addr).await;
     let mut c = rampart.client().await;
-    c.send(b"HEAD / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    c.send(b"HEAD / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     let resp = c.response(true).await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("content-length").as_deref(), Some("5"));
-    c.send(b"HEAD / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
-    assert_eq!(c.response(true).await.status, 200, "the connection stays usable");
+    c.send(b"HEAD / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(
+        c.response(true).await.status,
+        200,
+        "the connection stays usable"
+    );
 }
 
 #[tokio::test]
@@ -179,12 +235,19 @@ async fn chunked_and_close_delimited_origin_bodies_are_reframed() {
     })))
     .await;
     let rampart = Rampart::start(origin.addr).await;
-    let (resp, _c) = rampart.request(b"GET /chunked HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    let (resp, _c) = rampart
+        .request(b"GET /chunked HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     assert_eq!(resp.header("transfer-encoding").as_deref(), Some("chunked"));
     assert_eq!(resp.text(), "abcdef");
-    let (resp, _c) = rampart.request(b"GET /chunked HTTP/1.0\r\nHost: example.test\r\n\r\n").await;
+    let (resp, _c) = rampart
+        .request(b"GET /chunked HTTP/1.0\r\nHost: example.test\r\n\r\n")
+        .await;
     assert_eq!(resp.text(), "abcdef");
-    assert!(resp.header("transfer-encoding").is_none(), "HTTP/1.0 clients get a close-delimited body");
+    assert!(
+        resp.header("transfer-encoding").is_none(),
+        "HTTP/1.0 clients get a close-delimited body"
+    );
     assert_eq!(resp.header("connection").as_deref(), Some("close"));
 }
 
@@ -193,7 +256,9 @@ async fn origin_connections_are_pooled_and_kept_alive() {
     let origin = Origin::start(Behaviour::Echo).await;
     let rampart = Rampart::start(origin.addr).await;
     for _ in 0..5 {
-        let (resp, _c) = rampart.request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+        let (resp, _c) = rampart
+            .request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
         assert_eq!(resp.status, 200);
     }
     assert_eq!(origin.received().len(), 5);
@@ -204,10 +269,20 @@ async fn origin_connections_are_pooled_and_kept_alive() {
 async fn zones_are_chosen_by_host_exact_before_wildcard() {
     let a = Origin::start(Behaviour::Raw(reply("200 OK", "", "zone-a"))).await;
     let b = Origin::start(Behaviour::Raw(reply("200 OK", "", "zone-b"))).await;
-    let rest = format!("[[zone]]\nname = \"b\"\nhosts = [\"www.example.test\"]\norigin = \"http://{}\"\n", b.addr);
+    let rest = format!(
+        "[[zone]]\nname = \"b\"\nhosts = [\"www.example.test\"]\norigin = \"http://{}\"\n",
+        b.addr
+    );
     let rampart = Rampart::start_with(a.addr, "", "", &rest).await;
-    for (host, want) in [("example.test", "zone-a"), ("x.y.example.test", "zone-a"), ("www.example.test", "zone-b"), ("WWW.Example.Test:80", "zone-b")] {
-        let (resp, _c) = rampart.request(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).await;
+    for (host, want) in [
+        ("example.test", "zone-a"),
+        ("x.y.example.test", "zone-a"),
+        ("www.example.test", "zone-b"),
+        ("WWW.Example.Test:80", "zone-b"),
+    ] {
+        let (resp, _c) = rampart
+            .request(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await;
         assert_eq!(resp.text(), want, "{host}");
     }
 }
@@ -224,12 +299,23 @@ async fn unknown_host_gets_409_1001_and_ip_host_gets_403_1003() {
     assert_eq!(j["error_code"], 1001);
     assert_eq!(j["status"], 409);
     assert_eq!(j["retryable"], false);
-    assert_eq!(resp.header("content-type").as_deref(), Some("application/json"));
-    let (resp, _c) = rampart.request(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n").await;
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let (resp, _c) = rampart
+        .request(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n")
+        .await;
     assert_eq!(resp.status, 403);
     assert!(resp.text().contains("Error 1003"));
-    assert!(resp.header("content-type").unwrap().starts_with("text/html"));
-    let (resp, _c) = rampart.request(b"GET / HTTP/1.1\r\nHost: [::1]\r\nAccept: text/plain\r\n\r\n").await;
+    assert!(
+        resp.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let (resp, _c) = rampart
+        .request(b"GET / HTTP/1.1\r\nHost: [::1]\r\nAccept: text/plain\r\n\r\n")
+        .await;
     assert_eq!(resp.status, 403);
     assert!(resp.text().starts_with("Error 1003"));
     assert!(origin.received().is_empty());
@@ -249,7 +335,10 @@ async fn websocket_upgrade_is_tunnelled() {
             got.extend_from_slice(&buf[..n]);
         }
         let head = String::from_utf8_lossy(&got).to_lowercase();
-        assert!(head.contains("upgrade: websocket") && head.contains("connection: upgrade"), "{head}");
+        assert!(
+            head.contains("upgrade: websocket") && head.contains("connection: upgrade"),
+            "{head}"
+        );
         s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await.unwrap();
         // Echo whatever comes next, prefixed.
         let n = s.read(&mut buf).await.unwrap();
@@ -261,7 +350,11 @@ async fn websocket_upgrade_is_tunnelled() {
     let mut c = rampart.client().await;
     c.send(b"GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").await;
     let head = c.read_raw_until(b"\r\n\r\n").await;
-    assert!(head.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     c.send(b"ping").await;
     assert_eq!(c.read_raw_until(b"echo:ping").await, b"echo:ping");
 }
@@ -271,10 +364,12 @@ async fn http10_keep_alive_is_honoured() {
     let origin = Origin::start(Behaviour::Echo).await;
     let rampart = Rampart::start(origin.addr).await;
     let mut c = rampart.client().await;
-    c.send(b"GET /a HTTP/1.0\r\nHost: example.test\r\nConnection: keep-alive\r\n\r\n").await;
+    c.send(b"GET /a HTTP/1.0\r\nHost: example.test\r\nConnection: keep-alive\r\n\r\n")
+        .await;
     let resp = c.response(false).await;
     assert_eq!(resp.header("connection").as_deref(), Some("keep-alive"));
-    c.send(b"GET /b HTTP/1.0\r\nHost: example.test\r\n\r\n").await;
+    c.send(b"GET /b HTTP/1.0\r\nHost: example.test\r\n\r\n")
+        .await;
     let resp = c.response(false).await;
     assert_eq!(resp.header("connection").as_deref(), Some("close"));
     assert!(c.is_closed().await);

@@ -15,8 +15,16 @@ fn geoip_section() -> String {
     let dir = geoip_dir();
     let country = dir.join("GeoIP2-Country-Test.mmdb");
     let asn = dir.join("GeoLite2-ASN-Test.mmdb");
-    assert!(country.exists() && asn.exists(), "run scripts/fixtures to fetch the MaxMind test databases into {}", dir.display());
-    format!("[geoip]\ncountry_db = \"{}\"\nasn_db = \"{}\"\n", country.display(), asn.display())
+    assert!(
+        country.exists() && asn.exists(),
+        "run scripts/fixtures to fetch the MaxMind test databases into {}",
+        dir.display()
+    );
+    format!(
+        "[geoip]\ncountry_db = \"{}\"\nasn_db = \"{}\"\n",
+        country.display(),
+        asn.display()
+    )
 }
 
 const TRUST_LOOPBACK: &str = "trusted_proxies = [\"127.0.0.1/32\", \"::1/128\"]\n";
@@ -48,15 +56,29 @@ value = "203.0.113.5"
 mode = "block"
 "#;
     let rampart = Rampart::start_with(origin.addr, TRUST_LOOPBACK, zone, "").await;
-    let (resp, _c) = rampart.request(get("/", &(from("198.51.100.9") + "Accept: application/json\r\n")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(
+            get(
+                "/",
+                &(from("198.51.100.9") + "Accept: application/json\r\n"),
+            )
+            .as_bytes(),
+        )
+        .await;
     assert_eq!(resp.status, 403);
     assert_eq!(resp.json()["error_code"], 1006);
-    let (resp, _c) = rampart.request(get("/", &from("198.51.100.7")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(get("/", &from("198.51.100.7")).as_bytes())
+        .await;
     assert_eq!(resp.status, 200, "allow beats block");
-    let (resp, _c) = rampart.request(get("/", &from("203.0.113.5")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(get("/", &from("203.0.113.5")).as_bytes())
+        .await;
     assert_eq!(resp.status, 403);
     assert!(resp.text().contains("Error 1006"));
-    let (resp, _c) = rampart.request(get("/", &from("192.0.2.1")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(get("/", &from("192.0.2.1")).as_bytes())
+        .await;
     assert_eq!(resp.status, 200);
     assert_eq!(origin.received().len(), 2);
     let lines = rampart.log_lines(4).await;
@@ -71,10 +93,16 @@ mode = "block"
 #[tokio::test]
 async fn spoofed_x_forwarded_for_from_an_untrusted_peer_changes_nothing() {
     let origin = Origin::start(Behaviour::Echo).await;
-    let zone = "[[zone.ip_access_rule]]\ntarget = \"ip\"\nvalue = \"127.0.0.1\"\nmode = \"block\"\n";
+    let zone =
+        "[[zone.ip_access_rule]]\ntarget = \"ip\"\nvalue = \"127.0.0.1\"\nmode = \"block\"\n";
     let rampart = Rampart::start_with(origin.addr, "", zone, "").await;
-    let (resp, _c) = rampart.request(get("/", &from("192.0.2.1")).as_bytes()).await;
-    assert_eq!(resp.status, 403, "the TCP peer 127.0.0.1 is blocked whatever X-Forwarded-For says");
+    let (resp, _c) = rampart
+        .request(get("/", &from("192.0.2.1")).as_bytes())
+        .await;
+    assert_eq!(
+        resp.status, 403,
+        "the TCP peer 127.0.0.1 is blocked whatever X-Forwarded-For says"
+    );
 }
 
 #[tokio::test]
@@ -92,11 +120,29 @@ mode = "block"
 "#;
     let rampart = Rampart::start_with(origin.addr, TRUST_LOOPBACK, zone, &geoip_section()).await;
     // 214.78.120.0/22 is US in GeoIP2-Country-Test; 1.128.0.0/11 is AS1221 in GeoLite2-ASN-Test.
-    let (resp, _c) = rampart.request(get("/", &(from("214.78.120.1") + "Accept: application/json\r\n")).as_bytes()).await;
-    assert_eq!((resp.status, resp.json()["error_code"].clone()), (403, serde_json::json!(1009)));
-    let (resp, _c) = rampart.request(get("/", &(from("1.128.0.1") + "Accept: application/json\r\n")).as_bytes()).await;
-    assert_eq!((resp.status, resp.json()["error_code"].clone()), (403, serde_json::json!(1005)));
-    let (resp, _c) = rampart.request(get("/", &from("192.0.2.1")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(
+            get(
+                "/",
+                &(from("214.78.120.1") + "Accept: application/json\r\n"),
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (resp.status, resp.json()["error_code"].clone()),
+        (403, serde_json::json!(1009))
+    );
+    let (resp, _c) = rampart
+        .request(get("/", &(from("1.128.0.1") + "Accept: application/json\r\n")).as_bytes())
+        .await;
+    assert_eq!(
+        (resp.status, resp.json()["error_code"].clone()),
+        (403, serde_json::json!(1005))
+    );
+    let (resp, _c) = rampart
+        .request(get("/", &from("192.0.2.1")).as_bytes())
+        .await;
     assert_eq!(resp.status, 200);
     let lines = rampart.log_lines(3).await;
     assert_eq!(lines[0]["ClientCountry"], "US");
@@ -119,7 +165,9 @@ action = "block"
         let (resp, _c) = rampart.request(get("/", &from(ip)).as_bytes()).await;
         assert_eq!(resp.status, 403, "{ip}");
     }
-    let (resp, _c) = rampart.request(get("/", &from("192.0.2.1")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(get("/", &from("192.0.2.1")).as_bytes())
+        .await;
     assert_eq!(resp.status, 200);
 }
 
@@ -142,20 +190,44 @@ action = "block"
 enabled = false
 "#;
     let rampart = Rampart::start_with(origin.addr, TRUST_LOOPBACK, zone, "").await;
-    let (resp, _c) = rampart.request(get("/ADMIN/users", &(from("203.0.113.1") + "Accept: application/json\r\n")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(
+            get(
+                "/ADMIN/users",
+                &(from("203.0.113.1") + "Accept: application/json\r\n"),
+            )
+            .as_bytes(),
+        )
+        .await;
     assert_eq!(resp.status, 403);
     let j = resp.json();
     assert_eq!(j["error_code"], 1020);
-    assert_eq!(j["title"], "Error 1020: Access denied: a firewall rule of this site blocked the request");
-    let (resp, _c) = rampart.request(get("/admin", &from("192.0.2.10")).as_bytes()).await;
+    assert_eq!(
+        j["title"],
+        "Error 1020: Access denied: a firewall rule of this site blocked the request"
+    );
+    let (resp, _c) = rampart
+        .request(get("/admin", &from("192.0.2.10")).as_bytes())
+        .await;
     assert_eq!(resp.status, 200, "the office may");
-    let (resp, _c) = rampart.request(get("/disabled", "User-Agent: GoodBot/1\r\n").as_bytes()).await;
-    assert_eq!(resp.status, 200, "disabled rules do nothing; log rules let the request through");
+    let (resp, _c) = rampart
+        .request(get("/disabled", "User-Agent: GoodBot/1\r\n").as_bytes())
+        .await;
+    assert_eq!(
+        resp.status, 200,
+        "disabled rules do nothing; log rules let the request through"
+    );
     let lines = rampart.log_lines(3).await;
     assert_eq!(lines[0]["SecurityAction"], "block");
     assert_eq!(lines[0]["SecurityRuleID"], "custom_rule.2");
-    assert_eq!(lines[0]["SecurityRuleDescription"], "Block admin from outside the office");
-    assert_eq!(lines[0]["SecuritySources"], serde_json::json!(["firewallCustom"]));
+    assert_eq!(
+        lines[0]["SecurityRuleDescription"],
+        "Block admin from outside the office"
+    );
+    assert_eq!(
+        lines[0]["SecuritySources"],
+        serde_json::json!(["firewallCustom"])
+    );
     assert_eq!(lines[2]["SecurityAction"], "log");
     assert_eq!(lines[2]["SecurityRuleID"], "watch-bots");
     assert_eq!(lines[2]["EdgeResponseStatus"], 200);
@@ -173,12 +245,19 @@ action = "block"
 response = { status = 418, content_type = "application/json", body = '{"error":"no"}' }
 "#;
     let rampart = Rampart::start_with(origin.addr, "", zone, "").await;
-    let (resp, _c) = rampart.request(get("/teapot", "Accept: text/html\r\n").as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(get("/teapot", "Accept: text/html\r\n").as_bytes())
+        .await;
     assert_eq!(resp.status, 418);
-    assert_eq!(resp.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(resp.text(), r#"{"error":"no"}"#);
     assert!(resp.header("rampart-ray").is_some());
-    let (resp, _c) = rampart.request(b"HEAD /teapot HTTP/1.1\r\nHost: example.test\r\n\r\n").await;
+    let (resp, _c) = rampart
+        .request(b"HEAD /teapot HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
     assert_eq!(resp.status, 418);
     assert!(resp.body.is_empty());
     assert_eq!(resp.header("content-length").as_deref(), Some("14"));
@@ -204,7 +283,9 @@ mitigation_timeout = 0
 "#;
     let rampart = Rampart::start_with(origin.addr, "", zone, "").await;
     for _ in 0..3 {
-        let (resp, _c) = rampart.request(get("/blocked", "X-Internal: yes\r\n").as_bytes()).await;
+        let (resp, _c) = rampart
+            .request(get("/blocked", "X-Internal: yes\r\n").as_bytes())
+            .await;
         assert_eq!(resp.status, 200);
     }
     let (resp, _c) = rampart.request(get("/blocked", "").as_bytes()).await;
@@ -224,7 +305,12 @@ requests_per_period = 5
 mitigation_timeout = 600
 "#;
     let rampart = Rampart::start_with(origin.addr, TRUST_LOOPBACK, zone, "").await;
-    let post = |ip: &str| format!("POST /login HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\nAccept: application/json\r\n{}\r\n", from(ip));
+    let post = |ip: &str| {
+        format!(
+            "POST /login HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\nAccept: application/json\r\n{}\r\n",
+            from(ip)
+        )
+    };
     for _ in 0..5 {
         let (resp, _c) = rampart.request(post("203.0.113.1").as_bytes()).await;
         assert_eq!(resp.status, 200);
@@ -233,18 +319,32 @@ mitigation_timeout = 600
     assert_eq!(resp.status, 429);
     // The mitigation timeout starts with this request: exactly 600 s, never rounded to 0.
     assert_eq!(resp.header("retry-after").as_deref(), Some("600"));
-    assert_eq!(resp.header("ratelimit-policy").as_deref(), Some("\"rate_limit.1\";q=5;w=60"));
-    assert_eq!(resp.header("ratelimit").as_deref(), Some("\"rate_limit.1\";r=0;t=600"));
+    assert_eq!(
+        resp.header("ratelimit-policy").as_deref(),
+        Some("\"rate_limit.1\";q=5;w=60")
+    );
+    assert_eq!(
+        resp.header("ratelimit").as_deref(),
+        Some("\"rate_limit.1\";r=0;t=600")
+    );
     let j = resp.json();
-    assert_eq!((j["error_code"].clone(), j["retry_after"].clone()), (serde_json::json!(1015), serde_json::json!(600)));
+    assert_eq!(
+        (j["error_code"].clone(), j["retry_after"].clone()),
+        (serde_json::json!(1015), serde_json::json!(600))
+    );
     // Other clients and other paths are not affected.
     let (resp, _c) = rampart.request(post("203.0.113.2").as_bytes()).await;
     assert_eq!(resp.status, 200);
-    let (resp, _c) = rampart.request(get("/login", &from("203.0.113.1")).as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(get("/login", &from("203.0.113.1")).as_bytes())
+        .await;
     assert_eq!(resp.status, 200);
     let lines = rampart.log_lines(8).await;
     assert_eq!(lines[5]["SecurityRuleDescription"], "Login brute force");
-    assert_eq!(lines[5]["SecuritySources"], serde_json::json!(["rateLimit"]));
+    assert_eq!(
+        lines[5]["SecuritySources"],
+        serde_json::json!(["rateLimit"])
+    );
 }
 
 #[tokio::test]
@@ -284,10 +384,16 @@ response = { status = 429, content_type = "text/plain", body = "slow down" }
 
 #[tokio::test]
 async fn counting_expression_counts_only_matching_responses() {
-    let origin = Origin::start(Behaviour::With(std::sync::Arc::new(|r: &common::Received| {
-        let status = if r.request_line().contains("/fail") { "401 Unauthorized" } else { "200 OK" };
-        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").into_bytes()
-    })))
+    let origin = Origin::start(Behaviour::With(std::sync::Arc::new(
+        |r: &common::Received| {
+            let status = if r.request_line().contains("/fail") {
+                "401 Unauthorized"
+            } else {
+                "200 OK"
+            };
+            format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").into_bytes()
+        },
+    )))
     .await;
     let zone = r#"
 [[zone.rate_limit]]
@@ -313,8 +419,16 @@ mitigation_timeout = 60
 async fn custom_error_pages_replace_only_the_body() {
     let dir = std::env::temp_dir().join(format!("rampart-pages-{}", fastrand::u64(..)));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("block.html"), "<h1>blocked ::ERROR_CODE:: ray ::RAY_ID:: ip ::CLIENT_IP::</h1>").unwrap();
-    std::fs::write(dir.join("401.html"), "<h1>please log in (::ERROR_CODE::)</h1>").unwrap();
+    std::fs::write(
+        dir.join("block.html"),
+        "<h1>blocked ::ERROR_CODE:: ray ::RAY_ID:: ip ::CLIENT_IP::</h1>",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("401.html"),
+        "<h1>please log in (::ERROR_CODE::)</h1>",
+    )
+    .unwrap();
     let origin = Origin::start(Behaviour::Raw(
         b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nwho".to_vec(),
     ))
@@ -326,18 +440,40 @@ async fn custom_error_pages_replace_only_the_body() {
         dir.join("401.html").display()
     );
     let rampart = Rampart::start_with(origin.addr, "", &zone, "").await;
-    let (resp, _c) = rampart.request(get("/blocked", "Accept: text/html\r\n").as_bytes()).await;
+    let (resp, _c) = rampart
+        .request(get("/blocked", "Accept: text/html\r\n").as_bytes())
+        .await;
     assert_eq!(resp.status, 403);
     let ray = resp.header("rampart-ray").unwrap();
-    assert_eq!(resp.text(), format!("<h1>blocked 1020 ray {ray} ip 127.0.0.1</h1>"));
-    let (resp, _c) = rampart.request(get("/blocked", "Accept: application/json\r\n").as_bytes()).await;
-    assert_eq!(resp.json()["error_code"], 1020, "JSON clients keep problem details");
-    let (resp, _c) = rampart.request(get("/private", "Accept: text/html\r\n").as_bytes()).await;
+    assert_eq!(
+        resp.text(),
+        format!("<h1>blocked 1020 ray {ray} ip 127.0.0.1</h1>")
+    );
+    let (resp, _c) = rampart
+        .request(get("/blocked", "Accept: application/json\r\n").as_bytes())
+        .await;
+    assert_eq!(
+        resp.json()["error_code"],
+        1020,
+        "JSON clients keep problem details"
+    );
+    let (resp, _c) = rampart
+        .request(get("/private", "Accept: text/html\r\n").as_bytes())
+        .await;
     assert_eq!(resp.status, 401);
-    assert_eq!(resp.header("www-authenticate").as_deref(), Some("Basic realm=\"x\""));
+    assert_eq!(
+        resp.header("www-authenticate").as_deref(),
+        Some("Basic realm=\"x\"")
+    );
     assert_eq!(resp.text(), "<h1>please log in (401)</h1>");
-    assert!(resp.header("content-type").unwrap().starts_with("text/html"));
-    let (resp, _c) = rampart.request(get("/private", "Accept: application/json\r\n").as_bytes()).await;
+    assert!(
+        resp.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let (resp, _c) = rampart
+        .request(get("/private", "Accept: application/json\r\n").as_bytes())
+        .await;
     assert_eq!(resp.text(), "who");
     std::fs::remove_dir_all(dir).unwrap();
 }

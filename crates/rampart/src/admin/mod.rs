@@ -17,7 +17,8 @@ pub async fn serve(listener: TcpListener, rt: Arc<Runtime>) {
         };
         let rt = rt.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), answer(stream, &rt)).await;
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(10), answer(stream, &rt)).await;
         });
     }
 }
@@ -37,7 +38,13 @@ async fn answer(mut stream: TcpStream, rt: &Runtime) -> std::io::Result<()> {
         return match (head.method(), head.path()) {
             ("GET", "/metrics") => {
                 let body = rt.metrics.encode();
-                reply(&mut stream, 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", body.as_bytes()).await
+                reply(
+                    &mut stream,
+                    200,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    body.as_bytes(),
+                )
+                .await
             }
             ("GET", "/healthz") => reply(&mut stream, 200, "text/plain", b"ok\n").await,
             _ => reply(&mut stream, 404, "text/plain", b"not found: try /metrics\n").await,
@@ -45,11 +52,25 @@ async fn answer(mut stream: TcpStream, rt: &Runtime) -> std::io::Result<()> {
     }
 }
 
-async fn reply(stream: &mut TcpStream, status: u16, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+async fn reply(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(128 + body.len());
-    rampart_http::write_status_line(&mut out, rampart_http::Version::Http11, status, rampart_http::canonical_reason(status));
+    rampart_http::write_status_line(
+        &mut out,
+        rampart_http::Version::Http11,
+        status,
+        rampart_http::canonical_reason(status),
+    );
     rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
-    rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
+    rampart_http::write_header(
+        &mut out,
+        "content-length",
+        body.len().to_string().as_bytes(),
+    );
     rampart_http::write_header(&mut out, "connection", b"close");
     rampart_http::write_end_of_head(&mut out);
     out.extend_from_slice(body);

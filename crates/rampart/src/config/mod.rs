@@ -138,7 +138,11 @@ impl std::fmt::Display for ConfigErrors {
             writeln!(f, "error: {e}")?;
         }
         let n = self.errors.len();
-        write!(f, "{n} error{} in the configuration", if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{n} error{} in the configuration",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -185,8 +189,14 @@ pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded
         }
     };
     match config {
-        Some(config) if w.errors.is_empty() => Ok(Loaded { config, warnings: w.warnings }),
-        _ => Err(ConfigErrors { errors: w.errors, warnings: w.warnings }),
+        Some(config) if w.errors.is_empty() => Ok(Loaded {
+            config,
+            warnings: w.warnings,
+        }),
+        _ => Err(ConfigErrors {
+            errors: w.errors,
+            warnings: w.warnings,
+        }),
     }
 }
 
@@ -204,7 +214,13 @@ const SERVER_KEYS: &[&str] = &[
     "trusted_proxies",
     "client_ip_header",
 ];
-const LIMITS_KEYS: &[&str] = &["plan", "max_body_bytes", "max_uri_bytes", "max_header_bytes", "max_headers"];
+const LIMITS_KEYS: &[&str] = &[
+    "plan",
+    "max_body_bytes",
+    "max_uri_bytes",
+    "max_header_bytes",
+    "max_headers",
+];
 
 /// Longest timeout accepted anywhere (a day): longer values are almost certainly typos.
 const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
@@ -220,17 +236,29 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         has_asn_db: geoip.as_ref().is_some_and(|g| g.has_asn()),
     };
     let zones = zone::read_zones(w, &root, &cx);
-    Some(Config { server: server?, limits: limits?, zones: zones?, geoip: std::sync::Arc::new(geoip?) })
+    Some(Config {
+        server: server?,
+        limits: limits?,
+        zones: zones?,
+        geoip: std::sync::Arc::new(geoip?),
+    })
 }
 
-fn read_geoip(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Option<crate::geo::GeoIp> {
+fn read_geoip(
+    w: &mut Walker<'_>,
+    root: &Table<'_, '_>,
+    base_dir: &Path,
+) -> Option<crate::geo::GeoIp> {
     let Some(t) = sub_table(w, root, "geoip", GEOIP_KEYS) else {
         return Some(crate::geo::GeoIp::default());
     };
     let country = w.string(&t, "country_db");
     let asn = w.string(&t, "asn_db");
     let mut ok = true;
-    let mut open = |w: &mut Walker<'_>, key: &str, v: Option<(String, std::ops::Range<usize>)>| -> Option<PathBuf> {
+    let mut open = |w: &mut Walker<'_>,
+                    key: &str,
+                    v: Option<(String, std::ops::Range<usize>)>|
+     -> Option<PathBuf> {
         let (p, span) = v?;
         let path = base_dir.join(&p);
         match crate::geo::GeoIp::open(
@@ -253,7 +281,12 @@ fn read_geoip(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opti
     crate::geo::GeoIp::open(country.as_deref(), asn.as_deref()).ok()
 }
 
-fn sub_table<'t, 'i>(w: &mut Walker<'_>, root: &Table<'t, 'i>, key: &str, known: &[&str]) -> Option<Table<'t, 'i>> {
+fn sub_table<'t, 'i>(
+    w: &mut Walker<'_>,
+    root: &Table<'t, 'i>,
+    key: &str,
+    known: &[&str],
+) -> Option<Table<'t, 'i>> {
     match root.get(key) {
         Some(v) => w.table(key, v, known),
         None => None,
@@ -279,14 +312,24 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
     if let Some(list) = w.strings(&t, "listen") {
         if list.is_empty() {
             let span = t.span_of("listen");
-            w.error(&span, &t.key("listen"), "needs at least one address, e.g. [\"127.0.0.1:8080\"]");
+            w.error(
+                &span,
+                &t.key("listen"),
+                "needs at least one address, e.g. [\"127.0.0.1:8080\"]",
+            );
         }
         s.listen = list
             .into_iter()
             .filter_map(|(a, span)| match a.parse::<SocketAddr>() {
                 Ok(addr) => Some(addr),
                 Err(_) => {
-                    w.error(&span, &t.key("listen"), format!("`{a}` is not an IP:port address (e.g. \"0.0.0.0:80\" or \"[::]:80\")"));
+                    w.error(
+                        &span,
+                        &t.key("listen"),
+                        format!(
+                            "`{a}` is not an IP:port address (e.g. \"0.0.0.0:80\" or \"[::]:80\")"
+                        ),
+                    );
                     None
                 }
             })
@@ -322,7 +365,11 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
                     Some(addr)
                 }
                 Err(_) => {
-                    w.error(&span, &t.key("admin_listen"), format!("`{a}` is not an IP:port address, or \"off\""));
+                    w.error(
+                        &span,
+                        &t.key("admin_listen"),
+                        format!("`{a}` is not an IP:port address, or \"off\""),
+                    );
                     None
                 }
             },
@@ -332,19 +379,41 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         s.error_docs_url = v;
     }
     for (net, span) in w.strings(&t, "trusted_proxies").unwrap_or_default() {
-        let parsed = net.parse::<ipnet::IpNet>().or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        let parsed = net
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
         match parsed {
-            Ok(n) if n.trunc() != n => w.error(&span, &t.key("trusted_proxies"), format!("`{net}` has host bits set; did you mean `{}`?", n.trunc())),
+            Ok(n) if n.trunc() != n => w.error(
+                &span,
+                &t.key("trusted_proxies"),
+                format!("`{net}` has host bits set; did you mean `{}`?", n.trunc()),
+            ),
             Ok(n) => s.trusted_proxies.networks.push(n),
-            Err(_) => w.error(&span, &t.key("trusted_proxies"), format!("`{net}` is not an IP address or CIDR range")),
+            Err(_) => w.error(
+                &span,
+                &t.key("trusted_proxies"),
+                format!("`{net}` is not an IP address or CIDR range"),
+            ),
         }
     }
     if let Some((h, span)) = w.string(&t, "client_ip_header") {
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            w.error(&span, &t.key("client_ip_header"), format!("`{h}` is not a header name"));
+        if h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            w.error(
+                &span,
+                &t.key("client_ip_header"),
+                format!("`{h}` is not a header name"),
+            );
         } else {
             if s.trusted_proxies.networks.is_empty() && t.get("trusted_proxies").is_none() {
-                w.warn(&span, &t.key("client_ip_header"), "has no effect without trusted_proxies");
+                w.warn(
+                    &span,
+                    &t.key("client_ip_header"),
+                    "has no effect without trusted_proxies",
+                );
             }
             s.trusted_proxies.header = Some(h.to_ascii_lowercase());
         }
@@ -371,7 +440,11 @@ fn read_limits(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<LimitsConfig>
             "business" => Plan::Business,
             "enterprise" => Plan::Enterprise,
             other => {
-                w.error(&span, &t.key("plan"), format!("unknown plan `{other}`; one of: free, pro, business, enterprise"));
+                w.error(
+                    &span,
+                    &t.key("plan"),
+                    format!("unknown plan `{other}`; one of: free, pro, business, enterprise"),
+                );
                 Plan::Free
             }
         };

@@ -45,7 +45,8 @@ pub struct CustomResponse {
 }
 
 /// Content types a custom response may declare.
-pub const CUSTOM_RESPONSE_TYPES: &[&str] = &["text/html", "text/plain", "application/json", "text/xml"];
+pub const CUSTOM_RESPONSE_TYPES: &[&str] =
+    &["text/html", "text/plain", "application/json", "text/xml"];
 /// Largest body of a custom rule's response.
 pub const MAX_CUSTOM_RULE_BODY_BYTES: usize = 2 * 1024;
 /// Largest body of a rate limiting rule's response.
@@ -187,11 +188,21 @@ impl IpAccessRules {
 
     /// The first blocking rule of `target`'s kind that matches `ip` (for logging).
     pub fn blocking_net_rule(&self, ip: IpAddr) -> Option<&IpAccessRule> {
-        self.rules.iter().find(|r| !r.allow && matches!(&r.target, IpTarget::Net(n) if n.contains(&ip)))
+        self.rules
+            .iter()
+            .find(|r| !r.allow && matches!(&r.target, IpTarget::Net(n) if n.contains(&ip)))
     }
 }
 
-const CUSTOM_RULE_KEYS: &[&str] = &["id", "description", "expression", "action", "enabled", "response", "skip"];
+const CUSTOM_RULE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "expression",
+    "action",
+    "enabled",
+    "response",
+    "skip",
+];
 const IP_RULE_KEYS: &[&str] = &["target", "value", "mode", "note"];
 const RATE_LIMIT_KEYS: &[&str] = &[
     "id",
@@ -216,7 +227,11 @@ pub(super) struct SecurityContext<'a> {
     pub has_asn_db: bool,
 }
 
-pub(super) fn read_zone_security(w: &mut Walker<'_>, zone: &Table<'_, '_>, cx: &SecurityContext<'_>) -> ZoneSecurity {
+pub(super) fn read_zone_security(
+    w: &mut Walker<'_>,
+    zone: &Table<'_, '_>,
+    cx: &SecurityContext<'_>,
+) -> ZoneSecurity {
     let mut compiler = Compiler::new(scheme());
     ZoneSecurity {
         ip_access: read_ip_rules(w, zone, cx),
@@ -228,24 +243,42 @@ pub(super) fn read_zone_security(w: &mut Walker<'_>, zone: &Table<'_, '_>, cx: &
 
 /// Compiles one expression, reporting the engine's caret message at the expression's place
 /// in the file.
-fn compile(w: &mut Walker<'_>, t: &Table<'_, '_>, key: &str, compiler: &mut Compiler<'_>) -> Option<Filter> {
+fn compile(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    key: &str,
+    compiler: &mut Compiler<'_>,
+) -> Option<Filter> {
     let (expr, span) = w.string(t, key)?;
     match compiler.compile(&expr) {
         Ok(f) => Some(f),
         Err(e) => {
-            w.error(&span, &t.key(key), format!("the expression does not compile:\n{e}"));
+            w.error(
+                &span,
+                &t.key(key),
+                format!("the expression does not compile:\n{e}"),
+            );
             None
         }
     }
 }
 
-fn read_response(w: &mut Walker<'_>, t: &Table<'_, '_>, max_body: usize, rule: &str) -> Option<CustomResponse> {
+fn read_response(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    max_body: usize,
+    rule: &str,
+) -> Option<CustomResponse> {
     let v = t.get("response")?;
     let r = w.table(&t.key("response"), v, RESPONSE_KEYS)?;
     let status = match w.integer(&r, "status", 0..=999) {
         Some((s, _)) if (400..=499).contains(&s) => Some(s as u16),
         Some((s, span)) => {
-            w.error(&span, &r.key("status"), format!("{rule}: a custom response status must be from 400 to 499, not {s}"));
+            w.error(
+                &span,
+                &r.key("status"),
+                format!("{rule}: a custom response status must be from 400 to 499, not {s}"),
+            );
             None
         }
         None => {
@@ -258,31 +291,58 @@ fn read_response(w: &mut Walker<'_>, t: &Table<'_, '_>, max_body: usize, rule: &
     let content_type = match w.string(&r, "content_type") {
         Some((ct, _)) if CUSTOM_RESPONSE_TYPES.contains(&ct.as_str()) => Some(ct),
         Some((ct, span)) => {
-            w.error(&span, &r.key("content_type"), format!("`{ct}` is not allowed; use one of {}", CUSTOM_RESPONSE_TYPES.join(", ")));
+            w.error(
+                &span,
+                &r.key("content_type"),
+                format!(
+                    "`{ct}` is not allowed; use one of {}",
+                    CUSTOM_RESPONSE_TYPES.join(", ")
+                ),
+            );
             None
         }
         None => Some("text/plain".to_string()),
     };
     let body = match w.string(&r, "body") {
         Some((b, span)) if b.len() > max_body => {
-            w.error(&span, &r.key("body"), format!("{rule}: the body is {} bytes; at most {max_body} are allowed", b.len()));
+            w.error(
+                &span,
+                &r.key("body"),
+                format!(
+                    "{rule}: the body is {} bytes; at most {max_body} are allowed",
+                    b.len()
+                ),
+            );
             None
         }
         Some((b, _)) => Some(b),
         None => Some(String::new()),
     };
-    Some(CustomResponse { status: status?, content_type: content_type?, body: Arc::from(body?.into_bytes()) })
+    Some(CustomResponse {
+        status: status?,
+        content_type: content_type?,
+        body: Arc::from(body?.into_bytes()),
+    })
 }
 
-fn read_custom_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, compiler: &mut Compiler<'_>) -> Option<Arc<RuleSet<CustomRule>>> {
+fn read_custom_rules(
+    w: &mut Walker<'_>,
+    zone: &Table<'_, '_>,
+    compiler: &mut Compiler<'_>,
+) -> Option<Arc<RuleSet<CustomRule>>> {
     let tables = w.tables(zone, "custom_rule", CUSTOM_RULE_KEYS);
     if tables.is_empty() {
         return None;
     }
     let mut rules = Vec::new();
     for (i, (_, t)) in tables.iter().enumerate() {
-        let id = w.string(t, "id").map_or_else(|| format!("custom_rule.{}", i + 1), |(s, _)| s);
-        let description = w.string(t, "description").map(|(s, _)| s).unwrap_or_default();
+        let id = w
+            .string(t, "id")
+            .map_or_else(|| format!("custom_rule.{}", i + 1), |(s, _)| s);
+        let description = w
+            .string(t, "description")
+            .map(|(s, _)| s)
+            .unwrap_or_default();
         let enabled = w.boolean(t, "enabled").unwrap_or(true);
         if t.get("expression").is_none() {
             w.missing(t, "expression");
@@ -299,7 +359,10 @@ fn read_custom_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, compiler: &mut Co
                 "block" => Some(RuleAction::Block),
                 "log" => Some(RuleAction::Log),
                 "skip" => {
-                    let mut skip = SkipPhases { custom_rules: true, rate_limit: false };
+                    let mut skip = SkipPhases {
+                        custom_rules: true,
+                        rate_limit: false,
+                    };
                     for (phase, span) in w.strings(t, "skip").unwrap_or_default() {
                         match phase.as_str() {
                             "custom_rules" => skip.custom_rules = true,
@@ -314,28 +377,52 @@ fn read_custom_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, compiler: &mut Co
                     None
                 }
                 other => {
-                    w.error(&span, &t.key("action"), format!("unknown action `{other}`; one of: block, log, skip"));
+                    w.error(
+                        &span,
+                        &t.key("action"),
+                        format!("unknown action `{other}`; one of: block, log, skip"),
+                    );
                     None
                 }
             },
         };
         if t.get("skip").is_some() && !matches!(action, Some(RuleAction::Skip(_)) | None) {
             let span = t.span_of("skip");
-            w.error(&span, &t.key("skip"), "`skip` is only for rules with action = \"skip\"");
+            w.error(
+                &span,
+                &t.key("skip"),
+                "`skip` is only for rules with action = \"skip\"",
+            );
         }
         let response = read_response(w, t, MAX_CUSTOM_RULE_BODY_BYTES, &id);
         if response.is_some() && !matches!(action, Some(RuleAction::Block) | None) {
             let span = t.span_of("response");
-            w.error(&span, &t.key("response"), "`response` is only for rules with action = \"block\"");
+            w.error(
+                &span,
+                &t.key("response"),
+                "`response` is only for rules with action = \"block\"",
+            );
         }
         if let (Some(filter), Some(action), true) = (filter, action, enabled) {
-            rules.push(rampart_rules::Rule::new(CustomRule { id, description, action, response }, filter));
+            rules.push(rampart_rules::Rule::new(
+                CustomRule {
+                    id,
+                    description,
+                    action,
+                    response,
+                },
+                filter,
+            ));
         }
     }
     Some(Arc::new(RuleSet::new(rules)))
 }
 
-fn read_ip_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, cx: &SecurityContext<'_>) -> IpAccessRules {
+fn read_ip_rules(
+    w: &mut Walker<'_>,
+    zone: &Table<'_, '_>,
+    cx: &SecurityContext<'_>,
+) -> IpAccessRules {
     let tables = w.tables(zone, "ip_access_rule", IP_RULE_KEYS);
     let mut out = IpAccessRules::default();
     let (mut allow_nets, mut block_nets) = (IpSet::new(), IpSet::new());
@@ -346,7 +433,9 @@ fn read_ip_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, cx: &SecurityContext<
             Some((m, _)) if m == "allow" => Some(true),
             Some((m, span)) => {
                 let msg = if m.contains("challenge") {
-                    format!("the `{m}` mode needs browser challenges, which rampart does not have yet; use block or allow")
+                    format!(
+                        "the `{m}` mode needs browser challenges, which rampart does not have yet; use block or allow"
+                    )
                 } else {
                     format!("unknown mode `{m}`; one of: block, allow")
                 };
@@ -365,53 +454,79 @@ fn read_ip_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, cx: &SecurityContext<
             w.missing(t, "value");
         }
         let target = match (w.string(t, "target"), value) {
-            (Some((kind, kspan)), Some((v, span))) => match kind.as_str() {
-                "ip" => match v.parse::<IpAddr>() {
-                    Ok(ip) => Some(IpTarget::Net(IpNet::from(ip))),
-                    Err(_) => {
-                        w.error(&span, &t.key("value"), format!("`{v}` is not an IP address"));
-                        None
-                    }
-                },
-                "ip_range" => match v.parse::<IpNet>() {
-                    Ok(net) if net.trunc() != net => {
-                        w.error(&span, &t.key("value"), format!("`{v}` has host bits set; did you mean `{}`?", net.trunc()));
-                        None
-                    }
-                    Ok(net) => Some(IpTarget::Net(net)),
-                    Err(_) => {
-                        w.error(&span, &t.key("value"), format!("`{v}` is not a CIDR range (e.g. 198.51.100.0/24)"));
-                        None
-                    }
-                },
-                "asn" => match v.trim_start_matches("AS").parse::<u32>() {
-                    Ok(n) => {
-                        if !cx.has_asn_db {
-                            w.warn(&span, &t.key("value"), "no [geoip] asn_db is configured, so this ASN rule never matches");
+            (Some((kind, kspan)), Some((v, span))) => {
+                match kind.as_str() {
+                    "ip" => match v.parse::<IpAddr>() {
+                        Ok(ip) => Some(IpTarget::Net(IpNet::from(ip))),
+                        Err(_) => {
+                            w.error(
+                                &span,
+                                &t.key("value"),
+                                format!("`{v}` is not an IP address"),
+                            );
+                            None
                         }
-                        Some(IpTarget::Asn(n))
-                    }
-                    Err(_) => {
-                        w.error(&span, &t.key("value"), format!("`{v}` is not an AS number (e.g. 64496 or AS64496)"));
-                        None
-                    }
-                },
-                "country" => {
-                    if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
-                        if !cx.has_country_db {
-                            w.warn(&span, &t.key("value"), "no [geoip] country_db is configured, so this country rule never matches");
+                    },
+                    "ip_range" => match v.parse::<IpNet>() {
+                        Ok(net) if net.trunc() != net => {
+                            w.error(
+                                &span,
+                                &t.key("value"),
+                                format!("`{v}` has host bits set; did you mean `{}`?", net.trunc()),
+                            );
+                            None
                         }
-                        Some(IpTarget::Country(v.to_ascii_uppercase()))
-                    } else {
-                        w.error(&span, &t.key("value"), format!("`{v}` is not a two-letter ISO 3166-1 country code"));
+                        Ok(net) => Some(IpTarget::Net(net)),
+                        Err(_) => {
+                            w.error(
+                                &span,
+                                &t.key("value"),
+                                format!("`{v}` is not a CIDR range (e.g. 198.51.100.0/24)"),
+                            );
+                            None
+                        }
+                    },
+                    "asn" => match v.trim_start_matches("AS").parse::<u32>() {
+                        Ok(n) => {
+                            if !cx.has_asn_db {
+                                w.warn(&span, &t.key("value"), "no [geoip] asn_db is configured, so this ASN rule never matches");
+                            }
+                            Some(IpTarget::Asn(n))
+                        }
+                        Err(_) => {
+                            w.error(
+                                &span,
+                                &t.key("value"),
+                                format!("`{v}` is not an AS number (e.g. 64496 or AS64496)"),
+                            );
+                            None
+                        }
+                    },
+                    "country" => {
+                        if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
+                            if !cx.has_country_db {
+                                w.warn(&span, &t.key("value"), "no [geoip] country_db is configured, so this country rule never matches");
+                            }
+                            Some(IpTarget::Country(v.to_ascii_uppercase()))
+                        } else {
+                            w.error(
+                                &span,
+                                &t.key("value"),
+                                format!("`{v}` is not a two-letter ISO 3166-1 country code"),
+                            );
+                            None
+                        }
+                    }
+                    other => {
+                        w.error(
+                            &kspan,
+                            &t.key("target"),
+                            format!("unknown target `{other}`; one of: ip, ip_range, asn, country"),
+                        );
                         None
                     }
                 }
-                other => {
-                    w.error(&kspan, &t.key("target"), format!("unknown target `{other}`; one of: ip, ip_range, asn, country"));
-                    None
-                }
-            },
+            }
             (None, _) => {
                 if t.get("target").is_none() {
                     w.missing(t, "target");
@@ -445,7 +560,12 @@ fn read_ip_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, cx: &SecurityContext<
                     }
                 }
             }
-            rules.push(IpAccessRule { target, allow, note, index: i + 1 });
+            rules.push(IpAccessRule {
+                target,
+                allow,
+                note,
+                index: i + 1,
+            });
         }
     }
     out.rules = Arc::new(rules);
@@ -454,22 +574,41 @@ fn read_ip_rules(w: &mut Walker<'_>, zone: &Table<'_, '_>, cx: &SecurityContext<
     out
 }
 
-fn read_rate_limits(w: &mut Walker<'_>, zone: &Table<'_, '_>, compiler: &mut Compiler<'_>) -> Vec<Arc<RateLimitRule>> {
+fn read_rate_limits(
+    w: &mut Walker<'_>,
+    zone: &Table<'_, '_>,
+    compiler: &mut Compiler<'_>,
+) -> Vec<Arc<RateLimitRule>> {
     let tables = w.tables(zone, "rate_limit", RATE_LIMIT_KEYS);
     let mut out = Vec::new();
     for (i, (_, t)) in tables.iter().enumerate() {
-        let id = w.string(t, "id").map_or_else(|| format!("rate_limit.{}", i + 1), |(s, _)| s);
-        let description = w.string(t, "description").map(|(s, _)| s).unwrap_or_default();
+        let id = w
+            .string(t, "id")
+            .map_or_else(|| format!("rate_limit.{}", i + 1), |(s, _)| s);
+        let description = w
+            .string(t, "description")
+            .map(|(s, _)| s)
+            .unwrap_or_default();
         let enabled = w.boolean(t, "enabled").unwrap_or(true);
-        for key in ["expression", "characteristics", "period", "requests_per_period"] {
+        for key in [
+            "expression",
+            "characteristics",
+            "period",
+            "requests_per_period",
+        ] {
             if t.get(key).is_none() {
                 w.missing(t, key);
             }
         }
         let filter = compile(w, t, "expression", compiler);
-        let counting = match t.get("counting_expression").and_then(|v| v.get_ref().as_str()) {
+        let counting = match t
+            .get("counting_expression")
+            .and_then(|v| v.get_ref().as_str())
+        {
             Some(s) if s.trim().is_empty() => None,
-            Some(_) => compile(w, t, "counting_expression", compiler).map(Some).unwrap_or(None),
+            Some(_) => compile(w, t, "counting_expression", compiler)
+                .map(Some)
+                .unwrap_or(None),
             None => None,
         };
         let mut characteristics = Vec::new();
@@ -482,9 +621,15 @@ fn read_rate_limits(w: &mut Walker<'_>, zone: &Table<'_, '_>, compiler: &mut Com
                 "ip.src.asnum" => Some(Characteristic::Asn),
                 "ip.src.country" => Some(Characteristic::Country),
                 other => match other.split_once(':') {
-                    Some(("header", n)) if !n.is_empty() => Some(Characteristic::Header(n.to_ascii_lowercase())),
-                    Some(("cookie", n)) if !n.is_empty() => Some(Characteristic::Cookie(n.to_string())),
-                    Some(("query", n)) if !n.is_empty() => Some(Characteristic::Query(n.to_string())),
+                    Some(("header", n)) if !n.is_empty() => {
+                        Some(Characteristic::Header(n.to_ascii_lowercase()))
+                    }
+                    Some(("cookie", n)) if !n.is_empty() => {
+                        Some(Characteristic::Cookie(n.to_string()))
+                    }
+                    Some(("query", n)) if !n.is_empty() => {
+                        Some(Characteristic::Query(n.to_string()))
+                    }
                     _ => None,
                 },
             };
@@ -500,24 +645,34 @@ fn read_rate_limits(w: &mut Walker<'_>, zone: &Table<'_, '_>, compiler: &mut Com
         }
         if chars_ok && characteristics.is_empty() && t.get("characteristics").is_some() {
             let span = t.span_of("characteristics");
-            w.error(&span, &t.key("characteristics"), "at least one characteristic is needed, e.g. [\"ip.src\"]");
+            w.error(
+                &span,
+                &t.key("characteristics"),
+                "at least one characteristic is needed, e.g. [\"ip.src\"]",
+            );
         }
         let period = w.integer(t, "period", 0..=i64::from(u32::MAX));
         let rpp = w.integer(t, "requests_per_period", 0..=i64::from(u32::MAX));
-        let timeout = w.integer(t, "mitigation_timeout", 0..=i64::from(u32::MAX)).map_or((0, None), |(n, s)| (n, Some(s)));
+        let timeout = w
+            .integer(t, "mitigation_timeout", 0..=i64::from(u32::MAX))
+            .map_or((0, None), |(n, s)| (n, Some(s)));
         let quota = match (period, rpp) {
-            (Some((p, pspan)), Some((r, rspan))) => match Quota::new(p as u32, r as u32, timeout.0 as u32) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    let (span, key) = match e {
-                        rampart_ratelimit::QuotaError::PeriodNotAllowed(_) => (pspan, "period"),
-                        rampart_ratelimit::QuotaError::MitigationTimeoutNotAllowed(_) => (timeout.1.unwrap_or(pspan), "mitigation_timeout"),
-                        _ => (rspan, "requests_per_period"),
-                    };
-                    w.error(&span, &t.key(key), e.to_string());
-                    None
+            (Some((p, pspan)), Some((r, rspan))) => {
+                match Quota::new(p as u32, r as u32, timeout.0 as u32) {
+                    Ok(q) => Some(q),
+                    Err(e) => {
+                        let (span, key) = match e {
+                            rampart_ratelimit::QuotaError::PeriodNotAllowed(_) => (pspan, "period"),
+                            rampart_ratelimit::QuotaError::MitigationTimeoutNotAllowed(_) => {
+                                (timeout.1.unwrap_or(pspan), "mitigation_timeout")
+                            }
+                            _ => (rspan, "requests_per_period"),
+                        };
+                        w.error(&span, &t.key(key), e.to_string());
+                        None
+                    }
                 }
-            },
+            }
             _ => None,
         };
         let action = match w.string(t, "action") {
@@ -525,13 +680,28 @@ fn read_rate_limits(w: &mut Walker<'_>, zone: &Table<'_, '_>, compiler: &mut Com
             Some((a, _)) if a == "block" => Some(RateLimitAction::Block),
             Some((a, _)) if a == "log" => Some(RateLimitAction::Log),
             Some((a, span)) => {
-                w.error(&span, &t.key("action"), format!("unknown action `{a}`; one of: block, log"));
+                w.error(
+                    &span,
+                    &t.key("action"),
+                    format!("unknown action `{a}`; one of: block, log"),
+                );
                 None
             }
         };
         let response = read_response(w, t, MAX_RATE_LIMIT_BODY_BYTES, &id);
-        if let (Some(filter), Some(quota), Some(action), true, true) = (filter, quota, action, chars_ok, enabled) {
-            out.push(Arc::new(RateLimitRule { id, description, filter, counting, characteristics, quota, action, response }));
+        if let (Some(filter), Some(quota), Some(action), true, true) =
+            (filter, quota, action, chars_ok, enabled)
+        {
+            out.push(Arc::new(RateLimitRule {
+                id,
+                description,
+                filter,
+                counting,
+                characteristics,
+                quota,
+                action,
+                response,
+            }));
         }
     }
     out
@@ -561,17 +731,33 @@ fn read_error_pages(w: &mut Walker<'_>, zone: &Table<'_, '_>, base_dir: &Path) -
                 let path = base_dir.join(&f);
                 match std::fs::metadata(&path) {
                     Err(e) => {
-                        w.error(&span, &t.key("file"), format!("cannot read {}: {e}", path.display()));
+                        w.error(
+                            &span,
+                            &t.key("file"),
+                            format!("cannot read {}: {e}", path.display()),
+                        );
                         None
                     }
                     Ok(m) if m.len() > MAX_PAGE_BYTES => {
-                        w.error(&span, &t.key("file"), format!("{} is {} bytes; a page may be at most 1 MB", path.display(), m.len()));
+                        w.error(
+                            &span,
+                            &t.key("file"),
+                            format!(
+                                "{} is {} bytes; a page may be at most 1 MB",
+                                path.display(),
+                                m.len()
+                            ),
+                        );
                         None
                     }
                     Ok(_) => match std::fs::read_to_string(&path) {
                         Ok(s) => Some(s),
                         Err(e) => {
-                            w.error(&span, &t.key("file"), format!("cannot read {} as UTF-8 text: {e}", path.display()));
+                            w.error(
+                                &span,
+                                &t.key("file"),
+                                format!("cannot read {} as UTF-8 text: {e}", path.display()),
+                            );
                             None
                         }
                     },

@@ -18,7 +18,10 @@ origin = "http://127.0.0.1:3000"
 fn the_embedded_default_loads() {
     let loaded = load_str(EMBEDDED_NAME, EMBEDDED_DEFAULT, None).unwrap();
     assert_eq!(loaded.config.zones[0].name, "localhost");
-    assert_eq!(loaded.config.server.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
+    assert_eq!(
+        loaded.config.server.listen,
+        vec!["127.0.0.1:8080".parse().unwrap()]
+    );
 }
 
 #[test]
@@ -70,7 +73,14 @@ origin_response_timeout = "7s"
     assert_eq!(c.server.keepalive_timeout, Duration::from_secs(60));
     assert_eq!(c.server.admin_listen, None);
     assert_eq!(c.limits.max_body_bytes, 200_000_000);
-    assert_eq!((c.limits.max_uri_bytes, c.limits.max_header_bytes, c.limits.max_headers), (100, 1000, 10));
+    assert_eq!(
+        (
+            c.limits.max_uri_bytes,
+            c.limits.max_header_bytes,
+            c.limits.max_headers
+        ),
+        (100, 1000, 10)
+    );
     assert_eq!(c.zones[0].origin_connect_retries, 3);
     assert_eq!(c.zones[0].origin_response_timeout, Duration::from_secs(7));
 }
@@ -78,7 +88,14 @@ origin_response_timeout = "7s"
 #[test]
 fn max_body_bytes_overrides_the_plan() {
     let src = format!("[limits]\nplan = \"enterprise\"\nmax_body_bytes = 1048576\n{MINIMAL}");
-    assert_eq!(load_str("t", &src, None).unwrap().config.limits.max_body_bytes, 1_048_576);
+    assert_eq!(
+        load_str("t", &src, None)
+            .unwrap()
+            .config
+            .limits
+            .max_body_bytes,
+        1_048_576
+    );
 }
 
 #[test]
@@ -88,8 +105,15 @@ fn unknown_keys_are_errors_with_location_and_suggestion() {
     assert_eq!(e.len(), 1);
     assert_eq!((e[0].line, e[0].column), (3, 1));
     assert_eq!(e[0].key, "server.keepalive_timout");
-    assert!(e[0].message.contains("did you mean `keepalive_timeout`"), "{}", e[0].message);
-    assert_eq!(e[0].to_string(), format!("test.toml:3:1: `server.keepalive_timout`: {}", e[0].message));
+    assert!(
+        e[0].message.contains("did you mean `keepalive_timeout`"),
+        "{}",
+        e[0].message
+    );
+    assert_eq!(
+        e[0].to_string(),
+        format!("test.toml:3:1: `server.keepalive_timout`: {}", e[0].message)
+    );
 }
 
 #[test]
@@ -110,7 +134,13 @@ orign = "x"
     let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["server.client_header_timeout", "limits.plan", "limits.max_headers", "zone[0].orign", "zone[0].origin"],
+        [
+            "server.client_header_timeout",
+            "limits.plan",
+            "limits.max_headers",
+            "zone[0].orign",
+            "zone[0].origin"
+        ],
         "{e:#?}"
     );
     assert_eq!(e[0].line, 3);
@@ -120,10 +150,26 @@ orign = "x"
 #[test]
 fn bad_values_name_the_key() {
     let cases: &[(&str, &str, &str)] = &[
-        ("[server]\nlisten = [\"localhost:80\"]\n", "server.listen", "not an IP:port"),
-        ("[server]\naccess_log = 5\n", "server.access_log", "expected a string, found integer"),
-        ("[server]\nkeepalive_timeout = \"0s\"\n", "server.keepalive_timeout", "longer than zero"),
-        ("[limits]\nmax_uri_bytes = -1\n", "limits.max_uri_bytes", "integer from"),
+        (
+            "[server]\nlisten = [\"localhost:80\"]\n",
+            "server.listen",
+            "not an IP:port",
+        ),
+        (
+            "[server]\naccess_log = 5\n",
+            "server.access_log",
+            "expected a string, found integer",
+        ),
+        (
+            "[server]\nkeepalive_timeout = \"0s\"\n",
+            "server.keepalive_timeout",
+            "longer than zero",
+        ),
+        (
+            "[limits]\nmax_uri_bytes = -1\n",
+            "limits.max_uri_bytes",
+            "integer from",
+        ),
     ];
     for (prefix, key, msg) in cases {
         let e = errors(&format!("{prefix}{MINIMAL}"));
@@ -136,13 +182,41 @@ fn bad_values_name_the_key() {
 #[test]
 fn zone_problems_are_reported() {
     let cases: &[(&str, &str, &str)] = &[
-        ("[[zone]]\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n", "zone[0].name", "required"),
-        ("[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\n", "zone[0].origin", "required"),
-        ("[[zone]]\nname = \"a\"\nhosts = [\"10.0.0.1\"]\norigin = \"http://127.0.0.1:1\"\n", "zone[0].hosts", "IP address"),
-        ("[[zone]]\nname = \"a\"\nhosts = [\"a b\"]\norigin = \"http://127.0.0.1:1\"\n", "zone[0].hosts", "not a host name"),
-        ("[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1/path\"\n", "zone[0].origin", "without a path"),
-        ("[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\norigin_connect_retries = 11\n", "zone[0].origin_connect_retries", "from 0 to 10"),
-        ("[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n[[zone]]\nname = \"b\"\nhosts = [\"A.test\"]\norigin = \"http://127.0.0.1:1\"\n", "zone[1].hosts", "already served by zone `a`"),
+        (
+            "[[zone]]\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+            "zone[0].name",
+            "required",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\n",
+            "zone[0].origin",
+            "required",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"10.0.0.1\"]\norigin = \"http://127.0.0.1:1\"\n",
+            "zone[0].hosts",
+            "IP address",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"a b\"]\norigin = \"http://127.0.0.1:1\"\n",
+            "zone[0].hosts",
+            "not a host name",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1/path\"\n",
+            "zone[0].origin",
+            "without a path",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\norigin_connect_retries = 11\n",
+            "zone[0].origin_connect_retries",
+            "from 0 to 10",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n[[zone]]\nname = \"b\"\nhosts = [\"A.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+            "zone[1].hosts",
+            "already served by zone `a`",
+        ),
     ];
     for (src, key, msg) in cases {
         let e = errors(src);
@@ -199,24 +273,75 @@ mitigation_timeout = 600
     let s = &c.zones[0].security;
     assert_eq!(s.custom_rules.as_ref().unwrap().len(), 2);
     assert_eq!(s.ip_access.rules.len(), 1);
-    assert_eq!(s.rate_limits[0].characteristics[1], security::Characteristic::Header("x-api-key".into()));
+    assert_eq!(
+        s.rate_limits[0].characteristics[1],
+        security::Characteristic::Header("x-api-key".into())
+    );
 }
 
 #[test]
 fn security_mistakes_are_reported_with_location_and_caret() {
     let cases: &[(&str, &str, &str)] = &[
-        ("[[zone.custom_rule]]\nexpression = 'http.request.uri.paht eq \"/\"'\naction = \"block\"\n", "zone[0].custom_rule[0].expression", "did you mean `http.request.uri.path`"),
-        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 503, body = \"x\" }\n", "zone[0].custom_rule[0].response.status", "from 400 to 499"),
-        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 403, content_type = \"image/png\" }\n", "zone[0].custom_rule[0].response.content_type", "not allowed"),
-        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"managed_challenge\"\n", "zone[0].custom_rule[0].action", "browser challenges"),
-        ("[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 403, body = \"" , "", ""),
-        ("[[zone.ip_access_rule]]\ntarget = \"ip_range\"\nvalue = \"198.51.100.1/24\"\nmode = \"block\"\n", "zone[0].ip_access_rule[0].value", "host bits set; did you mean `198.51.100.0/24`"),
-        ("[[zone.ip_access_rule]]\ntarget = \"ip_rnge\"\nvalue = \"1.2.3.4\"\nmode = \"block\"\n", "zone[0].ip_access_rule[0].target", "unknown target"),
-        ("[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 30\nrequests_per_period = 5\n", "zone[0].rate_limit[0].period", "30"),
-        ("[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.dst\"]\nperiod = 60\nrequests_per_period = 5\n", "zone[0].rate_limit[0].characteristics", "unknown characteristic `ip.dst`"),
-        ("[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 60\nrequests_per_period = 5\nmitigation_timeout = 7\n", "zone[0].rate_limit[0].mitigation_timeout", "7"),
-        ("[[zone.error_page]]\nfor = \"404\"\nfile = \"/nonexistent/page.html\"\n", "zone[0].error_page[0].file", "cannot read"),
-        ("[[zone.error_page]]\nfor = \"3xx\"\nfile = \"x\"\n", "zone[0].error_page[0].for", "not a page target"),
+        (
+            "[[zone.custom_rule]]\nexpression = 'http.request.uri.paht eq \"/\"'\naction = \"block\"\n",
+            "zone[0].custom_rule[0].expression",
+            "did you mean `http.request.uri.path`",
+        ),
+        (
+            "[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 503, body = \"x\" }\n",
+            "zone[0].custom_rule[0].response.status",
+            "from 400 to 499",
+        ),
+        (
+            "[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 403, content_type = \"image/png\" }\n",
+            "zone[0].custom_rule[0].response.content_type",
+            "not allowed",
+        ),
+        (
+            "[[zone.custom_rule]]\nexpression = 'true'\naction = \"managed_challenge\"\n",
+            "zone[0].custom_rule[0].action",
+            "browser challenges",
+        ),
+        (
+            "[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 403, body = \"",
+            "",
+            "",
+        ),
+        (
+            "[[zone.ip_access_rule]]\ntarget = \"ip_range\"\nvalue = \"198.51.100.1/24\"\nmode = \"block\"\n",
+            "zone[0].ip_access_rule[0].value",
+            "host bits set; did you mean `198.51.100.0/24`",
+        ),
+        (
+            "[[zone.ip_access_rule]]\ntarget = \"ip_rnge\"\nvalue = \"1.2.3.4\"\nmode = \"block\"\n",
+            "zone[0].ip_access_rule[0].target",
+            "unknown target",
+        ),
+        (
+            "[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 30\nrequests_per_period = 5\n",
+            "zone[0].rate_limit[0].period",
+            "30",
+        ),
+        (
+            "[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.dst\"]\nperiod = 60\nrequests_per_period = 5\n",
+            "zone[0].rate_limit[0].characteristics",
+            "unknown characteristic `ip.dst`",
+        ),
+        (
+            "[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 60\nrequests_per_period = 5\nmitigation_timeout = 7\n",
+            "zone[0].rate_limit[0].mitigation_timeout",
+            "7",
+        ),
+        (
+            "[[zone.error_page]]\nfor = \"404\"\nfile = \"/nonexistent/page.html\"\n",
+            "zone[0].error_page[0].file",
+            "cannot read",
+        ),
+        (
+            "[[zone.error_page]]\nfor = \"3xx\"\nfile = \"x\"\n",
+            "zone[0].error_page[0].for",
+            "not a page target",
+        ),
     ];
     for (extra, key, msg) in cases {
         if key.is_empty() {
@@ -226,33 +351,47 @@ fn security_mistakes_are_reported_with_location_and_caret() {
             continue;
         }
         let e = errors(&zone_with(extra));
-        assert!(e.iter().any(|e| e.key == *key && e.message.contains(msg)), "{extra}\nwanted `{key}`: {msg}\ngot: {e:#?}");
+        assert!(
+            e.iter().any(|e| e.key == *key && e.message.contains(msg)),
+            "{extra}\nwanted `{key}`: {msg}\ngot: {e:#?}"
+        );
     }
 }
 
 #[test]
 fn an_expression_error_points_into_the_file_and_shows_the_caret() {
-    let src = zone_with("[[zone.custom_rule]]\nexpression = 'http.host eq 5'\naction = \"block\"\n");
+    let src =
+        zone_with("[[zone.custom_rule]]\nexpression = 'http.host eq 5'\naction = \"block\"\n");
     let e = errors(&src);
     assert_eq!(e.len(), 1);
-    let line_of_expression = src.lines().position(|l| l.starts_with("expression")).unwrap() + 1;
+    let line_of_expression = src
+        .lines()
+        .position(|l| l.starts_with("expression"))
+        .unwrap()
+        + 1;
     assert_eq!(e[0].line, line_of_expression);
     assert!(e[0].message.contains('^'), "{}", e[0].message);
 }
 
 #[test]
 fn trusted_proxies_and_geoip_are_checked() {
-    let e = errors(&format!("[server]\ntrusted_proxies = [\"10.0.0.1/8\", \"nope\"]\n{MINIMAL}"));
+    let e = errors(&format!(
+        "[server]\ntrusted_proxies = [\"10.0.0.1/8\", \"nope\"]\n{MINIMAL}"
+    ));
     assert_eq!(e.len(), 2);
     assert!(e[0].message.contains("host bits"));
-    let e = errors(&format!("[geoip]\ncountry_db = \"/nonexistent.mmdb\"\n{MINIMAL}"));
+    let e = errors(&format!(
+        "[geoip]\ncountry_db = \"/nonexistent.mmdb\"\n{MINIMAL}"
+    ));
     assert_eq!(e[0].key, "geoip.country_db");
     assert!(e[0].message.contains("/nonexistent.mmdb"));
 }
 
 #[test]
 fn country_rules_without_a_database_are_a_warning() {
-    let src = zone_with("[[zone.ip_access_rule]]\ntarget = \"country\"\nvalue = \"FR\"\nmode = \"block\"\n");
+    let src = zone_with(
+        "[[zone.ip_access_rule]]\ntarget = \"country\"\nvalue = \"FR\"\nmode = \"block\"\n",
+    );
     let loaded = load_str("t", &src, None).unwrap();
     assert_eq!(loaded.warnings.len(), 1);
     assert!(loaded.warnings[0].message.contains("country_db"));

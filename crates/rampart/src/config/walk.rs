@@ -29,7 +29,11 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.key.is_empty() {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         } else {
             write!(
                 f,
@@ -56,7 +60,12 @@ pub struct Walker<'s> {
 impl<'s> Walker<'s> {
     /// A walker over `src`, read from `file`.
     pub fn new(file: &str, src: &'s str) -> Self {
-        Walker { file: file.to_string(), src, errors: Vec::new(), warnings: Vec::new() }
+        Walker {
+            file: file.to_string(),
+            src,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     fn located(&self, span: &Range<usize>, key: &str, message: String) -> ConfigError {
@@ -65,7 +74,13 @@ impl<'s> Walker<'s> {
         let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = self.src[line_start..start].chars().count() + 1;
-        ConfigError { file: self.file.clone(), line, column, key: key.to_string(), message }
+        ConfigError {
+            file: self.file.clone(),
+            line,
+            column,
+            key: key.to_string(),
+            message,
+        }
     }
 
     /// Records an error at `span`.
@@ -89,7 +104,11 @@ impl<'s> Walker<'s> {
         known: &[&str],
     ) -> Option<Table<'t, 'i>> {
         let Some(map) = value.get_ref().as_table() else {
-            self.error(&value.span(), path, format!("expected a table, found {}", value.get_ref().type_str()));
+            self.error(
+                &value.span(),
+                path,
+                format!("expected a table, found {}", value.get_ref().type_str()),
+            );
             return None;
         };
         Some(self.known_keys(path, map, value.span(), known))
@@ -109,12 +128,19 @@ impl<'s> Walker<'s> {
                 let key = join(path, name);
                 let message = match nearest(name, known) {
                     Some(s) => format!("unknown key `{name}`; did you mean `{s}`?"),
-                    None => format!("unknown key `{name}`; known keys here: {}", known.join(", ")),
+                    None => format!(
+                        "unknown key `{name}`; known keys here: {}",
+                        known.join(", ")
+                    ),
                 };
                 self.error(&k.span(), &key, message);
             }
         }
-        Table { path: path.to_string(), map, span }
+        Table {
+            path: path.to_string(),
+            map,
+            span,
+        }
     }
 
     /// A string value.
@@ -145,7 +171,11 @@ impl<'s> Walker<'s> {
             Ok(n) if range.contains(&n) => Some((n, v.span())),
             _ => {
                 let (lo, hi) = (range.start(), range.end());
-                self.error(&v.span(), &t.key(key), format!("must be an integer from {lo} to {hi}"));
+                self.error(
+                    &v.span(),
+                    &t.key(key),
+                    format!("must be an integer from {lo} to {hi}"),
+                );
                 None
             }
         }
@@ -172,12 +202,20 @@ impl<'s> Walker<'s> {
                 None
             }
             Ok(d) if d > max => {
-                self.error(&span, &t.key(key), format!("must be at most {}", humantime::format_duration(max)));
+                self.error(
+                    &span,
+                    &t.key(key),
+                    format!("must be at most {}", humantime::format_duration(max)),
+                );
                 None
             }
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(&span, &t.key(key), format!("`{s}` is not a duration ({e}); write e.g. \"15s\" or \"250ms\""));
+                self.error(
+                    &span,
+                    &t.key(key),
+                    format!("`{s}` is not a duration ({e}); write e.g. \"15s\" or \"250ms\""),
+                );
                 None
             }
         }
@@ -194,7 +232,11 @@ impl<'s> Walker<'s> {
         for (i, item) in items.iter().enumerate() {
             match item.get_ref().as_str() {
                 Some(s) => out.push((s.to_string(), item.span())),
-                None => self.error(&item.span(), &format!("{}[{i}]", t.key(key)), "expected a string"),
+                None => self.error(
+                    &item.span(),
+                    &format!("{}[{i}]", t.key(key)),
+                    "expected a string",
+                ),
             }
         }
         Some(out)
@@ -207,7 +249,9 @@ impl<'s> Walker<'s> {
         key: &str,
         known: &[&str],
     ) -> Vec<(String, Table<'t, 'i>)> {
-        let Some(v) = t.get(key) else { return Vec::new() };
+        let Some(v) = t.get(key) else {
+            return Vec::new();
+        };
         let Some(items) = v.get_ref().as_array() else {
             self.type_error(t, key, v, "an array of tables");
             return Vec::new();
@@ -245,10 +289,13 @@ pub struct Table<'t, 'i> {
 impl<'t, 'i> Table<'t, 'i> {
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&'t Value<'i>> {
-        self.map.iter().find(|(k, _)| {
-            let name: &str = k.get_ref();
-            name == key
-        }).map(|(_, v)| v)
+        self.map
+            .iter()
+            .find(|(k, _)| {
+                let name: &str = k.get_ref();
+                name == key
+            })
+            .map(|(_, v)| v)
     }
 
     /// The dotted path of `key` in this table.
@@ -263,7 +310,11 @@ impl<'t, 'i> Table<'t, 'i> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// The known name closest to `name` by edit distance, when it is close enough to be a typo.
@@ -300,7 +351,10 @@ mod tests {
     fn nearest_suggests_typos_but_not_unrelated_words() {
         let known = ["listen", "access_log", "keepalive_timeout"];
         assert_eq!(nearest("lisen", &known), Some("listen"));
-        assert_eq!(nearest("keepalive_timout", &known), Some("keepalive_timeout"));
+        assert_eq!(
+            nearest("keepalive_timout", &known),
+            Some("keepalive_timeout")
+        );
         assert_eq!(nearest("banana", &known), None);
     }
 }

@@ -54,7 +54,9 @@ impl OriginAddr {
         } else if s.starts_with("https://") {
             return Err("https origins are not supported yet; use an http:// origin".into());
         } else {
-            return Err(format!("`{s}` is not an origin URL; write e.g. \"http://127.0.0.1:3000\""));
+            return Err(format!(
+                "`{s}` is not an origin URL; write e.g. \"http://127.0.0.1:3000\""
+            ));
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('/') || rest.contains('?') || rest.contains('#') {
@@ -67,7 +69,10 @@ impl OriginAddr {
         if port == 0 {
             return Err("the origin port must not be 0".into());
         }
-        let ip = host.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, port));
+        let ip = host
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, port));
         Ok(OriginAddr { host, port, ip })
     }
 }
@@ -92,17 +97,26 @@ impl HostPattern {
         let valid_label = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         };
         if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
-            return Err(format!("`{s}` is not a host name (write `example.test` or `*.example.test`)"));
+            return Err(format!(
+                "`{s}` is not a host name (write `example.test` or `*.example.test`)"
+            ));
         }
         if name.parse::<IpAddr>().is_ok() {
-            return Err(format!("`{s}` is an IP address; zones serve host names (IP hosts get error 1003)"));
+            return Err(format!(
+                "`{s}` is an IP address; zones serve host names (IP hosts get error 1003)"
+            ));
         }
-        Ok(if wild { HostPattern::Wildcard(format!(".{name}")) } else { HostPattern::Exact(name.to_string()) })
+        Ok(if wild {
+            HostPattern::Wildcard(format!(".{name}"))
+        } else {
+            HostPattern::Exact(name.to_string())
+        })
     }
 }
 
@@ -128,11 +142,19 @@ const ZONE_KEYS: &[&str] = &[
     "error_page",
 ];
 
-pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>, cx: &super::security::SecurityContext<'_>) -> Option<Vec<Zone>> {
+pub(super) fn read_zones(
+    w: &mut Walker<'_>,
+    root: &Table<'_, '_>,
+    cx: &super::security::SecurityContext<'_>,
+) -> Option<Vec<Zone>> {
     let errors_before = w.errors.len();
     let tables = w.tables(root, "zone", ZONE_KEYS);
     if tables.is_empty() && root.get("zone").is_none() {
-        w.error(&(0..0), "zone", "no [[zone]] is configured: add one with `name`, `hosts` and `origin`");
+        w.error(
+            &(0..0),
+            "zone",
+            "no [[zone]] is configured: add one with `name`, `hosts` and `origin`",
+        );
         return None;
     }
     let mut zones = Vec::with_capacity(tables.len());
@@ -156,7 +178,11 @@ pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>, cx: &super::s
                         Ok(p) => {
                             let zone_name = name.clone().unwrap_or_else(|| path.clone());
                             if let Some(other) = seen_hosts.insert(p.clone(), zone_name) {
-                                w.error(&span, &t.key("hosts"), format!("host `{h}` is already served by zone `{other}`"));
+                                w.error(
+                                    &span,
+                                    &t.key("hosts"),
+                                    format!("host `{h}` is already served by zone `{other}`"),
+                                );
                             }
                             hosts.push(p);
                         }
@@ -180,9 +206,15 @@ pub(super) fn read_zones(w: &mut Walker<'_>, root: &Table<'_, '_>, cx: &super::s
                 None
             }
         };
-        let connect_timeout = w.duration(t, "origin_connect_timeout", MAX_TIMEOUT).unwrap_or(Duration::from_secs(15));
-        let retries = w.integer(t, "origin_connect_retries", 0..=10).map_or(1, |(n, _)| n as u32);
-        let response_timeout = w.duration(t, "origin_response_timeout", MAX_TIMEOUT).unwrap_or(Duration::from_secs(100));
+        let connect_timeout = w
+            .duration(t, "origin_connect_timeout", MAX_TIMEOUT)
+            .unwrap_or(Duration::from_secs(15));
+        let retries = w
+            .integer(t, "origin_connect_retries", 0..=10)
+            .map_or(1, |(n, _)| n as u32);
+        let response_timeout = w
+            .duration(t, "origin_response_timeout", MAX_TIMEOUT)
+            .unwrap_or(Duration::from_secs(100));
         let security = super::security::read_zone_security(w, t, cx);
         if let (Some(name), Some(origin)) = (name, origin) {
             zones.push(Zone {

@@ -101,7 +101,10 @@ impl ErrorPages {
         let entry = error.entry();
         self.pages.iter().find_map(|(f, page)| {
             let hit = match f {
-                PageFor::IpBlock => matches!(error, EdgeError::IpBanned | EdgeError::AsnBanned | EdgeError::CountryBanned),
+                PageFor::IpBlock => matches!(
+                    error,
+                    EdgeError::IpBanned | EdgeError::AsnBanned | EdgeError::CountryBanned
+                ),
                 PageFor::WafBlock => matches!(error, EdgeError::FirewallRule),
                 PageFor::RateLimit => matches!(error, EdgeError::RateLimited),
                 PageFor::AnyCode => entry.code.is_some(),
@@ -162,16 +165,38 @@ mod tests {
     use super::*;
 
     fn pages(list: &[(&str, &str)]) -> ErrorPages {
-        ErrorPages::new(list.iter().map(|(f, t)| (PageFor::parse(f).unwrap(), Arc::from(*t))).collect())
+        ErrorPages::new(
+            list.iter()
+                .map(|(f, t)| (PageFor::parse(f).unwrap(), Arc::from(*t)))
+                .collect(),
+        )
     }
 
     #[test]
     fn the_most_specific_page_wins() {
-        let p = pages(&[("5xx", "class"), ("1xxx", "code"), ("rate_limit", "rl"), ("404", "four-o-four"), ("4xx", "four")]);
-        assert_eq!(p.for_generated(EdgeError::RateLimited).map(|s| &**s), Some("rl"));
-        assert_eq!(p.for_generated(EdgeError::DirectIpAccess).map(|s| &**s), Some("code"));
-        assert_eq!(p.for_generated(EdgeError::WebServerDown).map(|s| &**s), Some("class"));
-        assert_eq!(p.for_generated(EdgeError::UriTooLong).map(|s| &**s), Some("four"));
+        let p = pages(&[
+            ("5xx", "class"),
+            ("1xxx", "code"),
+            ("rate_limit", "rl"),
+            ("404", "four-o-four"),
+            ("4xx", "four"),
+        ]);
+        assert_eq!(
+            p.for_generated(EdgeError::RateLimited).map(|s| &**s),
+            Some("rl")
+        );
+        assert_eq!(
+            p.for_generated(EdgeError::DirectIpAccess).map(|s| &**s),
+            Some("code")
+        );
+        assert_eq!(
+            p.for_generated(EdgeError::WebServerDown).map(|s| &**s),
+            Some("class")
+        );
+        assert_eq!(
+            p.for_generated(EdgeError::UriTooLong).map(|s| &**s),
+            Some("four")
+        );
         assert_eq!(p.for_origin(404).map(|s| &**s), Some("four-o-four"));
         assert_eq!(p.for_origin(401).map(|s| &**s), Some("four"));
         assert_eq!(p.for_origin(503).map(|s| &**s), Some("class"));
@@ -180,14 +205,30 @@ mod tests {
 
     #[test]
     fn placeholders_are_replaced_and_escaped() {
-        let vars = PageVars { ray_id: "abc", client_ip: "192.0.2.1", error_code: 1015, title: "T<", detail: "d&" };
-        let out = render_page("<p>::RAY_ID:: ::CLIENT_IP:: ::ERROR_CODE:: ::ERROR_TITLE:: ::ERROR_DETAIL:: ::OTHER:: a::b</p>", &vars);
-        assert_eq!(String::from_utf8(out).unwrap(), "<p>abc 192.0.2.1 1015 T&lt; d&amp; ::OTHER:: a::b</p>");
+        let vars = PageVars {
+            ray_id: "abc",
+            client_ip: "192.0.2.1",
+            error_code: 1015,
+            title: "T<",
+            detail: "d&",
+        };
+        let out = render_page(
+            "<p>::RAY_ID:: ::CLIENT_IP:: ::ERROR_CODE:: ::ERROR_TITLE:: ::ERROR_DETAIL:: ::OTHER:: a::b</p>",
+            &vars,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<p>abc 192.0.2.1 1015 T&lt; d&amp; ::OTHER:: a::b</p>"
+        );
     }
 
     #[test]
     fn bad_targets_are_explained() {
-        assert!(PageFor::parse("3xx").unwrap_err().contains("not a page target"));
+        assert!(
+            PageFor::parse("3xx")
+                .unwrap_err()
+                .contains("not a page target")
+        );
         assert!(PageFor::parse("399").is_err());
         assert_eq!(PageFor::parse("599"), Ok(PageFor::Status(599)));
     }

@@ -238,14 +238,24 @@ mod tests {
             (Some("text/plain"), Format::Plain),
             (Some("image/png"), Format::Plain),
             (Some("text/html;q=0.5, application/json"), Format::Json),
-            (Some("application/json;q=0.9, text/plain;q=0.9"), Format::Json),
+            (
+                Some("application/json;q=0.9, text/plain;q=0.9"),
+                Format::Json,
+            ),
             (Some("text/plain, application/json"), Format::Plain),
             (Some("application/json;q=0, text/html"), Format::Html),
-            (Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), Format::Html),
+            (
+                Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+                Format::Html,
+            ),
             (Some("application/json;q=1.5"), Format::Plain),
         ];
         for (accept, want) in cases {
-            assert_eq!(negotiate(accept.map(str::as_bytes)), *want, "Accept: {accept:?}");
+            assert_eq!(
+                negotiate(accept.map(str::as_bytes)),
+                *want,
+                "Accept: {accept:?}"
+            );
         }
     }
 
@@ -264,7 +274,8 @@ mod tests {
 
     #[test]
     fn json_is_rfc9457_problem_details_with_rampart_extensions() {
-        let v: serde_json::Value = serde_json::from_slice(&render(&problem(), Format::Json)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&render(&problem(), Format::Json)).unwrap();
         assert_eq!(v["type"], "urn:rampart:error:rate_limited");
         assert_eq!(v["title"], "Error 1015: You are being rate limited");
         assert_eq!(v["status"], 429);

@@ -28,21 +28,32 @@ impl BodyError {
         Some(match self {
             BodyError::TimedOut(d) => Rejection::new(
                 EdgeError::RequestTimeout,
-                format!("the request body stalled: no bytes arrived for {}", humantime::format_duration(*d)),
+                format!(
+                    "the request body stalled: no bytes arrived for {}",
+                    humantime::format_duration(*d)
+                ),
             ),
             BodyError::TooLarge(max) => Rejection::new(
                 EdgeError::PayloadTooLarge,
                 format!("the chunked request body grew past this site's limit of {max} bytes"),
             ),
-            BodyError::Malformed(e) => Rejection::new(EdgeError::BadRequest, format!("malformed chunked body: {e}")),
+            BodyError::Malformed(e) => Rejection::new(
+                EdgeError::BadRequest,
+                format!("malformed chunked body: {e}"),
+            ),
             BodyError::ClientClosed => return None,
         })
     }
 }
 
 enum State {
-    Length { remaining: u64 },
-    Chunked { decoder: Box<ChunkedDecoder>, scratch: Vec<u8> },
+    Length {
+        remaining: u64,
+    },
+    Chunked {
+        decoder: Box<ChunkedDecoder>,
+        scratch: Vec<u8>,
+    },
     Done,
 }
 
@@ -58,7 +69,12 @@ pub(crate) struct ClientBody {
 }
 
 impl ClientBody {
-    pub fn new(framing: BodyFraming, max: u64, max_trailer_bytes: usize, timeout: Duration) -> ClientBody {
+    pub fn new(
+        framing: BodyFraming,
+        max: u64,
+        max_trailer_bytes: usize,
+        timeout: Duration,
+    ) -> ClientBody {
         let state = match framing {
             BodyFraming::None | BodyFraming::ContentLength(0) => State::Done,
             BodyFraming::ContentLength(n) => State::Length { remaining: n },
@@ -67,7 +83,13 @@ impl ClientBody {
                 scratch: Vec::with_capacity(READ_CHUNK),
             },
         };
-        ClientBody { state, received: 0, wire_bytes: 0, max, timeout }
+        ClientBody {
+            state,
+            received: 0,
+            wire_bytes: 0,
+            max,
+            timeout,
+        }
     }
 
     pub fn is_done(&self) -> bool {
@@ -98,7 +120,9 @@ impl ClientBody {
                 State::Chunked { decoder, scratch } => {
                     if !conn.buf.is_empty() {
                         scratch.clear();
-                        let consumed = decoder.decode(&conn.buf, scratch).map_err(|e| BodyError::Malformed(e.to_string()))?;
+                        let consumed = decoder
+                            .decode(&conn.buf, scratch)
+                            .map_err(|e| BodyError::Malformed(e.to_string()))?;
                         conn.buf.drain(..consumed);
                         self.wire_bytes += consumed as u64;
                         self.received += scratch.len() as u64;

@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use rampart_http::{BodyFraming, ChunkedDecoder, Parse, RequestHead, ResponseBody, ResponseHead, Version};
+use rampart_http::{
+    BodyFraming, ChunkedDecoder, Parse, RequestHead, ResponseBody, ResponseHead, Version,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant as TokioInstant;
 
@@ -29,7 +31,11 @@ enum Failure {
 }
 
 /// Forwards the request in `ctx` to its zone's origin and streams the answer to the client.
-pub(super) async fn proxy(conn: &mut Conn, ctx: &RequestContext<'_>, record: &mut LogRecord) -> Next {
+pub(super) async fn proxy(
+    conn: &mut Conn,
+    ctx: &RequestContext<'_>,
+    record: &mut LogRecord,
+) -> Next {
     let Some(zone) = ctx.zone.clone() else {
         unreachable!("the route phase sets the zone before a request is forwarded")
     };
@@ -48,13 +54,23 @@ pub(super) async fn proxy(conn: &mut Conn, ctx: &RequestContext<'_>, record: &mu
         attempt += 1;
         let mut origin = match zone.origin.checkout(&zone.config, &conn.rt.metrics).await {
             Ok(o) => o,
-            Err(e) => break Err(Failure::Reject(e.rejection(zone.origin.addr()), !body.is_done())),
+            Err(e) => {
+                break Err(Failure::Reject(
+                    e.rejection(zone.origin.addr()),
+                    !body.is_done(),
+                ));
+            }
         };
         record.origin_ip = origin.addr.ip().to_string();
         // RFC 9110 §10.1.1: 100 Continue only once the request is about to be forwarded.
         if head.expect_continue() && !sent_continue && !body.is_done() {
             sent_continue = true;
-            if conn.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+            if conn
+                .stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .is_err()
+            {
                 break Err(Failure::ClientGone);
             }
         }
@@ -67,12 +83,26 @@ pub(super) async fn proxy(conn: &mut Conn, ctx: &RequestContext<'_>, record: &mu
             // RFC 9112 §9.3.1: a request may be retried automatically when it is idempotent
             // and the connection failed before any part of a response arrived. A pooled
             // connection that turns out dead on reuse is the common case.
-            Err(Exchange::DeadPooled) if attempt == 1 && head.is_idempotent() && body.received == 0 => continue,
-            Err(Exchange::DeadPooled) => {
-                break Err(Failure::Reject(OriginError::ClosedBeforeResponse.rejection(zone.origin.addr()), !body.is_done()));
+            Err(Exchange::DeadPooled)
+                if attempt == 1 && head.is_idempotent() && body.received == 0 =>
+            {
+                continue;
             }
-            Err(Exchange::Origin(e)) => break Err(Failure::Reject(e.rejection(zone.origin.addr()), !body.is_done())),
-            Err(Exchange::Body(BodyError::ClientClosed)) | Err(Exchange::ClientGone) => break Err(Failure::ClientGone),
+            Err(Exchange::DeadPooled) => {
+                break Err(Failure::Reject(
+                    OriginError::ClosedBeforeResponse.rejection(zone.origin.addr()),
+                    !body.is_done(),
+                ));
+            }
+            Err(Exchange::Origin(e)) => {
+                break Err(Failure::Reject(
+                    e.rejection(zone.origin.addr()),
+                    !body.is_done(),
+                ));
+            }
+            Err(Exchange::Body(BodyError::ClientClosed)) | Err(Exchange::ClientGone) => {
+                break Err(Failure::ClientGone);
+            }
             Err(Exchange::Body(e)) => match e.rejection() {
                 Some(r) => break Err(Failure::Reject(r, true)),
                 None => break Err(Failure::ClientGone),
@@ -93,9 +123,23 @@ pub(super) async fn proxy(conn: &mut Conn, ctx: &RequestContext<'_>, record: &mu
         Ok((origin, response, buffered, elapsed)) => {
             record.origin_response_status = response.status();
             record.origin_response_duration_ms = elapsed.as_millis() as u64;
-            conn.rt.metrics.origin_response(&zone.config.name, response.status(), elapsed.as_secs_f64());
+            conn.rt.metrics.origin_response(
+                &zone.config.name,
+                response.status(),
+                elapsed.as_secs_f64(),
+            );
             record.edge_time_to_first_byte_ms = ctx.started.elapsed().as_millis() as u64;
-            respond_from_origin(conn, ctx, &zone, origin, response, buffered, body.is_done(), record).await
+            respond_from_origin(
+                conn,
+                ctx,
+                &zone,
+                origin,
+                response,
+                buffered,
+                body.is_done(),
+                record,
+            )
+            .await
         }
     }
 }
@@ -158,7 +202,11 @@ async fn exchange(
                     return Ok((head, buf));
                 }
                 Ok(Parse::Partial) => {}
-                Err(e) => return Err(Exchange::Origin(OriginError::InvalidResponse(e.to_string()))),
+                Err(e) => {
+                    return Err(Exchange::Origin(OriginError::InvalidResponse(
+                        e.to_string(),
+                    )));
+                }
             }
         }
         buf.reserve(READ_CHUNK);
@@ -188,7 +236,12 @@ async fn exchange(
 fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     let head = ctx.head;
     let mut out = Vec::with_capacity(512);
-    rampart_http::write_request_line(&mut out, head.method(), head.path_and_query(), Version::Http11);
+    rampart_http::write_request_line(
+        &mut out,
+        head.method(),
+        head.path_and_query(),
+        Version::Http11,
+    );
     let mut xff: Option<&[u8]> = None;
     let mut forwarded: Option<&[u8]> = None;
     let mut saw_host = false;
@@ -207,7 +260,9 @@ fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
             forwarded = Some(value);
             continue;
         }
-        if name.eq_ignore_ascii_case("x-forwarded-proto") || name.eq_ignore_ascii_case(RAY_ID_HEADER) {
+        if name.eq_ignore_ascii_case("x-forwarded-proto")
+            || name.eq_ignore_ascii_case(RAY_ID_HEADER)
+        {
             continue;
         }
         if name.eq_ignore_ascii_case("host") {
@@ -226,8 +281,12 @@ fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
         rampart_http::write_header(&mut out, "host", h.as_bytes());
     }
     match head.body() {
-        BodyFraming::ContentLength(n) => rampart_http::write_header(&mut out, "content-length", n.to_string().as_bytes()),
-        BodyFraming::Chunked => rampart_http::write_header(&mut out, "transfer-encoding", b"chunked"),
+        BodyFraming::ContentLength(n) => {
+            rampart_http::write_header(&mut out, "content-length", n.to_string().as_bytes())
+        }
+        BodyFraming::Chunked => {
+            rampart_http::write_header(&mut out, "transfer-encoding", b"chunked")
+        }
         BodyFraming::None => {}
     }
     if let Some(up) = head.upgrade() {
@@ -293,7 +352,11 @@ async fn respond_from_origin(
         _ if upgrade => ClientFraming::None,
         ResponseBody::None => ClientFraming::None,
         ResponseBody::ContentLength(_) => ClientFraming::Length,
-        ResponseBody::Chunked | ResponseBody::CloseDelimited if head.version() == Version::Http11 => ClientFraming::Chunked,
+        ResponseBody::Chunked | ResponseBody::CloseDelimited
+            if head.version() == Version::Http11 =>
+        {
+            ClientFraming::Chunked
+        }
         ResponseBody::Chunked | ResponseBody::CloseDelimited => ClientFraming::Close,
     };
     // A custom error page replaces only the body of an origin error, for clients that take HTML.
@@ -302,15 +365,21 @@ async fn respond_from_origin(
         .flatten()
         .filter(|_| crate::errors::negotiate(head.header("accept")) == crate::errors::Format::Html);
     if let Some(template) = page {
-        return custom_page_response(conn, ctx, &response, template, request_body_done, record).await;
+        return custom_page_response(conn, ctx, &response, template, request_body_done, record)
+            .await;
     }
     let close = !upgrade
-        && (!head.keep_alive() || !request_body_done || client_framing == ClientFraming::Close || conn.rt.shutting_down());
+        && (!head.keep_alive()
+            || !request_body_done
+            || client_framing == ClientFraming::Close
+            || conn.rt.shutting_down());
     let mut out = Vec::with_capacity(1024 + buffered.len());
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
     let mut content_type = String::new();
     for (name, value) in response.headers() {
-        if upgrade && (name.eq_ignore_ascii_case("upgrade") || name.eq_ignore_ascii_case("connection")) {
+        if upgrade
+            && (name.eq_ignore_ascii_case("upgrade") || name.eq_ignore_ascii_case("connection"))
+        {
             rampart_http::write_header(&mut out, name, value);
             continue;
         }
@@ -419,14 +488,25 @@ async fn custom_page_response(
     let mut out = Vec::with_capacity(1024 + body.len());
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
     for (name, value) in response.headers() {
-        let replaced = ["content-length", "content-type", "content-encoding", "etag", "last-modified", RAY_ID_HEADER];
+        let replaced = [
+            "content-length",
+            "content-type",
+            "content-encoding",
+            "etag",
+            "last-modified",
+            RAY_ID_HEADER,
+        ];
         if response.is_hop_by_hop(name) || replaced.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             continue;
         }
         rampart_http::write_header(&mut out, name, value);
     }
     rampart_http::write_header(&mut out, "content-type", b"text/html; charset=utf-8");
-    rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
+    rampart_http::write_header(
+        &mut out,
+        "content-length",
+        body.len().to_string().as_bytes(),
+    );
     rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
     if close {
         rampart_http::write_header(&mut out, "connection", b"close");
@@ -463,10 +543,15 @@ impl OriginBodyStream {
         let kind = match body {
             ResponseBody::None => OriginBodyKind::None,
             ResponseBody::ContentLength(n) => OriginBodyKind::Length(n),
-            ResponseBody::Chunked => OriginBodyKind::Chunked(Box::new(ChunkedDecoder::new(rampart_http::DEFAULT_MAX_TRAILER_BYTES))),
+            ResponseBody::Chunked => OriginBodyKind::Chunked(Box::new(ChunkedDecoder::new(
+                rampart_http::DEFAULT_MAX_TRAILER_BYTES,
+            ))),
             ResponseBody::CloseDelimited => OriginBodyKind::UntilClose,
         };
-        OriginBodyStream { kind, buf: buffered }
+        OriginBodyStream {
+            kind,
+            buf: buffered,
+        }
     }
 
     /// The connection can carry another request: the body ended by its framing and the
@@ -476,17 +561,26 @@ impl OriginBodyStream {
     }
 
     /// Appends the next piece of body to `out`; returns true when the body is complete.
-    async fn next(&mut self, origin: &mut OriginConn, out: &mut Vec<u8>, idle: Duration) -> Result<bool, ()> {
+    async fn next(
+        &mut self,
+        origin: &mut OriginConn,
+        out: &mut Vec<u8>,
+        idle: Duration,
+    ) -> Result<bool, ()> {
         loop {
             match &mut self.kind {
                 OriginBodyKind::None => {
-                    self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                    self.kind = OriginBodyKind::Done {
+                        reusable: self.buf.is_empty(),
+                    };
                     return Ok(true);
                 }
                 OriginBodyKind::Done { .. } => return Ok(true),
                 OriginBodyKind::Length(remaining) => {
                     if *remaining == 0 {
-                        self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                        self.kind = OriginBodyKind::Done {
+                            reusable: self.buf.is_empty(),
+                        };
                         return Ok(true);
                     }
                     if !self.buf.is_empty() {
@@ -495,7 +589,9 @@ impl OriginBodyStream {
                         self.buf.drain(..n);
                         *remaining -= n as u64;
                         if *remaining == 0 {
-                            self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                            self.kind = OriginBodyKind::Done {
+                                reusable: self.buf.is_empty(),
+                            };
                             return Ok(true);
                         }
                         return Ok(false);
@@ -506,7 +602,9 @@ impl OriginBodyStream {
                         let consumed = decoder.decode(&self.buf, out).map_err(|_| ())?;
                         self.buf.drain(..consumed);
                         if decoder.is_done() {
-                            self.kind = OriginBodyKind::Done { reusable: self.buf.is_empty() };
+                            self.kind = OriginBodyKind::Done {
+                                reusable: self.buf.is_empty(),
+                            };
                             return Ok(true);
                         }
                         if !out.is_empty() {

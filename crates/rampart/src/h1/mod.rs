@@ -23,8 +23,6 @@ use crate::listen::Runtime;
 use crate::observe::LogRecord;
 use crate::pipeline::{self, Decision, Protocol, RayId, Rejection, RequestContext};
 
-
-
 /// Size of one read from a client or origin socket.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -56,7 +54,12 @@ enum HeadRead {
 
 /// Serves one client connection until it closes.
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>) {
-    let mut conn = Conn { stream, buf: Vec::with_capacity(READ_CHUNK), peer, rt };
+    let mut conn = Conn {
+        stream,
+        buf: Vec::with_capacity(READ_CHUNK),
+        peer,
+        rt,
+    };
     let mut first = true;
     loop {
         let generation = conn.rt.generation();
@@ -69,11 +72,17 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>)
                     "the request head did not arrive within {}",
                     humantime::format_duration(generation.config.server.client_header_timeout)
                 );
-                respond::reject_unparsed(&mut conn, &generation, Rejection::new(EdgeError::RequestTimeout, detail)).await;
+                respond::reject_unparsed(
+                    &mut conn,
+                    &generation,
+                    Rejection::new(EdgeError::RequestTimeout, detail),
+                )
+                .await;
                 Next::Close
             }
             HeadRead::Invalid(e) => {
-                let rejection = Rejection::new(EdgeError::from_request_status(e.status()), e.to_string());
+                let rejection =
+                    Rejection::new(EdgeError::from_request_status(e.status()), e.to_string());
                 respond::reject_unparsed(&mut conn, &generation, rejection).await;
                 Next::Close
             }
@@ -139,7 +148,10 @@ async fn handle(
     head_bytes: u64,
 ) -> Next {
     let config = &generation.config;
-    let client_ip = config.server.trusted_proxies.client_ip(conn.peer.ip(), head);
+    let client_ip = config
+        .server
+        .trusted_proxies
+        .client_ip(conn.peer.ip(), head);
     let geo = if config.geoip.has_country() || config.geoip.has_asn() {
         config.geoip.lookup(client_ip)
     } else {
@@ -194,13 +206,20 @@ fn discard_unread_body(conn: &mut Conn, head: &RequestHead) -> bool {
 
 fn base_record(ctx: &RequestContext<'_>, head_bytes: u64) -> LogRecord {
     let head = ctx.head;
-    let text = |name: &str| head.header(name).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+    let text = |name: &str| {
+        head.header(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
     LogRecord {
         ray_id: ctx.ray_id.as_str().to_string(),
         edge_start_timestamp: crate::observe::rfc3339(ctx.started_at),
         client_ip: ctx.client_ip.to_string(),
         client_src_port: ctx.peer.port(),
-        client_request_host: head.host().map(|h| h.host().to_string()).unwrap_or_default(),
+        client_request_host: head
+            .host()
+            .map(|h| h.host().to_string())
+            .unwrap_or_default(),
         client_request_method: head.method().to_string(),
         client_request_uri: head.target().to_string(),
         client_request_path: head.path().to_string(),
@@ -229,10 +248,12 @@ fn finish(rt: &Runtime, ctx: &RequestContext<'_>, mut record: LogRecord) {
         if !record.security_sources.contains(&m.source) {
             record.security_sources.push(m.source);
         }
-        rt.metrics.security_action(zone.unwrap_or(""), m.action, m.source);
+        rt.metrics
+            .security_action(zone.unwrap_or(""), m.action, m.source);
     }
     record.edge_end_timestamp = crate::observe::rfc3339(SystemTime::now());
-    rt.metrics.request(zone, ctx.protocol.as_str(), record.edge_response_status);
+    rt.metrics
+        .request(zone, ctx.protocol.as_str(), record.edge_response_status);
     if record.edge_response_status == 499 {
         rt.metrics.client_closed(zone);
     }

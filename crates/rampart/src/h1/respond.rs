@@ -30,10 +30,17 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
     let entry = rejection.error.entry();
     let (status, content_type, body) = match &rejection.response {
         // A rule's own response is sent as configured, whatever the Accept.
-        Some(custom) => (custom.status, custom.content_type.clone(), custom.body.to_vec()),
+        Some(custom) => (
+            custom.status,
+            custom.content_type.clone(),
+            custom.body.to_vec(),
+        ),
         None => {
             let format = errors::negotiate(a.accept);
-            let page = a.pages.filter(|_| format == errors::Format::Html).and_then(|p| p.for_generated(rejection.error));
+            let page = a
+                .pages
+                .filter(|_| format == errors::Format::Html)
+                .and_then(|p| p.for_generated(rejection.error));
             match page {
                 Some(template) => {
                     let vars = PageVars {
@@ -43,7 +50,11 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
                         title: entry.title,
                         detail: &rejection.detail,
                     };
-                    (entry.status, format.content_type().to_string(), render_page(template, &vars))
+                    (
+                        entry.status,
+                        format.content_type().to_string(),
+                        render_page(template, &vars),
+                    )
                 }
                 None => {
                     let timestamp = crate::observe::rfc3339(SystemTime::now());
@@ -57,16 +68,33 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
                         timestamp: &timestamp,
                         docs_url: a.docs_url,
                     };
-                    (entry.status, format.content_type().to_string(), errors::render(&problem, format))
+                    (
+                        entry.status,
+                        format.content_type().to_string(),
+                        errors::render(&problem, format),
+                    )
                 }
             }
         }
     };
     let mut out = Vec::with_capacity(256 + body.len());
-    rampart_http::write_status_line(&mut out, rampart_http::Version::Http11, status, rampart_http::canonical_reason(status));
-    rampart_http::write_header(&mut out, "date", httpdate::fmt_http_date(SystemTime::now()).as_bytes());
+    rampart_http::write_status_line(
+        &mut out,
+        rampart_http::Version::Http11,
+        status,
+        rampart_http::canonical_reason(status),
+    );
+    rampart_http::write_header(
+        &mut out,
+        "date",
+        httpdate::fmt_http_date(SystemTime::now()).as_bytes(),
+    );
     rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
-    rampart_http::write_header(&mut out, "content-length", body.len().to_string().as_bytes());
+    rampart_http::write_header(
+        &mut out,
+        "content-length",
+        body.len().to_string().as_bytes(),
+    );
     rampart_http::write_header(&mut out, "cache-control", b"no-store");
     rampart_http::write_header(&mut out, RAY_ID_HEADER, a.ray_id.as_str().as_bytes());
     if let Some(secs) = rejection.retry_after {
@@ -102,16 +130,34 @@ pub(crate) async fn reject(
         head_only: ctx.head.is_head(),
         close: close || conn.rt.shutting_down(),
         docs_url: &ctx.generation.config.server.error_docs_url,
-        pages: ctx.zone.as_ref().map(|z| &z.config.security.error_pages).filter(|p| !p.is_empty()),
+        pages: ctx
+            .zone
+            .as_ref()
+            .map(|z| &z.config.security.error_pages)
+            .filter(|p| !p.is_empty()),
     };
     let (bytes, status, content_type) = error_response(rejection, &answering);
     let written = conn.stream.write_all(&bytes).await.is_ok();
-    fill_record(record, rejection, status, &content_type, if written { bytes.len() as u64 } else { 0 });
-    conn.rt.metrics.generated_error(rejection.error.entry().name, rejection.error.status());
+    fill_record(
+        record,
+        rejection,
+        status,
+        &content_type,
+        if written { bytes.len() as u64 } else { 0 },
+    );
+    conn.rt
+        .metrics
+        .generated_error(rejection.error.entry().name, rejection.error.status());
 }
 
 /// Records a generated error in the log line.
-pub(crate) fn fill_record(record: &mut LogRecord, rejection: &Rejection, status: u16, content_type: &str, bytes: u64) {
+pub(crate) fn fill_record(
+    record: &mut LogRecord,
+    rejection: &Rejection,
+    status: u16,
+    content_type: &str,
+    bytes: u64,
+) {
     let entry = rejection.error.entry();
     record.edge_response_status = status;
     record.edge_response_bytes = bytes;
@@ -122,7 +168,11 @@ pub(crate) fn fill_record(record: &mut LogRecord, rejection: &Rejection, status:
 
 /// Answers bytes that never became a valid request head (malformed, too large, timed out),
 /// logs what is known, and leaves the connection to be closed.
-pub(crate) async fn reject_unparsed(conn: &mut Conn, generation: &Generation, rejection: Rejection) {
+pub(crate) async fn reject_unparsed(
+    conn: &mut Conn,
+    generation: &Generation,
+    rejection: Rejection,
+) {
     let ray_id = RayId::generate();
     let started_at = SystemTime::now();
     let head_only = conn.buf.starts_with(b"HEAD ");
@@ -151,10 +201,18 @@ pub(crate) async fn reject_unparsed(conn: &mut Conn, generation: &Generation, re
         client_request_protocol: "HTTP/1.1",
         ..LogRecord::default()
     };
-    fill_record(&mut record, &rejection, status, &content_type, if written { bytes.len() as u64 } else { 0 });
+    fill_record(
+        &mut record,
+        &rejection,
+        status,
+        &content_type,
+        if written { bytes.len() as u64 } else { 0 },
+    );
     let rt = &conn.rt;
-    rt.metrics.generated_error(rejection.error.entry().name, rejection.error.status());
-    rt.metrics.request(None, "HTTP/1.1", rejection.error.status());
+    rt.metrics
+        .generated_error(rejection.error.entry().name, rejection.error.status());
+    rt.metrics
+        .request(None, "HTTP/1.1", rejection.error.status());
     rt.log.write(&record);
 }
 
@@ -162,15 +220,17 @@ pub(crate) async fn reject_unparsed(conn: &mut Conn, generation: &Generation, re
 /// request gets its error in the format it asked for. Best effort: the first line that
 /// starts with `accept:` (any case) wins.
 pub(crate) fn sniff_accept(buf: &[u8]) -> Option<Vec<u8>> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
-    buf[..end]
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .find_map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let colon = line.iter().position(|&b| b == b':')?;
-            line[..colon].eq_ignore_ascii_case(b"accept").then(|| line[colon + 1..].trim_ascii().to_vec())
-        })
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    buf[..end].split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        line[..colon]
+            .eq_ignore_ascii_case(b"accept")
+            .then(|| line[colon + 1..].trim_ascii().to_vec())
+    })
 }
 
 #[cfg(test)]

@@ -84,7 +84,11 @@ pub struct Server {
 
 impl Server {
     /// Binds every listener and starts serving `config`.
-    pub async fn start(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> std::io::Result<Server> {
+    pub async fn start(
+        config: Config,
+        log: AccessLog,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Server> {
         let listen = config.server.listen.clone();
         let admin = config.server.admin_listen;
         let (shutdown_tx, _) = watch::channel(false);
@@ -99,12 +103,17 @@ impl Server {
         });
         let mut listeners = Vec::new();
         for addr in &listen {
-            let l = bind(*addr).map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            let l = bind(*addr).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+            })?;
             listeners.push(l);
         }
         let admin_listener = match admin {
             Some(addr) => Some(bind(addr).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen on the admin address {addr}: {e}"))
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on the admin address {addr}: {e}"),
+                )
             })?),
             None => None,
         };
@@ -122,7 +131,12 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { runtime, local_addrs, admin_addr, accept_tasks })
+        Ok(Server {
+            runtime,
+            local_addrs,
+            admin_addr,
+            accept_tasks,
+        })
     }
 
     /// The shared runtime (for reloads and tests).

@@ -74,9 +74,16 @@ impl AccessLog {
             AccessLogTarget::Off => return Ok(AccessLog { tx: None, metrics }),
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
             AccessLogTarget::File(path) => Box::new(
-                std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("cannot open access log {}: {e}", path.display()))
-                })?,
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("cannot open access log {}: {e}", path.display()),
+                        )
+                    })?,
             ),
         };
         let (tx, rx) = sync_channel(QUEUE_LINES);
@@ -84,7 +91,10 @@ impl AccessLog {
         std::thread::Builder::new()
             .name("rampart-access-log".into())
             .spawn(move || writer(rx, sink, &m))?;
-        Ok(AccessLog { tx: Some(tx), metrics })
+        Ok(AccessLog {
+            tx: Some(tx),
+            metrics,
+        })
     }
 
     /// A log that writes nothing.

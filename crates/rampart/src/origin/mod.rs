@@ -53,9 +53,15 @@ impl OriginError {
         let (error, detail) = match self {
             OriginError::HostDoesNotResolve(e) => (
                 EdgeError::DnsResolutionError,
-                format!("the origin's hostname `{}` does not resolve: {e}", origin.host),
+                format!(
+                    "the origin's hostname `{}` does not resolve: {e}",
+                    origin.host
+                ),
             ),
-            OriginError::Refused(e) => (EdgeError::WebServerDown, format!("the origin {origin} refused the connection ({e})")),
+            OriginError::Refused(e) => (
+                EdgeError::WebServerDown,
+                format!("the origin {origin} refused the connection ({e})"),
+            ),
             OriginError::ConnectTimedOut { attempts, each } => (
                 EdgeError::ConnectionTimedOut,
                 format!(
@@ -64,15 +70,26 @@ impl OriginError {
                     humantime::format_duration(*each)
                 ),
             ),
-            OriginError::Unreachable(e) => (EdgeError::OriginUnreachable, format!("no route to the origin {origin} ({e})")),
+            OriginError::Unreachable(e) => (
+                EdgeError::OriginUnreachable,
+                format!("no route to the origin {origin} ({e})"),
+            ),
             OriginError::ResponseTimedOut(d) => (
                 EdgeError::Timeout,
-                format!("the origin {origin} accepted the connection but sent no response head within {}", humantime::format_duration(*d)),
+                format!(
+                    "the origin {origin} accepted the connection but sent no response head within {}",
+                    humantime::format_duration(*d)
+                ),
             ),
-            OriginError::InvalidResponse(e) => (EdgeError::BadGateway, format!("the origin {origin} sent an invalid response: {e}")),
+            OriginError::InvalidResponse(e) => (
+                EdgeError::BadGateway,
+                format!("the origin {origin} sent an invalid response: {e}"),
+            ),
             OriginError::ClosedBeforeResponse => (
                 EdgeError::BadGateway,
-                format!("the origin {origin} closed the connection without sending a complete response"),
+                format!(
+                    "the origin {origin} closed the connection without sending a complete response"
+                ),
             ),
         };
         Rejection::new(error, detail)
@@ -104,7 +121,10 @@ pub struct OriginPool {
 impl OriginPool {
     /// An empty pool for `addr`.
     pub fn new(addr: OriginAddr) -> OriginPool {
-        OriginPool { addr, idle: Mutex::new(Vec::new()) }
+        OriginPool {
+            addr,
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     /// The origin's address as configured.
@@ -113,7 +133,11 @@ impl OriginPool {
     }
 
     /// A pooled connection if one is alive, else a new one.
-    pub async fn checkout(&self, zone: &Zone, metrics: &Metrics) -> Result<OriginConn, OriginError> {
+    pub async fn checkout(
+        &self,
+        zone: &Zone,
+        metrics: &Metrics,
+    ) -> Result<OriginConn, OriginError> {
         if let Some(conn) = self.take_idle() {
             return Ok(conn);
         }
@@ -131,7 +155,11 @@ impl OriginPool {
             let mut probe = [0u8; 1];
             match c.stream.try_read(&mut probe) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    return Some(OriginConn { stream: c.stream, addr: c.addr, reused: true });
+                    return Some(OriginConn {
+                        stream: c.stream,
+                        addr: c.addr,
+                        reused: true,
+                    });
                 }
                 _ => continue,
             }
@@ -145,7 +173,11 @@ impl OriginPool {
         if idle.len() >= MAX_IDLE_PER_ORIGIN {
             idle.remove(0);
         }
-        idle.push(Idle { stream: conn.stream, addr: conn.addr, since: Instant::now() });
+        idle.push(Idle {
+            stream: conn.stream,
+            addr: conn.addr,
+            since: Instant::now(),
+        });
     }
 
     /// Opens a new connection: resolve, then connect with `origin_connect_timeout` per attempt
@@ -153,16 +185,18 @@ impl OriginPool {
     pub async fn connect(&self, zone: &Zone, metrics: &Metrics) -> Result<OriginConn, OriginError> {
         let addrs: Vec<SocketAddr> = match self.addr.ip {
             Some(a) => vec![a],
-            None => match tokio::net::lookup_host((self.addr.host.as_str(), self.addr.port)).await {
-                Ok(it) => {
-                    let v: Vec<SocketAddr> = it.collect();
-                    if v.is_empty() {
-                        return Err(OriginError::HostDoesNotResolve("no addresses".into()));
+            None => {
+                match tokio::net::lookup_host((self.addr.host.as_str(), self.addr.port)).await {
+                    Ok(it) => {
+                        let v: Vec<SocketAddr> = it.collect();
+                        if v.is_empty() {
+                            return Err(OriginError::HostDoesNotResolve("no addresses".into()));
+                        }
+                        v
                     }
-                    v
+                    Err(e) => return Err(OriginError::HostDoesNotResolve(e.to_string())),
                 }
-                Err(e) => return Err(OriginError::HostDoesNotResolve(e.to_string())),
-            },
+            }
         };
         let attempts = zone.origin_connect_retries + 1;
         let each = zone.origin_connect_timeout;
@@ -171,11 +205,17 @@ impl OriginPool {
             match tokio::time::timeout(each, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
-                    return Ok(OriginConn { stream, addr, reused: false });
+                    return Ok(OriginConn {
+                        stream,
+                        addr,
+                        reused: false,
+                    });
                 }
                 Ok(Err(e)) => {
                     return Err(match e.kind() {
-                        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => OriginError::Unreachable(e),
+                        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                            OriginError::Unreachable(e)
+                        }
                         _ => OriginError::Refused(e),
                     });
                 }

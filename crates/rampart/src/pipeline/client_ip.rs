@@ -50,7 +50,10 @@ impl TrustedProxies {
         }
         let mut client = peer;
         for hop in hops.iter().rev() {
-            let Some(ip) = std::str::from_utf8(hop).ok().and_then(|s| parse_hop(s.trim())) else {
+            let Some(ip) = std::str::from_utf8(hop)
+                .ok()
+                .and_then(|s| parse_hop(s.trim()))
+            else {
                 // Garbage in the chain: trust nothing further left of it.
                 break;
             };
@@ -71,7 +74,11 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
     if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
         return Some(canonical(sa.ip()));
     }
-    s.strip_prefix('[')?.strip_suffix(']')?.parse::<IpAddr>().ok().map(canonical)
+    s.strip_prefix('[')?
+        .strip_suffix(']')?
+        .parse::<IpAddr>()
+        .ok()
+        .map(canonical)
 }
 
 /// IPv4-mapped IPv6 addresses (from dual-stack sockets) are treated as the IPv4 address.
@@ -96,7 +103,10 @@ mod tests {
     }
 
     fn proxies(nets: &[&str]) -> TrustedProxies {
-        TrustedProxies { networks: nets.iter().map(|n| n.parse().unwrap()).collect(), header: None }
+        TrustedProxies {
+            networks: nets.iter().map(|n| n.parse().unwrap()).collect(),
+            header: None,
+        }
     }
 
     fn ip(s: &str) -> IpAddr {

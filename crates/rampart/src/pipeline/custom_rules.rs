@@ -11,7 +11,11 @@ use crate::errors::EdgeError;
 /// Evaluates the rules in order: `log` rules are recorded and evaluation goes on; the first
 /// `block` answers 403 / 1020 (or the rule's response); the first `skip` stops custom rules
 /// and marks the later phases it names as skipped.
-pub fn custom_rules(ctx: &mut RequestContext<'_>, rules: &RuleSet<CustomRule>, exec: &ExecutionContext<'_>) -> Decision {
+pub fn custom_rules(
+    ctx: &mut RequestContext<'_>,
+    rules: &RuleSet<CustomRule>,
+    exec: &ExecutionContext<'_>,
+) -> Decision {
     let mut logged = Vec::new();
     let outcome = rules.for_each_match(exec, |rule| {
         let r = rule.action();
@@ -24,7 +28,12 @@ pub fn custom_rules(ctx: &mut RequestContext<'_>, rules: &RuleSet<CustomRule>, e
         }
     });
     for r in logged {
-        ctx.logged.push(SecurityMatch { action: "log", rule_id: r.id.clone(), description: r.description.clone(), source: "firewallCustom" });
+        ctx.logged.push(SecurityMatch {
+            action: "log",
+            rule_id: r.id.clone(),
+            description: r.description.clone(),
+            source: "firewallCustom",
+        });
     }
     let Some(rule) = outcome else {
         return Decision::Continue;
@@ -50,7 +59,10 @@ pub fn custom_rules(ctx: &mut RequestContext<'_>, rules: &RuleSet<CustomRule>, e
             let detail = if rule.description.is_empty() {
                 format!("the request matched the custom rule `{}`", rule.id)
             } else {
-                format!("the request matched the custom rule `{}` ({})", rule.id, rule.description)
+                format!(
+                    "the request matched the custom rule `{}` ({})",
+                    rule.id, rule.description
+                )
             };
             let mut rejection = Rejection::new(EdgeError::FirewallRule, detail);
             rejection.response = rule.response.clone();

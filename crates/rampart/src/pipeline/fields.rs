@@ -28,14 +28,37 @@ pub struct RequestFields<'a> {
 
 impl<'a> RequestFields<'a> {
     /// The fields of `head` from `client_ip`.
-    pub fn new(head: &'a RequestHead, client_ip: IpAddr, geo: &'a GeoInfo, protocol: &'static str, timestamp_sec: i64) -> Self {
-        RequestFields { head, client_ip, geo, protocol, timestamp_sec, response_code: None, derived: OnceCell::new() }
+    pub fn new(
+        head: &'a RequestHead,
+        client_ip: IpAddr,
+        geo: &'a GeoInfo,
+        protocol: &'static str,
+        timestamp_sec: i64,
+    ) -> Self {
+        RequestFields {
+            head,
+            client_ip,
+            geo,
+            protocol,
+            timestamp_sec,
+            response_code: None,
+            derived: OnceCell::new(),
+        }
     }
 
     fn derived(&self) -> &HttpRequestFields {
         self.derived.get_or_init(|| {
-            let headers = self.head.headers().map(|(n, v)| (n.to_string(), v.to_vec())).collect();
-            let mut f = HttpRequestFields::from_parts(self.head.method(), self.head.target(), self.protocol, headers);
+            let headers = self
+                .head
+                .headers()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect();
+            let mut f = HttpRequestFields::from_parts(
+                self.head.method(),
+                self.head.target(),
+                self.protocol,
+                headers,
+            );
             f.host = self.host().to_string();
             f.client_ip = Some(self.client_ip);
             f.country = self.geo.country.clone().unwrap_or_default();
@@ -54,7 +77,10 @@ impl<'a> RequestFields<'a> {
     /// A header that appears at most once, borrowed; `None` when it repeats (then the
     /// derived fields join the values).
     fn single_header(&self, name: &str) -> Option<Value<'_>> {
-        let mut values = self.head.headers().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let mut values = self
+            .head
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
         match (values.next(), values.next()) {
             (None, _) => Some(Value::Bytes(Cow::Borrowed(b""))),
             (Some((_, v)), None) => Some(Value::Bytes(Cow::Borrowed(v))),
@@ -86,9 +112,15 @@ impl FieldSource for RequestFields<'_> {
             "http.request.timestamp.sec" => Some(Value::Int(self.timestamp_sec)),
             "http.response.code" => return self.response_code.map(|c| Value::Int(i64::from(c))),
             "ip.src" => Some(Value::Ip(self.client_ip)),
-            "ip.src.country" | "ip.geoip.country" => Some(bytes(self.geo.country.as_deref().unwrap_or(""))),
-            "ip.src.continent" | "ip.geoip.continent" => Some(bytes(self.geo.continent.as_deref().unwrap_or(""))),
-            "ip.src.asnum" | "ip.geoip.asnum" => Some(Value::Int(i64::from(self.geo.asn.unwrap_or(0)))),
+            "ip.src.country" | "ip.geoip.country" => {
+                Some(bytes(self.geo.country.as_deref().unwrap_or("")))
+            }
+            "ip.src.continent" | "ip.geoip.continent" => {
+                Some(bytes(self.geo.continent.as_deref().unwrap_or("")))
+            }
+            "ip.src.asnum" | "ip.geoip.asnum" => {
+                Some(Value::Int(i64::from(self.geo.asn.unwrap_or(0))))
+            }
             "ssl" => Some(Value::Bool(false)),
             _ => None,
         };

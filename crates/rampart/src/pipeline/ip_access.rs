@@ -26,17 +26,29 @@ pub fn ip_access(ctx: &mut RequestContext<'_>, rules: &IpAccessRules) -> Decisio
         };
         (EdgeError::IpBanned, source, rule)
     } else if let Some(a) = asn.filter(|a| rules.block_asn.contains(a)) {
-        let rule = rules.rules.iter().find(|r| !r.allow && r.target == IpTarget::Asn(a));
+        let rule = rules
+            .rules
+            .iter()
+            .find(|r| !r.allow && r.target == IpTarget::Asn(a));
         (EdgeError::AsnBanned, "asn", rule)
     } else if let Some(c) = country.filter(|c| rules.block_country.contains(*c)) {
-        let rule = rules.rules.iter().find(|r| !r.allow && matches!(&r.target, IpTarget::Country(x) if x == c));
+        let rule = rules
+            .rules
+            .iter()
+            .find(|r| !r.allow && matches!(&r.target, IpTarget::Country(x) if x == c));
         (EdgeError::CountryBanned, "country", rule)
     } else {
         return Decision::Continue;
     };
     let detail = match error {
-        EdgeError::AsnBanned => format!("an IP access rule of this site blocks AS{}", asn.unwrap_or(0)),
-        EdgeError::CountryBanned => format!("an IP access rule of this site blocks the country {}", country.unwrap_or("")),
+        EdgeError::AsnBanned => format!(
+            "an IP access rule of this site blocks AS{}",
+            asn.unwrap_or(0)
+        ),
+        EdgeError::CountryBanned => format!(
+            "an IP access rule of this site blocks the country {}",
+            country.unwrap_or("")
+        ),
         _ => format!("an IP access rule of this site blocks {ip}"),
     };
     ctx.security = Some(SecurityMatch {

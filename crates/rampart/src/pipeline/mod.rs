@@ -149,7 +149,13 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection with the catalogue's retry advice.
     pub fn new(error: EdgeError, detail: impl Into<String>) -> Rejection {
-        Rejection { error, detail: detail.into(), retry_after: error.entry().retry_after, response: None, headers: Vec::new() }
+        Rejection {
+            error,
+            detail: detail.into(),
+            retry_after: error.entry().retry_after,
+            response: None,
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -173,7 +179,13 @@ pub fn request_phases(ctx: &mut RequestContext<'_>) -> Decision {
     }
     // One execution context for both rule phases, so each field is computed once.
     let (head, client_ip, geo) = (ctx.head, ctx.client_ip, ctx.geo);
-    let fields = fields::RequestFields::new(head, client_ip, geo, ctx.protocol.as_str(), unix_secs(ctx.started_at));
+    let fields = fields::RequestFields::new(
+        head,
+        client_ip,
+        geo,
+        ctx.protocol.as_str(),
+        unix_secs(ctx.started_at),
+    );
     let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);
     if let Some(rules) = &security.custom_rules
         && let Decision::Reject(r) = custom_rules::custom_rules(ctx, rules, &exec)
@@ -192,14 +204,21 @@ pub fn response_phase(ctx: &RequestContext<'_>, status: u16) {
     if ctx.deferred_hits.is_empty() {
         return;
     }
-    let mut fields = fields::RequestFields::new(ctx.head, ctx.client_ip, ctx.geo, ctx.protocol.as_str(), unix_secs(ctx.started_at));
+    let mut fields = fields::RequestFields::new(
+        ctx.head,
+        ctx.client_ip,
+        ctx.geo,
+        ctx.protocol.as_str(),
+        unix_secs(ctx.started_at),
+    );
     fields.response_code = Some(status);
     let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);
     rate_limit::count_after_response(ctx, &exec);
 }
 
 fn unix_secs(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Limits phase: a declared body over the limit is refused before it is read (and before any
@@ -211,7 +230,9 @@ fn limits(ctx: &mut RequestContext<'_>) -> Decision {
     {
         return Decision::Reject(Rejection::new(
             EdgeError::PayloadTooLarge,
-            format!("the declared Content-Length of {n} bytes exceeds this site's limit of {max} bytes"),
+            format!(
+                "the declared Content-Length of {n} bytes exceeds this site's limit of {max} bytes"
+            ),
         ));
     }
     Decision::Continue

@@ -20,14 +20,22 @@ pub struct RateLimiter {
 
 impl Default for RateLimiter {
     fn default() -> Self {
-        RateLimiter { store: Box::new(MemoryStore::default()), keys: KeyBuilder::new(), epoch: Instant::now() }
+        RateLimiter {
+            store: Box::new(MemoryStore::default()),
+            keys: KeyBuilder::new(),
+            epoch: Instant::now(),
+        }
     }
 }
 
 impl RateLimiter {
     /// A limiter over another counter store (a shared one, later).
     pub fn with_store(store: Box<dyn CounterStore>) -> RateLimiter {
-        RateLimiter { store, keys: KeyBuilder::new(), epoch: Instant::now() }
+        RateLimiter {
+            store,
+            keys: KeyBuilder::new(),
+            epoch: Instant::now(),
+        }
     }
 
     fn now(&self) -> Duration {
@@ -55,10 +63,16 @@ fn key_for(limiter: &RateLimiter, rule: &RateLimitRule, ctx: &RequestContext<'_>
             Characteristic::Host => parts.part(head.host().map_or("", |h| h.host()).as_bytes()),
             Characteristic::Path => parts.part(head.path().as_bytes()),
             Characteristic::Asn => parts.part(&ctx.geo.asn.unwrap_or(0).to_be_bytes()),
-            Characteristic::Country => parts.part(ctx.geo.country.as_deref().unwrap_or("").as_bytes()),
+            Characteristic::Country => {
+                parts.part(ctx.geo.country.as_deref().unwrap_or("").as_bytes())
+            }
             Characteristic::Header(name) => parts.part(head.header(name).unwrap_or(b"")),
             Characteristic::Cookie(name) => parts.part(cookie(head, name).unwrap_or(b"")),
-            Characteristic::Query(name) => parts.part(query_arg(head.query().unwrap_or(""), name).unwrap_or("").as_bytes()),
+            Characteristic::Query(name) => parts.part(
+                query_arg(head.query().unwrap_or(""), name)
+                    .unwrap_or("")
+                    .as_bytes(),
+            ),
         };
     }
     parts.finish()
@@ -84,7 +98,11 @@ fn query_arg<'q>(query: &'q str, name: &str) -> Option<&'q str> {
 
 /// Checks every rule that applies to the request, in order. The first rule over its rate
 /// with action `block` answers 429; `log` rules over their rate are recorded.
-pub fn rate_limit(ctx: &mut RequestContext<'_>, rules: &[Arc<RateLimitRule>], exec: &ExecutionContext<'_>) -> Decision {
+pub fn rate_limit(
+    ctx: &mut RequestContext<'_>,
+    rules: &[Arc<RateLimitRule>],
+    exec: &ExecutionContext<'_>,
+) -> Decision {
     let limiter = ctx.generation.rate_limiter.clone();
     let now = limiter.now();
     for rule in rules {
@@ -93,16 +111,27 @@ pub fn rate_limit(ctx: &mut RequestContext<'_>, rules: &[Arc<RateLimitRule>], ex
         }
         let key = key_for(&limiter, rule, ctx);
         let decision = if rule.counting.is_some() {
-            ctx.deferred_hits.push(DeferredHit { rule: rule.clone(), key });
+            ctx.deferred_hits.push(DeferredHit {
+                rule: rule.clone(),
+                key,
+            });
             limiter.store.check(key, &rule.quota, now)
         } else {
             limiter.store.check_and_hit(key, &rule.quota, now)
         };
-        let RlDecision::Limit { retry_after_secs, status } = decision else {
+        let RlDecision::Limit {
+            retry_after_secs,
+            status,
+        } = decision
+        else {
             continue;
         };
         let event = SecurityMatch {
-            action: if rule.action == RateLimitAction::Block { "block" } else { "log" },
+            action: if rule.action == RateLimitAction::Block {
+                "block"
+            } else {
+                "log"
+            },
             rule_id: rule.id.clone(),
             description: rule.description.clone(),
             source: "rateLimit",
@@ -121,8 +150,12 @@ pub fn rate_limit(ctx: &mut RequestContext<'_>, rules: &[Arc<RateLimitRule>], ex
         );
         let mut rejection = Rejection::new(EdgeError::RateLimited, detail);
         rejection.retry_after = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
-        rejection.headers.push(("ratelimit-policy", q.policy_field(&rule.id).to_string()));
-        rejection.headers.push(("ratelimit", status.ratelimit_field(&rule.id).to_string()));
+        rejection
+            .headers
+            .push(("ratelimit-policy", q.policy_field(&rule.id).to_string()));
+        rejection
+            .headers
+            .push(("ratelimit", status.ratelimit_field(&rule.id).to_string()));
         rejection.response = rule.response.clone();
         return Decision::Reject(rejection);
     }

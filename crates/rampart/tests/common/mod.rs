@@ -41,6 +41,9 @@ impl Received {
     }
 }
 
+/// A function from the received request to the raw response.
+pub type Responder = Arc<dyn Fn(&Received) -> Vec<u8> + Send + Sync>;
+
 /// How the test origin answers.
 #[derive(Clone)]
 pub enum Behaviour {
@@ -55,7 +58,7 @@ pub enum Behaviour {
     /// Close the connection as soon as the request is read (for 502).
     CloseAfterRequest,
     /// Answer with a function of the received request.
-    With(Arc<dyn Fn(&Received) -> Vec<u8> + Send + Sync>),
+    With(Responder),
 }
 
 /// A scriptable origin on 127.0.0.1.
@@ -78,7 +81,11 @@ impl Origin {
                 tokio::spawn(origin_connection(stream, behaviour.clone(), r.clone()));
             }
         });
-        Origin { addr, received, connections }
+        Origin {
+            addr,
+            received,
+            connections,
+        }
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -90,16 +97,26 @@ impl Origin {
     }
 }
 
-async fn origin_connection(mut stream: TcpStream, behaviour: Behaviour, log: Arc<Mutex<Vec<Received>>>) {
+async fn origin_connection(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    log: Arc<Mutex<Vec<Received>>>,
+) {
     let mut buf = Vec::new();
     loop {
-        let Some(req) = read_request(&mut stream, &mut buf).await else { return };
+        let Some(req) = read_request(&mut stream, &mut buf).await else {
+            return;
+        };
         log.lock().unwrap().push(req.clone());
         let reply = match &behaviour {
             Behaviour::Raw(bytes) => bytes.clone(),
             Behaviour::Echo => {
                 let body = req.request_line().as_bytes().to_vec();
-                let mut out = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+                let mut out = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
                 out.extend_from_slice(&body);
                 out
             }
@@ -160,7 +177,10 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recei
             }
         }
     }
-    Some(Received { head: head_text, body })
+    Some(Received {
+        head: head_text,
+        body,
+    })
 }
 
 /// A response as the client saw it.
@@ -188,7 +208,8 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 }
 
@@ -200,7 +221,10 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
-        Client { stream: TcpStream::connect(addr).await.unwrap(), buf: Vec::new() }
+        Client {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+        }
     }
 
     pub async fn send(&mut self, raw: &[u8]) {
@@ -223,7 +247,10 @@ impl Client {
                     match rampart_http::parse_response_head(&self.buf, &limits) {
                         Ok(Parse::Complete(done)) => break done,
                         Ok(Parse::Partial) => {}
-                        Err(e) => panic!("invalid response from rampart: {e}: {:?}", String::from_utf8_lossy(&self.buf)),
+                        Err(e) => panic!(
+                            "invalid response from rampart: {e}: {:?}",
+                            String::from_utf8_lossy(&self.buf)
+                        ),
                     }
                 }
                 if self.stream.read_buf(&mut self.buf).await.ok()? == 0 {
@@ -265,7 +292,11 @@ impl Client {
                     body = std::mem::take(&mut self.buf);
                 }
             }
-            return Some(Response { status, head: head_text, body });
+            return Some(Response {
+                status,
+                head: head_text,
+                body,
+            });
         }
     }
 
@@ -308,18 +339,33 @@ pub struct Rampart {
 impl Rampart {
     /// Starts rampart; `extra` is TOML spliced into the config: `server_extra` inside
     /// `[server]`, `zone_extra` inside the zone, `rest` after it.
-    pub async fn start_with(origin: SocketAddr, server_extra: &str, zone_extra: &str, rest: &str) -> Rampart {
-        let log_path = std::env::temp_dir().join(format!("rampart-test-{}-{}.log", std::process::id(), fastrand::u64(..)));
+    pub async fn start_with(
+        origin: SocketAddr,
+        server_extra: &str,
+        zone_extra: &str,
+        rest: &str,
+    ) -> Rampart {
+        let log_path = std::env::temp_dir().join(format!(
+            "rampart-test-{}-{}.log",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
         let src = format!(
             "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"{}\"\n{server_extra}\n\
              [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\", \"*.example.test\"]\norigin = \"http://{origin}\"\n{zone_extra}\n{rest}",
             log_path.display()
         );
-        let loaded = rampart::config::load_str("test.toml", &src, None).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        let loaded = rampart::config::load_str("test.toml", &src, None)
+            .unwrap_or_else(|e| panic!("{e}\n{src}"));
         let metrics = Arc::new(Metrics::new());
         let log = AccessLog::start(&loaded.config.server.access_log, metrics.clone()).unwrap();
         let server = Server::start(loaded.config, log, metrics).await.unwrap();
-        Rampart { addr: server.local_addrs[0], admin: server.admin_addr, server: Some(server), log_path }
+        Rampart {
+            addr: server.local_addrs[0],
+            admin: server.admin_addr,
+            server: Some(server),
+            log_path,
+        }
     }
 
     pub async fn start(origin: SocketAddr) -> Rampart {
@@ -344,7 +390,10 @@ impl Rampart {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-            let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            let lines: Vec<serde_json::Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
             if lines.len() >= n || tokio::time::Instant::now() > deadline {
                 return lines;
             }
@@ -355,7 +404,8 @@ impl Rampart {
     /// The Prometheus text from /metrics.
     pub async fn metrics(&self) -> String {
         let mut c = Client::connect(self.admin.unwrap()).await;
-        c.send(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").await;
+        c.send(b"GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+            .await;
         c.response(false).await.text()
     }
 }
