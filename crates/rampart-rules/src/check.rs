@@ -7,12 +7,13 @@ use std::sync::Arc;
 use memchr::memmem;
 
 use crate::compile::{
-    BytesSet, Matcher, MatcherCache, OrdOp, RangeSet, Word, canonical_ip, parse_int, parse_word,
+    BytesSet, IpMatcher, Matcher, MatcherCache, OrdOp, RangeSet, Word, canonical_ip, parse_int,
+    parse_word,
 };
 use crate::error::{CompileError, ErrorKind, Span, suggest};
 use crate::exec::{ConstVal, IndexKey, Node};
 use crate::functions::{Func, NAMES, parse_replacement};
-use crate::ipset::IpSet;
+use crate::ipset::Prefix;
 use crate::lexer::{decode_basic, decode_regex};
 use crate::lists::Lists;
 use crate::parse::{CmpOp, Expr, ExprKind, IndexKind, Literal, LogicalOp, Rhs};
@@ -122,11 +123,18 @@ impl Checker<'_> {
             } => {
                 let l = self.expr(lhs, self.fn_depth > 0)?;
                 let (matcher, negate) = self.matcher(&l.ty, *op, *op_span, rhs)?;
-                let node = Node::Compare {
-                    lhs: Box::new(l.node),
-                    matcher: Box::new(matcher),
-                    negate,
-                    mapped: l.mapped,
+                let node = match l.node {
+                    Node::Field(field) if !l.mapped => Node::FieldCompare {
+                        field,
+                        matcher: Box::new(matcher),
+                        negate,
+                    },
+                    lhs => Node::Compare {
+                        lhs: Box::new(lhs),
+                        matcher: Box::new(matcher),
+                        negate,
+                        mapped: l.mapped,
+                    },
                 };
                 let ty = if l.mapped {
                     Type::array(Type::Bool)
@@ -417,20 +425,12 @@ impl Checker<'_> {
                     }
                 }
                 CmpOp::In => {
-                    let mut set = IpSet::new();
+                    let mut prefixes = Vec::with_capacity(items.len());
                     for item in &items {
                         match self.lit_word(item, &Type::Ip)? {
-                            Word::Ip(ip) => {
-                                set.insert_addr(ip);
-                            }
-                            Word::Cidr(ip, len) => {
-                                let net = ipnet::IpNet::new(ip, len)
-                                    .map_err(|_| self.err(ErrorKind::InvalidIp, item.span()))?;
-                                set.insert(net);
-                            }
-                            Word::IpRange(a, b) => {
-                                set.insert_range(a, b);
-                            }
+                            Word::Ip(ip) => prefixes.push(Prefix::new(ip, 128)),
+                            Word::Cidr(ip, len) => prefixes.push(Prefix::new(ip, len)),
+                            Word::IpRange(a, b) => prefixes.extend(Prefix::range(a, b)),
                             other => {
                                 return Err(self.mismatch(
                                     Type::Ip,
@@ -440,7 +440,7 @@ impl Checker<'_> {
                             }
                         }
                     }
-                    Matcher::IpIn(Arc::new(set))
+                    Matcher::IpIn(IpMatcher::new(prefixes))
                 }
                 _ => return Err(unsupported(self)),
             },

@@ -11,8 +11,9 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use crate::error::ErrorKind;
 use crate::exec::Val;
-use crate::ipset::IpSet;
+use crate::ipset::{IpSet, Prefix, ip_bits};
 use crate::lists::List;
+use crate::types::Value;
 
 /// `lt`, `le`, `gt`, `ge`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +50,56 @@ pub(crate) enum Matcher {
     IntIn(RangeSet),
     BitAnd(i64),
     IpEq(IpAddr),
-    IpIn(Arc<IpSet>),
+    IpIn(IpMatcher),
     List(Arc<List>),
+}
+
+/// `ip in {...}`: a few prefixes are scanned, many go into an [`IpSet`].
+#[derive(Debug, Clone)]
+pub(crate) struct IpMatcher {
+    prefixes: Vec<Prefix>,
+    masks: Vec<u128>,
+    set: Option<IpSet>,
+}
+
+impl IpMatcher {
+    const SET_THRESHOLD: usize = 8;
+
+    pub(crate) fn new(mut prefixes: Vec<Prefix>) -> Self {
+        prefixes.sort_by_key(|p| (p.v6, p.len, p.net));
+        prefixes.dedup();
+        let set = (prefixes.len() > Self::SET_THRESHOLD).then(|| {
+            let mut set = IpSet::new();
+            for p in &prefixes {
+                set.insert_prefix(*p);
+            }
+            set
+        });
+        let masks = prefixes.iter().map(Prefix::mask).collect();
+        IpMatcher {
+            prefixes,
+            masks,
+            set,
+        }
+    }
+
+    pub(crate) fn prefixes(&self) -> &[Prefix] {
+        &self.prefixes
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        if let Some(set) = &self.set {
+            return set.contains(ip);
+        }
+        let (v6, bits) = ip_bits(ip);
+        let mapped = match ip {
+            IpAddr::V6(a) => a.to_ipv4_mapped().map(|m| u128::from(u32::from(m))),
+            IpAddr::V4(_) => None,
+        };
+        self.prefixes.iter().zip(&self.masks).any(|(p, m)| {
+            (p.v6 == v6 && bits & m == p.net) || (!p.v6 && mapped.is_some_and(|x| x & m == p.net))
+        })
+    }
 }
 
 /// IPv4-mapped IPv6 addresses compare as the IPv4 address they map.
@@ -63,25 +112,57 @@ pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 impl Matcher {
     pub(crate) fn matches(&self, v: &Val<'_>) -> bool {
-        match (self, v) {
-            (Matcher::BytesEq(lit), Val::Bytes(b)) => **lit == **b,
-            (Matcher::BytesOrd(op, lit), Val::Bytes(b)) => op.holds((**b).cmp(&**lit)),
-            (Matcher::Contains(f), Val::Bytes(b)) => f.find(b).is_some(),
-            (Matcher::Regex(re), Val::Bytes(b)) => re.is_match(b),
-            (Matcher::Wildcard(w), Val::Bytes(b)) => w.is_match(b),
-            (Matcher::BytesIn(set), Val::Bytes(b)) => set.contains(b),
-            (Matcher::IntEq(n), Val::Int(i)) => i == n,
-            (Matcher::IntOrd(op, n), Val::Int(i)) => op.holds(i.cmp(n)),
-            (Matcher::IntIn(set), Val::Int(i)) => set.contains(*i),
-            (Matcher::BitAnd(n), Val::Int(i)) => i & n != 0,
-            (Matcher::IpEq(ip), Val::Ip(a)) => canonical_ip(*a) == *ip,
-            (Matcher::IpIn(set), Val::Ip(a)) => set.contains(*a),
-            (Matcher::List(list), v) => match (&**list, v) {
-                (List::Ip(set), Val::Ip(a)) => set.contains(*a),
-                (List::Bytes(set), Val::Bytes(b)) => set.contains(&**b),
-                (List::Int(set), Val::Int(i)) => set.contains(i),
-                _ => false,
-            },
+        match v {
+            Val::Bytes(b) => self.match_bytes(b),
+            Val::Int(i) => self.match_int(*i),
+            Val::Ip(ip) => self.match_ip(*ip),
+            _ => false,
+        }
+    }
+
+    /// Like [`Matcher::matches`], on a field's value without conversion.
+    #[inline]
+    pub(crate) fn matches_value(&self, v: &Value<'_>) -> bool {
+        match v {
+            Value::Bytes(b) => self.match_bytes(b),
+            Value::Int(i) => self.match_int(*i),
+            Value::Ip(ip) => self.match_ip(*ip),
+            _ => false,
+        }
+    }
+
+    #[inline]
+    fn match_bytes(&self, b: &[u8]) -> bool {
+        match self {
+            Matcher::BytesEq(lit) => **lit == *b,
+            Matcher::BytesOrd(op, lit) => op.holds(b.cmp(lit)),
+            Matcher::Contains(f) => f.find(b).is_some(),
+            Matcher::Regex(re) => re.is_match(b),
+            Matcher::Wildcard(w) => w.is_match(b),
+            Matcher::BytesIn(set) => set.contains(b),
+            Matcher::List(list) => matches!(&**list, List::Bytes(set) if set.contains(b)),
+            _ => false,
+        }
+    }
+
+    #[inline]
+    fn match_int(&self, i: i64) -> bool {
+        match self {
+            Matcher::IntEq(n) => i == *n,
+            Matcher::IntOrd(op, n) => op.holds(i.cmp(n)),
+            Matcher::IntIn(set) => set.contains(i),
+            Matcher::BitAnd(n) => i & n != 0,
+            Matcher::List(list) => matches!(&**list, List::Int(set) if set.contains(&i)),
+            _ => false,
+        }
+    }
+
+    #[inline]
+    fn match_ip(&self, ip: IpAddr) -> bool {
+        match self {
+            Matcher::IpEq(want) => canonical_ip(ip) == *want,
+            Matcher::IpIn(m) => m.contains(ip),
+            Matcher::List(list) => matches!(&**list, List::Ip(set) if set.contains(ip)),
             _ => false,
         }
     }

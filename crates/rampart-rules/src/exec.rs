@@ -73,6 +73,7 @@ impl<'s> ExecutionContext<'s> {
     }
 
     /// The value of a field, asking the source on first read.
+    #[inline]
     pub fn field(&self, id: FieldId) -> Option<&Value<'s>> {
         let cell = self.cache.get(id.index())?;
         Some(cell.get_or_init(|| {
@@ -185,6 +186,12 @@ pub(crate) enum Node {
         negate: bool,
         mapped: bool,
     },
+    /// A comparison of a field's own value (the common case, kept direct).
+    FieldCompare {
+        field: FieldId,
+        matcher: Box<Matcher>,
+        negate: bool,
+    },
     Not(Box<Node>),
     /// `not` applied to each element of an `Array<Bool>`.
     NotEach(Box<Node>),
@@ -205,6 +212,14 @@ impl Node {
     /// Evaluates a Bool-typed node.
     pub(crate) fn eval_bool(&self, ctx: &ExecutionContext<'_>) -> bool {
         match self {
+            Node::FieldCompare {
+                field,
+                matcher,
+                negate,
+            } => match ctx.field(*field) {
+                Some(v) => matcher.matches_value(v) != *negate,
+                None => false,
+            },
             Node::Compare {
                 lhs,
                 matcher,
@@ -285,9 +300,12 @@ impl Node {
                     .map(|e| Val::Bool(!e.as_bool()))
                     .collect(),
             )),
-            Node::Compare { .. } | Node::Not(_) | Node::And(_) | Node::Or(_) | Node::Xor(_) => {
-                Some(Val::Bool(self.eval_bool(ctx)))
-            }
+            Node::Compare { .. }
+            | Node::FieldCompare { .. }
+            | Node::Not(_)
+            | Node::And(_)
+            | Node::Or(_)
+            | Node::Xor(_) => Some(Val::Bool(self.eval_bool(ctx))),
         }
     }
 }

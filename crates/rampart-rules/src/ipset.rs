@@ -137,6 +137,14 @@ impl IpSet {
         }
     }
 
+    pub(crate) fn insert_prefix(&mut self, p: Prefix) -> bool {
+        if p.v6 {
+            self.v6.insert(p.net, p.len, 128)
+        } else {
+            self.v4.insert(p.net, p.len, 32)
+        }
+    }
+
     /// Adds a single address (a /32 or /128).
     pub fn insert_addr(&mut self, addr: IpAddr) -> bool {
         match addr {
@@ -201,6 +209,55 @@ impl FromIterator<IpNet> for IpSet {
             set.insert(net);
         }
         set
+    }
+}
+
+/// A network in integer form: family, masked network bits, prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Prefix {
+    pub v6: bool,
+    pub net: u128,
+    pub len: u8,
+}
+
+/// An address as `(is IPv6, bits)`.
+pub(crate) fn ip_bits(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+impl Prefix {
+    fn width(v6: bool) -> u8 {
+        if v6 { 128 } else { 32 }
+    }
+
+    /// The network of `ip/len` (host bits cleared).
+    pub(crate) fn new(ip: IpAddr, len: u8) -> Prefix {
+        let (v6, bits) = ip_bits(ip);
+        let len = len.min(Self::width(v6));
+        Prefix {
+            v6,
+            net: bits & mask(len, Self::width(v6)),
+            len,
+        }
+    }
+
+    /// The fewest prefixes covering `start..=end` (same family, `start <= end`).
+    pub(crate) fn range(start: IpAddr, end: IpAddr) -> Vec<Prefix> {
+        let ((v6, s), (v6e, e)) = (ip_bits(start), ip_bits(end));
+        if v6 != v6e || s > e {
+            return Vec::new();
+        }
+        range_prefixes(s, e, Self::width(v6))
+            .into_iter()
+            .map(|(net, len)| Prefix { v6, net, len })
+            .collect()
+    }
+
+    pub(crate) fn mask(&self) -> u128 {
+        mask(self.len, Self::width(self.v6))
     }
 }
 

@@ -10,14 +10,16 @@
 //! not occur is skipped without being evaluated.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::ops::ControlFlow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::Filter;
 use crate::compile::Matcher;
-use crate::exec::{ExecutionContext, Node};
+use crate::exec::{ConstVal, ExecutionContext, IndexKey, Node};
 use crate::functions::Func;
+use crate::ipset::{Prefix, ip_bits};
 use crate::scheme::FieldId;
 use crate::types::Value;
 
@@ -45,24 +47,56 @@ impl<A> Rule<A> {
     }
 }
 
-/// A literal that must occur in a field for a rule to possibly match.
+/// What kind of necessary condition an atom is; atoms of one kind over one
+/// field share one index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum AtomKind {
+    /// The literal occurs in the field (ASCII case-insensitively if `true`).
+    Literal(bool),
+    /// The field's address is inside the prefix encoded in the data.
+    Prefix,
+    /// The field's map has the key.
+    MapKey,
+}
+
+/// A condition that must hold for a rule to possibly match.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Atom {
     field: FieldId,
-    literal: Vec<u8>,
-    case_insensitive: bool,
+    kind: AtomKind,
+    /// The literal, the map key, or `[v6, len, net (16 bytes, big-endian)]`.
+    data: Vec<u8>,
 }
 
-/// One automaton over one field: all guard literals of that field.
+fn prefix_atom(field: FieldId, p: Prefix) -> Atom {
+    let mut data = vec![u8::from(p.v6), p.len];
+    data.extend_from_slice(&p.net.to_be_bytes());
+    Atom {
+        field,
+        kind: AtomKind::Prefix,
+        data,
+    }
+}
+
+/// One index over one field, run once per request when evaluation reaches
+/// its first rule; it marks the rules whose atoms hold.
 #[derive(Debug, Clone)]
 struct Group {
     field: FieldId,
-    automaton: AhoCorasick,
-    /// Rules to mark as candidates, per pattern id.
-    rules_of_pattern: Vec<Vec<u32>>,
-    /// The first rule (in order) guarded by this group; the automaton runs
-    /// only once evaluation reaches it.
+    index: GroupIndex,
+    /// Rules to mark, per entry of the index.
+    rules_of_entry: Vec<Vec<u32>>,
     first_rule: usize,
+}
+
+#[derive(Debug, Clone)]
+enum GroupIndex {
+    /// One Aho-Corasick automaton over all literals; pattern id = entry.
+    Literals(AhoCorasick),
+    /// Per (family, prefix length), network → entry.
+    Prefixes(Vec<(bool, u8, u128, HashMap<u128, usize>)>),
+    /// Map key → entry.
+    MapKeys(HashMap<Vec<u8>, usize>),
 }
 
 /// An ordered list of rules with a shared pre-filter.
@@ -88,22 +122,19 @@ pub struct RuleSet<A> {
     groups: Vec<Group>,
 }
 
-/// Rules guarded by each literal of one group.
-type RulesByLiteral = HashMap<Vec<u8>, Vec<u32>>;
+/// Rules guarded by each atom of one group, and the group's first rule.
+type GroupAtoms = (usize, HashMap<Vec<u8>, Vec<u32>>);
 
-/// A group is only worth an automaton pass when it guards at least this many rules.
+/// A group is only worth a pass when it guards at least this many rules.
 const MIN_RULES_PER_GROUP: usize = 4;
 
 impl<A> RuleSet<A> {
     /// Builds a rule set (and its pre-filter) from compiled rules, kept in order.
     pub fn new(rules: Vec<Rule<A>>) -> Self {
         let guards: Vec<Option<Vec<Atom>>> = rules.iter().map(|r| guard(&r.filter.root)).collect();
-        let mut rules_per_group: HashMap<(FieldId, bool), usize> = HashMap::new();
+        let mut rules_per_group: HashMap<(FieldId, AtomKind), usize> = HashMap::new();
         for atoms in guards.iter().flatten() {
-            let mut keys: Vec<_> = atoms
-                .iter()
-                .map(|a| (a.field, a.case_insensitive))
-                .collect();
+            let mut keys: Vec<_> = atoms.iter().map(|a| (a.field, a.kind)).collect();
             keys.sort();
             keys.dedup();
             for k in keys {
@@ -111,48 +142,73 @@ impl<A> RuleSet<A> {
             }
         }
         let mut guarded = vec![false; rules.len()];
-        // (field, ci) -> (literal -> rules)
-        let mut literals: HashMap<(FieldId, bool), (usize, RulesByLiteral)> = HashMap::new();
+        let mut by_group: HashMap<(FieldId, AtomKind), GroupAtoms> = HashMap::new();
         for (i, atoms) in guards.into_iter().enumerate() {
             let Some(atoms) = atoms else { continue };
             if !atoms
                 .iter()
-                .all(|a| rules_per_group[&(a.field, a.case_insensitive)] >= MIN_RULES_PER_GROUP)
+                .all(|a| rules_per_group[&(a.field, a.kind)] >= MIN_RULES_PER_GROUP)
             {
                 continue;
             }
             guarded[i] = true;
             for a in atoms {
-                let entry = literals
-                    .entry((a.field, a.case_insensitive))
+                let entry = by_group
+                    .entry((a.field, a.kind))
                     .or_insert_with(|| (i, HashMap::new()));
-                let list = entry.1.entry(a.literal).or_default();
+                let list = entry.1.entry(a.data).or_default();
                 if list.last() != Some(&(i as u32)) {
                     list.push(i as u32);
                 }
             }
         }
         let mut groups = Vec::new();
-        for ((field, ci), (first_rule, lits)) in literals {
-            let (patterns, rules_of_pattern): (Vec<Vec<u8>>, Vec<Vec<u32>>) =
-                lits.into_iter().unzip();
-            let automaton = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .ascii_case_insensitive(ci)
-                .build(&patterns);
-            match automaton {
-                Ok(automaton) => groups.push(Group {
+        for ((field, kind), (first_rule, atoms)) in by_group {
+            let (data, rules_of_entry): (Vec<Vec<u8>>, Vec<Vec<u32>>) = atoms.into_iter().unzip();
+            let index = match kind {
+                AtomKind::Literal(ci) => AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(ci)
+                    .build(&data)
+                    .ok()
+                    .map(GroupIndex::Literals),
+                AtomKind::Prefix => {
+                    let mut tables: Vec<(bool, u8, u128, HashMap<u128, usize>)> = Vec::new();
+                    for (entry, d) in data.iter().enumerate() {
+                        let p = Prefix {
+                            v6: d[0] == 1,
+                            len: d[1],
+                            net: u128::from_be_bytes(d[2..18].try_into().expect("16 bytes")),
+                        };
+                        match tables.iter_mut().find(|t| t.0 == p.v6 && t.1 == p.len) {
+                            Some(t) => {
+                                t.3.insert(p.net, entry);
+                            }
+                            None => tables.push((
+                                p.v6,
+                                p.len,
+                                p.mask(),
+                                HashMap::from([(p.net, entry)]),
+                            )),
+                        }
+                    }
+                    Some(GroupIndex::Prefixes(tables))
+                }
+                AtomKind::MapKey => Some(GroupIndex::MapKeys(
+                    data.into_iter().enumerate().map(|(e, k)| (k, e)).collect(),
+                )),
+            };
+            match index {
+                Some(index) => groups.push(Group {
                     field,
-                    automaton,
-                    rules_of_pattern,
+                    index,
+                    rules_of_entry,
                     first_rule,
                 }),
-                Err(_) => {
+                None => {
                     // Too large for the automaton: evaluate those rules unguarded.
-                    for rules in rules_of_pattern {
-                        for r in rules {
-                            guarded[r as usize] = false;
-                        }
+                    for r in rules_of_entry.into_iter().flatten() {
+                        guarded[r as usize] = false;
                     }
                 }
             }
@@ -237,26 +293,79 @@ impl<A> RuleSet<A> {
 
 impl Group {
     fn mark(&self, ctx: &ExecutionContext<'_>, candidates: &mut [u64]) {
-        let Some(Value::Bytes(haystack)) = ctx.field(self.field) else {
-            return;
-        };
-        for m in self.automaton.find_overlapping_iter(&haystack[..]) {
-            for r in &self.rules_of_pattern[m.pattern().as_usize()] {
+        let mut mark = |entry: usize| {
+            for r in &self.rules_of_entry[entry] {
                 let r = *r as usize;
                 candidates[r / 64] |= 1 << (r % 64);
             }
+        };
+        match (&self.index, ctx.field(self.field)) {
+            (GroupIndex::Literals(ac), Some(Value::Bytes(haystack))) => {
+                for m in ac.find_overlapping_iter(&haystack[..]) {
+                    mark(m.pattern().as_usize());
+                }
+            }
+            (GroupIndex::Prefixes(tables), Some(Value::Ip(ip))) => {
+                let (v6, bits) = ip_bits(*ip);
+                let mapped = match ip {
+                    IpAddr::V6(a) => a.to_ipv4_mapped().map(|m| u128::from(u32::from(m))),
+                    IpAddr::V4(_) => None,
+                };
+                // An IPv4-mapped IPv6 address also matches IPv4 prefixes,
+                // as in `IpSet`.
+                for (t6, _, mask, nets) in tables {
+                    let addr = if *t6 == v6 {
+                        bits
+                    } else if let (false, Some(m)) = (*t6, mapped) {
+                        m
+                    } else {
+                        continue;
+                    };
+                    if let Some(entry) = nets.get(&(addr & mask)) {
+                        mark(*entry);
+                    }
+                }
+            }
+            (GroupIndex::MapKeys(keys), Some(Value::Map(map))) => {
+                for k in map.keys() {
+                    if let Some(entry) = keys.get(&k[..]) {
+                        mark(*entry);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
 
-/// Literals that a match of `node` requires (at least one of them occurs),
-/// or `None` if no such set is known.
+/// The map key an evaluation of `node` needs present (a missing key makes
+/// the value missing, and any comparison of a missing value false).
+fn required_map_key(node: &Node) -> Option<(FieldId, &[u8])> {
+    match node {
+        Node::Index(base, IndexKey::Key(k)) => match &**base {
+            Node::Field(f) => Some((*f, k)),
+            _ => None,
+        },
+        Node::Index(base, IndexKey::Position(_)) => required_map_key(base),
+        Node::Call { args, .. } => required_map_key(args.first()?),
+        _ => None,
+    }
+}
+
+/// Conditions one of which holds whenever `node` is true, or `None` if no
+/// such set is known.
 fn guard(node: &Node) -> Option<Vec<Atom>> {
     match node {
-        Node::And(items) => items
-            .iter()
-            .filter_map(guard)
-            .max_by_key(|atoms| atoms.iter().map(|a| a.literal.len()).min().unwrap_or(0)),
+        Node::And(items) => items.iter().filter_map(guard).max_by_key(|atoms| {
+            atoms
+                .iter()
+                .map(|a| match a.kind {
+                    AtomKind::Literal(_) => a.data.len(),
+                    _ => usize::MAX,
+                })
+                .min()
+                .unwrap_or(0)
+        }),
         Node::Or(items) => {
             let mut all = Vec::new();
             for i in items {
@@ -264,67 +373,114 @@ fn guard(node: &Node) -> Option<Vec<Atom>> {
             }
             Some(all)
         }
+        Node::FieldCompare {
+            field,
+            matcher,
+            negate: false,
+        } => compare_guard(*field, None, matcher),
         Node::Compare {
             lhs,
             matcher,
-            negate: false,
-            mapped: false,
+            negate,
+            mapped,
         } => {
-            let (field, folded) = field_of(lhs)?;
-            let atom = |lit: &[u8], ci: bool| {
-                // Under lower()/upper(), a literal that the fold could not
-                // produce never matches; leave such rules unguarded.
-                let ci = ci || folded.is_some();
-                let ok = !lit.is_empty()
-                    && match folded {
-                        Some(true) => !lit.iter().any(u8::is_ascii_uppercase),
-                        Some(false) => !lit.iter().any(u8::is_ascii_lowercase),
-                        None => true,
-                    };
-                ok.then(|| Atom {
+            if let Some((field, key)) = required_map_key(lhs) {
+                return Some(vec![Atom {
                     field,
-                    literal: lit.to_vec(),
-                    case_insensitive: ci,
-                })
-            };
-            match &**matcher {
-                Matcher::BytesEq(lit) => Some(vec![atom(lit, false)?]),
-                Matcher::Contains(f) => Some(vec![atom(f.needle(), false)?]),
-                Matcher::Wildcard(w) => Some(vec![atom(w.longest_piece(), w.case_insensitive())?]),
-                Matcher::BytesIn(set) => set.items().into_iter().map(|l| atom(l, false)).collect(),
-                Matcher::Regex(re) => {
-                    // Under a case fold, variants the fold cannot produce are
-                    // dropped: a match must start with one of the others.
-                    let atoms: Vec<Atom> = regex_prefixes(re.as_str())?
-                        .iter()
-                        .filter_map(|l| atom(l, false))
-                        .collect();
-                    (!atoms.is_empty()).then_some(atoms)
-                }
-                _ => None,
+                    kind: AtomKind::MapKey,
+                    data: key.to_vec(),
+                }]);
             }
+            if *negate || *mapped {
+                return None;
+            }
+            let (field, folded) = folded_field(lhs)?;
+            compare_guard(field, folded, matcher)
         }
         Node::Call {
             func,
             args,
             mapped: false,
-        } if matches!(**func, Func::StartsWith | Func::EndsWith) => {
-            let (field, folded) = field_of(&args[0])?;
-            let Node::Const(crate::exec::ConstVal::Bytes(lit)) = &args[1] else {
-                return None;
-            };
-            if lit.is_empty() || folded.is_some() {
-                return None;
+        } => match &**func {
+            Func::Any | Func::All => match args.first()? {
+                Node::Compare { lhs, .. } => {
+                    let (field, key) = required_map_key(lhs)?;
+                    Some(vec![Atom {
+                        field,
+                        kind: AtomKind::MapKey,
+                        data: key.to_vec(),
+                    }])
+                }
+                _ => None,
+            },
+            Func::StartsWith | Func::EndsWith => {
+                let Node::Field(field) = &args[0] else {
+                    return None;
+                };
+                let Node::Const(ConstVal::Bytes(lit)) = &args[1] else {
+                    return None;
+                };
+                (!lit.is_empty()).then(|| {
+                    vec![Atom {
+                        field: *field,
+                        kind: AtomKind::Literal(false),
+                        data: lit.to_vec(),
+                    }]
+                })
             }
-            Some(vec![Atom {
-                field,
-                literal: lit.to_vec(),
-                case_insensitive: false,
-            }])
-        }
+            _ => None,
+        },
         _ => None,
     }
 }
+
+/// Atoms for a non-negated comparison of `field` (through `lower()` when
+/// `folded` is `Some(true)`, `upper()` when `Some(false)`).
+fn compare_guard(field: FieldId, folded: Option<bool>, matcher: &Matcher) -> Option<Vec<Atom>> {
+    let atom = |lit: &[u8], ci: bool| {
+        // Under lower()/upper(), a literal that the fold could not produce
+        // never matches; such literals give no atom.
+        let ok = !lit.is_empty()
+            && match folded {
+                Some(true) => !lit.iter().any(u8::is_ascii_uppercase),
+                Some(false) => !lit.iter().any(u8::is_ascii_lowercase),
+                None => true,
+            };
+        ok.then(|| Atom {
+            field,
+            kind: AtomKind::Literal(ci || folded.is_some()),
+            data: lit.to_vec(),
+        })
+    };
+    match matcher {
+        Matcher::BytesEq(lit) => Some(vec![atom(lit, false)?]),
+        Matcher::Contains(f) => Some(vec![atom(f.needle(), false)?]),
+        Matcher::Wildcard(w) => Some(vec![atom(w.longest_piece(), w.case_insensitive())?]),
+        Matcher::BytesIn(set) => set.items().into_iter().map(|l| atom(l, false)).collect(),
+        Matcher::Regex(re) => {
+            // Under a case fold, variants the fold cannot produce are
+            // dropped: a match must start with one of the others.
+            let atoms: Vec<Atom> = regex_prefixes(re.as_str())?
+                .iter()
+                .filter_map(|l| atom(l, false))
+                .collect();
+            (!atoms.is_empty()).then_some(atoms)
+        }
+        Matcher::IpEq(ip) if folded.is_none() => {
+            Some(vec![prefix_atom(field, Prefix::new(*ip, 128))])
+        }
+        Matcher::IpIn(m) if folded.is_none() && m.prefixes().len() <= MAX_PREFIX_ATOMS => Some(
+            m.prefixes()
+                .iter()
+                .map(|p| prefix_atom(field, *p))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Most prefixes taken from one `in {...}` set for the pre-filter.
+const MAX_PREFIX_ATOMS: usize = 256;
 
 /// Most literals taken from one regex for the pre-filter.
 const MAX_REGEX_PREFIXES: usize = 64;
@@ -350,9 +506,9 @@ fn regex_prefixes(pattern: &str) -> Option<Vec<Vec<u8>>> {
     Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
-/// The field a value reads directly, or through `lower()` (`Some(true)`) or
-/// `upper()` (`Some(false)`).
-fn field_of(node: &Node) -> Option<(FieldId, Option<bool>)> {
+/// The field a value reads directly, or through `lower()` (`Some(true)`)
+/// or `upper()` (`Some(false)`).
+fn folded_field(node: &Node) -> Option<(FieldId, Option<bool>)> {
     match node {
         Node::Field(id) => Some((*id, None)),
         Node::Call {

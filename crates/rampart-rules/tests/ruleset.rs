@@ -116,3 +116,44 @@ fn rule_sets_are_shareable_across_threads() {
     assert_send_sync::<RuleSet<String>>();
     assert_send_sync::<rampart_rules::Filter>();
 }
+
+#[test]
+fn ip_and_header_rules_are_prefiltered_and_agree_with_plain_evaluation() {
+    let scheme = Scheme::http();
+    let mut exprs = Vec::new();
+    for i in 0..60usize {
+        exprs.push(match i % 3 {
+            0 => format!("ip.src in {{10.{i}.0.0/16 2001:db8:{i:x}::/48 192.0.2.{i}}}"),
+            1 => format!(
+                r#"any(http.request.headers["x-key{}"][*] eq "v{i}")"#,
+                i % 7
+            ),
+            _ => format!(r#"http.request.headers["x-key{}"][0] ne "v{i}""#, i % 5),
+        });
+    }
+    let rules: RuleSet<usize> = Compiler::new(&scheme)
+        .compile_rules(exprs.into_iter().enumerate())
+        .unwrap();
+    assert_eq!(rules.prefiltered_rules(), 60);
+    for (ip, header) in [
+        ("10.3.9.9", ("x-key1", "v1")),
+        ("192.0.2.27", ("x-key0", "v7")),
+        ("::ffff:10.6.1.1", ("x-key3", "nope")),
+        ("2001:db8:c::1", ("x-key4", "v4")),
+        ("203.0.113.1", ("x-other", "v1")),
+    ] {
+        let mut r = req("/", "ua");
+        r.client_ip = Some(ip.parse().unwrap());
+        r.headers
+            .push((header.0.to_owned(), header.1.as_bytes().to_vec()));
+        let ctx = ExecutionContext::new(&scheme, &r);
+        let fast: Vec<usize> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
+        let slow: Vec<usize> = rules
+            .rules()
+            .iter()
+            .filter(|r| r.filter().execute(&ctx))
+            .map(|r| *r.action())
+            .collect();
+        assert_eq!(fast, slow, "{ip} {header:?}");
+    }
+}
