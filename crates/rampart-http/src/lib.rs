@@ -44,6 +44,7 @@ mod chars;
 mod chunked;
 mod error;
 mod framing;
+mod fuzzing;
 mod request;
 mod response;
 mod target;
@@ -54,6 +55,7 @@ pub use error::{
     AuthorityError, ChunkedError, ChunkedErrorKind, RequestError, RequestErrorKind, ResponseError,
 };
 pub use framing::{BodyFraming, ResponseBody, is_standard_hop_by_hop};
+pub use fuzzing::{fuzz_chunked, fuzz_request_head, fuzz_response_head};
 pub use request::{Headers, MAX_LEADING_EMPTY_LINES, RequestHead, parse_request_head};
 pub use response::{ResponseHead, parse_response_head};
 pub use target::{Authority, TargetForm};
