@@ -8,82 +8,203 @@ use crate::exec::FieldSource;
 use crate::scheme::{FieldId, Scheme};
 use crate::types::{MapValue, Type, Value};
 
-/// The fields of [`Scheme::http`], with their types.
-pub const HTTP_FIELDS: &[(&str, HttpFieldType)] = &[
-    ("http.host", HttpFieldType::Bytes),
-    ("http.cookie", HttpFieldType::Bytes),
-    ("http.referer", HttpFieldType::Bytes),
-    ("http.user_agent", HttpFieldType::Bytes),
-    ("http.x_forwarded_for", HttpFieldType::Bytes),
-    ("http.request.method", HttpFieldType::Bytes),
-    ("http.request.uri", HttpFieldType::Bytes),
-    ("http.request.uri.path", HttpFieldType::Bytes),
-    ("http.request.uri.path.extension", HttpFieldType::Bytes),
-    ("http.request.uri.query", HttpFieldType::Bytes),
-    ("http.request.uri.args", HttpFieldType::MapOfBytesArrays),
-    ("http.request.uri.args.names", HttpFieldType::BytesArray),
-    ("http.request.uri.args.values", HttpFieldType::BytesArray),
-    ("http.request.full_uri", HttpFieldType::Bytes),
-    ("http.request.version", HttpFieldType::Bytes),
-    ("http.request.headers", HttpFieldType::MapOfBytesArrays),
-    ("http.request.headers.names", HttpFieldType::BytesArray),
-    ("http.request.headers.values", HttpFieldType::BytesArray),
-    ("http.request.cookies", HttpFieldType::MapOfBytesArrays),
-    ("http.request.body.raw", HttpFieldType::Bytes),
-    ("http.request.body.size", HttpFieldType::Int),
-    ("http.request.timestamp.sec", HttpFieldType::Int),
-    ("http.response.code", HttpFieldType::Int),
-    ("ip.src", HttpFieldType::Ip),
-    ("ip.src.country", HttpFieldType::Bytes),
-    ("ip.src.continent", HttpFieldType::Bytes),
-    ("ip.src.asnum", HttpFieldType::Int),
-    // Older Cloudflare names still found in pasted rules.
-    ("ip.geoip.country", HttpFieldType::Bytes),
-    ("ip.geoip.continent", HttpFieldType::Bytes),
-    ("ip.geoip.asnum", HttpFieldType::Int),
-    ("ssl", HttpFieldType::Bool),
-    ("cf.threat_score", HttpFieldType::Int),
-];
-
-/// The type of a field of the HTTP scheme (a `const`-friendly [`Type`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpFieldType {
-    /// [`Type::Bool`].
-    Bool,
-    /// [`Type::Int`].
-    Int,
-    /// [`Type::Bytes`].
-    Bytes,
-    /// [`Type::Ip`].
-    Ip,
-    /// `Array<Bytes>`.
-    BytesArray,
-    /// `Map<Array<Bytes>>`.
-    MapOfBytesArrays,
+/// A field of the standard HTTP scheme ([`Scheme::http`] declares them in
+/// the order of [`HttpField::ALL`], so `FieldId::index()` is the position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpField {
+    /// `http.host`: Bytes.
+    Host,
+    /// `http.cookie`: Bytes.
+    Cookie,
+    /// `http.referer`: Bytes.
+    Referer,
+    /// `http.user_agent`: Bytes.
+    UserAgent,
+    /// `http.x_forwarded_for`: Bytes.
+    XForwardedFor,
+    /// `http.request.method`: Bytes.
+    Method,
+    /// `http.request.uri`: Bytes.
+    Uri,
+    /// `http.request.uri.path`: Bytes.
+    UriPath,
+    /// `http.request.uri.path.extension`: Bytes.
+    UriPathExtension,
+    /// `http.request.uri.query`: Bytes.
+    UriQuery,
+    /// `http.request.uri.args`: Map<Array<Bytes>>.
+    UriArgs,
+    /// `http.request.uri.args.names`: Array<Bytes>.
+    UriArgsNames,
+    /// `http.request.uri.args.values`: Array<Bytes>.
+    UriArgsValues,
+    /// `http.request.full_uri`: Bytes.
+    FullUri,
+    /// `http.request.version`: Bytes.
+    Version,
+    /// `http.request.headers`: Map<Array<Bytes>>.
+    Headers,
+    /// `http.request.headers.names`: Array<Bytes>.
+    HeadersNames,
+    /// `http.request.headers.values`: Array<Bytes>.
+    HeadersValues,
+    /// `http.request.cookies`: Map<Array<Bytes>>.
+    Cookies,
+    /// `http.request.body.raw`: Bytes.
+    BodyRaw,
+    /// `http.request.body.size`: Int.
+    BodySize,
+    /// `http.request.timestamp.sec`: Int.
+    TimestampSec,
+    /// `http.response.code`: Int.
+    ResponseCode,
+    /// `ip.src`: Ip.
+    IpSrc,
+    /// `ip.src.country`: Bytes.
+    IpSrcCountry,
+    /// `ip.src.continent`: Bytes.
+    IpSrcContinent,
+    /// `ip.src.asnum`: Int.
+    IpSrcAsnum,
+    /// `ip.geoip.country`: Bytes (older Cloudflare name still found in pasted rules).
+    GeoipCountry,
+    /// `ip.geoip.continent`: Bytes (older Cloudflare name still found in pasted rules).
+    GeoipContinent,
+    /// `ip.geoip.asnum`: Int (older Cloudflare name still found in pasted rules).
+    GeoipAsnum,
+    /// `ssl`: Bool.
+    Ssl,
+    /// `cf.threat_score`: Int.
+    ThreatScore,
 }
 
-impl HttpFieldType {
-    /// The language type.
-    pub fn to_type(self) -> Type {
+impl HttpField {
+    /// Every field, in declaration order.
+    pub const ALL: [HttpField; 32] = [
+        HttpField::Host,
+        HttpField::Cookie,
+        HttpField::Referer,
+        HttpField::UserAgent,
+        HttpField::XForwardedFor,
+        HttpField::Method,
+        HttpField::Uri,
+        HttpField::UriPath,
+        HttpField::UriPathExtension,
+        HttpField::UriQuery,
+        HttpField::UriArgs,
+        HttpField::UriArgsNames,
+        HttpField::UriArgsValues,
+        HttpField::FullUri,
+        HttpField::Version,
+        HttpField::Headers,
+        HttpField::HeadersNames,
+        HttpField::HeadersValues,
+        HttpField::Cookies,
+        HttpField::BodyRaw,
+        HttpField::BodySize,
+        HttpField::TimestampSec,
+        HttpField::ResponseCode,
+        HttpField::IpSrc,
+        HttpField::IpSrcCountry,
+        HttpField::IpSrcContinent,
+        HttpField::IpSrcAsnum,
+        HttpField::GeoipCountry,
+        HttpField::GeoipContinent,
+        HttpField::GeoipAsnum,
+        HttpField::Ssl,
+        HttpField::ThreatScore,
+    ];
+
+    /// The field's name in expressions.
+    pub fn name(self) -> &'static str {
         match self {
-            HttpFieldType::Bool => Type::Bool,
-            HttpFieldType::Int => Type::Int,
-            HttpFieldType::Bytes => Type::Bytes,
-            HttpFieldType::Ip => Type::Ip,
-            HttpFieldType::BytesArray => Type::array(Type::Bytes),
-            HttpFieldType::MapOfBytesArrays => Type::map(Type::array(Type::Bytes)),
+            HttpField::Host => "http.host",
+            HttpField::Cookie => "http.cookie",
+            HttpField::Referer => "http.referer",
+            HttpField::UserAgent => "http.user_agent",
+            HttpField::XForwardedFor => "http.x_forwarded_for",
+            HttpField::Method => "http.request.method",
+            HttpField::Uri => "http.request.uri",
+            HttpField::UriPath => "http.request.uri.path",
+            HttpField::UriPathExtension => "http.request.uri.path.extension",
+            HttpField::UriQuery => "http.request.uri.query",
+            HttpField::UriArgs => "http.request.uri.args",
+            HttpField::UriArgsNames => "http.request.uri.args.names",
+            HttpField::UriArgsValues => "http.request.uri.args.values",
+            HttpField::FullUri => "http.request.full_uri",
+            HttpField::Version => "http.request.version",
+            HttpField::Headers => "http.request.headers",
+            HttpField::HeadersNames => "http.request.headers.names",
+            HttpField::HeadersValues => "http.request.headers.values",
+            HttpField::Cookies => "http.request.cookies",
+            HttpField::BodyRaw => "http.request.body.raw",
+            HttpField::BodySize => "http.request.body.size",
+            HttpField::TimestampSec => "http.request.timestamp.sec",
+            HttpField::ResponseCode => "http.response.code",
+            HttpField::IpSrc => "ip.src",
+            HttpField::IpSrcCountry => "ip.src.country",
+            HttpField::IpSrcContinent => "ip.src.continent",
+            HttpField::IpSrcAsnum => "ip.src.asnum",
+            HttpField::GeoipCountry => "ip.geoip.country",
+            HttpField::GeoipContinent => "ip.geoip.continent",
+            HttpField::GeoipAsnum => "ip.geoip.asnum",
+            HttpField::Ssl => "ssl",
+            HttpField::ThreatScore => "cf.threat_score",
         }
+    }
+
+    /// The field's type.
+    pub fn field_type(self) -> Type {
+        match self {
+            HttpField::Host
+            | HttpField::Cookie
+            | HttpField::Referer
+            | HttpField::UserAgent
+            | HttpField::XForwardedFor
+            | HttpField::Method
+            | HttpField::Uri
+            | HttpField::UriPath
+            | HttpField::UriPathExtension
+            | HttpField::UriQuery
+            | HttpField::FullUri
+            | HttpField::Version
+            | HttpField::BodyRaw
+            | HttpField::IpSrcCountry
+            | HttpField::IpSrcContinent
+            | HttpField::GeoipCountry
+            | HttpField::GeoipContinent => Type::Bytes,
+            HttpField::UriArgs | HttpField::Headers | HttpField::Cookies => {
+                Type::map(Type::array(Type::Bytes))
+            }
+            HttpField::UriArgsNames
+            | HttpField::UriArgsValues
+            | HttpField::HeadersNames
+            | HttpField::HeadersValues => Type::array(Type::Bytes),
+            HttpField::BodySize
+            | HttpField::TimestampSec
+            | HttpField::ResponseCode
+            | HttpField::IpSrcAsnum
+            | HttpField::GeoipAsnum
+            | HttpField::ThreatScore => Type::Int,
+            HttpField::IpSrc => Type::Ip,
+            HttpField::Ssl => Type::Bool,
+        }
+    }
+
+    /// The field called `name`, if it is one of the HTTP scheme.
+    pub fn from_name(name: &str) -> Option<HttpField> {
+        HttpField::ALL.iter().copied().find(|f| f.name() == name)
     }
 }
 
 impl Scheme {
     /// The standard HTTP scheme: Cloudflare's request fields plus
     /// `http.response.code` (for rate limiting counting expressions
-    /// evaluated after the response). See [`HTTP_FIELDS`].
+    /// evaluated after the response). See [`HttpField`].
     pub fn http() -> Scheme {
         let mut s = Scheme::new();
-        for (name, ty) in HTTP_FIELDS {
-            s.add_field(name, ty.to_type())
+        for f in HttpField::ALL {
+            s.add_field(f.name(), f.field_type())
                 .expect("HTTP field names are valid and unique");
         }
         s
@@ -271,60 +392,65 @@ fn push<'a>(map: &mut MapValue<'a>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) {
 }
 
 impl FieldSource for HttpRequestFields {
-    fn field(&self, _id: FieldId, name: &str) -> Option<Value<'_>> {
+    fn field(&self, id: FieldId, name: &str) -> Option<Value<'_>> {
+        // With the standard scheme the id is the position in `HttpField::ALL`;
+        // one comparison confirms it, otherwise look the name up.
+        let field = match HttpField::ALL.get(id.index()) {
+            Some(f) if f.name() == name => *f,
+            _ => HttpField::from_name(name)?,
+        };
+        self.http_field(field)
+    }
+}
+
+impl HttpRequestFields {
+    /// The value of one field of the HTTP scheme, computed now.
+    pub fn http_field(&self, field: HttpField) -> Option<Value<'_>> {
         fn s(v: &str) -> Value<'_> {
             Value::Bytes(Cow::Borrowed(v.as_bytes()))
         }
-        Some(match name {
-            "http.host" => s(&self.host),
-            "http.cookie" => self.joined_header("cookie", b"; "),
-            "http.referer" => self.joined_header("referer", b", "),
-            "http.user_agent" => self.joined_header("user-agent", b", "),
-            "http.x_forwarded_for" => self.joined_header("x-forwarded-for", b", "),
-            "http.request.method" => s(&self.method),
-            "http.request.uri" => s(&self.uri),
-            "http.request.uri.path" => s(&self.path),
-            "http.request.uri.path.extension" => self.extension(),
-            "http.request.uri.query" => s(&self.query),
-            "http.request.uri.args" => {
+        use HttpField as F;
+        Some(match field {
+            F::Host => s(&self.host),
+            F::Cookie => self.joined_header("cookie", b"; "),
+            F::Referer => self.joined_header("referer", b", "),
+            F::UserAgent => self.joined_header("user-agent", b", "),
+            F::XForwardedFor => self.joined_header("x-forwarded-for", b", "),
+            F::Method => s(&self.method),
+            F::Uri => s(&self.uri),
+            F::UriPath => s(&self.path),
+            F::UriPathExtension => self.extension(),
+            F::UriQuery => s(&self.query),
+            F::UriArgs => {
                 let mut map = MapValue::new();
                 for (n, v) in self.args() {
                     push(&mut map, Cow::Borrowed(n), Cow::Borrowed(v));
                 }
                 Value::Map(map)
             }
-            "http.request.uri.args.names" => {
-                Value::Array(self.args().map(|(n, _)| Value::from(n)).collect())
-            }
-            "http.request.uri.args.values" => {
-                Value::Array(self.args().map(|(_, v)| Value::from(v)).collect())
-            }
-            "http.request.full_uri" => self.full_uri(),
-            "http.request.version" => s(&self.version),
-            "http.request.headers" => self.header_map(),
-            "http.request.headers.names" => {
-                Value::Array(self.headers.iter().map(|(n, _)| s(n)).collect())
-            }
-            "http.request.headers.values" => Value::Array(
+            F::UriArgsNames => Value::Array(self.args().map(|(n, _)| Value::from(n)).collect()),
+            F::UriArgsValues => Value::Array(self.args().map(|(_, v)| Value::from(v)).collect()),
+            F::FullUri => self.full_uri(),
+            F::Version => s(&self.version),
+            F::Headers => self.header_map(),
+            F::HeadersNames => Value::Array(self.headers.iter().map(|(n, _)| s(n)).collect()),
+            F::HeadersValues => Value::Array(
                 self.headers
                     .iter()
                     .map(|(_, v)| Value::from(&v[..]))
                     .collect(),
             ),
-            "http.request.cookies" => self.cookie_map(),
-            "http.request.body.raw" => Value::from(&self.body[..]),
-            "http.request.body.size" => {
-                Value::Int(i64::try_from(self.body_size).unwrap_or(i64::MAX))
-            }
-            "http.request.timestamp.sec" => Value::Int(self.timestamp_sec),
-            "http.response.code" => Value::Int(i64::from(self.response_code?)),
-            "ip.src" => Value::Ip(crate::compile::canonical_ip(self.client_ip?)),
-            "ip.src.country" | "ip.geoip.country" => s(&self.country),
-            "ip.src.continent" | "ip.geoip.continent" => s(&self.continent),
-            "ip.src.asnum" | "ip.geoip.asnum" => Value::Int(i64::from(self.asnum)),
-            "ssl" => Value::Bool(self.ssl),
-            "cf.threat_score" => Value::Int(self.threat_score),
-            _ => return None,
+            F::Cookies => self.cookie_map(),
+            F::BodyRaw => Value::from(&self.body[..]),
+            F::BodySize => Value::Int(i64::try_from(self.body_size).unwrap_or(i64::MAX)),
+            F::TimestampSec => Value::Int(self.timestamp_sec),
+            F::ResponseCode => Value::Int(i64::from(self.response_code?)),
+            F::IpSrc => Value::Ip(crate::compile::canonical_ip(self.client_ip?)),
+            F::IpSrcCountry | F::GeoipCountry => s(&self.country),
+            F::IpSrcContinent | F::GeoipContinent => s(&self.continent),
+            F::IpSrcAsnum | F::GeoipAsnum => Value::Int(i64::from(self.asnum)),
+            F::Ssl => Value::Bool(self.ssl),
+            F::ThreatScore => Value::Int(self.threat_score),
         })
     }
 }

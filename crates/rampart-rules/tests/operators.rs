@@ -311,3 +311,25 @@ fn fields_are_read_lazily_and_once() {
     let (ssl, _) = scheme.field("ssl").unwrap();
     assert!(!ctx.is_field_read(ssl));
 }
+
+#[test]
+fn http_request_fields_serve_a_scheme_declared_in_another_order() {
+    use rampart_rules::{HttpField, Type};
+    let mut scheme = Scheme::new();
+    scheme.add_field("ssl", Type::Bool).unwrap();
+    scheme.add_field("http.host", Type::Bytes).unwrap();
+    scheme.add_field("my.custom", Type::Int).unwrap();
+    let f = Compiler::new(&scheme)
+        .compile(r#"ssl and http.host eq "www.Example.com" and my.custom eq 0"#)
+        .unwrap();
+    let req = request();
+    assert!(f.execute(&ExecutionContext::new(&scheme, &req)));
+    assert_eq!(Scheme::http().len(), HttpField::ALL.len());
+    for (i, field) in HttpField::ALL.iter().enumerate() {
+        let (id, ty) = Scheme::http()
+            .field(field.name())
+            .map(|(id, t)| (id, t.clone()))
+            .unwrap();
+        assert_eq!((id.index(), ty), (i, field.field_type()));
+    }
+}
