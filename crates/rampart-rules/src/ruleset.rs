@@ -117,8 +117,10 @@ enum GroupIndex {
 #[derive(Debug, Clone)]
 pub struct RuleSet<A> {
     rules: Vec<Rule<A>>,
-    /// Whether each rule is only evaluated when a group marked it.
-    guarded: Vec<bool>,
+    /// Bit set of the rules evaluated without a group marking them.
+    unguarded: Vec<u64>,
+    /// Number of rules a group guards.
+    guarded_count: usize,
     groups: Vec<Group>,
 }
 
@@ -214,9 +216,16 @@ impl<A> RuleSet<A> {
             }
         }
         groups.sort_by_key(|g| g.first_rule);
+        let mut unguarded = vec![0u64; rules.len().div_ceil(64)];
+        for (i, g) in guarded.iter().enumerate() {
+            if !g {
+                unguarded[i / 64] |= 1 << (i % 64);
+            }
+        }
         RuleSet {
+            guarded_count: guarded.iter().filter(|g| **g).count(),
             rules,
-            guarded,
+            unguarded,
             groups,
         }
     }
@@ -238,7 +247,7 @@ impl<A> RuleSet<A> {
 
     /// Number of rules the pre-filter can skip without evaluating them.
     pub fn prefiltered_rules(&self) -> usize {
-        self.guarded.iter().filter(|g| **g).count()
+        self.guarded_count
     }
 
     /// Calls `f` with each matching rule, in order, until it returns
@@ -249,27 +258,32 @@ impl<A> RuleSet<A> {
         ctx: &ExecutionContext<'_>,
         mut f: impl FnMut(&'r Rule<A>) -> ControlFlow<B>,
     ) -> Option<B> {
-        let words = self.rules.len().div_ceil(64);
-        let mut candidates: Vec<u64> = if self.groups.is_empty() {
-            Vec::new()
-        } else {
-            vec![0; words]
-        };
+        // Candidates start as the unguarded rules; groups add the guarded
+        // rules whose conditions hold. Rules are visited 64 at a time, and a
+        // group runs only once evaluation reaches the word of its first rule,
+        // so an early first match skips the groups of later rules.
+        let mut candidates = self.unguarded.clone();
         let mut next_group = 0;
-        for (i, rule) in self.rules.iter().enumerate() {
-            if self.guarded[i] {
-                while let Some(g) = self.groups.get(next_group).filter(|g| g.first_rule <= i) {
-                    g.mark(ctx, &mut candidates);
-                    next_group += 1;
-                }
-                if candidates[i / 64] & (1 << (i % 64)) == 0 {
-                    continue;
-                }
-            }
-            if rule.filter.execute(ctx)
-                && let ControlFlow::Break(b) = f(rule)
+        for w in 0..candidates.len() {
+            let word_end = (w + 1) * 64;
+            while let Some(g) = self
+                .groups
+                .get(next_group)
+                .filter(|g| g.first_rule < word_end)
             {
-                return Some(b);
+                g.mark(ctx, &mut candidates);
+                next_group += 1;
+            }
+            let mut bits = candidates[w];
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let rule = &self.rules[i];
+                if rule.filter.execute(ctx)
+                    && let ControlFlow::Break(b) = f(rule)
+                {
+                    return Some(b);
+                }
             }
         }
         None

@@ -108,3 +108,21 @@ proptest! {
         let _ = Compiler::new(&scheme).compile(&s);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn prefilter_agrees_across_many_words_of_rules(
+        exprs in prop::collection::vec(expr(), 65..200),
+        r in request(),
+    ) {
+        let s = Scheme::http();
+        let rules: RuleSet<usize> = Compiler::new(&s).compile_rules(exprs.iter().enumerate()).unwrap();
+        let ctx = ExecutionContext::new(&s, &r);
+        let fast: Vec<usize> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
+        let slow: Vec<usize> = rules.rules().iter().filter(|r| r.filter().execute(&ctx)).map(|r| *r.action()).collect();
+        prop_assert_eq!(rules.first_match(&ctx).map(|r| *r.action()), slow.first().copied());
+        prop_assert_eq!(fast, slow);
+    }
+}
