@@ -510,14 +510,20 @@ fn regex_prefixes(pattern: &str) -> Option<Vec<Vec<u8>>> {
         .parse(pattern)
         .ok()?;
     let seq = Extractor::new().extract(&hir);
-    let literals = seq.literals()?;
-    if literals.is_empty()
-        || literals.len() > MAX_REGEX_PREFIXES
-        || literals.iter().any(|l| l.as_bytes().is_empty())
-    {
+    let mut literals: Vec<&[u8]> = seq.literals()?.iter().map(|l| l.as_bytes()).collect();
+    if literals.is_empty() || literals.iter().any(|l| l.is_empty()) {
         return None;
     }
-    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+    // A literal that starts with another one adds nothing: a value that
+    // contains it contains the shorter one too.
+    literals.sort_by_key(|l| l.len());
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for l in literals {
+        if !kept.iter().any(|k| l.starts_with(k)) {
+            kept.push(l.to_vec());
+        }
+    }
+    (kept.len() <= MAX_REGEX_PREFIXES).then_some(kept)
 }
 
 /// The field a value reads directly, or through `lower()` (`Some(true)`)
@@ -535,5 +541,23 @@ fn folded_field(node: &Node) -> Option<(FieldId, Option<bool>)> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_prefixes_are_small_finite_sets() {
+        let p = regex_prefixes("(?i)bot12[0-9]*").unwrap();
+        assert_eq!(p.len(), 8, "{p:?}");
+        assert!(p.contains(&b"BoT12".to_vec()));
+        assert_eq!(
+            regex_prefixes("^/api/v1/[a-z]+$").unwrap(),
+            vec![b"/api/v1/".to_vec()]
+        );
+        assert_eq!(regex_prefixes("a|"), None);
+        assert_eq!(regex_prefixes(".*x"), None);
     }
 }
