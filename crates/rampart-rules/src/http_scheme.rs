@@ -32,23 +32,23 @@ pub enum HttpField {
     UriPathExtension,
     /// `http.request.uri.query`: Bytes.
     UriQuery,
-    /// `http.request.uri.args`: Map<Array<Bytes>>.
+    /// `http.request.uri.args`: `Map<Array<Bytes>>`.
     UriArgs,
-    /// `http.request.uri.args.names`: Array<Bytes>.
+    /// `http.request.uri.args.names`: `Array<Bytes>`.
     UriArgsNames,
-    /// `http.request.uri.args.values`: Array<Bytes>.
+    /// `http.request.uri.args.values`: `Array<Bytes>`.
     UriArgsValues,
     /// `http.request.full_uri`: Bytes.
     FullUri,
     /// `http.request.version`: Bytes.
     Version,
-    /// `http.request.headers`: Map<Array<Bytes>>.
+    /// `http.request.headers`: `Map<Array<Bytes>>`.
     Headers,
-    /// `http.request.headers.names`: Array<Bytes>.
+    /// `http.request.headers.names`: `Array<Bytes>`.
     HeadersNames,
-    /// `http.request.headers.values`: Array<Bytes>.
+    /// `http.request.headers.values`: `Array<Bytes>`.
     HeadersValues,
-    /// `http.request.cookies`: Map<Array<Bytes>>.
+    /// `http.request.cookies`: `Map<Array<Bytes>>`.
     Cookies,
     /// `http.request.body.raw`: Bytes.
     BodyRaw,
@@ -251,7 +251,10 @@ pub struct HttpRequestFields {
     pub timestamp_sec: i64,
     /// Threat score (0–100).
     pub threat_score: i64,
-    /// Response status, once known (for expressions evaluated after the response).
+    /// Response status, once known (for rate limiting counting expressions
+    /// evaluated after the response). An [`ExecutionContext`](crate::ExecutionContext)
+    /// remembers every field it read, so evaluate those expressions in a new
+    /// context created after setting this.
     pub response_code: Option<u16>,
 }
 
