@@ -12,6 +12,10 @@ pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 /// Where a field's name and value are in a head's buffer: `((name start, end), (value start, end))`.
 pub(crate) type FieldSpan = ((u32, u32), (u32, u32));
 
+/// The field spans of a head: inline up to 16 fields (most requests), so parsing a typical
+/// head allocates once, for the copy of its bytes.
+pub(crate) type FieldSpans = smallvec::SmallVec<[FieldSpan; 16]>;
+
 /// A validated request head. Holds one copy of the head's bytes; accessors borrow from it.
 #[derive(Clone, Debug)]
 pub struct RequestHead {
@@ -20,7 +24,7 @@ pub struct RequestHead {
     target: (u32, u32),
     parts: TargetParts,
     version: Version,
-    headers: Vec<FieldSpan>,
+    headers: FieldSpans,
     host: Option<Authority>,
     body: BodyFraming,
     expect_continue: bool,
@@ -204,25 +208,29 @@ pub fn parse_request_head(
     if buf.len() - start < 2 && buf[start..].iter().all(|&b| b == b'\r') {
         return Ok(Parse::Partial);
     }
-    // Find the end of the head, rejecting bare CR and bare LF on the way.
-    let end = match find_head_end(buf, start)? {
-        Some(end) => end,
+    // The request line ends at the first CR or LF, which must be CRLF.
+    let Some(i) = memchr::memchr2(b'\r', b'\n', &buf[start..]) else {
+        check_partial_limits(buf, start, limits)?;
+        return Ok(Parse::Partial);
+    };
+    let line_end = start + i;
+    if buf[line_end] == b'\n' {
+        return Err(RequestError::new(K::BareLineFeed, line_end));
+    }
+    match buf.get(line_end + 1) {
         None => {
             check_partial_limits(buf, start, limits)?;
             return Ok(Parse::Partial);
         }
-    };
-    let head = &buf[start..end];
-    // The request line.
-    let line_end = memchr::memchr(b'\r', head).unwrap_or(head.len());
-    let line = &head[..line_end];
-    let (method, target, version) = request_line(line, start, limits)?;
-    if end - start > limits.max_header_bytes {
-        return Err(RequestError::new(
-            K::HeaderSectionTooLarge,
-            start + limits.max_header_bytes,
-        ));
+        Some(b'\n') => {}
+        Some(_) => return Err(RequestError::new(K::BareCarriageReturn, line_end)),
     }
+    if line_end == start {
+        // An empty line where the request line should be: more than the tolerated number.
+        return Err(RequestError::new(K::MissingRequestTarget, start));
+    }
+    let line = &buf[start..line_end];
+    let (method, target, version) = request_line(line, start, limits)?;
     let parts = parse_target(&line[target.0..target.1])
         .map_err(|(k, off)| RequestError::new(k, start + target.0 + off))?;
     // Form against method (RFC 9112 §3.2.3, §3.2.4).
@@ -240,9 +248,18 @@ pub fn parse_request_head(
     }
     // The field lines, tokenised by httparse.
     let fields_start = line_end + 2;
-    let mut headers = Vec::with_capacity(16);
-    let field_bytes = &head[fields_start.min(head.len())..];
-    tokenize_fields(field_bytes, start + fields_start, limits, &mut headers)?;
+    let mut headers = FieldSpans::new();
+    let Some(consumed) = tokenize_fields(&buf[fields_start..], fields_start, limits, &mut headers)? else {
+        check_partial_limits(buf, start, limits)?;
+        return Ok(Parse::Partial);
+    };
+    let end = fields_start + consumed;
+    if end - start > limits.max_header_bytes {
+        return Err(RequestError::new(
+            K::HeaderSectionTooLarge,
+            start + limits.max_header_bytes,
+        ));
+    }
     let mut out = RequestHead {
         buf: Box::from(&buf[..end]),
         method: ((start + method.0) as u32, (start + method.1) as u32),
@@ -257,35 +274,6 @@ pub fn parse_request_head(
     };
     semantics(&mut out)?;
     Ok(Parse::Complete((out, end)))
-}
-
-/// Returns the index just past the CRLF CRLF ending the head, or `None` when incomplete.
-fn find_head_end(buf: &[u8], start: usize) -> Result<Option<usize>, RequestError> {
-    let mut pos = start;
-    let mut line_start = start;
-    loop {
-        let Some(i) = memchr::memchr2(b'\r', b'\n', &buf[pos..]) else {
-            return Ok(None);
-        };
-        let at = pos + i;
-        if buf[at] == b'\n' {
-            return Err(RequestError::new(K::BareLineFeed, at));
-        }
-        match buf.get(at + 1) {
-            None => return Ok(None),
-            Some(b'\n') => {}
-            Some(_) => return Err(RequestError::new(K::BareCarriageReturn, at)),
-        }
-        if at == line_start && at > start {
-            return Ok(Some(at + 2));
-        }
-        if at == line_start {
-            // An empty line where the request line should be: more than the tolerated number.
-            return Err(RequestError::new(K::MissingRequestTarget, at));
-        }
-        pos = at + 2;
-        line_start = pos;
-    }
 }
 
 /// On an incomplete head, reject as soon as a limit is certainly exceeded.
@@ -410,50 +398,70 @@ fn parse_version(v: &[u8]) -> Result<Version, K> {
     }
 }
 
-/// Tokenises the field lines with httparse; on its error, finds the exact rule broken.
+/// Tokenises the field lines with httparse and checks that every line ends with CRLF (httparse
+/// also accepts bare LF). Returns the bytes consumed, or `None` when the section is incomplete.
+/// On httparse's error, finds the exact rule broken.
 fn tokenize_fields(
     fields: &[u8],
     base: usize,
     limits: &Limits,
-    out: &mut Vec<FieldSpan>,
-) -> Result<(), RequestError> {
-    let n_lines = memchr::memchr_iter(b'\n', fields).count().saturating_sub(1);
-    if n_lines > limits.max_headers {
-        // Point at the first field over the limit.
-        let off = memchr::memchr_iter(b'\n', fields)
-            .nth(limits.max_headers.saturating_sub(1))
-            .map_or(0, |i| i + 1);
+    out: &mut FieldSpans,
+) -> Result<Option<usize>, RequestError> {
+    let mut small = [httparse::EMPTY_HEADER; 32];
+    match httparse::parse_headers(fields, &mut small) {
+        Err(httparse::Error::TooManyHeaders) => {
+            let mut large = vec![httparse::EMPTY_HEADER; limits.max_headers + 1];
+            let result = httparse::parse_headers(fields, &mut large);
+            collect_fields(fields, base, limits, result, out)
+        }
+        result => collect_fields(fields, base, limits, result, out),
+    }
+}
+
+type HeadersResult<'b, 'h> = httparse::Result<(usize, &'h [httparse::Header<'b>])>;
+
+fn collect_fields(
+    fields: &[u8],
+    base: usize,
+    limits: &Limits,
+    result: HeadersResult<'_, '_>,
+    out: &mut FieldSpans,
+) -> Result<Option<usize>, RequestError> {
+    let (consumed, parsed) = match result {
+        Ok(httparse::Status::Complete(done)) => done,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            let off = memchr::memchr_iter(b'\n', fields).nth(limits.max_headers.saturating_sub(1)).map_or(0, |i| i + 1);
+            return Err(RequestError::new(K::TooManyHeaders, base + off));
+        }
+        Err(_) => return Err(diagnose_fields(fields, base)),
+    };
+    if parsed.len() > limits.max_headers {
+        let off = offset_in(fields, parsed[limits.max_headers].name.as_bytes());
         return Err(RequestError::new(K::TooManyHeaders, base + off));
     }
-    let mut storage = [httparse::EMPTY_HEADER; 64];
-    let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if n_lines <= storage.len() {
-        &mut storage[..]
-    } else {
-        heap = vec![httparse::EMPTY_HEADER; n_lines];
-        &mut heap[..]
-    };
-    match httparse::parse_headers(fields, slots) {
-        Ok(httparse::Status::Complete((_, parsed))) => {
-            for h in parsed.iter() {
-                if let Some(i) = h.value.iter().position(|&b| !is_field_value_byte(b)) {
-                    let off = offset_in(fields, h.value) + i;
-                    return Err(RequestError::new(
-                        K::InvalidByteInFieldValue { byte: h.value[i] },
-                        base + off,
-                    ));
-                }
-                let ns = base + offset_in(fields, h.name.as_bytes());
-                let vs = base + offset_in(fields, h.value);
-                out.push((
-                    (ns as u32, (ns + h.name.len()) as u32),
-                    (vs as u32, (vs + h.value.len()) as u32),
-                ));
-            }
-            Ok(())
+    // httparse checks value bytes with the class of RFC 9110 §5.5 (field-vchar, SP, HTAB,
+    // obs-text) and treats a lone CR as an error; a lone LF it accepts, so check each ending.
+    out.reserve(parsed.len());
+    for h in parsed {
+        let ns = offset_in(fields, h.name.as_bytes());
+        let vs = offset_in(fields, h.value);
+        let mut e = vs + h.value.len();
+        while matches!(fields.get(e), Some(b' ' | b'\t')) {
+            e += 1;
         }
-        Ok(httparse::Status::Partial) | Err(_) => Err(diagnose_fields(fields, base)),
+        if fields.get(e) != Some(&b'\r') {
+            return Err(RequestError::new(K::BareLineFeed, base + e));
+        }
+        out.push((
+            ((base + ns) as u32, (base + ns + h.name.len()) as u32),
+            ((base + vs) as u32, (base + vs + h.value.len()) as u32),
+        ));
     }
+    if consumed < 2 || &fields[consumed - 2..consumed] != b"\r\n" {
+        return Err(RequestError::new(K::BareLineFeed, base + consumed - 1));
+    }
+    Ok(Some(consumed))
 }
 
 fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
@@ -464,7 +472,12 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
 fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
     let mut pos = 0;
     while pos < fields.len() {
-        let end = memchr::memchr(b'\r', &fields[pos..]).map_or(fields.len(), |i| pos + i);
+        let end = memchr::memchr2(b'\r', b'\n', &fields[pos..]).map_or(fields.len(), |i| pos + i);
+        match (fields.get(end), fields.get(end + 1)) {
+            (Some(b'\n'), _) => return RequestError::new(K::BareLineFeed, base + end),
+            (Some(b'\r'), Some(b) ) if *b != b'\n' => return RequestError::new(K::BareCarriageReturn, base + end),
+            _ => {}
+        }
         let line = &fields[pos..end];
         if line.is_empty() {
             break;

@@ -3,7 +3,7 @@
 
 use crate::error::ResponseError;
 use crate::framing::{self, ResponseBody};
-use crate::request::{FieldSpan, Headers};
+use crate::request::{FieldSpans, Headers};
 use crate::{Limits, Parse, Version};
 
 /// A parsed response head.
@@ -13,7 +13,7 @@ pub struct ResponseHead {
     version: Version,
     status: u16,
     reason: (u32, u32),
-    headers: Vec<FieldSpan>,
+    headers: FieldSpans,
     framing: Framing,
     connection: Vec<(u32, u32)>,
 }
@@ -160,7 +160,7 @@ pub fn parse_response_head(
         Err(_) => return Err(ResponseError::new("malformed header field", fields_start)),
     };
     let base = head.as_ptr() as usize;
-    let mut headers = Vec::with_capacity(parsed.len());
+    let mut headers = FieldSpans::with_capacity(parsed.len());
     let mut length: Option<u64> = None;
     let mut te_chunked_last = None;
     let mut connection = Vec::new();

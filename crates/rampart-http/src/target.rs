@@ -21,15 +21,45 @@ pub enum TargetForm {
 /// A host and optional port, as in a Host field or an absolute-form target.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authority {
-    host: String,
+    host: HostName,
     port: Option<u16>,
     ip: bool,
+}
+
+/// A lowercase host name, stored inline when short (nearly all are), so parsing a Host does
+/// not allocate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum HostName {
+    Inline { len: u8, bytes: [u8; 46] },
+    Heap(Box<str>),
+}
+
+impl HostName {
+    fn from_ascii_lowercased(src: &[u8]) -> HostName {
+        let mut bytes = [0u8; 46];
+        if src.len() <= bytes.len() {
+            for (d, s) in bytes.iter_mut().zip(src) {
+                *d = s.to_ascii_lowercase();
+            }
+            HostName::Inline { len: src.len() as u8, bytes }
+        } else {
+            HostName::Heap(src.iter().map(|b| b.to_ascii_lowercase() as char).collect::<String>().into_boxed_str())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII is ever stored.
+            HostName::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or(""),
+            HostName::Heap(s) => s,
+        }
+    }
 }
 
 impl Authority {
     /// The host: lowercase, without a trailing dot, IPv6 without brackets.
     pub fn host(&self) -> &str {
-        &self.host
+        self.host.as_str()
     }
 
     /// The port, when one was given.
@@ -88,7 +118,7 @@ impl Authority {
                 .parse()
                 .map_err(|_| AuthorityError("invalid IPv6 literal"))?;
             return Ok(Authority {
-                host: ip.to_string(),
+                host: HostName::from_ascii_lowercased(ip.to_string().as_bytes()),
                 port,
                 ip: true,
             });
@@ -117,11 +147,13 @@ impl Authority {
             }
             i += 1;
         }
-        let mut host = String::from_utf8_lossy(host_part).to_ascii_lowercase();
-        if host.ends_with('.') && host.len() > 1 {
-            host.pop();
-        }
-        let ip = host.parse::<Ipv4Addr>().is_ok();
+        // Only ASCII passed the checks above.
+        let trimmed = match host_part {
+            [rest @ .., b'.'] if !rest.is_empty() => rest,
+            all => all,
+        };
+        let host = HostName::from_ascii_lowercased(trimmed);
+        let ip = trimmed.first().is_some_and(u8::is_ascii_digit) && host.as_str().parse::<Ipv4Addr>().is_ok();
         Ok(Authority { host, port, ip })
     }
 }
