@@ -194,7 +194,8 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             }
         };
         let zones: Vec<String> = config.zones.iter().map(|z| z.name.clone()).collect();
-        let server = match Server::start(config, log, metrics).await {
+        let workers = config.server.workers;
+        let server = match Server::start_workers(config, log, metrics, workers).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");

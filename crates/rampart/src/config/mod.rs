@@ -70,6 +70,8 @@ pub struct ServerConfig {
     pub error_docs_url: String,
     /// Peers allowed to name the client (X-Forwarded-For or `client_ip_header`).
     pub trusted_proxies: crate::pipeline::client_ip::TrustedProxies,
+    /// Worker threads serving connections (one per core by default).
+    pub workers: usize,
 }
 
 /// Request body limit of each plan.
@@ -213,6 +215,7 @@ const SERVER_KEYS: &[&str] = &[
     "error_docs_url",
     "trusted_proxies",
     "client_ip_header",
+    "workers",
 ];
 const LIMITS_KEYS: &[&str] = &[
     "plan",
@@ -304,6 +307,7 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
         error_docs_url: "urn:rampart:error:".to_string(),
         trusted_proxies: Default::default(),
+        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let Some(t) = sub_table(w, root, "server", SERVER_KEYS) else {
         return Some(s);
@@ -374,6 +378,9 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
                 }
             },
         };
+    }
+    if let Some((n, _)) = w.integer(&t, "workers", 1..=1024) {
+        s.workers = n as usize;
     }
     if let Some((v, _)) = w.string(&t, "error_docs_url") {
         s.error_docs_url = v;

@@ -176,7 +176,15 @@ async fn handle(
         skip_rate_limit: false,
         deferred_hits: Vec::new(),
     };
-    let mut record = base_record(&ctx, head_bytes);
+    // The strings of a log line cost allocations; skip them when nothing is logged.
+    let mut record = if conn.rt.log.enabled() {
+        base_record(&ctx, head_bytes)
+    } else {
+        LogRecord {
+            client_request_bytes: head_bytes,
+            ..LogRecord::default()
+        }
+    };
     let next = match pipeline::request_phases(&mut ctx) {
         Decision::Reject(rejection) => {
             let close = !head.keep_alive() || !discard_unread_body(conn, head);
@@ -235,6 +243,18 @@ fn base_record(ctx: &RequestContext<'_>, head_bytes: u64) -> LogRecord {
 /// Completes the log record and counts the request.
 fn finish(rt: &Runtime, ctx: &RequestContext<'_>, mut record: LogRecord) {
     let zone = ctx.zone.as_ref().map(|z| z.config.name.as_str());
+    rt.metrics
+        .request(zone, ctx.protocol.as_str(), record.edge_response_status);
+    if record.edge_response_status == 499 {
+        rt.metrics.client_closed(zone);
+    }
+    for m in ctx.security.iter().chain(&ctx.logged) {
+        rt.metrics
+            .security_action(zone.unwrap_or(""), m.action, m.source);
+    }
+    if !rt.log.enabled() {
+        return;
+    }
     record.zone_name = zone.unwrap_or("").to_string();
     record.client_country = ctx.geo.country.clone().unwrap_or_default();
     record.client_asn = ctx.geo.asn.unwrap_or(0);
@@ -248,14 +268,7 @@ fn finish(rt: &Runtime, ctx: &RequestContext<'_>, mut record: LogRecord) {
         if !record.security_sources.contains(&m.source) {
             record.security_sources.push(m.source);
         }
-        rt.metrics
-            .security_action(zone.unwrap_or(""), m.action, m.source);
     }
     record.edge_end_timestamp = crate::observe::rfc3339(SystemTime::now());
-    rt.metrics
-        .request(zone, ctx.protocol.as_str(), record.edge_response_status);
-    if record.edge_response_status == 499 {
-        rt.metrics.client_closed(zone);
-    }
     rt.log.write(&record);
 }

@@ -102,6 +102,11 @@ impl AccessLog {
         AccessLog { tx: None, metrics }
     }
 
+    /// Whether lines are written at all.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Queues `record`; never blocks.
     pub fn write(&self, record: &LogRecord) {
         let Some(tx) = &self.tx else { return };

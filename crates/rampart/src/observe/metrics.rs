@@ -1,6 +1,8 @@
 //! Prometheus metrics, served as text on the admin listener's `/metrics`.
 
-use std::sync::atomic::AtomicU64;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -40,6 +42,23 @@ struct ZoneLabels {
     zone: String,
 }
 
+/// Per-thread cache of metric handles for one zone. Label lookups in a `Family` allocate
+/// the label strings and take a lock; a cached handle (an `Arc` inside) makes the
+/// per-request cost a hash lookup without allocation.
+#[derive(Default)]
+struct ZoneHandles {
+    requests: HashMap<(&'static str, u16), Counter>,
+    origin: HashMap<u16, Counter>,
+    duration: Option<Histogram>,
+}
+
+thread_local! {
+    /// (registry id, zone) → handles.
+    static HANDLES: RefCell<HashMap<u64, HashMap<Box<str>, ZoneHandles>>> = RefCell::new(HashMap::new());
+}
+
+static NEXT_REGISTRY_ID: AtomicU64 = AtomicU64::new(1);
+
 type HistogramFamily = Family<ZoneLabels, Histogram, fn() -> Histogram>;
 
 /// Every metric rampart exports. Cheap to share behind an `Arc`.
@@ -54,6 +73,7 @@ pub struct Metrics {
     security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
     log_dropped: Counter<u64, AtomicU64>,
+    id: u64,
 }
 
 fn origin_histogram() -> Histogram {
@@ -82,6 +102,7 @@ impl Metrics {
             open_connections: Gauge::default(),
             log_dropped: Counter::default(),
             registry: Registry::default(),
+            id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
         };
         registry.register(
             "requests",
@@ -133,12 +154,34 @@ impl Metrics {
 
     /// Counts a request answered with `status`.
     pub fn request(&self, zone: Option<&str>, protocol: &'static str, status: u16) {
-        let labels = RequestLabels {
-            zone: zone.unwrap_or("").to_string(),
-            protocol,
-            status,
-        };
-        self.requests.get_or_create(&labels).inc();
+        let zone = zone.unwrap_or("");
+        self.with_handles(zone, |h| {
+            h.requests
+                .entry((protocol, status))
+                .or_insert_with(|| {
+                    let labels = RequestLabels {
+                        zone: zone.to_string(),
+                        protocol,
+                        status,
+                    };
+                    self.requests.get_or_create(&labels).clone()
+                })
+                .inc();
+        });
+    }
+
+    fn with_handles(&self, zone: &str, f: impl FnOnce(&mut ZoneHandles)) {
+        HANDLES.with(|all| {
+            let mut all = all.borrow_mut();
+            let zones = all.entry(self.id).or_default();
+            if let Some(h) = zones.get_mut(zone) {
+                return f(h);
+            }
+            if zones.len() > 10_000 {
+                zones.clear();
+            }
+            f(zones.entry(zone.into()).or_default());
+        });
     }
 
     /// Counts a generated error.
@@ -150,17 +193,28 @@ impl Metrics {
 
     /// Counts an origin response and records how long its head took.
     pub fn origin_response(&self, zone: &str, status: u16, seconds: f64) {
-        self.origin_responses
-            .get_or_create(&OriginLabels {
-                zone: zone.to_string(),
-                status,
-            })
-            .inc();
-        self.origin_duration
-            .get_or_create(&ZoneLabels {
-                zone: zone.to_string(),
-            })
-            .observe(seconds);
+        self.with_handles(zone, |h| {
+            h.origin
+                .entry(status)
+                .or_insert_with(|| {
+                    self.origin_responses
+                        .get_or_create(&OriginLabels {
+                            zone: zone.to_string(),
+                            status,
+                        })
+                        .clone()
+                })
+                .inc();
+            h.duration
+                .get_or_insert_with(|| {
+                    self.origin_duration
+                        .get_or_create(&ZoneLabels {
+                            zone: zone.to_string(),
+                        })
+                        .clone()
+                })
+                .observe(seconds);
+        });
     }
 
     /// Counts a request whose client left before the response.
