@@ -1,0 +1,188 @@
+//! The `rampart` command: `check`, `rules check`, `rules test`, and graceful shutdown of `run`.
+
+use std::process::Command;
+use std::time::Duration;
+
+fn rampart() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rampart"))
+}
+
+fn temp(name: &str, contents: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rampart-cli-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p
+}
+
+#[test]
+fn check_reports_every_problem_with_file_line_column_and_key() {
+    let p = temp(
+        "bad.toml",
+        "[server]\nlisten = [\"127.0.0.1:1\"]\nkeepalive_timout = \"5s\"\n\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n\n[[zone.custom_rule]]\nexpression = 'http.request.uri.paht eq \"/\"'\naction = \"block\"\n",
+    );
+    let out = rampart().args(["check", "-c"]).arg(&p).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = p.display().to_string();
+    assert!(err.contains(&format!("{file}:3:1: `server.keepalive_timout`: unknown key `keepalive_timout`; did you mean `keepalive_timeout`?")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{file}:11:14: `zone[0].custom_rule[0].expression`"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean `http.request.uri.path`?") && err.contains('^'),
+        "{err}"
+    );
+    assert!(err.contains("2 errors in the configuration"), "{err}");
+}
+
+#[test]
+fn check_accepts_a_good_config() {
+    let p = temp(
+        "good.toml",
+        "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+    );
+    let out = rampart().args(["check", "-c"]).arg(&p).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 zone)"));
+}
+
+#[test]
+fn run_refuses_a_broken_config_and_a_missing_file() {
+    let p = temp("bad.toml", "[[zone]]\nname = \"a\"\n");
+    let out = rampart().args(["run", "-c"]).arg(&p).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`zone[0].hosts`"));
+    let out = rampart()
+        .args(["run", "-c", "/nonexistent/rampart.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/rampart.toml"));
+}
+
+#[test]
+fn rules_check_prints_ok_or_the_caret() {
+    let out = rampart()
+        .args([
+            "rules",
+            "check",
+            r#"http.request.uri.path wildcard "/admin*""#,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    let out = rampart()
+        .args(["rules", "check", r#"http.host eq 5"#])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains('^') && err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn rules_test_exits_0_for_true_1_for_false_2_for_errors() {
+    let req = temp(
+        "req.http",
+        "POST /login HTTP/1.1\nHost: example.test\nUser-Agent: curl/8\n\n",
+    );
+    let run = |expr: &str, ip: &str| {
+        rampart()
+            .args(["rules", "test", expr, "--client-ip", ip, "--request"])
+            .arg(&req)
+            .output()
+            .unwrap()
+    };
+    let t = run(
+        r#"http.request.uri.path eq "/login" and http.request.method eq "POST""#,
+        "192.0.2.1",
+    );
+    assert_eq!(
+        (
+            t.status.code(),
+            String::from_utf8_lossy(&t.stdout).trim().to_string()
+        ),
+        (Some(0), "true".into())
+    );
+    let f = run(r#"ip.src in {10.0.0.0/8}"#, "192.0.2.1");
+    assert_eq!(
+        (
+            f.status.code(),
+            String::from_utf8_lossy(&f.stdout).trim().to_string()
+        ),
+        (Some(1), "false".into())
+    );
+    let t = run(r#"ip.src in {10.0.0.0/8}"#, "10.1.2.3");
+    assert_eq!(t.status.code(), Some(0));
+    let e = run(r#"http.request.uri.paht eq "/""#, "192.0.2.1");
+    assert_eq!(e.status.code(), Some(2));
+    let bad = temp("bad.http", "GET /a b HTTP/1.1\nHost: x\n\n");
+    let e = rampart()
+        .args(["rules", "test", "http.host eq \"x\"", "--request"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(e.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("not a valid HTTP/1.1 request"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_server_and_exits_0() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let p = temp(
+        "run.toml",
+        &format!(
+            "[server]\nlisten = [\"{free}\"]\nadmin_listen = \"off\"\naccess_log = \"off\"\nworkers = 2\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n"
+        ),
+    );
+    let mut child = rampart()
+        .args(["run", "-c"])
+        .arg(&p)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it accepts connections (bounded).
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(free).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(up, "rampart did not start listening");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("rampart did not exit after SIGTERM");
+    };
+    assert_eq!(status.code(), Some(0));
+}
