@@ -22,10 +22,14 @@ Sec-Fetch-Site: same-origin\r\n\
 Sec-Fetch-User: ?1\r\n\r\n";
 
 fn post() -> Vec<u8> {
-    let mut s = String::from("POST /api/v1/orders?trace=1 HTTP/1.1\r\nHost: api.example.test\r\nContent-Type: application/json\r\nContent-Length: 512\r\n");
+    let mut s = String::from(
+        "POST /api/v1/orders?trace=1 HTTP/1.1\r\nHost: api.example.test\r\nContent-Type: application/json\r\nContent-Length: 512\r\n",
+    );
     s.push_str("Cookie: session=3f9a0c7e1b2d4f6a8c0e1f3a5b7d9e0f; theme=dark; consent=analytics%3Dno%26ads%3Dno; _ga=GA1.2.123456789.1700000000\r\n");
     for i in 0..15 {
-        s.push_str(&format!("X-Custom-Header-{i}: value-{i}-abcdefghijklmnopqrstuvwxyz\r\n"));
+        s.push_str(&format!(
+            "X-Custom-Header-{i}: value-{i}-abcdefghijklmnopqrstuvwxyz\r\n"
+        ));
     }
     s.push_str("\r\n");
     s.into_bytes()
@@ -53,10 +57,16 @@ fn rampart(buf: &[u8], limits: &Limits) -> usize {
 fn bench(c: &mut Criterion) {
     let limits = Limits::default();
     let post = post();
-    for (name, input) in [("curl_get", CURL), ("browser_get", BROWSER), ("post_20_headers", post.as_slice())] {
+    for (name, input) in [
+        ("curl_get", CURL),
+        ("browser_get", BROWSER),
+        ("post_20_headers", post.as_slice()),
+    ] {
         let mut g = c.benchmark_group(name);
         g.bench_function("httparse", |b| b.iter(|| httparse_only(black_box(input))));
-        g.bench_function("rampart_http", |b| b.iter(|| rampart(black_box(input), &limits)));
+        g.bench_function("rampart_http", |b| {
+            b.iter(|| rampart(black_box(input), &limits))
+        });
         g.finish();
     }
 }

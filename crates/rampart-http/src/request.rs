@@ -249,7 +249,8 @@ pub fn parse_request_head(
     // The field lines, tokenised by httparse.
     let fields_start = line_end + 2;
     let mut headers = FieldSpans::new();
-    let Some(consumed) = tokenize_fields(&buf[fields_start..], fields_start, limits, &mut headers)? else {
+    let Some(consumed) = tokenize_fields(&buf[fields_start..], fields_start, limits, &mut headers)?
+    else {
         check_partial_limits(buf, start, limits)?;
         return Ok(Parse::Partial);
     };
@@ -431,7 +432,9 @@ fn collect_fields(
         Ok(httparse::Status::Complete(done)) => done,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
-            let off = memchr::memchr_iter(b'\n', fields).nth(limits.max_headers.saturating_sub(1)).map_or(0, |i| i + 1);
+            let off = memchr::memchr_iter(b'\n', fields)
+                .nth(limits.max_headers.saturating_sub(1))
+                .map_or(0, |i| i + 1);
             return Err(RequestError::new(K::TooManyHeaders, base + off));
         }
         Err(_) => return Err(diagnose_fields(fields, base)),
@@ -475,7 +478,9 @@ fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
         let end = memchr::memchr2(b'\r', b'\n', &fields[pos..]).map_or(fields.len(), |i| pos + i);
         match (fields.get(end), fields.get(end + 1)) {
             (Some(b'\n'), _) => return RequestError::new(K::BareLineFeed, base + end),
-            (Some(b'\r'), Some(b) ) if *b != b'\n' => return RequestError::new(K::BareCarriageReturn, base + end),
+            (Some(b'\r'), Some(b)) if *b != b'\n' => {
+                return RequestError::new(K::BareCarriageReturn, base + end);
+            }
             _ => {}
         }
         let line = &fields[pos..end];

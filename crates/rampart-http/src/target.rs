@@ -41,16 +41,26 @@ impl HostName {
             for (d, s) in bytes.iter_mut().zip(src) {
                 *d = s.to_ascii_lowercase();
             }
-            HostName::Inline { len: src.len() as u8, bytes }
+            HostName::Inline {
+                len: src.len() as u8,
+                bytes,
+            }
         } else {
-            HostName::Heap(src.iter().map(|b| b.to_ascii_lowercase() as char).collect::<String>().into_boxed_str())
+            HostName::Heap(
+                src.iter()
+                    .map(|b| b.to_ascii_lowercase() as char)
+                    .collect::<String>()
+                    .into_boxed_str(),
+            )
         }
     }
 
     fn as_str(&self) -> &str {
         match self {
             // Only ASCII is ever stored.
-            HostName::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or(""),
+            HostName::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
+            }
             HostName::Heap(s) => s,
         }
     }
@@ -153,7 +163,8 @@ impl Authority {
             all => all,
         };
         let host = HostName::from_ascii_lowercased(trimmed);
-        let ip = trimmed.first().is_some_and(u8::is_ascii_digit) && host.as_str().parse::<Ipv4Addr>().is_ok();
+        let ip = trimmed.first().is_some_and(u8::is_ascii_digit)
+            && host.as_str().parse::<Ipv4Addr>().is_ok();
         Ok(Authority { host, port, ip })
     }
 }
