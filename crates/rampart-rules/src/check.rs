@@ -126,7 +126,7 @@ impl Checker<'_> {
                 let node = match l.node {
                     Node::Field(field) if !l.mapped => Node::FieldCompare {
                         field,
-                        matcher: Box::new(matcher),
+                        matcher,
                         negate,
                     },
                     lhs => Node::Compare {

@@ -189,8 +189,8 @@ pub(crate) enum Node {
     /// A comparison of a field's own value (the common case, kept direct).
     FieldCompare {
         field: FieldId,
-        matcher: Box<Matcher>,
         negate: bool,
+        matcher: Matcher,
     },
     Not(Box<Node>),
     /// `not` applied to each element of an `Array<Bool>`.
