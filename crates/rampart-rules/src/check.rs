@@ -553,7 +553,12 @@ impl Checker<'_> {
                 for t in &typed[1..] {
                     self.expect_ty(t, &first.ty)?;
                 }
-                (Func::Concat, first.ty.clone())
+                (
+                    Func::Concat {
+                        limit: self.settings.max_value_length,
+                    },
+                    first.ty.clone(),
+                )
             }
             "url_decode" => {
                 self.expect_ty(first, &bytes)?;
@@ -621,7 +626,12 @@ impl Checker<'_> {
             "join" => {
                 self.expect_ty(first, &Type::array(bytes.clone()))?;
                 self.expect_ty(&typed[1], &bytes)?;
-                (Func::Join, bytes.clone())
+                (
+                    Func::Join {
+                        limit: self.settings.max_value_length,
+                    },
+                    bytes.clone(),
+                )
             }
             "regex_replace" => {
                 self.expect_ty(first, &bytes)?;
@@ -640,7 +650,14 @@ impl Checker<'_> {
                     parse_replacement(&template, regex.captures_len() - 1).map_err(|message| {
                         self.err(ErrorKind::InvalidArgument { message }, typed[2].span)
                     })?;
-                (Func::RegexReplace { regex, replacement }, bytes.clone())
+                (
+                    Func::RegexReplace {
+                        regex,
+                        replacement,
+                        limit: self.settings.max_value_length,
+                    },
+                    bytes.clone(),
+                )
             }
             "wildcard_replace" => {
                 self.expect_ty(first, &bytes)?;
@@ -680,6 +697,7 @@ impl Checker<'_> {
                     Func::WildcardReplace {
                         wildcard,
                         replacement,
+                        limit: self.settings.max_value_length,
                     },
                     bytes.clone(),
                 )

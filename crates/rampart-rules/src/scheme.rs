@@ -115,8 +115,9 @@ impl Scheme {
     }
 }
 
-/// Limits that bound the work and memory any expression can cause. Each limit
-/// has its own [`ErrorKind`](crate::ErrorKind) when exceeded.
+/// Limits that bound the work and memory any expression can cause. Each
+/// compile-time limit has its own [`ErrorKind`](crate::ErrorKind) when
+/// exceeded; the run-time one, [`ParserSettings::max_value_length`], truncates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParserSettings {
     /// Longest accepted expression, in bytes. Default 16,384 (Cloudflare
@@ -136,6 +137,14 @@ pub struct ParserSettings {
     /// Most items in one literal set `{...}`. Default 10,000. Exceeding it gives
     /// [`ErrorKind::TooManySetItems`](crate::ErrorKind::TooManySetItems).
     pub max_set_items: usize,
+    /// Longest byte string that `concat`, `join`, `regex_replace` and
+    /// `wildcard_replace` build at run time (for `concat` of arrays, the
+    /// bytes of all elements); a longer result is truncated to this length.
+    /// This bounds the memory of nested calls on large inputs such as
+    /// `join(split(http.request.body.raw, ",", 128), http.request.body.raw)`.
+    /// Default 4 MiB. A run-time limit, so not an error: rules never fail
+    /// at run time.
+    pub max_value_length: usize,
 }
 
 impl ParserSettings {
@@ -149,6 +158,8 @@ impl ParserSettings {
     pub const DEFAULT_MAX_WILDCARD_STARS: usize = 32;
     /// Default for [`ParserSettings::max_set_items`].
     pub const DEFAULT_MAX_SET_ITEMS: usize = 10_000;
+    /// Default for [`ParserSettings::max_value_length`].
+    pub const DEFAULT_MAX_VALUE_LENGTH: usize = 4 * 1024 * 1024;
 }
 
 impl Default for ParserSettings {
@@ -159,6 +170,7 @@ impl Default for ParserSettings {
             max_regex_size: Self::DEFAULT_MAX_REGEX_SIZE,
             max_wildcard_stars: Self::DEFAULT_MAX_WILDCARD_STARS,
             max_set_items: Self::DEFAULT_MAX_SET_ITEMS,
+            max_value_length: Self::DEFAULT_MAX_VALUE_LENGTH,
         }
     }
 }

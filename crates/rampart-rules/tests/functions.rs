@@ -293,3 +293,55 @@ fn path_extension_and_full_uri_are_derived() {
         ),
     ]);
 }
+
+#[test]
+fn built_values_are_truncated_at_max_value_length() {
+    use rampart_rules::ParserSettings;
+    let scheme = Scheme::http();
+    let settings = ParserSettings {
+        max_value_length: 10,
+        ..Default::default()
+    };
+    let mut c = Compiler::new(&scheme).with_settings(settings);
+    let req = request();
+    let ctx = ExecutionContext::new(&scheme, &req);
+    for (expr, want) in [
+        (r#"concat("12345", "67890") == "1234567890""#, true),
+        (r#"concat("12345", "678901") == "1234567890""#, true),
+        (
+            r#"join(split(http.request.headers["x-categories"][0], ",", 8), "") == "groceriese""#,
+            true,
+        ),
+        (
+            r#"regex_replace(http.host, "^(.*)$", "${1}${1}") == "WWW.cloudf""#,
+            true,
+        ),
+        (
+            r#"wildcard_replace(http.host, "*", "${1}") == "WWW.cloudf""#,
+            true,
+        ),
+        (
+            r#"len(concat(http.request.uri.args["filter"], http.request.uri.args["filter"])) == 3"#,
+            true,
+        ),
+    ] {
+        assert_eq!(c.compile(expr).unwrap().execute(&ctx), want, "{expr}");
+    }
+}
+
+#[test]
+fn nested_growth_on_a_large_body_stays_bounded() {
+    let scheme = Scheme::http();
+    let req = HttpRequestFields {
+        body: vec![b','; 1 << 20],
+        ..Default::default()
+    };
+    let ctx = ExecutionContext::new(&scheme, &req);
+    // Unbounded, this would build 127 MiB, then 127 times that.
+    let f = Compiler::new(&scheme)
+        .compile(
+            r#"len(join(split(join(split(http.request.body.raw, ",", 128), http.request.body.raw), ",", 128), http.request.body.raw)) == 4194304"#,
+        )
+        .unwrap();
+    assert!(f.execute(&ctx));
+}

@@ -14,7 +14,7 @@ use crate::compile::Wildcard;
 use crate::exec::Val;
 use crate::ipset::network_of;
 
-pub(crate) use text::{Piece, parse_replacement};
+pub(crate) use text::{Piece, parse_replacement, push_limited};
 
 /// Every function name, for "did you mean" suggestions and documentation.
 pub(crate) const NAMES: &[&str] = &[
@@ -51,7 +51,10 @@ pub(crate) enum Func {
     Len,
     StartsWith,
     EndsWith,
-    Concat,
+    /// `limit` is [`ParserSettings::max_value_length`](crate::ParserSettings::max_value_length).
+    Concat {
+        limit: usize,
+    },
     UrlDecode {
         recursive: bool,
         unicode: bool,
@@ -62,15 +65,19 @@ pub(crate) enum Func {
         separator: Box<[u8]>,
         limit: usize,
     },
-    Join,
+    Join {
+        limit: usize,
+    },
     RemoveBytes,
     RegexReplace {
         regex: Regex,
         replacement: Vec<Piece>,
+        limit: usize,
     },
     WildcardReplace {
         wildcard: Arc<Wildcard>,
         replacement: Vec<Piece>,
+        limit: usize,
     },
     Cidr,
     Cidr6,
@@ -100,18 +107,29 @@ impl Func {
             Func::Len => Val::Int(first.len()? as i64),
             Func::StartsWith => Val::Bool(first.as_bytes()?.starts_with(rest.first()?.as_bytes()?)),
             Func::EndsWith => Val::Bool(first.as_bytes()?.ends_with(rest.first()?.as_bytes()?)),
-            Func::Concat => match first {
+            Func::Concat { limit } => match first {
                 Val::Bytes(b) => {
-                    let mut out = b.into_owned();
+                    let mut out = Vec::new();
+                    push_limited(&mut out, &b, *limit);
                     for r in &rest {
-                        out.extend_from_slice(r.as_bytes()?);
+                        push_limited(&mut out, r.as_bytes()?, *limit);
                     }
                     bytes(out)
                 }
                 array => {
-                    let mut out = array.into_elements();
-                    for r in rest {
-                        out.extend(r.into_elements());
+                    // Arrays count the bytes of their elements (16 per non-Bytes one).
+                    let mut size = 0usize;
+                    let mut out = Vec::new();
+                    for e in array
+                        .into_elements()
+                        .into_iter()
+                        .chain(rest.into_iter().flat_map(Val::into_elements))
+                    {
+                        size = size.saturating_add(e.as_bytes().map_or(16, <[u8]>::len));
+                        if size > *limit {
+                            break;
+                        }
+                        out.push(e);
                     }
                     Val::Array(out)
                 }
@@ -140,14 +158,14 @@ impl Func {
                     .map(|p| bytes(p.to_vec()))
                     .collect(),
             ),
-            Func::Join => {
+            Func::Join { limit } => {
                 let sep = rest.first()?.as_bytes()?;
                 let mut out = Vec::new();
                 for (i, item) in first.into_elements().iter().enumerate() {
                     if i > 0 {
-                        out.extend_from_slice(sep);
+                        push_limited(&mut out, sep, *limit);
                     }
-                    out.extend_from_slice(item.as_bytes()?);
+                    push_limited(&mut out, item.as_bytes()?, *limit);
                 }
                 bytes(out)
             }
@@ -166,15 +184,20 @@ impl Func {
                         .collect(),
                 )
             }
-            Func::RegexReplace { regex, replacement } => {
+            Func::RegexReplace {
+                regex,
+                replacement,
+                limit,
+            } => {
                 let src = first.as_bytes()?;
                 match regex.captures(src) {
                     None => first,
                     Some(caps) => {
                         let m = caps.get(0)?;
-                        let mut out = src[..m.start()].to_vec();
-                        text::expand(&mut out, replacement, &caps);
-                        out.extend_from_slice(&src[m.end()..]);
+                        let mut out = Vec::new();
+                        push_limited(&mut out, &src[..m.start()], *limit);
+                        text::expand(&mut out, replacement, &caps, *limit);
+                        push_limited(&mut out, &src[m.end()..], *limit);
                         bytes(out)
                     }
                 }
@@ -182,13 +205,14 @@ impl Func {
             Func::WildcardReplace {
                 wildcard,
                 replacement,
+                limit,
             } => {
                 let src = first.as_bytes()?;
                 match wildcard.capture_regex().captures(src) {
                     None => first,
                     Some(caps) => {
                         let mut out = Vec::new();
-                        text::expand(&mut out, replacement, &caps);
+                        text::expand(&mut out, replacement, &caps, *limit);
                         bytes(out)
                     }
                 }

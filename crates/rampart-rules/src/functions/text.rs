@@ -181,13 +181,21 @@ pub(crate) fn parse_replacement(t: &[u8], groups: usize) -> Result<Vec<Piece>, S
     Ok(pieces)
 }
 
-pub(crate) fn expand(out: &mut Vec<u8>, pieces: &[Piece], caps: &Captures<'_>) {
+/// Appends `bytes`, truncated so that `out` stays within `limit` bytes:
+/// values built at run time (concat, join, replacements) are bounded, however
+/// they are nested.
+pub(crate) fn push_limited(out: &mut Vec<u8>, bytes: &[u8], limit: usize) {
+    let room = limit.saturating_sub(out.len());
+    out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+pub(crate) fn expand(out: &mut Vec<u8>, pieces: &[Piece], caps: &Captures<'_>, limit: usize) {
     for p in pieces {
         match p {
-            Piece::Literal(l) => out.extend_from_slice(l),
+            Piece::Literal(l) => push_limited(out, l, limit),
             Piece::Group(n) => {
                 if let Some(m) = caps.get(*n) {
-                    out.extend_from_slice(m.as_bytes());
+                    push_limited(out, m.as_bytes(), limit);
                 }
             }
         }
