@@ -147,6 +147,11 @@ impl Checker<'_> {
                 let name = self.text(e.span);
                 match self.scheme.field(name) {
                     Some((id, ty)) => Ok(typed(Node::Field(id), ty.clone())),
+                    // `true` and `false`, unless the scheme declares fields of those names.
+                    None if name == "true" || name == "false" => Ok(typed(
+                        Node::Const(ConstVal::Bool(name == "true")),
+                        Type::Bool,
+                    )),
                     None => Err(self.err(
                         ErrorKind::UnknownField {
                             name: name.to_owned(),

@@ -203,6 +203,7 @@ pub(crate) enum Node {
 /// A literal used as a value (a function argument).
 #[derive(Debug, Clone)]
 pub(crate) enum ConstVal {
+    Bool(bool),
     Int(i64),
     Bytes(Box<[u8]>),
     Ip(IpAddr),
@@ -243,6 +244,7 @@ impl Node {
         match self {
             Node::Field(id) => ctx.field(*id).map(Val::from_ref),
             Node::Const(c) => Some(match c {
+                ConstVal::Bool(b) => Val::Bool(*b),
                 ConstVal::Int(i) => Val::Int(*i),
                 ConstVal::Bytes(b) => Val::Bytes(Cow::Borrowed(b)),
                 ConstVal::Ip(ip) => Val::Ip(*ip),

@@ -221,6 +221,11 @@ fn logical_operators_in_both_spellings_with_precedence() {
         ("not ssl or ssl xor ssl", false),
         ("not (ssl and not ssl)", true),
         ("((ssl))", true),
+        ("true", true),
+        ("false", false),
+        ("(true)", true),
+        ("not false and true", true),
+        ("ssl and false", false),
     ]);
 }
 
