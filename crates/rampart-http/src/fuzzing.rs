@@ -21,13 +21,22 @@ pub fn fuzz_request_head(data: &[u8]) {
                 crate::write_header(&mut again, n, v);
             }
             crate::write_end_of_head(&mut again);
-            let Ok(Parse::Complete((head2, len2))) = parse_request_head(&again, &limits) else {
-                panic!(
-                    "re-serialised head does not parse: {:?}",
-                    String::from_utf8_lossy(&again)
-                );
+            // Serialising writes "name: value" (one space), which may add bytes.
+            let roomy = Limits {
+                max_header_bytes: limits.max_header_bytes + 2 * head.header_count() + 2,
+                ..limits.clone()
             };
-            assert_eq!(len2, again.len());
+            let head2 = match parse_request_head(&again, &roomy) {
+                Ok(Parse::Complete((h, len2))) => {
+                    assert_eq!(len2, again.len());
+                    h
+                }
+                other => panic!(
+                    "re-serialised head does not parse ({:?}): {:?}",
+                    other.map(|_| ()),
+                    String::from_utf8_lossy(&again)
+                ),
+            };
             assert_eq!(head.method(), head2.method());
             assert_eq!(head.target(), head2.target());
             assert_eq!(head.body(), head2.body());

@@ -529,6 +529,7 @@ fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
 fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
     let buf = &h.buf;
     let mut host: Option<(Authority, usize)> = None;
+    let mut saw_host = false;
     let mut cl: Option<(u64, usize)> = None;
     let mut te: Vec<(usize, usize)> = Vec::new();
     let mut expect = false;
@@ -538,9 +539,10 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
         let at = ns as usize;
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
-                if host.is_some() {
+                if saw_host {
                     return Err(RequestError::new(K::MultipleHost, at));
                 }
+                saw_host = true;
                 if value.is_empty() && h.version == Version::Http10 {
                     continue;
                 }
@@ -611,7 +613,8 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
     } else {
         h.host = host.map(|(a, _)| a);
     }
-    if h.host.is_none() && h.version == Version::Http11 {
+    // RFC 9112 §3.2: an HTTP/1.1 request without a Host field gets 400, even in absolute-form.
+    if !saw_host && h.version == Version::Http11 {
         return Err(RequestError::new(
             K::MissingHost,
             h.buf.len().saturating_sub(2),
