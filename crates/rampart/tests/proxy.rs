@@ -374,3 +374,44 @@ async fn http10_keep_alive_is_honoured() {
     assert_eq!(resp.header("connection").as_deref(), Some("close"));
     assert!(c.is_closed().await);
 }
+
+#[tokio::test]
+async fn large_bodies_stream_both_ways_intact() {
+    // The origin answers with a body as long as the one it received, chunked, byte-reversed.
+    let origin = Origin::start(Behaviour::With(Arc::new(|r: &Received| {
+        let mut body = r.body.clone();
+        body.reverse();
+        let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for piece in body.chunks(100_000) {
+            rampart_http::write_chunk(&mut out, piece);
+        }
+        rampart_http::write_last_chunk(&mut out);
+        out
+    })))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut raw = format!(
+        "POST /upload HTTP/1.1\r\nHost: example.test\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let mut c = rampart.client().await;
+    let send = async {
+        use tokio::io::AsyncWriteExt;
+        // Write in pieces while the response is read concurrently below.
+        for piece in raw.chunks(64 * 1024) {
+            c.stream.write_all(piece).await.unwrap();
+        }
+        c
+    };
+    let mut c = send.await;
+    let resp = c.response(false).await;
+    assert_eq!(resp.status, 200);
+    let mut want = body.clone();
+    want.reverse();
+    assert_eq!(resp.body.len(), want.len());
+    assert!(resp.body == want, "the response body was altered");
+    assert_eq!(origin.received()[0].body.len(), body.len());
+}

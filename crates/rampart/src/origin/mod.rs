@@ -229,3 +229,65 @@ impl OriginPool {
         Err(OriginError::ConnectTimedOut { attempts, each })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_origin_failure_maps_to_its_catalogue_entry() {
+        let origin = OriginAddr::parse("http://origin.test:8080").unwrap();
+        let io = || std::io::Error::new(ErrorKind::Other, "x");
+        let cases: Vec<(OriginError, u16, Option<u16>, &str)> = vec![
+            (
+                OriginError::HostDoesNotResolve("no such host".into()),
+                409,
+                Some(1001),
+                "does not resolve",
+            ),
+            (OriginError::Refused(io()), 521, None, "refused"),
+            (
+                OriginError::ConnectTimedOut {
+                    attempts: 2,
+                    each: Duration::from_secs(15),
+                },
+                522,
+                None,
+                "2 connection attempts",
+            ),
+            (OriginError::Unreachable(io()), 523, None, "no route"),
+            (
+                OriginError::ResponseTimedOut(Duration::from_secs(100)),
+                524,
+                None,
+                "1m 40s",
+            ),
+            (
+                OriginError::InvalidResponse("bad status line".into()),
+                502,
+                None,
+                "bad status line",
+            ),
+            (
+                OriginError::ClosedBeforeResponse,
+                502,
+                None,
+                "closed the connection",
+            ),
+        ];
+        for (err, status, code, detail) in cases {
+            let r = err.rejection(&origin);
+            assert_eq!(
+                (r.error.status(), r.error.entry().code),
+                (status, code),
+                "{err:?}"
+            );
+            assert!(
+                r.detail.contains(detail) && r.detail.contains("origin"),
+                "{}",
+                r.detail
+            );
+            assert_eq!(r.retry_after, r.error.entry().retry_after);
+        }
+    }
+}
