@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn every_origin_failure_maps_to_its_catalogue_entry() {
         let origin = OriginAddr::parse("http://origin.test:8080").unwrap();
-        let io = || std::io::Error::new(ErrorKind::Other, "x");
+        let io = || std::io::Error::other("x");
         let cases: Vec<(OriginError, u16, Option<u16>, &str)> = vec![
             (
                 OriginError::HostDoesNotResolve("no such host".into()),
