@@ -52,12 +52,25 @@ impl<'a> Iterator for Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
+    /// The first remaining field named `name` (ASCII case-insensitive).
+    pub fn get(mut self, name: &str) -> Option<&'a [u8]> {
+        self.find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
     pub(crate) fn new(buf: &'a [u8], list: &'a [FieldSpan]) -> Headers<'a> {
         Headers {
             buf,
             inner: list.iter(),
         }
     }
+}
+
+/// Whether one of the `tokens` (ranges of `buf`) is `token`, ASCII case-insensitively.
+pub(crate) fn has_token(buf: &[u8], tokens: &[(u32, u32)], token: &str) -> bool {
+    tokens
+        .iter()
+        .any(|&r| slice(buf, r).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Field names and methods are tokens, which are ASCII, so this never fails.
@@ -146,9 +159,7 @@ impl RequestHead {
     }
     /// The first field named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers().get(name)
     }
     /// How many fields the head has.
     pub fn header_count(&self) -> usize {
@@ -181,9 +192,7 @@ impl RequestHead {
     }
     /// Whether the Connection field lists `token`.
     pub fn connection_has_token(&self, token: &str) -> bool {
-        self.connection
-            .iter()
-            .any(|&r| slice(&self.buf, r).eq_ignore_ascii_case(token.as_bytes()))
+        has_token(&self.buf, &self.connection, token)
     }
     /// Whether a field is hop-by-hop (RFC 9110 §7.6.1): never forwarded as is.
     pub fn is_hop_by_hop(&self, name: &str) -> bool {

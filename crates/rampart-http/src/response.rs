@@ -45,14 +45,10 @@ impl ResponseHead {
     }
     /// The first field named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers().get(name)
     }
     fn connection_has_token(&self, token: &str) -> bool {
-        self.connection
-            .iter()
-            .any(|&(s, e)| self.buf[s as usize..e as usize].eq_ignore_ascii_case(token.as_bytes()))
+        crate::request::has_token(&self.buf, &self.connection, token)
     }
     /// Whether the origin lets the connection be reused.
     pub fn keep_alive(&self) -> bool {

@@ -55,19 +55,8 @@ async fn connection(mut stream: TcpStream) {
             return;
         }
         let (status, content_type, body) = page(head.path(), &raw_head);
-        let mut out = Vec::with_capacity(256 + body.len());
-        rampart_http::write_status_line(
-            &mut out,
-            rampart_http::Version::Http11,
-            status,
-            rampart_http::canonical_reason(status),
-        );
-        rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
-        rampart_http::write_header(
-            &mut out,
-            "content-length",
-            body.len().to_string().as_bytes(),
-        );
+        let mut out =
+            crate::h1::respond::start_response(status, content_type.as_bytes(), body.len());
         rampart_http::write_header(&mut out, "server", b"rampart-demo-origin");
         match status {
             401 => {

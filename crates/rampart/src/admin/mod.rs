@@ -58,19 +58,7 @@ async fn reply(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<()> {
-    let mut out = Vec::with_capacity(128 + body.len());
-    rampart_http::write_status_line(
-        &mut out,
-        rampart_http::Version::Http11,
-        status,
-        rampart_http::canonical_reason(status),
-    );
-    rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
-    rampart_http::write_header(
-        &mut out,
-        "content-length",
-        body.len().to_string().as_bytes(),
-    );
+    let mut out = crate::h1::respond::start_response(status, content_type.as_bytes(), body.len());
     rampart_http::write_header(&mut out, "connection", b"close");
     rampart_http::write_end_of_head(&mut out);
     out.extend_from_slice(body);

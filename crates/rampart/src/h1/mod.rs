@@ -7,7 +7,7 @@
 
 mod body;
 mod forward;
-mod respond;
+pub mod respond;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

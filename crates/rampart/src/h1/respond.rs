@@ -113,6 +113,21 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
     (out, status, content_type)
 }
 
+/// Starts a response: the status line (HTTP/1.1, canonical reason), Content-Type and
+/// Content-Length. The caller adds any other fields and ends the head.
+pub fn start_response(status: u16, content_type: &[u8], body_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + body_len);
+    rampart_http::write_status_line(
+        &mut out,
+        rampart_http::Version::Http11,
+        status,
+        rampart_http::canonical_reason(status),
+    );
+    rampart_http::write_header(&mut out, "content-type", content_type);
+    rampart_http::write_header(&mut out, "content-length", body_len.to_string().as_bytes());
+    out
+}
+
 /// Answers a request that passed parsing with a generated error, and fills the log record.
 pub(crate) async fn reject(
     conn: &mut Conn,

@@ -97,6 +97,18 @@ fn new_runtime(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> Arc<Run
     })
 }
 
+/// Serves the admin endpoints on `listener`, if any, on the current runtime.
+fn spawn_admin(
+    listener: Option<TcpListener>,
+    runtime: &Arc<Runtime>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> std::io::Result<Option<SocketAddr>> {
+    let Some(l) = listener else { return Ok(None) };
+    let addr = l.local_addr()?;
+    tasks.push(tokio::spawn(crate::admin::serve(l, runtime.clone())));
+    Ok(Some(addr))
+}
+
 fn bind_named(addr: SocketAddr, reuse_port: bool, what: &str) -> std::io::Result<TcpListener> {
     bind(addr, reuse_port)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {what}{addr}: {e}")))
@@ -127,14 +139,7 @@ impl Server {
             local_addrs.push(l.local_addr()?);
             accept_tasks.push(tokio::spawn(accept_loop(l, runtime.clone())));
         }
-        let admin_addr = match admin_listener {
-            Some(l) => {
-                let a = l.local_addr()?;
-                accept_tasks.push(tokio::spawn(crate::admin::serve(l, runtime.clone())));
-                Some(a)
-            }
-            None => None,
-        };
+        let admin_addr = spawn_admin(admin_listener, &runtime, &mut accept_tasks)?;
         Ok(Server {
             runtime,
             local_addrs,
@@ -207,15 +212,11 @@ impl Server {
             threads.push(thread);
         }
         let mut accept_tasks = Vec::new();
-        let admin_addr = match admin {
-            Some(addr) => {
-                let l = bind_named(addr, false, "the admin address ")?;
-                let a = l.local_addr()?;
-                accept_tasks.push(tokio::spawn(crate::admin::serve(l, runtime.clone())));
-                Some(a)
-            }
+        let admin_listener = match admin {
+            Some(addr) => Some(bind_named(addr, false, "the admin address ")?),
             None => None,
         };
+        let admin_addr = spawn_admin(admin_listener, &runtime, &mut accept_tasks)?;
         Ok(Server {
             runtime,
             local_addrs,

@@ -31,18 +31,22 @@ impl Received {
     }
     /// Values of a header (case-insensitive name).
     pub fn header(&self, name: &str) -> Vec<String> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-            .collect()
+        header_values(&self.head, name)
     }
 }
 
 /// A function from the received request to the raw response.
 pub type Responder = Arc<dyn Fn(&Received) -> Vec<u8> + Send + Sync>;
+
+/// The values of every field named `name` in a raw head.
+fn header_values(head: &str, name: &str) -> Vec<String> {
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
+}
 
 /// How the test origin answers.
 #[derive(Clone)]
@@ -196,13 +200,7 @@ impl Response {
         self.headers(name).into_iter().next()
     }
     pub fn headers(&self, name: &str) -> Vec<String> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_string())
-            .collect()
+        header_values(&self.head, name)
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
