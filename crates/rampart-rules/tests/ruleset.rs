@@ -16,6 +16,24 @@ fn req(path: &str, ua: &str) -> HttpRequestFields {
     )
 }
 
+/// The rule set's matches (pre-filtered) equal evaluating every rule.
+#[track_caller]
+fn assert_prefilter_agrees(scheme: &Scheme, rules: &RuleSet<usize>, r: &HttpRequestFields) {
+    let ctx = ExecutionContext::new(scheme, r);
+    let fast: Vec<usize> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
+    let slow: Vec<usize> = rules
+        .rules()
+        .iter()
+        .filter(|r| r.filter().execute(&ctx))
+        .map(|r| *r.action())
+        .collect();
+    assert_eq!(fast, slow, "{r:?}");
+    assert_eq!(
+        rules.first_match(&ctx).map(|r| *r.action()),
+        slow.first().copied()
+    );
+}
+
 fn many_rules(scheme: &Scheme) -> RuleSet<usize> {
     let mut exprs = Vec::new();
     for i in 0..200 {
@@ -94,19 +112,7 @@ fn prefilter_guards_literal_rules_and_agrees_with_plain_evaluation() {
         ("/nothing", "nothing"),
     ] {
         let r = req(path, ua);
-        let ctx = ExecutionContext::new(&scheme, &r);
-        let fast: Vec<usize> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
-        let slow: Vec<usize> = rules
-            .rules()
-            .iter()
-            .filter(|r| r.filter().execute(&ctx))
-            .map(|r| *r.action())
-            .collect();
-        assert_eq!(fast, slow, "{path} {ua}");
-        assert_eq!(
-            rules.first_match(&ctx).map(|r| *r.action()),
-            slow.first().copied()
-        );
+        assert_prefilter_agrees(&scheme, &rules, &r);
     }
 }
 
@@ -146,14 +152,6 @@ fn ip_and_header_rules_are_prefiltered_and_agree_with_plain_evaluation() {
         r.client_ip = Some(ip.parse().unwrap());
         r.headers
             .push((header.0.to_owned(), header.1.as_bytes().to_vec()));
-        let ctx = ExecutionContext::new(&scheme, &r);
-        let fast: Vec<usize> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
-        let slow: Vec<usize> = rules
-            .rules()
-            .iter()
-            .filter(|r| r.filter().execute(&ctx))
-            .map(|r| *r.action())
-            .collect();
-        assert_eq!(fast, slow, "{ip} {header:?}");
+        assert_prefilter_agrees(&scheme, &rules, &r);
     }
 }
