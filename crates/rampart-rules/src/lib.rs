@@ -51,6 +51,26 @@
 //! assert!(err.to_string().contains("did you mean `http.request.uri.path`?"));
 //! # Ok::<(), rampart_rules::CompileError>(())
 //! ```
+//!
+//! A zone's rules, in order, with actions of the host's choosing:
+//!
+//! ```
+//! use rampart_rules::{Compiler, ExecutionContext, HttpRequestFields, Scheme};
+//!
+//! let scheme = Scheme::http();
+//! let rules = Compiler::new(&scheme).compile_rules([
+//!     ("r1", r#"http.request.uri.path contains "/wp-login.php""#),
+//!     ("r2", "ip.src in {192.0.2.0/24} and not ssl"),
+//! ])?;
+//! let mut request = HttpRequestFields::from_parts(
+//!     "GET", "/wp-login.php?x=1", "HTTP/1.1", vec![("Host".into(), b"example.com".to_vec())]);
+//! request.client_ip = Some("192.0.2.7".parse().unwrap());
+//! let ctx = ExecutionContext::new(&scheme, &request);
+//! assert_eq!(rules.first_match(&ctx).map(|r| *r.action()), Some("r1"));
+//! let all: Vec<&str> = rules.matches(&ctx).iter().map(|r| *r.action()).collect();
+//! assert_eq!(all, ["r1", "r2"]);
+//! # Ok::<(), rampart_rules::RuleError>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
