@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use rampart_http::{BodyFraming, Parse, RequestError, RequestHead, Version};
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
 
@@ -56,7 +55,7 @@ enum HeadRead {
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>) {
     let mut conn = Conn {
         stream,
-        buf: Vec::with_capacity(READ_CHUNK),
+        buf: Vec::new(),
         peer,
         rt,
     };
@@ -88,11 +87,17 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>)
             }
             HeadRead::Complete(head, len) => {
                 conn.buf.drain(..len);
-                handle(&mut conn, &generation, &head, len as u64).await
+                // Boxed so that the connection's own future stays small while it idles: the
+                // whole request path is large and only needed while a request is in flight.
+                Box::pin(handle(&mut conn, &generation, &head, len as u64)).await
             }
         };
         if next == Next::Close || conn.rt.shutting_down() {
             return;
+        }
+        if conn.buf.is_empty() {
+            // An idle connection keeps no buffer; the next read allocates what it needs.
+            conn.buf = Vec::new();
         }
     }
 }
@@ -123,11 +128,10 @@ async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool)
                 deadline = Some(TokioInstant::now() + header_timeout);
             }
         }
-        conn.buf.reserve(READ_CHUNK);
         let read = match deadline {
-            Some(d) => tokio::time::timeout_at(d, conn.stream.read_buf(&mut conn.buf)).await,
+            Some(d) => tokio::time::timeout_at(d, read_some(&mut conn.stream, &mut conn.buf)).await,
             None => tokio::select! {
-                r = tokio::time::timeout_at(idle_deadline, conn.stream.read_buf(&mut conn.buf)) => r,
+                r = tokio::time::timeout_at(idle_deadline, read_some(&mut conn.stream, &mut conn.buf)) => r,
                 _ = shutdown.changed() => return HeadRead::Closed,
             },
         };
@@ -139,6 +143,23 @@ async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool)
         }
     }
 }
+
+/// Reads what is available into `buf`. The buffer is only grown once the socket is readable,
+/// so an idle keep-alive connection holds no read buffer (memory per idle connection is what
+/// limits how many an edge can hold).
+async fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        buf.reserve(HEAD_CHUNK);
+        match stream.try_read_buf(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Size of one read while a request head is awaited; most heads fit in one.
+const HEAD_CHUNK: usize = 4096;
 
 /// Handles one request whose head is parsed: runs the pipeline, then answers or forwards.
 async fn handle(

@@ -13,7 +13,10 @@ use crate::errors::EdgeError;
 
 /// The counters of every rate limiting rule of the process, and the clock they count in.
 pub struct RateLimiter {
-    store: Box<dyn CounterStore>,
+    /// Created on first use: the in-memory store reserves its whole key table up front
+    /// (about 40 MB for a million keys), which a configuration without rate limiting rules
+    /// should not pay for.
+    store: std::sync::OnceLock<Box<dyn CounterStore>>,
     keys: KeyBuilder,
     epoch: Instant,
 }
@@ -21,7 +24,7 @@ pub struct RateLimiter {
 impl Default for RateLimiter {
     fn default() -> Self {
         RateLimiter {
-            store: Box::new(MemoryStore::default()),
+            store: std::sync::OnceLock::new(),
             keys: KeyBuilder::new(),
             epoch: Instant::now(),
         }
@@ -32,10 +35,16 @@ impl RateLimiter {
     /// A limiter over another counter store (a shared one, later).
     pub fn with_store(store: Box<dyn CounterStore>) -> RateLimiter {
         RateLimiter {
-            store,
+            store: std::sync::OnceLock::from(store),
             keys: KeyBuilder::new(),
             epoch: Instant::now(),
         }
+    }
+
+    fn store(&self) -> &dyn CounterStore {
+        self.store
+            .get_or_init(|| Box::new(MemoryStore::default()))
+            .as_ref()
     }
 
     fn now(&self) -> Duration {
@@ -56,10 +65,10 @@ fn key_for(limiter: &RateLimiter, rule: &RateLimitRule, ctx: &RequestContext<'_>
     let head = ctx.head;
     for c in &rule.characteristics {
         match c {
-            Characteristic::IpSrc => {
-                let ip = ctx.client_ip.to_string();
-                parts.part(ip.as_bytes())
-            }
+            Characteristic::IpSrc => match ctx.client_ip {
+                std::net::IpAddr::V4(v4) => parts.part(&v4.octets()),
+                std::net::IpAddr::V6(v6) => parts.part(&v6.octets()),
+            },
             Characteristic::Host => parts.part(head.host().map_or("", |h| h.host()).as_bytes()),
             Characteristic::Path => parts.part(head.path().as_bytes()),
             Characteristic::Asn => parts.part(&ctx.geo.asn.unwrap_or(0).to_be_bytes()),
@@ -115,9 +124,9 @@ pub fn rate_limit(
                 rule: rule.clone(),
                 key,
             });
-            limiter.store.check(key, &rule.quota, now)
+            limiter.store().check(key, &rule.quota, now)
         } else {
-            limiter.store.check_and_hit(key, &rule.quota, now)
+            limiter.store().check_and_hit(key, &rule.quota, now)
         };
         let RlDecision::Limit {
             retry_after_secs,
@@ -169,7 +178,7 @@ pub fn count_after_response(ctx: &RequestContext<'_>, exec: &ExecutionContext<'_
     let now = limiter.now();
     for hit in &ctx.deferred_hits {
         if hit.rule.counting.as_ref().is_some_and(|c| c.execute(exec)) {
-            limiter.store.hit(hit.key, &hit.rule.quota, now);
+            limiter.store().hit(hit.key, &hit.rule.quota, now);
         }
     }
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Turns bench/run's raw results into the Markdown appended to BENCHMARKS.md: medians over
+rounds, ratios to nginx and to the direct origin."""
+import datetime
+import os
+import statistics
+import sys
+
+results, duration, rounds, conns, cmd, env = sys.argv[1:7]
+
+
+def ms(v):
+    if v in ("NA", ""):
+        return None
+    for unit, f in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if v.endswith(unit):
+            try:
+                return float(v[: -len(unit)]) * f
+            except ValueError:
+                return None
+    return None
+
+
+rows = {}
+mem = []
+for line in open(results):
+    sc, log, proxy, a, b, c, non2xx = line.rstrip("\n").split("\t")
+    if sc == "d":
+        mem.append((proxy, int(a or 0), int(b or 0), int(c or 0)))
+        continue
+    rows.setdefault((sc, log, proxy), []).append((float(a or 0), ms(b), ms(c), int(non2xx or 0)))
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+cpu = "unknown"
+try:
+    for l in open("/proc/cpuinfo"):
+        if l.startswith("model name"):
+            cpu = l.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+
+names = {"a": "(a) small response", "b": "(b) 16 KB file", "c": "(c) protected", "e": "(e) direct origin"}
+print()
+print(f"## Run of {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+print()
+print(f"- Machine: {os.cpu_count()} cores, {cpu}; loopback only; wrk, the origin (nginx, 1 worker) and the proxy (2 workers each) share the cores.")
+print(f"- Command: `{env} bench/run`; wrk -t2 -c{conns} -d{duration}s per run, {rounds} interleaved rounds, medians.")
+print()
+print("| scenario | access log | proxy | req/s | p50 ms | p99 ms | vs nginx | vs direct |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
+direct = {}
+for (sc, log, proxy), v in rows.items():
+    if proxy == "direct":
+        direct[sc] = med([x[0] for x in v])
+for sc in ("a", "b", "c", "e"):
+    for log in ("off", "on"):
+        nginx = rows.get((sc, log, "nginx"))
+        nginx_rps = med([x[0] for x in nginx]) if nginx else None
+        base = direct.get("b") if sc == "b" else direct.get("e")
+        for proxy in ("rampart", "nginx", "haproxy", "direct"):
+            v = rows.get((sc, log, proxy))
+            if not v:
+                continue
+            rps = med([x[0] for x in v])
+            p50 = med([x[1] for x in v])
+            p99 = med([x[2] for x in v])
+            bad = sum(x[3] for x in v)
+            vs_n = f"{rps / nginx_rps:.2f}×" if nginx_rps and proxy != "direct" else ""
+            vs_d = f"{rps / base:.2f}×" if base and proxy != "direct" else ""
+            note = f" ({bad} non-2xx)" if bad else ""
+            f50 = f"{p50:.2f}" if p50 is not None else "?"
+            f99 = f"{p99:.2f}" if p99 is not None else "?"
+            print(f"| {names.get(sc, sc)} | {log} | {proxy}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} |")
+if mem:
+    print()
+    print("| (d) idle keep-alive connections | held | RSS before | RSS with them held | per connection |")
+    print("|---|---:|---:|---:|---:|")
+    for proxy, held, before, after in mem:
+        per = (after - before) * 1024 / held if held else 0
+        print(f"| {proxy} | {held:,} | {before / 1024:.1f} MB | {after / 1024:.1f} MB | {per:,.0f} B |")
