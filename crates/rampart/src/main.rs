@@ -172,6 +172,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let signals = Signals::install();
         if path.is_none() {
             match rampart::demo::start().await {
                 Ok(addr) => {
@@ -211,7 +212,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         if let Some(a) = server.admin_addr {
             tracing::info!("metrics on http://{a}/metrics");
         }
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let left = server.shutdown().await;
         if left > 0 {
@@ -221,24 +222,59 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     })
 }
 
-async fn wait_for_signal() {
+/// Ctrl-C and SIGTERM, installed before any listener is bound: a signal that arrives as soon
+/// as the port accepts connections must already mean "drain and exit 0", not the default
+/// action of killing the process.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match &mut self.term {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match &mut self.int {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = term => {}
+                _ = int => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
