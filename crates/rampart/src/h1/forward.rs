@@ -61,7 +61,7 @@ pub(super) async fn proxy(
                 ));
             }
         };
-        record.origin_ip = origin.addr.ip().to_string();
+        record.origin_ip = Some(origin.addr.ip());
         // RFC 9110 §10.1.1: 100 Continue only once the request is about to be forwarded.
         if head.expect_continue() && !sent_continue && !body.is_done() {
             sent_continue = true;
@@ -162,7 +162,8 @@ async fn exchange(
     request_head: &[u8],
     body: &mut ClientBody,
 ) -> Result<(ResponseHead, Vec<u8>), Exchange> {
-    let mut out = Vec::with_capacity(request_head.len() + READ_CHUNK);
+    let mut out =
+        Vec::with_capacity(request_head.len() + if body.is_done() { 0 } else { READ_CHUNK });
     out.extend_from_slice(request_head);
     // Send the head together with whatever body is already buffered: one write.
     let mut origin_write_failed = false;
@@ -186,7 +187,8 @@ async fn exchange(
     let limits = ctx.generation.config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
     let deadline = TokioInstant::now() + timeout;
-    let mut buf = Vec::with_capacity(READ_CHUNK);
+    // Most response heads (and small bodies) fit in 4 KB; the body reader grows it as needed.
+    let mut buf = Vec::with_capacity(4096);
     let mut watch_client = true;
     let mut scratch = [0u8; 4096];
     loop {
@@ -421,11 +423,17 @@ async fn respond_from_origin(
 
     let idle = zone.config.origin_response_timeout;
     let mut stream = OriginBodyStream::new(origin_body, buffered);
-    let mut sent_body = 0u64;
-    let mut chunk = Vec::with_capacity(READ_CHUNK);
+    // Only a re-chunked body needs a separate buffer; other bodies go straight into `out`,
+    // after the head for the first piece, so a small response is one write.
+    let mut chunk = Vec::new();
     let clean = loop {
-        chunk.clear();
-        let done = match stream.next(&mut origin, &mut chunk, idle).await {
+        let next = if client_framing == ClientFraming::Chunked {
+            chunk.clear();
+            stream.next(&mut origin, &mut chunk, idle).await
+        } else {
+            stream.next(&mut origin, &mut out, idle).await
+        };
+        let done = match next {
             Ok(done) => done,
             // The head is already out: all we can do is cut the connection short.
             Err(()) => break false,
@@ -437,10 +445,9 @@ async fn respond_from_origin(
                     rampart_http::write_last_chunk(&mut out);
                 }
             }
-            ClientFraming::Length | ClientFraming::Close => out.extend_from_slice(&chunk),
-            ClientFraming::None => {}
+            ClientFraming::None => out.truncate(head_len as usize),
+            ClientFraming::Length | ClientFraming::Close => {}
         }
-        sent_body += chunk.len() as u64;
         if !out.is_empty() {
             if conn.stream.write_all(&out).await.is_err() {
                 break false;
@@ -452,7 +459,6 @@ async fn respond_from_origin(
             break true;
         }
     };
-    let _ = sent_body;
     if clean && stream.reusable() && response.keep_alive() {
         zone.origin.checkin(origin);
     }

@@ -19,7 +19,7 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::errors::EdgeError;
 use crate::listen::Runtime;
-use crate::observe::LogRecord;
+use crate::observe::{LogRecord, RequestInfo};
 use crate::pipeline::{self, Decision, Protocol, RayId, Rejection, RequestContext};
 
 /// Size of one read from a client or origin socket.
@@ -197,14 +197,9 @@ async fn handle(
         skip_rate_limit: false,
         deferred_hits: Vec::new(),
     };
-    // The strings of a log line cost allocations; skip them when nothing is logged.
-    let mut record = if conn.rt.log.enabled() {
-        base_record(&ctx, head_bytes)
-    } else {
-        LogRecord {
-            client_request_bytes: head_bytes,
-            ..LogRecord::default()
-        }
+    let mut record = LogRecord {
+        client_request_bytes: head_bytes,
+        ..LogRecord::default()
     };
     let next = match pipeline::request_phases(&mut ctx) {
         Decision::Reject(rejection) => {
@@ -233,36 +228,8 @@ fn discard_unread_body(conn: &mut Conn, head: &RequestHead) -> bool {
     }
 }
 
-fn base_record(ctx: &RequestContext<'_>, head_bytes: u64) -> LogRecord {
-    let head = ctx.head;
-    let text = |name: &str| {
-        head.header(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
-    LogRecord {
-        ray_id: ctx.ray_id.as_str().to_string(),
-        edge_start_timestamp: crate::observe::rfc3339(ctx.started_at),
-        client_ip: ctx.client_ip.to_string(),
-        client_src_port: ctx.peer.port(),
-        client_request_host: head
-            .host()
-            .map(|h| h.host().to_string())
-            .unwrap_or_default(),
-        client_request_method: head.method().to_string(),
-        client_request_uri: head.target().to_string(),
-        client_request_path: head.path().to_string(),
-        client_request_protocol: ctx.protocol.as_str(),
-        client_request_scheme: "http",
-        client_request_bytes: head_bytes,
-        client_request_user_agent: text("user-agent"),
-        client_request_referer: text("referer"),
-        ..LogRecord::default()
-    }
-}
-
 /// Completes the log record and counts the request.
-fn finish(rt: &Runtime, ctx: &RequestContext<'_>, mut record: LogRecord) {
+fn finish(rt: &Runtime, ctx: &RequestContext<'_>, record: LogRecord) {
     let zone = ctx.zone.as_ref().map(|z| z.config.name.as_str());
     rt.metrics
         .request(zone, ctx.protocol.as_str(), record.edge_response_status);
@@ -276,20 +243,30 @@ fn finish(rt: &Runtime, ctx: &RequestContext<'_>, mut record: LogRecord) {
     if !rt.log.enabled() {
         return;
     }
-    record.zone_name = zone.unwrap_or("").to_string();
-    record.client_country = ctx.geo.country.clone().unwrap_or_default();
-    record.client_asn = ctx.geo.asn.unwrap_or(0);
-    let main = ctx.security.as_ref().or(ctx.logged.first());
-    if let Some(m) = main {
-        record.security_action = m.action.to_string();
-        record.security_rule_id = m.rule_id.clone();
-        record.security_rule_description = m.description.clone();
-    }
+    let mut sources: Vec<&'static str> = Vec::new();
     for m in ctx.security.iter().chain(&ctx.logged) {
-        if !record.security_sources.contains(&m.source) {
-            record.security_sources.push(m.source);
+        if !sources.contains(&m.source) {
+            sources.push(m.source);
         }
     }
-    record.edge_end_timestamp = crate::observe::rfc3339(SystemTime::now());
-    rt.log.write(&record);
+    let head = ctx.head;
+    let info = RequestInfo {
+        ray_id: ctx.ray_id.as_str(),
+        zone: zone.unwrap_or(""),
+        started_at: ctx.started_at,
+        client_ip: ctx.client_ip,
+        client_port: ctx.peer.port(),
+        host: head.host().map_or("", |h| h.host()),
+        method: head.method(),
+        uri: head.target(),
+        path: head.path(),
+        protocol: ctx.protocol.as_str(),
+        user_agent: head.header("user-agent").unwrap_or(b""),
+        referer: head.header("referer").unwrap_or(b""),
+        country: ctx.geo.country.as_deref().unwrap_or(""),
+        asn: ctx.geo.asn.unwrap_or(0),
+        security: ctx.security.as_ref().or(ctx.logged.first()),
+        sources: &sources,
+    };
+    rt.log.write(&info, &record);
 }

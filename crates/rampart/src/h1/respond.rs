@@ -206,14 +206,7 @@ pub(crate) async fn reject_unparsed(
     let written = conn.stream.write_all(&bytes).await.is_ok();
     let _ = conn.stream.shutdown().await;
     let mut record = LogRecord {
-        ray_id: ray_id.as_str().to_string(),
-        edge_start_timestamp: crate::observe::rfc3339(started_at),
-        edge_end_timestamp: crate::observe::rfc3339(SystemTime::now()),
-        client_ip: conn.peer.ip().to_string(),
-        client_src_port: conn.peer.port(),
         client_request_bytes: conn.buf.len() as u64,
-        client_request_scheme: "http",
-        client_request_protocol: "HTTP/1.1",
         ..LogRecord::default()
     };
     fill_record(
@@ -228,7 +221,25 @@ pub(crate) async fn reject_unparsed(
         .generated_error(rejection.error.entry().name, rejection.error.status());
     rt.metrics
         .request(None, "HTTP/1.1", rejection.error.status());
-    rt.log.write(&record);
+    let info = crate::observe::RequestInfo {
+        ray_id: ray_id.as_str(),
+        zone: "",
+        started_at,
+        client_ip: conn.peer.ip(),
+        client_port: conn.peer.port(),
+        host: "",
+        method: "",
+        uri: "",
+        path: "",
+        protocol: "HTTP/1.1",
+        user_agent: b"",
+        referer: b"",
+        country: "",
+        asn: 0,
+        security: None,
+        sources: &[],
+    };
+    rt.log.write(&info, &record);
 }
 
 /// Finds an `Accept` field in bytes that did not parse as a whole, so even a malformed

@@ -3,7 +3,7 @@
 pub mod log;
 pub mod metrics;
 
-pub use log::{AccessLog, LogRecord};
+pub use log::{AccessLog, LogRecord, RequestInfo};
 pub use metrics::Metrics;
 
 /// Formats a wall-clock time as RFC 3339 with milliseconds (UTC).
