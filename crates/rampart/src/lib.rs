@@ -41,3 +41,4 @@ pub mod origin;
 pub mod pipeline;
 pub mod rules_cli;
 pub mod state;
+pub mod tls;

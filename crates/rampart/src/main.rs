@@ -36,6 +36,26 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Certificates for local use.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Generate a self-signed certificate and key for local use (never for production:
+    /// browsers will warn). Writes DIR/HOST.pem and DIR/HOST.key and prints the zone's
+    /// `tls = { ... }` line.
+    Dev {
+        /// Host name the certificate is for (repeat for more, e.g. --host '*.example.test').
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Directory to write into.
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -71,6 +91,23 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config } => run(config),
+        Command::Certs {
+            command: CertsCommand::Dev { hosts, dir },
+        } => match rampart::tls::write_dev_certificate(&hosts, &dir) {
+            Ok((cert, key)) => {
+                println!("wrote {} and {}", cert.display(), key.display());
+                println!(
+                    "tls = {{ cert = \"{}\", key = \"{}\" }}",
+                    cert.display(),
+                    key.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Rules {
             command: RulesCommand::Check { expression },
         } => match rampart::rules_cli::check(&expression) {

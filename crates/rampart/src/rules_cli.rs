@@ -61,7 +61,7 @@ pub fn test(expression: &str, raw: &[u8], client_ip: IpAddr) -> Result<bool, Str
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let fields = RequestFields::new(&head, client_ip, &geo, head.version().as_str(), now);
+    let fields = RequestFields::new(&head, client_ip, &geo, head.version().as_str(), now, false);
     let exec = ExecutionContext::new(scheme(), &fields);
     Ok(filter.execute(&exec))
 }

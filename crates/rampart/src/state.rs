@@ -60,6 +60,20 @@ impl Generation {
     }
 }
 
+impl Generation {
+    /// The TLS configuration for a client that sent `sni` (lowercase, no trailing dot): the
+    /// certificate of the zone serving that host (exact names before wildcards), else the
+    /// default certificate. `None`: refuse the handshake.
+    pub fn certificate_for(&self, sni: Option<&str>) -> Option<Arc<rustls::ServerConfig>> {
+        let zone_cert = sni
+            .and_then(|name| self.router.find(name))
+            .and_then(|z| z.config.tls.as_ref());
+        zone_cert
+            .or(self.config.server.default_certificate.as_ref())
+            .map(|c| c.config.clone())
+    }
+}
+
 /// Finds the zone of a host: exact names first, then wildcards, the longest suffix first.
 pub struct Router {
     exact: HashMap<String, Arc<ZoneState>>,

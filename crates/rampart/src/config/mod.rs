@@ -72,6 +72,10 @@ pub struct ServerConfig {
     pub trusted_proxies: crate::pipeline::client_ip::TrustedProxies,
     /// Worker threads serving connections (one per core by default).
     pub workers: usize,
+    /// Addresses to accept TLS on (HTTP/1.1 over TLS).
+    pub tls_listen: Vec<SocketAddr>,
+    /// The certificate for clients without SNI, or whose SNI no zone's certificate covers.
+    pub default_certificate: Option<crate::tls::ServerCert>,
 }
 
 /// Request body limit of each plan.
@@ -216,7 +220,10 @@ const SERVER_KEYS: &[&str] = &[
     "trusted_proxies",
     "client_ip_header",
     "workers",
+    "tls_listen",
+    "default_certificate",
 ];
+const CERT_KEYS: &[&str] = &["cert", "key"];
 const LIMITS_KEYS: &[&str] = &[
     "plan",
     "max_body_bytes",
@@ -239,12 +246,35 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         has_asn_db: geoip.as_ref().is_some_and(|g| g.has_asn()),
     };
     let zones = zone::read_zones(w, &root, &cx);
+    if let (Some(server), Some(zones)) = (&server, &zones) {
+        check_tls(w, &root, server, zones);
+    }
     Some(Config {
         server: server?,
         limits: limits?,
         zones: zones?,
         geoip: std::sync::Arc::new(geoip?),
     })
+}
+
+/// TLS listeners need a certificate to serve; certificates need a TLS listener.
+fn check_tls(w: &mut Walker<'_>, root: &Table<'_, '_>, server: &ServerConfig, zones: &[Zone]) {
+    let any_cert = server.default_certificate.is_some() || zones.iter().any(|z| z.tls.is_some());
+    let span = root.span_of("server");
+    if !server.tls_listen.is_empty() && !any_cert {
+        w.error(
+            &span,
+            "server.tls_listen",
+            "TLS listeners need a certificate: set `tls = { cert = \"...\", key = \"...\" }` in a \
+             [[zone]] or `server.default_certificate`",
+        );
+    } else if server.tls_listen.is_empty() && any_cert {
+        w.warn(
+            &span,
+            "server.tls_listen",
+            "certificates are configured but no TLS listener: add `tls_listen = [\"0.0.0.0:443\"]`",
+        );
+    }
 }
 
 fn read_geoip(
@@ -308,37 +338,20 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         error_docs_url: "urn:rampart:error:".to_string(),
         trusted_proxies: Default::default(),
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        tls_listen: Vec::new(),
+        default_certificate: None,
     };
     let Some(t) = sub_table(w, root, "server", SERVER_KEYS) else {
         return Some(s);
     };
     let errors_before = w.errors.len();
-    if let Some(list) = w.strings(&t, "listen") {
-        if list.is_empty() {
-            let span = t.span_of("listen");
-            w.error(
-                &span,
-                &t.key("listen"),
-                "needs at least one address, e.g. [\"127.0.0.1:8080\"]",
-            );
-        }
-        s.listen = list
-            .into_iter()
-            .filter_map(|(a, span)| match a.parse::<SocketAddr>() {
-                Ok(addr) => Some(addr),
-                Err(_) => {
-                    w.error(
-                        &span,
-                        &t.key("listen"),
-                        format!(
-                            "`{a}` is not an IP:port address (e.g. \"0.0.0.0:80\" or \"[::]:80\")"
-                        ),
-                    );
-                    None
-                }
-            })
-            .collect();
+    if let Some(list) = read_addresses(w, &t, "listen") {
+        s.listen = list;
     }
+    if let Some(list) = read_addresses(w, &t, "tls_listen") {
+        s.tls_listen = list;
+    }
+    s.default_certificate = read_certificate(w, &t, "default_certificate", base_dir);
     if let Some((v, _)) = w.string(&t, "access_log") {
         s.access_log = match v.as_str() {
             "off" => AccessLogTarget::Off,
@@ -426,6 +439,65 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         }
     }
     (w.errors.len() == errors_before).then_some(s)
+}
+
+/// A list of `IP:port` addresses; an empty list is an error (omit the key instead).
+fn read_addresses(w: &mut Walker<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<SocketAddr>> {
+    let list = w.strings(t, key)?;
+    if list.is_empty() {
+        let span = t.span_of(key);
+        w.error(
+            &span,
+            &t.key(key),
+            "needs at least one address, e.g. [\"127.0.0.1:8080\"]",
+        );
+    }
+    Some(
+        list.into_iter()
+            .filter_map(|(a, span)| match a.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    w.error(
+                        &span,
+                        &t.key(key),
+                        format!(
+                            "`{a}` is not an IP:port address (e.g. \"0.0.0.0:80\" or \"[::]:80\")"
+                        ),
+                    );
+                    None
+                }
+            })
+            .collect(),
+    )
+}
+
+/// `KEY = { cert = "chain.pem", key = "key.pem" }`: loads and checks the pair (see
+/// [`crate::tls::ServerCert::load`]); a problem is an error at the key.
+pub(crate) fn read_certificate(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    key: &str,
+    base_dir: &Path,
+) -> Option<crate::tls::ServerCert> {
+    let v = t.get(key)?;
+    let path = t.key(key);
+    let c = w.table(&path, v, CERT_KEYS)?;
+    let cert = w.string(&c, "cert");
+    let private = w.string(&c, "key");
+    if cert.is_none() && c.get("cert").is_none() {
+        w.missing(&c, "cert");
+    }
+    if private.is_none() && c.get("key").is_none() {
+        w.missing(&c, "key");
+    }
+    let ((cert, _), (private, _)) = (cert?, private?);
+    match crate::tls::ServerCert::load(&base_dir.join(cert), &base_dir.join(private)) {
+        Ok(c) => Some(c),
+        Err(message) => {
+            w.error(&v.span(), &path, message);
+            None
+        }
+    }
 }
 
 fn read_limits(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<LimitsConfig> {

@@ -24,6 +24,8 @@ pub struct Zone {
     pub origin_response_timeout: Duration,
     /// IP access rules, custom rules, rate limiting rules and error pages.
     pub security: super::security::ZoneSecurity,
+    /// The certificate served to clients whose SNI names one of the zone's hosts.
+    pub tls: Option<crate::tls::ServerCert>,
 }
 
 /// A host a zone serves: `example.test` or `*.example.test` (any depth of subdomain, not the apex).
@@ -140,6 +142,7 @@ const ZONE_KEYS: &[&str] = &[
     "ip_access_rule",
     "rate_limit",
     "error_page",
+    "tls",
 ];
 
 pub(super) fn read_zones(
@@ -216,6 +219,7 @@ pub(super) fn read_zones(
             .duration(t, "origin_response_timeout", MAX_TIMEOUT)
             .unwrap_or(Duration::from_secs(100));
         let security = super::security::read_zone_security(w, t, cx);
+        let tls = super::read_certificate(w, t, "tls", cx.base_dir);
         if let (Some(name), Some(origin)) = (name, origin) {
             zones.push(Zone {
                 name,
@@ -225,6 +229,7 @@ pub(super) fn read_zones(
                 origin_connect_retries: retries,
                 origin_response_timeout: response_timeout,
                 security,
+                tls,
             });
         }
     }

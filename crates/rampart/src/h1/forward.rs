@@ -303,7 +303,8 @@ fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     }
     value.extend_from_slice(ip.as_bytes());
     rampart_http::write_header(&mut out, "x-forwarded-for", &value);
-    rampart_http::write_header(&mut out, "x-forwarded-proto", b"http");
+    let proto: &[u8] = if ctx.tls { b"https" } else { b"http" };
+    rampart_http::write_header(&mut out, "x-forwarded-proto", proto);
     // RFC 7239 §4: IPv6 nodes are quoted and bracketed.
     value.clear();
     if let Some(prev) = forwarded {
@@ -318,7 +319,8 @@ fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     if let Some(h) = &host {
         value.extend_from_slice(format!(";host=\"{h}\"").as_bytes());
     }
-    value.extend_from_slice(b";proto=http");
+    value.extend_from_slice(b";proto=");
+    value.extend_from_slice(proto);
     rampart_http::write_header(&mut out, "forwarded", &value);
     rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
     rampart_http::write_end_of_head(&mut out);

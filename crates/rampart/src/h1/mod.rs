@@ -8,13 +8,15 @@
 mod body;
 mod forward;
 pub mod respond;
+mod stream;
+
+pub use stream::ClientStream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use rampart_http::{BodyFraming, Parse, RequestError, RequestHead, Version};
-use tokio::net::TcpStream;
 use tokio::time::Instant as TokioInstant;
 
 use crate::errors::EdgeError;
@@ -27,7 +29,9 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// A client connection and the bytes read from it but not yet consumed.
 pub(crate) struct Conn {
-    pub stream: TcpStream,
+    pub stream: ClientStream,
+    /// The TLS server name the client sent (lowercase), if any.
+    pub sni: Option<Box<str>>,
     pub buf: Vec<u8>,
     pub peer: SocketAddr,
     pub rt: Arc<Runtime>,
@@ -52,9 +56,15 @@ enum HeadRead {
 }
 
 /// Serves one client connection until it closes.
-pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, rt: Arc<Runtime>) {
+pub(crate) async fn serve(
+    stream: ClientStream,
+    sni: Option<Box<str>>,
+    peer: SocketAddr,
+    rt: Arc<Runtime>,
+) {
     let mut conn = Conn {
         stream,
+        sni,
         buf: Vec::new(),
         peer,
         rt,
@@ -129,9 +139,11 @@ async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool)
             }
         }
         let read = match deadline {
-            Some(d) => tokio::time::timeout_at(d, read_some(&mut conn.stream, &mut conn.buf)).await,
+            Some(d) => {
+                tokio::time::timeout_at(d, conn.stream.read_some(&mut conn.buf, HEAD_CHUNK)).await
+            }
             None => tokio::select! {
-                r = tokio::time::timeout_at(idle_deadline, read_some(&mut conn.stream, &mut conn.buf)) => r,
+                r = tokio::time::timeout_at(idle_deadline, conn.stream.read_some(&mut conn.buf, HEAD_CHUNK)) => r,
                 _ = shutdown.changed() => return HeadRead::Closed,
             },
         };
@@ -140,20 +152,6 @@ async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool)
             Ok(Ok(_)) => {}
             Err(_elapsed) if conn.buf.is_empty() => return HeadRead::Closed,
             Err(_elapsed) => return HeadRead::TimedOut,
-        }
-    }
-}
-
-/// Reads what is available into `buf`. The buffer is only grown once the socket is readable,
-/// so an idle keep-alive connection holds no read buffer (memory per idle connection is what
-/// limits how many an edge can hold).
-async fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        buf.reserve(HEAD_CHUNK);
-        match stream.try_read_buf(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            other => return other,
         }
     }
 }
@@ -168,6 +166,15 @@ async fn handle(
     head: &RequestHead,
     head_bytes: u64,
 ) -> Next {
+    if let (Some(sni), Some(host)) = (conn.sni.as_deref(), head.host())
+        && !host.host().trim_end_matches('.').eq_ignore_ascii_case(sni)
+    {
+        // Before any zone applies: unstyled, unlogged, counted (the error catalogue's SNI
+        // check). The connection closes, since it was opened for another host.
+        conn.rt.metrics.sni_mismatch();
+        respond::sni_mismatch(conn, head.method() == "HEAD").await;
+        return Next::Close;
+    }
     let config = &generation.config;
     let client_ip = config
         .server
@@ -190,6 +197,7 @@ async fn handle(
         ray_id: RayId::generate(),
         started_at: SystemTime::now(),
         started: Instant::now(),
+        tls: conn.stream.is_tls(),
         zone: None,
         geo: &geo,
         security: None,
@@ -261,6 +269,7 @@ fn finish(rt: &Runtime, ctx: &RequestContext<'_>, record: LogRecord) {
         uri: head.target(),
         path: head.path(),
         protocol: ctx.protocol.as_str(),
+        scheme: if ctx.tls { "https" } else { "http" },
         user_agent: head.header("user-agent").unwrap_or(b""),
         referer: head.header("referer").unwrap_or(b""),
         country: ctx.geo.country.as_deref().unwrap_or(""),

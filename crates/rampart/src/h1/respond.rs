@@ -181,6 +181,21 @@ pub(crate) fn fill_record(
     record.error_reason = format!("{}: {}", entry.name, rejection.detail);
 }
 
+/// The answer to a request whose Host differs from the TLS server name: 403 with a tiny
+/// plain-text body and nothing else (no branding, no ray id), then the connection closes.
+pub(crate) async fn sni_mismatch(conn: &mut Conn, head_only: bool) {
+    const BODY: &str = "403 Forbidden: the Host header does not match the TLS server name\n";
+    let mut out = format!(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        BODY.len()
+    );
+    if !head_only {
+        out.push_str(BODY);
+    }
+    let _ = conn.stream.write_all(out.as_bytes()).await;
+    let _ = conn.stream.shutdown().await;
+}
+
 /// Answers bytes that never became a valid request head (malformed, too large, timed out),
 /// logs what is known, and leaves the connection to be closed.
 pub(crate) async fn reject_unparsed(
@@ -232,6 +247,11 @@ pub(crate) async fn reject_unparsed(
         uri: "",
         path: "",
         protocol: "HTTP/1.1",
+        scheme: if conn.stream.is_tls() {
+            "https"
+        } else {
+            "http"
+        },
         user_agent: b"",
         referer: b"",
         country: "",

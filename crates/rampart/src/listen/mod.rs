@@ -14,6 +14,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::h1::ClientStream;
 use crate::observe::{AccessLog, Metrics};
 use crate::state::Generation;
 
@@ -75,7 +76,7 @@ impl Drop for ConnGuard {
 /// A running server.
 pub struct Server {
     runtime: Arc<Runtime>,
-    /// The addresses actually bound (useful with port 0).
+    /// The addresses actually bound (useful with port 0): `listen`, then `tls_listen`.
     pub local_addrs: Vec<SocketAddr>,
     /// The admin listener's address, when enabled.
     pub admin_addr: Option<SocketAddr>,
@@ -95,6 +96,18 @@ fn new_runtime(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> Arc<Run
         open: AtomicUsize::new(0),
         idle: Notify::new(),
     })
+}
+
+/// Every address to listen on: the cleartext ones, then the TLS ones (the order of
+/// [`Server::local_addrs`]).
+fn listen_addresses(config: &Config) -> Vec<(SocketAddr, Transport)> {
+    let plain = config.server.listen.iter().map(|a| (*a, Transport::Plain));
+    let tls = config
+        .server
+        .tls_listen
+        .iter()
+        .map(|a| (*a, Transport::Tls));
+    plain.chain(tls).collect()
 }
 
 /// Serves the admin endpoints on `listener`, if any, on the current runtime.
@@ -122,12 +135,12 @@ impl Server {
         log: AccessLog,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Server> {
-        let listen = config.server.listen.clone();
+        let listen = listen_addresses(&config);
         let admin = config.server.admin_listen;
         let runtime = new_runtime(config, log, metrics);
         let mut listeners = Vec::new();
-        for addr in &listen {
-            listeners.push(bind_named(*addr, false, "")?);
+        for (addr, transport) in &listen {
+            listeners.push((bind_named(*addr, false, "")?, *transport));
         }
         let admin_listener = match admin {
             Some(addr) => Some(bind_named(addr, false, "the admin address ")?),
@@ -135,9 +148,9 @@ impl Server {
         };
         let mut local_addrs = Vec::new();
         let mut accept_tasks = Vec::new();
-        for l in listeners {
+        for (l, transport) in listeners {
             local_addrs.push(l.local_addr()?);
-            accept_tasks.push(tokio::spawn(accept_loop(l, runtime.clone())));
+            accept_tasks.push(tokio::spawn(accept_loop(l, runtime.clone(), transport)));
         }
         let admin_addr = spawn_admin(admin_listener, &runtime, &mut accept_tasks)?;
         Ok(Server {
@@ -162,21 +175,21 @@ impl Server {
         workers: usize,
     ) -> std::io::Result<Server> {
         let workers = workers.max(1);
-        let listen = config.server.listen.clone();
+        let listen = listen_addresses(&config);
         let admin = config.server.admin_listen;
         let runtime = new_runtime(config, log, metrics);
         // Bind every worker's listeners here, so a taken port fails start-up; port 0 is
         // resolved by the first bind and reused by the others.
-        let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+        let mut per_worker: Vec<Vec<(std::net::TcpListener, Transport)>> =
             (0..workers).map(|_| Vec::new()).collect();
         let mut local_addrs = Vec::new();
-        for addr in &listen {
+        for (addr, transport) in &listen {
             let first = bind_named(*addr, true, "")?;
             let actual = first.local_addr()?;
             local_addrs.push(actual);
-            per_worker[0].push(first.into_std()?);
+            per_worker[0].push((first.into_std()?, *transport));
             for list in per_worker.iter_mut().skip(1) {
-                list.push(bind_named(actual, true, "")?.into_std()?);
+                list.push((bind_named(actual, true, "")?.into_std()?, *transport));
             }
         }
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -198,10 +211,10 @@ impl Server {
                         }
                     };
                     tokio_rt.block_on(async move {
-                        for l in listeners {
+                        for (l, transport) in listeners {
                             match TcpListener::from_std(l) {
                                 Ok(l) => {
-                                    tokio::spawn(accept_loop(l, rt.clone()));
+                                    tokio::spawn(accept_loop(l, rt.clone(), transport));
                                 }
                                 Err(e) => tracing::error!("worker {i}: {e}"),
                             }
@@ -277,7 +290,16 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>) {
+/// What a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// Cleartext HTTP/1.1.
+    Plain,
+    /// TLS, then HTTP/1.1.
+    Tls,
+}
+
+async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>, transport: Transport) {
     let mut shutdown = rt.shutdown_signal();
     loop {
         let accepted = tokio::select! {
@@ -290,7 +312,13 @@ async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>) {
                 let rt = rt.clone();
                 tokio::spawn(async move {
                     let _guard = rt.track();
-                    crate::h1::serve(stream, peer, rt.clone()).await;
+                    match transport {
+                        Transport::Plain => {
+                            crate::h1::serve(ClientStream::Plain(stream), None, peer, rt.clone())
+                                .await
+                        }
+                        Transport::Tls => serve_tls(stream, peer, rt.clone()).await,
+                    }
                 });
             }
             Err(e) => {
@@ -300,4 +328,37 @@ async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>) {
             }
         }
     }
+}
+
+/// Completes the TLS handshake with the certificate the client's SNI selects, then serves
+/// HTTP/1.1 over it. A client naming a host no certificate covers, with no default
+/// certificate configured, gets the fatal alert `unrecognized_name`. Handshake failures are
+/// counted in the metrics, not logged: no request exists yet.
+async fn serve_tls(stream: tokio::net::TcpStream, peer: SocketAddr, rt: Arc<Runtime>) {
+    use tokio::io::AsyncWriteExt;
+    let generation = rt.generation();
+    let deadline = tokio::time::Instant::now() + generation.config.server.client_header_timeout;
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = match tokio::time::timeout_at(deadline, acceptor).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(_)) => return rt.metrics.tls_handshake_failure("bad_client_hello"),
+        Err(_) => return rt.metrics.tls_handshake_failure("timeout"),
+    };
+    let sni: Option<Box<str>> = start
+        .client_hello()
+        .server_name()
+        .map(|n| n.trim_end_matches('.').to_ascii_lowercase().into());
+    let Some(config) = generation.certificate_for(sni.as_deref()) else {
+        let mut io = start.io;
+        let _ = io.write_all(&crate::tls::UNRECOGNIZED_NAME_ALERT).await;
+        let _ = io.shutdown().await;
+        return rt.metrics.tls_handshake_failure("unknown_sni");
+    };
+    let tls = match tokio::time::timeout_at(deadline, start.into_stream(config)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(_)) => return rt.metrics.tls_handshake_failure("handshake"),
+        Err(_) => return rt.metrics.tls_handshake_failure("timeout"),
+    };
+    crate::h1::serve(ClientStream::Tls(Box::new(tls)), sni, peer, rt).await;
 }

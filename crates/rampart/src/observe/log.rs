@@ -71,6 +71,8 @@ pub struct RequestInfo<'a> {
     pub path: &'a str,
     /// ClientRequestProtocol.
     pub protocol: &'static str,
+    /// ClientRequestScheme: `http` or `https`.
+    pub scheme: &'static str,
     /// ClientRequestUserAgent.
     pub user_agent: &'a [u8],
     /// ClientRequestReferer.
@@ -107,7 +109,7 @@ pub fn write_line(out: &mut Vec<u8>, r: &RequestInfo<'_>, o: &LogRecord) {
     j.str("ClientRequestURI", r.uri);
     j.str("ClientRequestPath", r.path);
     j.str("ClientRequestProtocol", r.protocol);
-    j.str("ClientRequestScheme", "http");
+    j.str("ClientRequestScheme", r.scheme);
     j.num("ClientRequestBytes", o.client_request_bytes);
     j.str(
         "ClientRequestUserAgent",
@@ -319,6 +321,7 @@ mod tests {
             uri: "/\"x\"",
             path: "/",
             protocol: "HTTP/1.1",
+            scheme: "https",
             user_agent: b"ua\xff",
             referer: b"",
             country: "",

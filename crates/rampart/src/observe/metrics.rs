@@ -38,6 +38,11 @@ struct SecurityLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ZoneLabels {
     zone: String,
 }
@@ -73,6 +78,8 @@ pub struct Metrics {
     security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
     log_dropped: Counter<u64, AtomicU64>,
+    tls_handshake_failures: Family<ReasonLabels, Counter>,
+    sni_mismatches: Counter<u64, AtomicU64>,
     id: u64,
 }
 
@@ -101,6 +108,8 @@ impl Metrics {
             security_actions: Family::default(),
             open_connections: Gauge::default(),
             log_dropped: Counter::default(),
+            tls_handshake_failures: Family::default(),
+            sni_mismatches: Counter::default(),
             registry: Registry::default(),
             id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
         };
@@ -148,6 +157,16 @@ impl Metrics {
             "access_log_dropped_lines",
             "Access log lines dropped because the log sink was full or failing",
             m.log_dropped.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed, by reason (unknown_sni, handshake, bad_client_hello, timeout)",
+            m.tls_handshake_failures.clone(),
+        );
+        registry.register(
+            "sni_mismatches",
+            "Requests refused with 403 because their Host differs from the TLS server name (not logged)",
+            m.sni_mismatches.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -215,6 +234,18 @@ impl Metrics {
                 })
                 .observe(seconds);
         });
+    }
+
+    /// Counts a failed TLS handshake.
+    pub fn tls_handshake_failure(&self, reason: &'static str) {
+        self.tls_handshake_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts a request refused because its Host differs from the TLS server name.
+    pub fn sni_mismatch(&self) {
+        self.sni_mismatches.inc();
     }
 
     /// Counts a request whose client left before the response.

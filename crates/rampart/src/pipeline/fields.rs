@@ -21,6 +21,7 @@ pub struct RequestFields<'a> {
     geo: &'a GeoInfo,
     protocol: &'static str,
     timestamp_sec: i64,
+    ssl: bool,
     /// The response status, for counting expressions evaluated after the response.
     pub response_code: Option<u16>,
     derived: OnceCell<HttpRequestFields>,
@@ -34,6 +35,7 @@ impl<'a> RequestFields<'a> {
         geo: &'a GeoInfo,
         protocol: &'static str,
         timestamp_sec: i64,
+        ssl: bool,
     ) -> Self {
         RequestFields {
             head,
@@ -41,6 +43,7 @@ impl<'a> RequestFields<'a> {
             geo,
             protocol,
             timestamp_sec,
+            ssl,
             response_code: None,
             derived: OnceCell::new(),
         }
@@ -65,6 +68,7 @@ impl<'a> RequestFields<'a> {
             f.continent = self.geo.continent.clone().unwrap_or_default();
             f.asnum = self.geo.asn.unwrap_or(0);
             f.timestamp_sec = self.timestamp_sec;
+            f.ssl = self.ssl;
             f.response_code = self.response_code;
             f
         })
@@ -121,7 +125,7 @@ impl FieldSource for RequestFields<'_> {
             "ip.src.asnum" | "ip.geoip.asnum" => {
                 Some(Value::Int(i64::from(self.geo.asn.unwrap_or(0))))
             }
-            "ssl" => Some(Value::Bool(false)),
+            "ssl" => Some(Value::Bool(self.ssl)),
             _ => None,
         };
         match quick {

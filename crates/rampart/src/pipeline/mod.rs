@@ -89,6 +89,8 @@ pub struct RequestContext<'a> {
     pub client_ip: std::net::IpAddr,
     /// Protocol.
     pub protocol: Protocol,
+    /// Whether the client connection is TLS (the rules' `ssl`, X-Forwarded-Proto).
+    pub tls: bool,
     /// The ray id.
     pub ray_id: RayId,
     /// When the request head was complete (wall clock, for the log).
@@ -185,6 +187,7 @@ pub fn request_phases(ctx: &mut RequestContext<'_>) -> Decision {
         geo,
         ctx.protocol.as_str(),
         unix_secs(ctx.started_at),
+        ctx.tls,
     );
     let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);
     if let Some(rules) = &security.custom_rules
@@ -210,6 +213,7 @@ pub fn response_phase(ctx: &RequestContext<'_>, status: u16) {
         ctx.geo,
         ctx.protocol.as_str(),
         unix_secs(ctx.started_at),
+        ctx.tls,
     );
     fields.response_code = Some(status);
     let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);

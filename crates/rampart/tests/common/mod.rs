@@ -211,16 +211,25 @@ impl Response {
     }
 }
 
-/// A raw TCP client connection to rampart.
+/// A byte stream a test client speaks over: TCP, or TLS over TCP.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A raw client connection to rampart.
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Box<dyn Stream>,
     buf: Vec<u8>,
 }
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
+        Client::over(TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// A client speaking over an established stream (e.g. TLS).
+    pub fn over(stream: impl Stream + 'static) -> Client {
         Client {
-            stream: TcpStream::connect(addr).await.unwrap(),
+            stream: Box::new(stream),
             buf: Vec::new(),
         }
     }
@@ -343,14 +352,22 @@ impl Rampart {
         zone_extra: &str,
         rest: &str,
     ) -> Rampart {
+        let zones = format!(
+            "[[zone]]\nname = \"example.test\"\nhosts = [\"example.test\", \"*.example.test\"]\norigin = \"http://{origin}\"\n{zone_extra}\n{rest}"
+        );
+        Self::start_zones(server_extra, &zones).await
+    }
+
+    /// Starts rampart with `server_extra` inside `[server]` (which already has a loopback
+    /// `listen`, `admin_listen` and the access log) and `zones` after it.
+    pub async fn start_zones(server_extra: &str, zones: &str) -> Rampart {
         let log_path = std::env::temp_dir().join(format!(
             "rampart-test-{}-{}.log",
             std::process::id(),
             fastrand::u64(..)
         ));
         let src = format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"{}\"\n{server_extra}\n\
-             [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\", \"*.example.test\"]\norigin = \"http://{origin}\"\n{zone_extra}\n{rest}",
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"{}\"\n{server_extra}\n{zones}",
             log_path.display()
         );
         let loaded = rampart::config::load_str("test.toml", &src, None)

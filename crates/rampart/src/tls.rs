@@ -1,0 +1,180 @@
+//! TLS: certificates for the client side (chosen by SNI), and the origin side's client
+//! configuration.
+//!
+//! Everything that can be wrong with a certificate (unreadable file, no certificate in it, a
+//! key that does not belong to it, outside its validity period) is found when the
+//! configuration loads, so `rampart check` reports it and nothing starts with it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The ALPN protocols offered to clients. HTTP/2 is not served yet, so only `http/1.1` is
+/// offered: advertising `h2` would make browsers speak a protocol rampart cannot answer.
+const ALPN: &[&[u8]] = &[b"http/1.1"];
+
+/// A certificate chain and its key, loaded and checked, ready to serve.
+#[derive(Clone)]
+pub struct ServerCert {
+    /// The rustls configuration that serves this certificate.
+    pub config: Arc<rustls::ServerConfig>,
+    /// When the end-entity certificate expires (seconds since the Unix epoch).
+    pub not_after: i64,
+}
+
+impl std::fmt::Debug for ServerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert")
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The crypto provider (ring) every rustls configuration here uses.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl ServerCert {
+    /// Loads a PEM certificate chain (end-entity first) and its PEM private key, and checks
+    /// that they belong together and that the certificate is valid now. The error names the
+    /// file at fault.
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<ServerCert, String> {
+        let (chain, key) = read_pair(cert_path, key_path)?;
+        let not_after = check_validity(&chain[0], cert_path, now_secs())?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| format!("TLS configuration: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => format!(
+                    "the key in {} does not belong to the certificate in {}",
+                    key_path.display(),
+                    cert_path.display()
+                ),
+                other => format!(
+                    "{}: the private key cannot be used: {other}",
+                    key_path.display()
+                ),
+            })?;
+        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        Ok(ServerCert {
+            config: Arc::new(config),
+            not_after,
+        })
+    }
+}
+
+fn read_pair(
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let cert_pem = std::fs::read(cert_path)
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert_path.display()))?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert_path.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "{} holds no certificate (expected PEM blocks \"BEGIN CERTIFICATE\")",
+            cert_path.display()
+        ));
+    }
+    let key_pem = std::fs::read(key_path)
+        .map_err(|e| format!("cannot read the private key {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        format!(
+            "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in it: {e}",
+            key_path.display()
+        )
+    })?;
+    Ok((chain, key))
+}
+
+/// Checks the certificate's validity period against `now`; returns its expiry.
+fn check_validity(cert: &CertificateDer<'_>, path: &Path, now: i64) -> Result<i64, String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| format!("{}: the certificate cannot be parsed: {e}", path.display()))?;
+    let validity = parsed.validity();
+    let (from, until) = (
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    );
+    if now > until {
+        return Err(format!(
+            "{}: the certificate expired on {}",
+            path.display(),
+            validity.not_after
+        ));
+    }
+    if now < from {
+        return Err(format!(
+            "{}: the certificate is not valid before {}",
+            path.display(),
+            validity.not_before
+        ));
+    }
+    Ok(until)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The fatal TLS alert `unrecognized_name` (RFC 6066 §3) as a plaintext record, sent before
+/// any handshake message when a client names a host this edge has no certificate for.
+pub const UNRECOGNIZED_NAME_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];
+
+/// Writes a self-signed certificate and key for `hosts` (for local use), returning their
+/// paths: `DIR/NAME.pem` and `DIR/NAME.key`, where NAME is the first host.
+pub fn write_dev_certificate(
+    hosts: &[String],
+    dir: &Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let first = hosts.first().ok_or("name at least one host")?;
+    let certified = rcgen::generate_simple_self_signed(hosts.to_vec())
+        .map_err(|e| format!("cannot generate the certificate: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let file_stem = first.replace('*', "_wildcard");
+    let cert_path = dir.join(format!("{file_stem}.pem"));
+    let key_path = dir.join(format!("{file_stem}.key"));
+    std::fs::write(&cert_path, certified.cert.pem())
+        .map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
+    write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
+    Ok((cert_path, key_path))
+}
+
+/// Writes a file readable by its owner only (private keys).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_alert_is_a_fatal_unrecognized_name_record() {
+        // Record type 21 (alert), TLS 1.2 record version, length 2, level fatal (2),
+        // description unrecognized_name (112).
+        assert_eq!(UNRECOGNIZED_NAME_ALERT[0], 21);
+        assert_eq!(&UNRECOGNIZED_NAME_ALERT[3..5], &[0, 2]);
+        assert_eq!(UNRECOGNIZED_NAME_ALERT[5], 2);
+        assert_eq!(UNRECOGNIZED_NAME_ALERT[6], 112);
+    }
+}

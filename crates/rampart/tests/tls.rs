@@ -1,0 +1,371 @@
+//! TLS on the client side: certificates chosen by SNI, unknown names, the default
+//! certificate, the Host ≠ SNI check, and certificate problems found at configuration load.
+//! Certificates are generated at test time (a test CA issuing one leaf per zone).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::{Behaviour, Client, Origin, Rampart};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+
+/// A test CA and a directory of leaf certificates it issued.
+struct Pki {
+    dir: PathBuf,
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = std::env::temp_dir().join(format!(
+            "rampart-tls-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "rampart test CA");
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        Pki { dir, ca }
+    }
+
+    /// Issues a leaf for `names`; writes `<file>.pem` (leaf, then the CA: a chain) and
+    /// `<file>.key`. Returns the leaf's DER.
+    fn issue(&self, file: &str, names: &[&str]) -> CertificateDer<'static> {
+        self.issue_with(file, names, |_| {})
+    }
+
+    fn issue_with(
+        &self,
+        file: &str,
+        names: &[&str],
+        tweak: impl FnOnce(&mut CertificateParams),
+    ) -> CertificateDer<'static> {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        tweak(&mut params);
+        let key = KeyPair::generate().unwrap();
+        let leaf = params.signed_by(&key, &self.ca).unwrap();
+        std::fs::write(
+            self.dir.join(format!("{file}.pem")),
+            leaf.pem() + &self.ca.pem(),
+        )
+        .unwrap();
+        std::fs::write(self.dir.join(format!("{file}.key")), key.serialize_pem()).unwrap();
+        leaf.der().clone()
+    }
+
+    fn tls(&self, file: &str) -> String {
+        format!(
+            "tls = {{ cert = \"{}\", key = \"{}\" }}",
+            self.path(&format!("{file}.pem")).display(),
+            self.path(&format!("{file}.key")).display()
+        )
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn client_config(&self) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.der().clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// Opens TLS to `addr` sending `sni` (an IP address sends no SNI, as browsers do).
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        sni: &str,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let connector = tokio_rustls::TlsConnector::from(self.client_config());
+        let tcp = TcpStream::connect(addr).await?;
+        let name = ServerName::try_from(sni.to_string()).unwrap();
+        connector.connect(name, tcp).await
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn zone(name: &str, hosts: &[&str], origin: SocketAddr, extra: &str) -> String {
+    let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    format!(
+        "[[zone]]\nname = \"{name}\"\nhosts = [{}]\norigin = \"http://{origin}\"\n{extra}\n",
+        hosts.join(", ")
+    )
+}
+
+fn tls_addr(r: &Rampart) -> SocketAddr {
+    r.server.as_ref().unwrap().local_addrs[1]
+}
+
+const TLS_LISTEN: &str = "tls_listen = [\"127.0.0.1:0\"]\n";
+
+fn peer_cert(s: &tokio_rustls::client::TlsStream<TcpStream>) -> CertificateDer<'static> {
+    s.get_ref().1.peer_certificates().unwrap()[0].clone()
+}
+
+#[tokio::test]
+async fn the_certificate_is_chosen_by_sni_exact_before_wildcard() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let pki = Pki::new();
+    let a = pki.issue("a", &["a.test"]);
+    let b = pki.issue("b", &["b.test"]);
+    let wild = pki.issue("wild", &["*.w.test"]);
+    let exact = pki.issue("exact", &["x.w.test"]);
+    let zones = zone("a", &["a.test"], origin.addr, &pki.tls("a"))
+        + &zone("b", &["b.test"], origin.addr, &pki.tls("b"))
+        + &zone("w", &["*.w.test"], origin.addr, &pki.tls("wild"))
+        + &zone("x", &["x.w.test"], origin.addr, &pki.tls("exact"));
+    let r = Rampart::start_zones(TLS_LISTEN, &zones).await;
+    let addr = tls_addr(&r);
+    for (sni, want) in [
+        ("a.test", &a),
+        ("b.test", &b),
+        ("y.w.test", &wild),
+        ("x.w.test", &exact),
+    ] {
+        let s = pki.connect(addr, sni).await.unwrap();
+        assert_eq!(&peer_cert(&s), want, "certificate for {sni}");
+        assert_eq!(
+            s.get_ref().1.alpn_protocol(),
+            None,
+            "no ALPN asked, none chosen"
+        );
+    }
+
+    // A request over TLS goes through the whole pipeline to the origin, which learns the
+    // scheme; the log says https.
+    let s = pki.connect(addr, "b.test").await.unwrap();
+    let mut c = Client::over(s);
+    c.send(b"GET /over-tls HTTP/1.1\r\nHost: b.test\r\n\r\n")
+        .await;
+    let resp = c.response(false).await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.header("rampart-ray").is_some());
+    let got = origin.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].request_line(), "GET /over-tls HTTP/1.1");
+    assert_eq!(got[0].header("x-forwarded-proto"), vec!["https"]);
+    assert!(got[0].header("forwarded")[0].ends_with(";proto=https"));
+    let lines = r.log_lines(1).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["ClientRequestScheme"], "https");
+    assert_eq!(lines[0]["ZoneName"], "b");
+}
+
+#[tokio::test]
+async fn an_unknown_sni_without_default_certificate_gets_unrecognized_name() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    let r = Rampart::start_zones(
+        TLS_LISTEN,
+        &zone("a", &["a.test"], origin.addr, &pki.tls("a")),
+    )
+    .await;
+    let err = pki
+        .connect(tls_addr(&r), "nope.test")
+        .await
+        .expect_err("the handshake must fail");
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("UnrecognisedName") || text.contains("UnrecognizedName"),
+        "alert received: {text}"
+    );
+    // A zone without a certificate of its own is no better without a default.
+    let metrics = r.metrics().await;
+    assert!(
+        metrics.contains("rampart_tls_handshake_failures_total{reason=\"unknown_sni\"} 1"),
+        "{metrics}"
+    );
+    // Nothing reached the access log: no request was made.
+    assert!(r.log_lines(0).await.is_empty());
+    assert!(origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn without_sni_the_default_certificate_serves_and_host_picks_the_zone() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let pki = Pki::new();
+    let default = pki.issue("default", &["127.0.0.1", "fallback.test"]);
+    pki.issue("a", &["a.test"]);
+    let server = format!(
+        "{TLS_LISTEN}default_certificate = {{ cert = \"{}\", key = \"{}\" }}\n",
+        pki.path("default.pem").display(),
+        pki.path("default.key").display()
+    );
+    let zones = zone("a", &["a.test"], origin.addr, &pki.tls("a"))
+        + &zone("plain", &["plain.test"], origin.addr, "");
+    let r = Rampart::start_zones(&server, &zones).await;
+    // An IP address as the server name: rustls sends no SNI, as browsers do.
+    let s = pki.connect(tls_addr(&r), "127.0.0.1").await.unwrap();
+    assert_eq!(peer_cert(&s), default);
+    let mut c = Client::over(s);
+    c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").await;
+    assert_eq!(c.response(false).await.status, 200);
+    // A zone without its own certificate is served with the default one.
+    let s = pki.connect(tls_addr(&r), "fallback.test").await.unwrap();
+    assert_eq!(peer_cert(&s), default);
+    assert_eq!(origin.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_host_that_differs_from_sni_gets_an_unstyled_unlogged_403() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    pki.issue("b", &["b.test"]);
+    let zones = zone("a", &["a.test"], origin.addr, &pki.tls("a"))
+        + &zone("b", &["b.test"], origin.addr, &pki.tls("b"));
+    let r = Rampart::start_zones(TLS_LISTEN, &zones).await;
+    let s = pki.connect(tls_addr(&r), "a.test").await.unwrap();
+    let mut c = Client::over(s);
+    c.send(b"GET /secret HTTP/1.1\r\nHost: b.test\r\nAccept: text/html\r\n\r\n")
+        .await;
+    let resp = c.response(false).await;
+    assert_eq!(resp.status, 403);
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(resp.body.len() < 100, "tiny body: {}", resp.text());
+    assert!(!resp.text().contains("rampart"), "no branding");
+    assert!(
+        resp.header("rampart-ray").is_none(),
+        "no ray id: {}",
+        resp.head
+    );
+    assert_eq!(resp.header("connection").as_deref(), Some("close"));
+    assert!(c.is_closed().await);
+    assert!(origin.received().is_empty());
+
+    // Same host as SNI, whatever the case and a trailing dot: served.
+    let s = pki.connect(tls_addr(&r), "a.test").await.unwrap();
+    let mut c = Client::over(s);
+    c.send(b"GET / HTTP/1.1\r\nHost: A.Test.:443\r\n\r\n").await;
+    assert_eq!(c.response(false).await.status, 200);
+
+    let lines = r.log_lines(1).await;
+    assert_eq!(
+        lines.len(),
+        1,
+        "only the served request is logged: {lines:?}"
+    );
+    assert_eq!(lines[0]["EdgeResponseStatus"], 200);
+    let metrics = r.metrics().await;
+    assert!(
+        metrics.contains("rampart_sni_mismatches_total 1"),
+        "{metrics}"
+    );
+}
+
+fn load(src: &str) -> Result<rampart::config::Loaded, String> {
+    rampart::config::load_str("tls.toml", src, None).map_err(|e| {
+        e.errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn tls_config(cert: &Path, key: &Path) -> String {
+    format!(
+        "[server]\ntls_listen = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\ntls = {{ cert = \"{}\", key = \"{}\" }}\n",
+        cert.display(),
+        key.display()
+    )
+}
+
+#[test]
+fn certificate_problems_are_config_errors_naming_the_file() {
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    pki.issue("b", &["b.test"]);
+    pki.issue_with("old", &["old.test"], |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    pki.issue_with("future", &["future.test"], |p| {
+        p.not_before = rcgen::date_time_ymd(2090, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2091, 1, 1);
+    });
+    std::fs::write(pki.path("junk.pem"), "not a certificate\n").unwrap();
+
+    assert!(load(&tls_config(&pki.path("a.pem"), &pki.path("a.key"))).is_ok());
+
+    let cases = [
+        (
+            tls_config(&pki.path("missing.pem"), &pki.path("a.key")),
+            "cannot read the certificate",
+            "missing.pem",
+        ),
+        (
+            tls_config(&pki.path("a.pem"), &pki.path("b.key")),
+            "does not belong to the certificate",
+            "b.key",
+        ),
+        (
+            tls_config(&pki.path("old.pem"), &pki.path("old.key")),
+            "expired on",
+            "old.pem",
+        ),
+        (
+            tls_config(&pki.path("future.pem"), &pki.path("future.key")),
+            "not valid before",
+            "future.pem",
+        ),
+        (
+            tls_config(&pki.path("junk.pem"), &pki.path("a.key")),
+            "holds no certificate",
+            "junk.pem",
+        ),
+        (
+            tls_config(&pki.path("a.pem"), &pki.path("a.pem")),
+            "no PEM private key",
+            "a.pem",
+        ),
+    ];
+    for (src, want, file) in cases {
+        let err = load(&src).expect_err(want);
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(err.contains(file), "names {file}: {err}");
+        assert!(err.contains("tls.toml:"), "located in the config: {err}");
+        assert!(
+            err.contains("zone[0].tls") || err.contains("zone.tls"),
+            "{err}"
+        );
+    }
+
+    // A TLS listener with nothing to serve.
+    let err = load(
+        "[server]\ntls_listen = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+    )
+    .expect_err("no certificate");
+    assert!(err.contains("TLS listeners need a certificate"), "{err}");
+    // A typo in the table is an unknown key with a suggestion.
+    let src = tls_config(&pki.path("a.pem"), &pki.path("a.key")).replace("key =", "kye =");
+    let err = load(&src).expect_err("typo");
+    assert!(err.contains("did you mean `key`"), "{err}");
+}
