@@ -41,4 +41,5 @@ pub mod origin;
 pub mod pipeline;
 pub mod rules_cli;
 pub mod state;
+pub mod stream;
 pub mod tls;

@@ -127,6 +127,142 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// How an `https://` origin is verified: the rustls client configuration of a zone.
+#[derive(Clone)]
+pub struct OriginTls {
+    /// The client configuration (roots, or no verification).
+    pub config: Arc<rustls::ClientConfig>,
+    /// Whether the origin's certificate is verified.
+    pub verify: bool,
+}
+
+impl std::fmt::Debug for OriginTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OriginTls")
+            .field("verify", &self.verify)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OriginTls {
+    /// A client configuration trusting `ca` (or the system's roots when `None`), or trusting
+    /// any certificate when `verify` is false. The origin offers HTTP/1.1 only.
+    pub fn new(verify: bool, ca: Option<rustls::RootCertStore>) -> Result<OriginTls, String> {
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| format!("TLS configuration: {e}"))?;
+        let mut config = if verify {
+            let roots = match ca {
+                Some(roots) => roots,
+                None => system_roots()?,
+            };
+            builder.with_root_certificates(roots).with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+                .with_no_client_auth()
+        };
+        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        Ok(OriginTls {
+            config: Arc::new(config),
+            verify,
+        })
+    }
+}
+
+/// The system's trust store (Debian: /etc/ssl/certs), read once per process.
+fn system_roots() -> Result<rustls::RootCertStore, String> {
+    static ROOTS: std::sync::OnceLock<Result<rustls::RootCertStore, String>> =
+        std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut roots = rustls::RootCertStore::empty();
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why = found
+                    .errors
+                    .first()
+                    .map_or(String::new(), |e| format!(" ({e})"));
+                return Err(format!(
+                    "no trusted root certificates found on this system{why}; install the \
+                     ca-certificates package or set origin_ca_file"
+                ));
+            }
+            Ok(roots)
+        })
+        .clone()
+}
+
+/// Reads a PEM bundle of CA certificates that origins' certificates must chain to.
+pub fn read_ca_file(path: &Path) -> Result<rustls::RootCertStore, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "{} holds no usable CA certificate ({ignored} could not be parsed)",
+            path.display()
+        ));
+    }
+    Ok(roots)
+}
+
+/// `origin_tls_verify = false`: any certificate is accepted, but the handshake signatures
+/// are still checked (the connection is encrypted to whoever holds the presented key).
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// The fatal TLS alert `unrecognized_name` (RFC 6066 §3) as a plaintext record, sent before
 /// any handshake message when a client names a host this edge has no certificate for.
 pub const UNRECOGNIZED_NAME_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];

@@ -29,9 +29,10 @@ impl Pki {
         std::fs::create_dir_all(&dir).unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "rampart test CA");
+        params.distinguished_name.push(
+            DnType::CommonName,
+            format!("rampart test CA {}", fastrand::u64(..)),
+        );
         let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
         Pki { dir, ca }
     }
@@ -368,4 +369,252 @@ fn certificate_problems_are_config_errors_naming_the_file() {
     let src = tls_config(&pki.path("a.pem"), &pki.path("a.key")).replace("key =", "kye =");
     let err = load(&src).expect_err("typo");
     assert!(err.contains("did you mean `key`"), "{err}");
+}
+
+/// An `https://` origin on loopback (127.0.0.1 and, when available, ::1 on the same port)
+/// answering every request `200 ok`; records the SNI of each handshake and counts
+/// connections.
+struct TlsOrigin {
+    port: u16,
+    snis: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+impl TlsOrigin {
+    async fn start(pki: &Pki, file: &str) -> TlsOrigin {
+        let chain: Vec<CertificateDer<'static>> = {
+            use rustls::pki_types::pem::PemObject;
+            CertificateDer::pem_file_iter(pki.path(&format!("{file}.pem")))
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect()
+        };
+        let key = {
+            use rustls::pki_types::pem::PemObject;
+            rustls::pki_types::PrivateKeyDer::from_pem_file(pki.path(&format!("{file}.key")))
+                .unwrap()
+        };
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let v4 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = v4.local_addr().unwrap().port();
+        let mut listeners = vec![v4];
+        if let Ok(v6) = tokio::net::TcpListener::bind(("::1", port)).await {
+            listeners.push(v6);
+        }
+        let snis = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for l in listeners {
+            let (acceptor, snis) = (acceptor.clone(), snis.clone());
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = l.accept().await {
+                    let (acceptor, snis) = (acceptor.clone(), snis.clone());
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let sni = tls.get_ref().1.server_name().map(str::to_string);
+                        snis.lock().unwrap().push(sni);
+                        serve_ok(&mut tls).await;
+                    });
+                }
+            });
+        }
+        TlsOrigin { port, snis }
+    }
+
+    fn snis(&self) -> Vec<Option<String>> {
+        self.snis.lock().unwrap().clone()
+    }
+}
+
+/// Answers `200 ok` to each request head until the client closes.
+async fn serve_ok(s: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin)) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    loop {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        match s.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn through(origin: &str, zone_extra: &str) -> (common::Response, Rampart) {
+    let zones = format!(
+        "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"{origin}\"\n{zone_extra}\n"
+    );
+    let r = Rampart::start_zones("", &zones).await;
+    let (resp, _c) = r
+        .request(b"GET /x HTTP/1.1\r\nHost: a.test\r\nAccept: application/json\r\n\r\n")
+        .await;
+    (resp, r)
+}
+
+#[tokio::test]
+async fn https_origins_are_verified_and_failures_are_525_or_526() {
+    let pki = Pki::new();
+    pki.issue("good", &["localhost"]);
+    pki.issue("wrong-name", &["other.test"]);
+    pki.issue_with("expired", &["localhost"], |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    let ca = format!("origin_ca_file = \"{}\"", pki.path("ca.pem").display());
+    std::fs::write(pki.path("ca.pem"), pki.ca.pem()).unwrap();
+    let other_pki = Pki::new();
+    let other_ca = format!(
+        "origin_ca_file = \"{}\"",
+        other_pki.path("ca.pem").display()
+    );
+    std::fs::write(other_pki.path("ca.pem"), other_pki.ca.pem()).unwrap();
+
+    // Verified against the configured CA, SNI sent, connection pooled.
+    let good = TlsOrigin::start(&pki, "good").await;
+    let url = format!("https://localhost:{}", good.port);
+    let (resp, r) = through(&url, &ca).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "ok");
+    let (resp, _c) = r
+        .request(b"GET /again HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        good.snis(),
+        vec![Some("localhost".to_string())],
+        "one handshake, reused; SNI is the origin's host"
+    );
+
+    // Each way a certificate can be wrong is a 526 that says which.
+    let wrong = TlsOrigin::start(&pki, "wrong-name").await;
+    let expired = TlsOrigin::start(&pki, "expired").await;
+    for (port, extra, detail) in [
+        (
+            wrong.port,
+            ca.as_str(),
+            "not issued for the origin's host name",
+        ),
+        (expired.port, ca.as_str(), "expired"),
+        (
+            good.port,
+            other_ca.as_str(),
+            "not signed by a trusted authority",
+        ),
+    ] {
+        let (resp, _r) = through(&format!("https://localhost:{port}"), extra).await;
+        assert_eq!(resp.status, 526, "{detail}: {}", resp.text());
+        let json = resp.json();
+        assert_eq!(json["title"], "Error 526: Invalid SSL certificate");
+        assert!(
+            json["detail"].as_str().unwrap().contains(detail),
+            "{detail}: {json}"
+        );
+    }
+
+    // Verification switched off: the untrusted origin is served.
+    let (resp, _r) = through(
+        &format!("https://localhost:{}", good.port),
+        &format!("{other_ca}\norigin_tls_verify = false"),
+    )
+    .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+
+    // An origin that answers the ClientHello in plain HTTP (an http port): 525.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = plain.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let (resp, _r) = through(&format!("https://{plain_addr}"), &other_ca).await;
+    assert_eq!(resp.status, 525, "{}", resp.text());
+    assert_eq!(resp.json()["title"], "Error 525: SSL handshake failed");
+
+    // An origin that accepts the connection and never answers the ClientHello: 525 once
+    // origin_connect_timeout has passed.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let (resp, _r) = through(
+        &format!("https://{silent_addr}"),
+        &format!("{other_ca}\norigin_connect_timeout = \"300ms\""),
+    )
+    .await;
+    assert_eq!(resp.status, 525, "{}", resp.text());
+    assert!(
+        resp.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no TLS handshake within 300ms")
+    );
+}
+
+#[test]
+fn origin_tls_settings_are_checked_at_load() {
+    let pki = Pki::new();
+    let zone = |extra: &str| {
+        format!(
+            "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"https://127.0.0.1:8443\"\n{extra}\n"
+        )
+    };
+    // Unverified origins load, with a warning naming the key.
+    let loaded = load(&zone("origin_tls_verify = false")).unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("origin_tls_verify") && w.contains("not verified")),
+        "{warnings:?}"
+    );
+    // A CA file that is missing, or holds no certificate, is an error naming it.
+    let err = load(&zone(&format!(
+        "origin_ca_file = \"{}\"",
+        pki.path("nope.pem").display()
+    )))
+    .unwrap_err();
+    assert!(
+        err.contains("cannot read the CA file") && err.contains("nope.pem"),
+        "{err}"
+    );
+    std::fs::write(pki.path("empty.pem"), "").unwrap();
+    let err = load(&zone(&format!(
+        "origin_ca_file = \"{}\"",
+        pki.path("empty.pem").display()
+    )))
+    .unwrap_err();
+    assert!(err.contains("no usable CA certificate"), "{err}");
+    // On an http:// origin the settings do nothing, and the warning says so.
+    let src = zone("origin_tls_verify = false").replace("https://", "http://");
+    let loaded = load(&src).unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("has no effect")),
+    );
 }

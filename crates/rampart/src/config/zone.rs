@@ -26,6 +26,8 @@ pub struct Zone {
     pub security: super::security::ZoneSecurity,
     /// The certificate served to clients whose SNI names one of the zone's hosts.
     pub tls: Option<crate::tls::ServerCert>,
+    /// For an `https://` origin: how its certificate is verified.
+    pub origin_tls: Option<crate::tls::OriginTls>,
 }
 
 /// A host a zone serves: `example.test` or `*.example.test` (any depth of subdomain, not the apex).
@@ -46,18 +48,20 @@ pub struct OriginAddr {
     pub port: u16,
     /// The address, when `host` is an IP literal (no DNS needed).
     pub ip: Option<SocketAddr>,
+    /// `https://`: the connection to the origin is TLS.
+    pub tls: bool,
 }
 
 impl OriginAddr {
-    /// Parses `http://host[:port]`.
+    /// Parses `http://host[:port]` or `https://host[:port]`.
     pub fn parse(s: &str) -> Result<OriginAddr, String> {
-        let rest = if let Some(r) = s.strip_prefix("http://") {
-            r
-        } else if s.starts_with("https://") {
-            return Err("https origins are not supported yet; use an http:// origin".into());
+        let (rest, tls) = if let Some(r) = s.strip_prefix("http://") {
+            (r, false)
+        } else if let Some(r) = s.strip_prefix("https://") {
+            (r, true)
         } else {
             return Err(format!(
-                "`{s}` is not an origin URL; write e.g. \"http://127.0.0.1:3000\""
+                "`{s}` is not an origin URL; write e.g. \"http://127.0.0.1:3000\" or \"https://origin.example:443\""
             ));
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -67,7 +71,7 @@ impl OriginAddr {
         let authority = rampart_http::Authority::parse(rest.as_bytes())
             .map_err(|e| format!("`{rest}` is not a valid host[:port]: {e}"))?;
         let host = authority.host().to_string();
-        let port = authority.port().unwrap_or(80);
+        let port = authority.port().unwrap_or(if tls { 443 } else { 80 });
         if port == 0 {
             return Err("the origin port must not be 0".into());
         }
@@ -75,7 +79,12 @@ impl OriginAddr {
             .parse::<IpAddr>()
             .ok()
             .map(|ip| SocketAddr::new(ip, port));
-        Ok(OriginAddr { host, port, ip })
+        Ok(OriginAddr {
+            host,
+            port,
+            ip,
+            tls,
+        })
     }
 }
 
@@ -143,6 +152,8 @@ const ZONE_KEYS: &[&str] = &[
     "rate_limit",
     "error_page",
     "tls",
+    "origin_tls_verify",
+    "origin_ca_file",
 ];
 
 pub(super) fn read_zones(
@@ -220,6 +231,7 @@ pub(super) fn read_zones(
             .unwrap_or(Duration::from_secs(100));
         let security = super::security::read_zone_security(w, t, cx);
         let tls = super::read_certificate(w, t, "tls", cx.base_dir);
+        let origin_tls = read_origin_tls(w, t, origin.as_ref(), cx.base_dir);
         if let (Some(name), Some(origin)) = (name, origin) {
             zones.push(Zone {
                 name,
@@ -230,8 +242,59 @@ pub(super) fn read_zones(
                 origin_response_timeout: response_timeout,
                 security,
                 tls,
+                origin_tls,
             });
         }
     }
     (w.errors.len() == errors_before).then_some(zones)
+}
+
+/// `origin_tls_verify` and `origin_ca_file`, for an `https://` origin.
+fn read_origin_tls(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    origin: Option<&OriginAddr>,
+    base_dir: &std::path::Path,
+) -> Option<crate::tls::OriginTls> {
+    let verify = w.boolean(t, "origin_tls_verify");
+    let ca_file = w.string(t, "origin_ca_file");
+    let origin = origin?;
+    if !origin.tls {
+        for key in ["origin_tls_verify", "origin_ca_file"] {
+            if t.get(key).is_some() {
+                let span = t.span_of(key);
+                w.warn(&span, &t.key(key), "has no effect: the origin is http://");
+            }
+        }
+        return None;
+    }
+    let verify = verify.unwrap_or(true);
+    if !verify {
+        let span = t.span_of("origin_tls_verify");
+        w.warn(
+            &span,
+            &t.key("origin_tls_verify"),
+            format!(
+                "the certificate of the origin {origin} is not verified: anyone on the path to it can read and change the traffic"
+            ),
+        );
+    }
+    let ca = match ca_file {
+        Some((path, span)) => match crate::tls::read_ca_file(&base_dir.join(&path)) {
+            Ok(roots) => Some(roots),
+            Err(m) => {
+                w.error(&span, &t.key("origin_ca_file"), m);
+                return None;
+            }
+        },
+        None => None,
+    };
+    match crate::tls::OriginTls::new(verify, ca) {
+        Ok(o) => Some(o),
+        Err(m) => {
+            let span = t.span_of("origin");
+            w.error(&span, &t.key("origin"), m);
+            None
+        }
+    }
 }

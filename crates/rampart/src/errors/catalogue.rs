@@ -48,6 +48,10 @@ pub enum EdgeError {
     OriginUnreachable,
     /// 524: connected, but no response head within the origin response timeout.
     Timeout,
+    /// 525: the TLS handshake with an `https://` origin failed.
+    SslHandshakeFailed,
+    /// 526: an `https://` origin presented a certificate that does not verify.
+    InvalidSslCertificate,
 }
 
 /// The fixed explanation of one [`EdgeError`].
@@ -72,7 +76,7 @@ pub struct Entry {
 
 impl EdgeError {
     /// Every variant, for docs and tests.
-    pub const ALL: [EdgeError; 20] = [
+    pub const ALL: [EdgeError; 22] = [
         EdgeError::BadRequest,
         EdgeError::DirectIpAccess,
         EdgeError::AsnBanned,
@@ -93,6 +97,8 @@ impl EdgeError {
         EdgeError::ConnectionTimedOut,
         EdgeError::OriginUnreachable,
         EdgeError::Timeout,
+        EdgeError::SslHandshakeFailed,
+        EdgeError::InvalidSslCertificate,
     ];
 
     /// The error for a status that rampart-http reports for a malformed request head.
@@ -132,6 +138,8 @@ impl EdgeError {
             EdgeError::ConnectionTimedOut => &CONNECTION_TIMED_OUT,
             EdgeError::OriginUnreachable => &ORIGIN_UNREACHABLE,
             EdgeError::Timeout => &TIMEOUT,
+            EdgeError::SslHandshakeFailed => &SSL_HANDSHAKE_FAILED,
+            EdgeError::InvalidSslCertificate => &INVALID_SSL_CERTIFICATE,
         }
     }
 
@@ -327,6 +335,24 @@ const TIMEOUT: Entry = Entry {
     what_happened: "The edge connected to the website's origin server, but it did not answer in time.",
     what_you_should_do: "Try again in a few minutes. If you own the site, look for slow requests on the origin server.",
     retry_after: Some(120),
+};
+const SSL_HANDSHAKE_FAILED: Entry = Entry {
+    status: 525,
+    code: None,
+    name: "ssl_handshake_failed",
+    title: "SSL handshake failed",
+    what_happened: "The edge connected to the website's origin server, but they could not agree on a secure (TLS) connection.",
+    what_you_should_do: "If you own the site, check that the origin serves TLS on this port with a protocol version and cipher suite a modern client supports (TLS 1.2 or 1.3), and that it answers for the host name the edge sends as SNI.",
+    retry_after: None,
+};
+const INVALID_SSL_CERTIFICATE: Entry = Entry {
+    status: 526,
+    code: None,
+    name: "invalid_ssl_certificate",
+    title: "Invalid SSL certificate",
+    what_happened: "The website's origin server presented a TLS certificate the edge could not verify.",
+    what_you_should_do: "If you own the site, install a certificate on the origin that is unexpired, issued for the origin's host name and signed by a trusted authority (or by the CA in origin_ca_file).",
+    retry_after: None,
 };
 
 #[cfg(test)]

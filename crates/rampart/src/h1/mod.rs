@@ -8,9 +8,8 @@
 mod body;
 mod forward;
 pub mod respond;
-mod stream;
 
-pub use stream::ClientStream;
+pub use crate::stream::ClientStream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

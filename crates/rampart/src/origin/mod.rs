@@ -15,6 +15,7 @@ use crate::config::{OriginAddr, Zone};
 use crate::errors::EdgeError;
 use crate::observe::Metrics;
 use crate::pipeline::Rejection;
+use crate::stream::OriginStream;
 
 /// Most idle connections kept per origin.
 pub const MAX_IDLE_PER_ORIGIN: usize = 512;
@@ -45,6 +46,10 @@ pub enum OriginError {
     InvalidResponse(String),
     /// The origin closed or reset the connection before a complete response head: 502.
     ClosedBeforeResponse,
+    /// The TLS handshake with an `https://` origin failed or timed out: 525.
+    TlsHandshake(String),
+    /// An `https://` origin's certificate did not verify: 526.
+    InvalidCertificate(String),
 }
 
 impl OriginError {
@@ -91,6 +96,14 @@ impl OriginError {
                     "the origin {origin} closed the connection without sending a complete response"
                 ),
             ),
+            OriginError::TlsHandshake(e) => (
+                EdgeError::SslHandshakeFailed,
+                format!("the TLS handshake with the origin {origin} failed: {e}"),
+            ),
+            OriginError::InvalidCertificate(e) => (
+                EdgeError::InvalidSslCertificate,
+                format!("the origin {origin} presented an invalid certificate: {e}"),
+            ),
         };
         Rejection::new(error, detail)
     }
@@ -98,8 +111,8 @@ impl OriginError {
 
 /// A connection to an origin, fresh or from the pool.
 pub struct OriginConn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The connection (TLS for an `https://` origin).
+    pub stream: OriginStream,
     /// The origin's address.
     pub addr: SocketAddr,
     /// Whether it came from the pool (and so may turn out dead on first use).
@@ -107,7 +120,7 @@ pub struct OriginConn {
 }
 
 struct Idle {
-    stream: TcpStream,
+    stream: OriginStream,
     addr: SocketAddr,
     since: Instant,
 }
@@ -146,22 +159,18 @@ impl OriginPool {
 
     fn take_idle(&self) -> Option<OriginConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(c) = idle.pop() {
+        while let Some(mut c) = idle.pop() {
             if c.since.elapsed() > MAX_IDLE_TIME {
                 continue;
             }
             // A connection the origin closed while idle reads EOF (or has stray bytes, which
             // make it unusable too); a live one would block.
-            let mut probe = [0u8; 1];
-            match c.stream.try_read(&mut probe) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    return Some(OriginConn {
-                        stream: c.stream,
-                        addr: c.addr,
-                        reused: true,
-                    });
-                }
-                _ => continue,
+            if c.stream.is_idle_and_open() {
+                return Some(OriginConn {
+                    stream: c.stream,
+                    addr: c.addr,
+                    reused: true,
+                });
             }
         }
         None
@@ -205,6 +214,10 @@ impl OriginPool {
             match tokio::time::timeout(each, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
+                    let stream = match &zone.origin_tls {
+                        Some(tls) if self.addr.tls => self.handshake(stream, tls, zone).await?,
+                        _ => OriginStream::Plain(stream),
+                    };
                     return Ok(OriginConn {
                         stream,
                         addr,
@@ -227,6 +240,57 @@ impl OriginPool {
             }
         }
         Err(OriginError::ConnectTimedOut { attempts, each })
+    }
+
+    /// TLS to an `https://` origin, sending its host name as SNI (none for an IP literal,
+    /// whose certificate must then name the IP). Bounded by `origin_connect_timeout`.
+    async fn handshake(
+        &self,
+        tcp: TcpStream,
+        tls: &crate::tls::OriginTls,
+        zone: &Zone,
+    ) -> Result<OriginStream, OriginError> {
+        let name = rustls::pki_types::ServerName::try_from(self.addr.host.clone())
+            .map_err(|e| OriginError::TlsHandshake(format!("`{}`: {e}", self.addr.host)))?;
+        let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+        match tokio::time::timeout(zone.origin_connect_timeout, connector.connect(name, tcp)).await
+        {
+            Ok(Ok(stream)) => Ok(OriginStream::Tls(Box::new(stream))),
+            Ok(Err(e)) => Err(tls_failure(e)),
+            Err(_) => Err(OriginError::TlsHandshake(format!(
+                "no TLS handshake within {}",
+                humantime::format_duration(zone.origin_connect_timeout)
+            ))),
+        }
+    }
+}
+
+/// Sorts a failed handshake into 526 (the certificate does not verify) or 525 (anything
+/// else: protocol mismatch, alert from the origin, connection closed).
+fn tls_failure(e: std::io::Error) -> OriginError {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    match inner {
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            OriginError::InvalidCertificate(certificate_problem(c))
+        }
+        Some(other) => OriginError::TlsHandshake(other.to_string()),
+        None => OriginError::TlsHandshake(e.to_string()),
+    }
+}
+
+/// A certificate error in words an operator recognises.
+fn certificate_problem(c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match c {
+        C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".into(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "it is not issued for the origin's host name".into()
+        }
+        C::UnknownIssuer => "it is not signed by a trusted authority".into(),
+        C::Revoked => "it has been revoked".into(),
+        C::BadSignature => "its signature is invalid".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -273,6 +337,18 @@ mod tests {
                 502,
                 None,
                 "closed the connection",
+            ),
+            (
+                OriginError::TlsHandshake("peer sent no certificates".into()),
+                525,
+                None,
+                "TLS handshake",
+            ),
+            (
+                OriginError::InvalidCertificate("it has expired".into()),
+                526,
+                None,
+                "it has expired",
             ),
         ];
         for (err, status, code, detail) in cases {

@@ -1,0 +1,120 @@
+//! A connection's byte stream: plain TCP, or TLS over TCP. The same type serves client
+//! connections ([`ClientStream`]) and origin connections ([`OriginStream`]).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A stream that is TCP, or TLS (of type `T`) over TCP.
+pub enum MaybeTls<T> {
+    /// Cleartext.
+    Plain(TcpStream),
+    /// TLS, handshake done (boxed: the TLS state is large and most connections are plain).
+    Tls(Box<T>),
+}
+
+/// A client connection.
+pub type ClientStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
+
+/// A connection to an origin.
+pub type OriginStream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
+
+impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
+    /// Reads what is available into `buf`, growing it by at most `chunk`.
+    ///
+    /// On a plain stream the buffer only grows once the socket is readable, so an idle
+    /// keep-alive connection holds no read buffer. A TLS stream may hold decrypted bytes the
+    /// socket no longer signals, so it is read directly.
+    pub async fn read_some(&mut self, buf: &mut Vec<u8>, chunk: usize) -> io::Result<usize> {
+        match self {
+            MaybeTls::Plain(s) => loop {
+                s.readable().await?;
+                buf.reserve(chunk);
+                match s.try_read_buf(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    other => return other,
+                }
+            },
+            MaybeTls::Tls(s) => {
+                buf.reserve(chunk);
+                s.read_buf(buf).await
+            }
+        }
+    }
+
+    /// Whether the connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, MaybeTls::Tls(_))
+    }
+
+    /// For an idle pooled connection: `true` while the peer has neither closed it nor sent
+    /// anything (a live idle connection would block). Polls once, never waits.
+    pub fn is_idle_and_open(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut probe);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // TLS may consume records with no application data (session tickets): still Pending.
+        matches!(Pin::new(self).poll_read(&mut cx, &mut buf), Poll::Pending)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            MaybeTls::Plain(s) => s.is_write_vectored(),
+            MaybeTls::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
