@@ -52,8 +52,9 @@ print()
 print(f"- Machine: {os.cpu_count()} cores, {cpu}; loopback only; wrk, the origin (nginx, 1 worker) and the proxy (2 workers each) share the cores.")
 print(f"- Command: `{env} bench/run`; wrk -t2 -c{conns} -d{duration}s per run, {rounds} interleaved rounds, medians.")
 print()
-print("| scenario | access log | proxy | req/s | p50 ms | p99 ms | vs nginx | vs direct |")
-print("|---|---|---|---:|---:|---:|---:|---:|")
+if rows:
+    print("| scenario | access log | proxy | req/s | p50 ms | p99 ms | vs nginx | vs direct |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
 direct = {}
 for (sc, log, proxy), v in rows.items():
     if proxy == "direct":
@@ -78,7 +79,8 @@ for sc in ("a", "b", "c", "e"):
             f99 = f"{p99:.2f}" if p99 is not None else "?"
             print(f"| {names.get(sc, sc)} | {log} | {proxy}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} |")
 if mem:
-    print()
+    if rows:
+        print()
     print("| (d) idle keep-alive connections | held | RSS before | RSS with them held | per connection |")
     print("|---|---:|---:|---:|---:|")
     for proxy, held, before, after in mem:

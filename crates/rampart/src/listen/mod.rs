@@ -317,7 +317,9 @@ async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>, transport: Transpo
                             crate::h1::serve(ClientStream::Plain(stream), None, peer, rt.clone())
                                 .await
                         }
-                        Transport::Tls => serve_tls(stream, peer, rt.clone()).await,
+                        // Boxed: the handshake state is large, and inline it would grow
+                        // every plain connection's task by as much.
+                        Transport::Tls => Box::pin(serve_tls(stream, peer, rt.clone())).await,
                     }
                 });
             }
