@@ -64,6 +64,15 @@ impl GeoIp {
         self.asn.is_some()
     }
 
+    /// [`GeoIp::lookup`] when a database is configured; empty otherwise (no work at all).
+    pub fn lookup_if_configured(&self, ip: IpAddr) -> GeoInfo {
+        if self.has_country() || self.has_asn() {
+            self.lookup(ip)
+        } else {
+            GeoInfo::default()
+        }
+    }
+
     /// Looks `ip` up in every loaded database.
     pub fn lookup(&self, ip: IpAddr) -> GeoInfo {
         let mut info = GeoInfo::default();

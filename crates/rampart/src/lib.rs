@@ -35,6 +35,7 @@ pub mod demo;
 pub mod errors;
 pub mod geo;
 pub mod h1;
+pub mod h2;
 pub mod listen;
 pub mod observe;
 pub mod origin;

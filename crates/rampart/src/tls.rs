@@ -12,9 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-/// The ALPN protocols offered to clients. HTTP/2 is not served yet, so only `http/1.1` is
-/// offered: advertising `h2` would make browsers speak a protocol rampart cannot answer.
-const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// The ALPN protocols offered to clients, preferred first.
+const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
+/// The ALPN protocols offered to origins: rampart speaks HTTP/1.1 to them.
+const ORIGIN_ALPN: &[&[u8]] = &[b"http/1.1"];
 
 /// A certificate chain and its key, loaded and checked, ready to serve.
 #[derive(Clone)]
@@ -163,7 +165,7 @@ impl OriginTls {
                 .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
                 .with_no_client_auth()
         };
-        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        config.alpn_protocols = ORIGIN_ALPN.iter().map(|p| p.to_vec()).collect();
         Ok(OriginTls {
             config: Arc::new(config),
             verify,

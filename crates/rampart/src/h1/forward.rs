@@ -235,7 +235,7 @@ async fn exchange(
 }
 
 /// The request head sent to the origin.
-fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
+pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     let head = ctx.head;
     let mut out = Vec::with_capacity(512);
     rampart_http::write_request_line(
@@ -533,7 +533,7 @@ async fn custom_page_response(
 }
 
 /// Reads a response body from the origin according to its framing.
-struct OriginBodyStream {
+pub(crate) struct OriginBodyStream {
     kind: OriginBodyKind,
     buf: Vec<u8>,
 }
@@ -547,7 +547,7 @@ enum OriginBodyKind {
 }
 
 impl OriginBodyStream {
-    fn new(body: ResponseBody, buffered: Vec<u8>) -> OriginBodyStream {
+    pub(crate) fn new(body: ResponseBody, buffered: Vec<u8>) -> OriginBodyStream {
         let kind = match body {
             ResponseBody::None => OriginBodyKind::None,
             ResponseBody::ContentLength(n) => OriginBodyKind::Length(n),
@@ -564,12 +564,12 @@ impl OriginBodyStream {
 
     /// The connection can carry another request: the body ended by its framing and the
     /// origin sent nothing after it.
-    fn reusable(&self) -> bool {
+    pub(crate) fn reusable(&self) -> bool {
         matches!(self.kind, OriginBodyKind::Done { reusable: true })
     }
 
     /// Appends the next piece of body to `out`; returns true when the body is complete.
-    async fn next(
+    pub(crate) async fn next(
         &mut self,
         origin: &mut OriginConn,
         out: &mut Vec<u8>,

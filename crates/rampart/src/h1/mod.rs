@@ -6,14 +6,13 @@
 //! [`crate::pipeline`]; this module only reads, frames and writes.
 
 mod body;
-mod forward;
+pub(crate) mod forward;
 pub mod respond;
 
 pub use crate::stream::ClientStream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
 use rampart_http::{BodyFraming, Parse, RequestError, RequestHead, Version};
 use tokio::time::Instant as TokioInstant;
@@ -21,7 +20,7 @@ use tokio::time::Instant as TokioInstant;
 use crate::errors::EdgeError;
 use crate::listen::Runtime;
 use crate::observe::{LogRecord, RequestInfo};
-use crate::pipeline::{self, Decision, Protocol, RayId, Rejection, RequestContext};
+use crate::pipeline::{self, Decision, Protocol, Rejection, RequestContext};
 
 /// Size of one read from a client or origin socket.
 const READ_CHUNK: usize = 16 * 1024;
@@ -52,6 +51,8 @@ enum HeadRead {
     TimedOut,
     /// The connection ended (or idled out, or shutdown began) between requests.
     Closed,
+    /// The client opened with the HTTP/2 connection preface (cleartext, prior knowledge).
+    Http2,
 }
 
 /// Serves one client connection until it closes.
@@ -75,6 +76,18 @@ pub(crate) async fn serve(
         first = false;
         let next = match head {
             HeadRead::Closed => return,
+            HeadRead::Http2 => {
+                let Conn {
+                    stream,
+                    buf,
+                    sni,
+                    peer,
+                    rt,
+                } = conn;
+                let tls = stream.is_tls();
+                let io = crate::stream::Prefixed::new(buf, stream);
+                return Box::pin(crate::h2::serve(io, sni, tls, peer, rt)).await;
+            }
             HeadRead::TimedOut => {
                 let detail = format!(
                     "the request head did not arrive within {}",
@@ -127,7 +140,15 @@ async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool)
     };
     let idle_deadline = TokioInstant::now() + config.server.keepalive_timeout;
     loop {
-        if !conn.buf.is_empty() {
+        if first && conn.buf.starts_with(crate::h2::PREFACE) {
+            return HeadRead::Http2;
+        }
+        // Part of the HTTP/2 preface: read on before taking it for HTTP/1.1.
+        let preface_pending = first
+            && conn.buf.len() < crate::h2::PREFACE.len()
+            && !conn.buf.is_empty()
+            && crate::h2::PREFACE.starts_with(&conn.buf);
+        if !conn.buf.is_empty() && !preface_pending {
             match rampart_http::parse_request_head(&conn.buf, &limits) {
                 Ok(Parse::Complete((head, len))) => return HeadRead::Complete(Box::new(head), len),
                 Ok(Parse::Partial) => {}
@@ -174,36 +195,25 @@ async fn handle(
         respond::sni_mismatch(conn, head.method() == "HEAD").await;
         return Next::Close;
     }
-    let config = &generation.config;
-    let client_ip = config
+    let client_ip = generation
+        .config
         .server
         .trusted_proxies
         .client_ip(conn.peer.ip(), head);
-    let geo = if config.geoip.has_country() || config.geoip.has_asn() {
-        config.geoip.lookup(client_ip)
-    } else {
-        crate::geo::GeoInfo::default()
+    let geo = generation.config.geoip.lookup_if_configured(client_ip);
+    let protocol = match head.version() {
+        Version::Http10 => Protocol::Http10,
+        Version::Http11 => Protocol::Http11,
     };
-    let mut ctx = RequestContext {
+    let mut ctx = RequestContext::new(
         generation,
         head,
-        peer: conn.peer,
+        conn.peer,
         client_ip,
-        protocol: match head.version() {
-            Version::Http10 => Protocol::Http10,
-            Version::Http11 => Protocol::Http11,
-        },
-        ray_id: RayId::generate(),
-        started_at: SystemTime::now(),
-        started: Instant::now(),
-        tls: conn.stream.is_tls(),
-        zone: None,
-        geo: &geo,
-        security: None,
-        logged: Vec::new(),
-        skip_rate_limit: false,
-        deferred_hits: Vec::new(),
-    };
+        protocol,
+        conn.stream.is_tls(),
+        &geo,
+    );
     let mut record = LogRecord {
         client_request_bytes: head_bytes,
         ..LogRecord::default()
@@ -236,7 +246,7 @@ fn discard_unread_body(conn: &mut Conn, head: &RequestHead) -> bool {
 }
 
 /// Completes the log record and counts the request.
-fn finish(rt: &Runtime, ctx: &RequestContext<'_>, record: LogRecord) {
+pub(crate) fn finish(rt: &Runtime, ctx: &RequestContext<'_>, record: LogRecord) {
     let zone = ctx.zone.as_ref().map(|z| z.config.name.as_str());
     rt.metrics
         .request(zone, ctx.protocol.as_str(), record.edge_response_status);

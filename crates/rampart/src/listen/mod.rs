@@ -362,5 +362,9 @@ async fn serve_tls(stream: tokio::net::TcpStream, peer: SocketAddr, rt: Arc<Runt
         Ok(Err(_)) => return rt.metrics.tls_handshake_failure("handshake"),
         Err(_) => return rt.metrics.tls_handshake_failure("timeout"),
     };
-    crate::h1::serve(ClientStream::Tls(Box::new(tls)), sni, peer, rt).await;
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        crate::h2::serve(ClientStream::Tls(Box::new(tls)), sni, true, peer, rt).await;
+    } else {
+        crate::h1::serve(ClientStream::Tls(Box::new(tls)), sni, peer, rt).await;
+    }
 }

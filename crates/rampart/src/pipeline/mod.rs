@@ -38,6 +38,8 @@ pub enum Protocol {
     Http10,
     /// HTTP/1.1.
     Http11,
+    /// HTTP/2 (over TLS with ALPN `h2`, or cleartext with prior knowledge).
+    Http2,
 }
 
 impl Protocol {
@@ -46,6 +48,7 @@ impl Protocol {
         match self {
             Protocol::Http10 => "HTTP/1.0",
             Protocol::Http11 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
         }
     }
 }
@@ -109,6 +112,38 @@ pub struct RequestContext<'a> {
     pub skip_rate_limit: bool,
     /// Rate-limit hits to count once the response status is known.
     pub deferred_hits: Vec<rate_limit::DeferredHit>,
+}
+
+impl<'a> RequestContext<'a> {
+    /// The context of a request whose head was just read: no zone yet, a new ray id, the
+    /// clocks started now.
+    pub fn new(
+        generation: &'a Arc<Generation>,
+        head: &'a RequestHead,
+        peer: SocketAddr,
+        client_ip: std::net::IpAddr,
+        protocol: Protocol,
+        tls: bool,
+        geo: &'a GeoInfo,
+    ) -> Self {
+        RequestContext {
+            generation,
+            head,
+            peer,
+            client_ip,
+            protocol,
+            tls,
+            ray_id: RayId::generate(),
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            zone: None,
+            geo,
+            security: None,
+            logged: Vec::new(),
+            skip_rate_limit: false,
+            deferred_hits: Vec::new(),
+        }
+    }
 }
 
 /// A security rule that matched, for the access log and metrics.

@@ -1,0 +1,666 @@
+//! The HTTP/2 driver: h2's server on the client side, the very same pipeline, HTTP/1.1 to the
+//! origin.
+//!
+//! Each stream's pseudo-headers and fields are written out as an HTTP/1.1 request head and
+//! parsed by rampart-http, so an HTTP/2 request meets exactly the checks, limits and status
+//! codes of an HTTP/1.1 one (414, 431, 400 for a bad field value, 501 for CONNECT). What only
+//! HTTP/2 can get wrong (connection-specific fields, uppercase names, pseudo-header misuse, a
+//! Content-Length that disagrees with the DATA frames, floods) is h2's to refuse, with the
+//! stream or connection error RFC 9113 prescribes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{RecvStream, SendStream};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use rampart_http::{BodyFraming, Parse};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant as TokioInstant;
+
+use crate::errors::EdgeError;
+use crate::h1::forward::{OriginBodyStream, origin_request_head};
+use crate::h1::respond::{Answering, error_response, fill_record};
+use crate::listen::Runtime;
+use crate::observe::{LogRecord, Metrics};
+use crate::origin::{OriginConn, OriginError};
+use crate::pipeline::{self, Decision, Protocol, RAY_ID_HEADER, Rejection, RequestContext};
+use crate::state::{Generation, ZoneState};
+
+/// The connection preface a client sends first in cleartext HTTP/2 (RFC 9113 §3.4).
+pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Most concurrent streams a client may open on one connection.
+pub const MAX_CONCURRENT_STREAMS: u32 = 128;
+
+/// Streams a client may reset before rampart has even accepted them (rapid reset,
+/// CVE-2023-44487): more than this pending at once is a GOAWAY (ENHANCE_YOUR_CALM).
+pub const MAX_PENDING_RESET_STREAMS: usize = 20;
+
+/// Streams rampart may reset because of the client's errors before it ends the connection.
+pub const MAX_LOCAL_ERROR_RESETS: usize = 256;
+
+/// One read from the origin towards a stream.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What a stream needs from its connection.
+#[derive(Clone)]
+struct StreamCx {
+    rt: Arc<Runtime>,
+    peer: SocketAddr,
+    sni: Option<Arc<str>>,
+    tls: bool,
+}
+
+/// Serves one HTTP/2 connection until the client closes it, it idles out, or shutdown.
+pub(crate) async fn serve<T>(
+    io: T,
+    sni: Option<Box<str>>,
+    tls: bool,
+    peer: SocketAddr,
+    rt: Arc<Runtime>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let generation = rt.generation();
+    let server = &generation.config.server;
+    let limits = &generation.config.limits;
+    // h2's own header-list limit (name + value + 32 per field, RFC 9113 §6.5.2) is a memory
+    // bound set above ours, so that the request reaches rampart-http and gets the same
+    // explained 431 as over HTTP/1.1; past it, h2 answers a bare 431 itself.
+    let list_limit = limits
+        .max_header_bytes
+        .saturating_add(limits.max_headers.saturating_mul(32))
+        .saturating_add(4096);
+    let mut builder = h2::server::Builder::new();
+    builder
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(u32::try_from(list_limit).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(MAX_PENDING_RESET_STREAMS)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS));
+    let deadline = TokioInstant::now() + server.client_header_timeout;
+    let mut conn = match tokio::time::timeout_at(deadline, builder.handshake::<T, Bytes>(io)).await
+    {
+        Ok(Ok(c)) => c,
+        _ => return,
+    };
+    let cx = StreamCx {
+        rt: rt.clone(),
+        peer,
+        sni: sni.map(Arc::from),
+        tls,
+    };
+    let keepalive = server.keepalive_timeout;
+    let mut shutdown = rt.shutdown_signal();
+    let mut draining = false;
+    loop {
+        let idle = tokio::time::sleep(keepalive);
+        tokio::select! {
+            next = conn.accept() => match next {
+                Some(Ok((request, respond))) => {
+                    let cx = cx.clone();
+                    tokio::spawn(async move {
+                        Box::pin(stream(request, respond, cx)).await;
+                    });
+                }
+                // A connection error (h2 has sent GOAWAY) or the client closed.
+                Some(Err(_)) | None => return,
+            },
+            _ = shutdown.changed(), if !draining => {
+                // GOAWAY: streams in flight finish, no new ones start.
+                draining = true;
+                conn.graceful_shutdown();
+            }
+            _ = idle, if !conn.has_streams() => {
+                conn.graceful_shutdown();
+                draining = true;
+            }
+        }
+    }
+}
+
+/// One request: parse, pipeline, origin, response; then the log line.
+async fn stream(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, cx: StreamCx) {
+    let generation = cx.rt.generation();
+    let (parts, body) = request.into_parts();
+    let has_body = !body.is_end_stream();
+    let (raw, authority) = http1_head(&parts, has_body);
+    let limits = generation.config.limits.http_limits();
+    let head = match rampart_http::parse_request_head(&raw, &limits) {
+        Ok(Parse::Complete((head, _))) => head,
+        Ok(Parse::Partial) => {
+            // The written head always ends with an empty line; Partial cannot happen.
+            respond.send_reset(h2::Reason::INTERNAL_ERROR);
+            return;
+        }
+        Err(e) => {
+            let rejection =
+                Rejection::new(EdgeError::from_request_status(e.status()), e.to_string());
+            return reject_unparsed(&cx, &generation, &mut respond, &parts, rejection).await;
+        }
+    };
+    if let (Some(sni), Some(host)) = (cx.sni.as_deref(), authority.as_deref())
+        && !host_of(host)
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(sni)
+    {
+        // As over HTTP/1.1: unstyled, unlogged, counted.
+        cx.rt.metrics.sni_mismatch();
+        let body = Bytes::from_static(
+            b"403 Forbidden: the Host header does not match the TLS server name\n",
+        );
+        let mut response = Response::new(());
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let _ = send_whole(&mut respond, response, body, head.is_head()).await;
+        return;
+    }
+    let client_ip = generation
+        .config
+        .server
+        .trusted_proxies
+        .client_ip(cx.peer.ip(), &head);
+    let geo = generation.config.geoip.lookup_if_configured(client_ip);
+    let mut ctx = RequestContext::new(
+        &generation,
+        &head,
+        cx.peer,
+        client_ip,
+        Protocol::Http2,
+        cx.tls,
+        &geo,
+    );
+    let mut record = LogRecord {
+        client_request_bytes: raw.len() as u64,
+        ..LogRecord::default()
+    };
+    match pipeline::request_phases(&mut ctx) {
+        Decision::Reject(rejection) => {
+            reject(&ctx, &cx.rt.metrics, &mut respond, &rejection, &mut record).await
+        }
+        Decision::Continue => proxy(&ctx, &cx.rt.metrics, body, &mut respond, &mut record).await,
+    }
+    pipeline::response_phase(&ctx, record.edge_response_status);
+    crate::h1::finish(&cx.rt, &ctx, record);
+}
+
+/// Writes the request's pseudo-headers and fields as an HTTP/1.1 head, for rampart-http to
+/// validate. `:authority` becomes Host (a Host field equal to it is dropped; a different one
+/// stays, and two Hosts are a 400); a body without Content-Length is marked chunked so that
+/// the head's framing says a body follows. Returns the head and the authority.
+fn http1_head(parts: &http::request::Parts, has_body: bool) -> (Vec<u8>, Option<String>) {
+    let authority = parts.uri.authority().map(|a| a.as_str().to_string());
+    let target = if parts.method == http::Method::CONNECT {
+        authority.clone().unwrap_or_default()
+    } else {
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string()
+    };
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let host = authority.clone().or_else(|| {
+        parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    });
+    if let Some(a) = &authority {
+        rampart_http::write_header(&mut out, "host", a.as_bytes());
+    }
+    for (name, value) in &parts.headers {
+        if name == http::header::HOST
+            && authority.as_deref().map(str::as_bytes) == Some(value.as_bytes())
+        {
+            continue;
+        }
+        rampart_http::write_header(&mut out, name.as_str(), value.as_bytes());
+    }
+    if has_body && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        rampart_http::write_header(&mut out, "transfer-encoding", b"chunked");
+    }
+    rampart_http::write_end_of_head(&mut out);
+    (out, host)
+}
+
+/// The host of an authority (`host`, `host:port`, `[v6]:port`).
+fn host_of(authority: &str) -> &str {
+    match rampart_http::Authority::parse(authority.as_bytes()) {
+        Ok(_) if authority.starts_with('[') => authority
+            .trim_start_matches('[')
+            .split(']')
+            .next()
+            .unwrap_or(authority),
+        Ok(_) => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        Err(_) => authority,
+    }
+}
+
+/// Sends a generated error (as over HTTP/1.1, minus the connection-level fields HTTP/2
+/// forbids), and fills the log record.
+async fn reject(
+    ctx: &RequestContext<'_>,
+    metrics: &Metrics,
+    respond: &mut SendResponse<Bytes>,
+    rejection: &Rejection,
+    record: &mut LogRecord,
+) {
+    let answering = Answering {
+        ray_id: ctx.ray_id,
+        client_ip: ctx.client_ip,
+        zone: ctx.zone.as_ref().map(|z| z.config.name.as_str()),
+        accept: ctx.head.header("accept"),
+        head_only: ctx.head.is_head(),
+        close: false,
+        docs_url: &ctx.generation.config.server.error_docs_url,
+        pages: ctx
+            .zone
+            .as_ref()
+            .map(|z| &z.config.security.error_pages)
+            .filter(|p| !p.is_empty()),
+    };
+    let (bytes, status, content_type) = error_response(rejection, &answering);
+    let sent = send_http1_response(respond, &bytes, ctx.head.is_head()).await;
+    fill_record(record, rejection, status, &content_type, sent);
+    metrics.generated_error(rejection.error.entry().name, rejection.error.status());
+}
+
+/// A request that did not pass rampart-http: answered, counted and logged like its HTTP/1.1
+/// twin (with what HTTP/2 told us of it: method, target, authority).
+async fn reject_unparsed(
+    cx: &StreamCx,
+    generation: &Arc<Generation>,
+    respond: &mut SendResponse<Bytes>,
+    parts: &http::request::Parts,
+    rejection: Rejection,
+) {
+    let ray_id = pipeline::RayId::generate();
+    let started_at = std::time::SystemTime::now();
+    let answering = Answering {
+        ray_id,
+        client_ip: cx.peer.ip(),
+        zone: None,
+        accept: parts
+            .headers
+            .get(http::header::ACCEPT)
+            .map(|v| v.as_bytes()),
+        head_only: parts.method == http::Method::HEAD,
+        close: false,
+        docs_url: &generation.config.server.error_docs_url,
+        pages: None,
+    };
+    let (bytes, status, content_type) = error_response(&rejection, &answering);
+    let sent = send_http1_response(respond, &bytes, answering.head_only).await;
+    let metrics = &cx.rt.metrics;
+    metrics.generated_error(rejection.error.entry().name, rejection.error.status());
+    metrics.request(None, Protocol::Http2.as_str(), status);
+    let mut record = LogRecord::default();
+    fill_record(&mut record, &rejection, status, &content_type, sent);
+    let target = parts.uri.path_and_query().map_or("", |p| p.as_str());
+    let info = crate::observe::RequestInfo {
+        ray_id: ray_id.as_str(),
+        zone: "",
+        started_at,
+        client_ip: cx.peer.ip(),
+        client_port: cx.peer.port(),
+        host: parts.uri.host().unwrap_or(""),
+        method: parts.method.as_str(),
+        uri: target,
+        path: parts.uri.path(),
+        protocol: Protocol::Http2.as_str(),
+        scheme: if cx.tls { "https" } else { "http" },
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .map_or(&b""[..], |v| v.as_bytes()),
+        referer: b"",
+        country: "",
+        asn: 0,
+        security: None,
+        sources: &[],
+    };
+    cx.rt.log.write(&info, &record);
+}
+
+/// Sends a response serialised for HTTP/1.1 over the stream: the status and fields (minus
+/// connection-specific ones), then the body. Returns the body bytes sent.
+async fn send_http1_response(
+    respond: &mut SendResponse<Bytes>,
+    bytes: &[u8],
+    head_only: bool,
+) -> u64 {
+    let limits = rampart_http::Limits::default();
+    let Ok(Parse::Complete((head, len))) = rampart_http::parse_response_head(bytes, &limits) else {
+        respond.send_reset(h2::Reason::INTERNAL_ERROR);
+        return 0;
+    };
+    let mut response = Response::new(());
+    *response.status_mut() = StatusCode::from_u16(head.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    copy_fields(&head, response.headers_mut(), None);
+    let body = Bytes::copy_from_slice(&bytes[len..]);
+    let n = body.len() as u64;
+    match send_whole(respond, response, body, head_only).await {
+        Ok(()) => n,
+        Err(()) => 0,
+    }
+}
+
+/// Copies a response head's end-to-end fields (not the connection-specific ones, not the
+/// framing, not a ray id from the origin), then adds `ray_id`.
+fn copy_fields(head: &rampart_http::ResponseHead, out: &mut HeaderMap, ray_id: Option<&str>) {
+    for (name, value) in head.headers() {
+        if head.is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case("transfer-encoding")
+            || name.eq_ignore_ascii_case("connection")
+            || name.eq_ignore_ascii_case("keep-alive")
+            || (ray_id.is_some() && name.eq_ignore_ascii_case(RAY_ID_HEADER))
+        {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            out.append(n, v);
+        }
+    }
+    if let Some(id) = ray_id
+        && let Ok(v) = HeaderValue::from_str(id)
+    {
+        out.insert(RAY_ID_HEADER, v);
+    }
+}
+
+/// Sends the head and a whole body (none for HEAD).
+async fn send_whole(
+    respond: &mut SendResponse<Bytes>,
+    response: Response<()>,
+    body: Bytes,
+    head_only: bool,
+) -> Result<(), ()> {
+    let end = head_only || body.is_empty();
+    let mut send = respond.send_response(response, end).map_err(|_| ())?;
+    if end {
+        return Ok(());
+    }
+    send_data(&mut send, body, true).await
+}
+
+/// Sends `data` as flow control allows, waiting for window as needed.
+async fn send_data(send: &mut SendStream<Bytes>, mut data: Bytes, end: bool) -> Result<(), ()> {
+    if data.is_empty() {
+        return send.send_data(data, end).map_err(|_| ());
+    }
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let granted = match std::future::poll_fn(|c| send.poll_capacity(c)).await {
+            Some(Ok(n)) => n,
+            Some(Err(_)) | None => return Err(()),
+        };
+        if granted == 0 {
+            continue;
+        }
+        let piece = data.split_to(granted.min(data.len()));
+        send.send_data(piece, end && data.is_empty())
+            .map_err(|_| ())?;
+    }
+    Ok(())
+}
+
+/// Why forwarding stopped before the response head reached the client.
+enum Failure {
+    Reject(Rejection),
+    ClientGone,
+}
+
+/// Forwards the request to the zone's origin over HTTP/1.1 and streams the answer back.
+async fn proxy(
+    ctx: &RequestContext<'_>,
+    metrics: &Metrics,
+    mut body: RecvStream,
+    respond: &mut SendResponse<Bytes>,
+    record: &mut LogRecord,
+) {
+    let Some(zone) = ctx.zone.clone() else {
+        unreachable!("the route phase sets the zone before a request is forwarded")
+    };
+    let request_head = origin_request_head(ctx);
+    let mut attempt = 0;
+    let mut body_sent = 0u64;
+    let outcome = loop {
+        attempt += 1;
+        let mut origin = match zone.origin.checkout(&zone.config, metrics).await {
+            Ok(o) => o,
+            Err(e) => break Err(Failure::Reject(e.rejection(zone.origin.addr()))),
+        };
+        record.origin_ip = Some(origin.addr.ip());
+        let sent_at = Instant::now();
+        match exchange(
+            ctx,
+            &zone,
+            &mut origin,
+            &request_head,
+            &mut body,
+            &mut body_sent,
+            respond,
+        )
+        .await
+        {
+            Ok((head, buffered)) => break Ok((origin, head, buffered, sent_at.elapsed())),
+            Err(Exchange::DeadPooled)
+                if attempt == 1 && body_sent == 0 && ctx.head.is_idempotent() =>
+            {
+                continue;
+            }
+            Err(Exchange::DeadPooled) => {
+                break Err(Failure::Reject(
+                    OriginError::ClosedBeforeResponse.rejection(zone.origin.addr()),
+                ));
+            }
+            Err(Exchange::Origin(e)) => {
+                break Err(Failure::Reject(e.rejection(zone.origin.addr())));
+            }
+            Err(Exchange::Client(r)) => break Err(Failure::Reject(r)),
+            Err(Exchange::ClientGone) => break Err(Failure::ClientGone),
+        }
+    };
+    record.client_request_bytes += body_sent;
+    let (mut origin, response, buffered, elapsed) = match outcome {
+        Err(Failure::ClientGone) => {
+            record.edge_response_status = 499;
+            return;
+        }
+        Err(Failure::Reject(rejection)) => {
+            return reject(ctx, metrics, respond, &rejection, record).await;
+        }
+        Ok(o) => o,
+    };
+    let status = response.status();
+    record.origin_response_status = status;
+    record.origin_response_duration_ms = elapsed.as_millis() as u64;
+    metrics.origin_response(&zone.config.name, status, elapsed.as_secs_f64());
+    record.edge_time_to_first_byte_ms = ctx.started.elapsed().as_millis() as u64;
+    record.edge_response_status = status;
+    if let Some(ct) = response.header("content-type") {
+        record.edge_response_content_type = String::from_utf8_lossy(ct).into_owned();
+    }
+    let mut head = Response::new(());
+    *head.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    copy_fields(&response, head.headers_mut(), Some(ctx.ray_id.as_str()));
+    let origin_body = response.body(ctx.head.is_head());
+    let no_body = matches!(origin_body, rampart_http::ResponseBody::None);
+    let Ok(mut send) = respond.send_response(head, no_body) else {
+        record.edge_response_status = 499;
+        return;
+    };
+    let idle = zone.config.origin_response_timeout;
+    let mut stream = OriginBodyStream::new(origin_body, buffered);
+    let mut chunk = Vec::with_capacity(READ_CHUNK);
+    let clean = loop {
+        chunk.clear();
+        let done = match stream.next(&mut origin, &mut chunk, idle).await {
+            Ok(done) => done,
+            Err(()) => {
+                // The head is out: all that is left is to end the stream abnormally.
+                send.send_reset(h2::Reason::INTERNAL_ERROR);
+                break false;
+            }
+        };
+        if no_body {
+            break true;
+        }
+        let n = chunk.len() as u64;
+        if send_data(&mut send, Bytes::copy_from_slice(&chunk), done)
+            .await
+            .is_err()
+        {
+            break false;
+        }
+        record.edge_response_bytes += n;
+        if done {
+            break true;
+        }
+    };
+    if clean && stream.reusable() && response.keep_alive() {
+        zone.origin.checkin(origin);
+    }
+}
+
+enum Exchange {
+    DeadPooled,
+    Origin(OriginError),
+    /// The client's body broke a rule (413, 408, 400).
+    Client(Rejection),
+    ClientGone,
+}
+
+/// Sends the request head and streams the body (re-framed: Content-Length as declared, else
+/// chunked), then reads the response head, noticing a client that resets the stream (499).
+async fn exchange(
+    ctx: &RequestContext<'_>,
+    zone: &ZoneState,
+    origin: &mut OriginConn,
+    request_head: &[u8],
+    body: &mut RecvStream,
+    body_sent: &mut u64,
+    respond: &mut SendResponse<Bytes>,
+) -> Result<(rampart_http::ResponseHead, Vec<u8>), Exchange> {
+    let config = &ctx.generation.config;
+    if origin.stream.write_all(request_head).await.is_err() {
+        return Err(if origin.reused {
+            Exchange::DeadPooled
+        } else {
+            Exchange::Origin(OriginError::ClosedBeforeResponse)
+        });
+    }
+    let framing = ctx.head.body();
+    if framing != BodyFraming::None {
+        let declared = match framing {
+            BodyFraming::ContentLength(n) => Some(n),
+            _ => None,
+        };
+        if let Some(n) = declared
+            && n > config.limits.max_body_bytes
+        {
+            return Err(Exchange::Client(Rejection::new(
+                EdgeError::PayloadTooLarge,
+                format!(
+                    "the declared body of {n} bytes is over the limit of {} bytes",
+                    config.limits.max_body_bytes
+                ),
+            )));
+        }
+        let timeout = config.server.client_body_timeout;
+        loop {
+            let next = match tokio::time::timeout(timeout, body.data()).await {
+                Ok(n) => n,
+                Err(_) => {
+                    return Err(Exchange::Client(Rejection::new(
+                        EdgeError::RequestTimeout,
+                        format!(
+                            "no request body data for {}",
+                            humantime::format_duration(timeout)
+                        ),
+                    )));
+                }
+            };
+            let Some(data) = next else { break };
+            let Ok(data) = data else {
+                return Err(Exchange::ClientGone);
+            };
+            let _ = body.flow_control().release_capacity(data.len());
+            *body_sent += data.len() as u64;
+            if *body_sent > config.limits.max_body_bytes {
+                return Err(Exchange::Client(Rejection::new(
+                    EdgeError::PayloadTooLarge,
+                    format!(
+                        "the request body is over the limit of {} bytes",
+                        config.limits.max_body_bytes
+                    ),
+                )));
+            }
+            let mut out = Vec::with_capacity(data.len() + 16);
+            if declared.is_some() {
+                out.extend_from_slice(&data);
+            } else {
+                rampart_http::write_chunk(&mut out, &data);
+            }
+            if origin.stream.write_all(&out).await.is_err() {
+                return Err(Exchange::Origin(OriginError::ClosedBeforeResponse));
+            }
+        }
+        if declared.is_none() {
+            let mut out = Vec::new();
+            rampart_http::write_last_chunk(&mut out);
+            if origin.stream.write_all(&out).await.is_err() {
+                return Err(Exchange::Origin(OriginError::ClosedBeforeResponse));
+            }
+        }
+    }
+    let limits = config.limits.http_limits();
+    let timeout = zone.config.origin_response_timeout;
+    let deadline = TokioInstant::now() + timeout;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        if !buf.is_empty() {
+            match rampart_http::parse_response_head(&buf, &limits) {
+                Ok(Parse::Complete((head, len))) => {
+                    buf.drain(..len);
+                    if (100..200).contains(&head.status()) {
+                        continue;
+                    }
+                    return Ok((head, buf));
+                }
+                Ok(Parse::Partial) => {}
+                Err(e) => {
+                    return Err(Exchange::Origin(OriginError::InvalidResponse(
+                        e.to_string(),
+                    )));
+                }
+            }
+        }
+        buf.reserve(READ_CHUNK);
+        tokio::select! {
+            r = origin.stream.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) if buf.is_empty() && origin.reused && *body_sent == 0 => return Err(Exchange::DeadPooled),
+                Ok(0) | Err(_) => return Err(Exchange::Origin(OriginError::ClosedBeforeResponse)),
+                Ok(_) => {}
+            },
+            _ = std::future::poll_fn(|c| respond.poll_reset(c)) => return Err(Exchange::ClientGone),
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(Exchange::Origin(OriginError::ResponseTimedOut(timeout)));
+            }
+        }
+    }
+}

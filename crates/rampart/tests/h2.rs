@@ -1,0 +1,596 @@
+//! HTTP/2 on the client side: cleartext with prior knowledge and over TLS (ALPN), through the
+//! same pipeline as HTTP/1.1; the same limits and status codes; RFC 9113 malformations and
+//! floods refused with the stream or connection errors the RFC prescribes.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Behaviour, Origin, PATIENCE, Rampart};
+use http::{Request, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An h2 client over cleartext TCP (prior knowledge).
+async fn h2c(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// A response as the h2 client saw it.
+struct H2Response {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl H2Response {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+async fn send(
+    client: &mut h2::client::SendRequest<Bytes>,
+    request: Request<()>,
+    body: Option<Vec<u8>>,
+) -> H2Response {
+    tokio::time::timeout(PATIENCE, async {
+        let mut ready = client.clone().ready().await.unwrap();
+        let end = body.is_none();
+        let (response, mut stream) = ready.send_request(request, end).unwrap();
+        if let Some(body) = body {
+            // Send in 16 KB pieces, as flow control allows.
+            for piece in body.chunks(16 * 1024) {
+                stream.reserve_capacity(piece.len());
+                let mut piece = Bytes::copy_from_slice(piece);
+                while !piece.is_empty() {
+                    let n = std::future::poll_fn(|c| stream.poll_capacity(c))
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    let part = piece.split_to(n.min(piece.len()));
+                    stream.send_data(part, false).unwrap();
+                }
+            }
+            stream.send_data(Bytes::new(), true).unwrap();
+        }
+        let response = response.await.unwrap();
+        let (parts, mut recv) = response.into_parts();
+        let mut body = Vec::new();
+        while let Some(data) = recv.data().await {
+            let data = data.unwrap();
+            let _ = recv.flow_control().release_capacity(data.len());
+            body.extend_from_slice(&data);
+        }
+        H2Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    })
+    .await
+    .expect("no HTTP/2 response in time")
+}
+
+fn get(uri: &str) -> Request<()> {
+    Request::get(uri).body(()).unwrap()
+}
+
+#[tokio::test]
+async fn h2c_requests_go_through_the_pipeline_to_the_origin() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start(origin.addr).await;
+    let mut c = h2c(r.addr).await;
+    let resp = send(&mut c, get("http://example.test/hello?x=1"), None).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, b"GET /hello?x=1 HTTP/1.1");
+    assert!(resp.headers.get("rampart-ray").is_some());
+    assert!(resp.headers.get("connection").is_none());
+    let got = origin.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("host"), vec!["example.test"]);
+    assert_eq!(got[0].header("x-forwarded-proto"), vec!["http"]);
+
+    // Many streams on one connection, concurrently.
+    let mut pending = Vec::new();
+    for i in 0..20 {
+        let mut c = c.clone();
+        pending.push(tokio::spawn(async move {
+            send(&mut c, get(&format!("http://example.test/s{i}")), None).await
+        }));
+    }
+    for (i, p) in pending.into_iter().enumerate() {
+        let resp = p.await.unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.body, format!("GET /s{i} HTTP/1.1").as_bytes());
+    }
+
+    let lines = r.log_lines(21).await;
+    assert_eq!(lines.len(), 21);
+    assert!(lines.iter().all(|l| l["ClientRequestProtocol"] == "HTTP/2"));
+    let metrics = r.metrics().await;
+    assert!(
+        metrics.contains("protocol=\"HTTP/2\""),
+        "requests counted by protocol: {metrics}"
+    );
+}
+
+#[tokio::test]
+async fn request_bodies_stream_to_the_origin_intact() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start(origin.addr).await;
+    let mut c = h2c(r.addr).await;
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    // With Content-Length, and without (re-framed as chunked towards the origin).
+    let with_length = Request::post("http://example.test/up")
+        .header("content-length", body.len())
+        .body(())
+        .unwrap();
+    let resp = send(&mut c, with_length, Some(body.clone())).await;
+    assert_eq!(resp.status, 200);
+    let without = Request::post("http://example.test/up2").body(()).unwrap();
+    let resp = send(&mut c, without, Some(body.clone())).await;
+    assert_eq!(resp.status, 200);
+    let got = origin.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].body, body);
+    assert_eq!(
+        got[0].header("content-length"),
+        vec![body.len().to_string()]
+    );
+    assert_eq!(got[1].body, body);
+    assert_eq!(got[1].header("transfer-encoding"), vec!["chunked"]);
+}
+
+#[tokio::test]
+async fn the_same_limits_and_rules_give_the_same_status_codes() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let zone = r#"
+[[zone.custom_rule]]
+expression = 'http.request.uri.path eq "/admin"'
+action = "block"
+[[zone.rate_limit]]
+expression = 'http.request.uri.path eq "/login"'
+characteristics = ["ip.src"]
+period = 60
+requests_per_period = 1
+mitigation_timeout = 0
+"#;
+    let rest = "[limits]\nmax_uri_bytes = 100\nmax_headers = 10\nmax_body_bytes = 1000\n";
+    // [limits] comes before the zones.
+    let src_zone = format!(
+        "{rest}[[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{}\"\n{zone}",
+        origin.addr
+    );
+    let r = Rampart::start_zones("", &src_zone).await;
+    let mut c = h2c(r.addr).await;
+    let json = |uri: &str| {
+        Request::get(uri)
+            .header("accept", "application/json")
+            .body(())
+            .unwrap()
+    };
+
+    let resp = send(
+        &mut c,
+        json(&format!("http://example.test/{}", "a".repeat(200))),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status, 414);
+    assert_eq!(resp.json()["status"], 414);
+
+    let mut many = Request::get("http://example.test/").header("accept", "application/json");
+    for i in 0..20 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    let resp = send(&mut c, many.body(()).unwrap(), None).await;
+    assert_eq!(resp.status, 431);
+    assert!(resp.json()["detail"].as_str().unwrap().contains("header"));
+
+    let big = Request::post("http://example.test/up")
+        .header("accept", "application/json")
+        .header("content-length", 5000)
+        .body(())
+        .unwrap();
+    let resp = send(&mut c, big, Some(vec![b'x'; 5000])).await;
+    assert_eq!(resp.status, 413);
+
+    let resp = send(&mut c, json("http://example.test/admin"), None).await;
+    assert_eq!(resp.status, 403);
+    assert_eq!(resp.json()["error_code"], 1020);
+
+    assert_eq!(
+        send(&mut c, json("http://example.test/login"), None)
+            .await
+            .status,
+        200
+    );
+    let resp = send(&mut c, json("http://example.test/login"), None).await;
+    assert_eq!(resp.status, 429);
+    let retry: u64 = resp.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(resp.headers.get("ratelimit-policy").is_some());
+
+    let resp = send(&mut c, json("http://other.test/"), None).await;
+    assert_eq!(resp.status, 409);
+
+    // HEAD: the status and fields, no body.
+    let head = Request::head("http://example.test/admin").body(()).unwrap();
+    let resp = send(&mut c, head, None).await;
+    assert_eq!(resp.status, 403);
+    assert!(resp.body.is_empty());
+    assert_eq!(
+        origin.received().len(),
+        1,
+        "only the first /login reached the origin"
+    );
+}
+
+// ---- Raw frames, for what a well-behaved client library will not send. ----
+
+const SETTINGS: u8 = 0x4;
+const HEADERS: u8 = 0x1;
+const DATA: u8 = 0x0;
+const RST_STREAM: u8 = 0x3;
+const GOAWAY: u8 = 0x7;
+const CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+const PROTOCOL_ERROR: u32 = 0x1;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// HPACK "literal header field without indexing, new name", no Huffman (RFC 7541 §6.2.2).
+fn literal(name: &str, value: &str) -> Vec<u8> {
+    assert!(name.len() < 127 && value.len() < 127);
+    let mut out = vec![0x00, name.len() as u8];
+    out.extend_from_slice(name.as_bytes());
+    out.push(value.len() as u8);
+    out.extend_from_slice(value.as_bytes());
+    out
+}
+
+fn block(fields: &[(&str, &str)]) -> Vec<u8> {
+    fields.iter().flat_map(|(n, v)| literal(n, v)).collect()
+}
+
+const GOOD: &[(&str, &str)] = &[
+    (":method", "GET"),
+    (":scheme", "http"),
+    (":path", "/"),
+    (":authority", "example.test"),
+];
+
+/// A raw HTTP/2 connection: preface and an empty SETTINGS sent.
+struct Raw {
+    tcp: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    async fn open(addr: SocketAddr) -> Raw {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .unwrap();
+        tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+        Raw {
+            tcp,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.tcp.write_all(bytes).await
+    }
+
+    /// The next frame (type, flags, stream, payload); `None` once the server closed.
+    async fn frame(&mut self) -> Option<(u8, u8, u32, Vec<u8>)> {
+        loop {
+            if self.buf.len() >= 9 {
+                let len = (usize::from(self.buf[0]) << 16)
+                    | (usize::from(self.buf[1]) << 8)
+                    | usize::from(self.buf[2]);
+                if self.buf.len() >= 9 + len {
+                    let kind = self.buf[3];
+                    let flags = self.buf[4];
+                    let stream =
+                        u32::from_be_bytes(self.buf[5..9].try_into().unwrap()) & 0x7fff_ffff;
+                    let payload = self.buf[9..9 + len].to_vec();
+                    self.buf.drain(..9 + len);
+                    if kind == SETTINGS && flags & 1 == 0 {
+                        let _ = self.tcp.write_all(&frame(SETTINGS, 1, 0, &[])).await;
+                    }
+                    return Some((kind, flags, stream, payload));
+                }
+            }
+            match tokio::time::timeout(PATIENCE, self.tcp.read_buf(&mut self.buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("no frame from the server in time"),
+            }
+        }
+    }
+
+    /// Reads frames until one for `stream` (or a GOAWAY) arrives.
+    async fn answer(&mut self, stream: u32) -> Option<(u8, u8, u32, Vec<u8>)> {
+        while let Some(f) = self.frame().await {
+            if f.2 == stream || f.0 == GOAWAY {
+                return Some(f);
+            }
+        }
+        None
+    }
+}
+
+fn error_code(payload: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(payload[at..at + 4].try_into().unwrap())
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_stream_error_rfc_9113_prescribes() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start(origin.addr).await;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "uppercase field name",
+            block(&[GOOD, &[("X-Upper", "1")]].concat()),
+        ),
+        (
+            "connection-specific field",
+            block(&[GOOD, &[("connection", "keep-alive")]].concat()),
+        ),
+        (
+            "TE other than trailers",
+            block(&[GOOD, &[("te", "gzip")]].concat()),
+        ),
+        (
+            "missing :path",
+            block(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":authority", "example.test"),
+            ]),
+        ),
+        (
+            "duplicated :method",
+            block(&[GOOD, &[(":method", "POST")]].concat()),
+        ),
+        (
+            "pseudo-header after a regular field",
+            block(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                ("x-a", "1"),
+                (":path", "/"),
+                (":authority", "example.test"),
+            ]),
+        ),
+    ];
+    for (what, fields) in cases {
+        let mut raw = Raw::open(r.addr).await;
+        raw.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &fields))
+            .await
+            .unwrap();
+        let (kind, _, _, payload) = raw.answer(1).await.expect(what);
+        match kind {
+            RST_STREAM => assert_eq!(error_code(&payload, 0), PROTOCOL_ERROR, "{what}"),
+            GOAWAY => assert_eq!(error_code(&payload, 4), PROTOCOL_ERROR, "{what}"),
+            other => panic!("{what}: expected a stream error, got frame type {other}"),
+        }
+    }
+
+    // Content-Length that disagrees with the DATA frames.
+    let mut raw = Raw::open(r.addr).await;
+    let fields = block(&[
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/cl"),
+        (":authority", "example.test"),
+        ("content-length", "10"),
+    ]);
+    raw.send(&frame(HEADERS, END_HEADERS, 1, &fields))
+        .await
+        .unwrap();
+    raw.send(&frame(DATA, END_STREAM, 1, b"12345"))
+        .await
+        .unwrap();
+    let mut reset = None;
+    while let Some((kind, _, stream, payload)) = raw.frame().await {
+        if kind == RST_STREAM && stream == 1 {
+            reset = Some(error_code(&payload, 0));
+            break;
+        }
+        if kind == GOAWAY {
+            reset = Some(error_code(&payload, 4));
+            break;
+        }
+    }
+    assert_eq!(reset, Some(PROTOCOL_ERROR), "content-length mismatch");
+    // None of these reached the origin as a complete request.
+    assert!(
+        origin
+            .received()
+            .iter()
+            .all(|q| q.request_line() != "POST /cl HTTP/1.1" || q.body.len() == 10)
+    );
+}
+
+#[tokio::test]
+async fn the_server_announces_its_stream_and_header_limits() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start(origin.addr).await;
+    let mut raw = Raw::open(r.addr).await;
+    let (kind, flags, _, payload) = raw.frame().await.unwrap();
+    assert_eq!(
+        (kind, flags & 1),
+        (SETTINGS, 0),
+        "the server's SETTINGS come first"
+    );
+    let settings: Vec<(u16, u32)> = payload
+        .chunks(6)
+        .map(|s| {
+            (
+                u16::from_be_bytes([s[0], s[1]]),
+                u32::from_be_bytes([s[2], s[3], s[4], s[5]]),
+            )
+        })
+        .collect();
+    assert!(
+        settings.contains(&(0x3, rampart::h2::MAX_CONCURRENT_STREAMS)),
+        "{settings:?}"
+    );
+    assert!(
+        settings.iter().any(|&(id, _)| id == 0x6),
+        "MAX_HEADER_LIST_SIZE: {settings:?}"
+    );
+}
+
+#[tokio::test]
+async fn rapid_reset_floods_end_with_goaway() {
+    let origin = Origin::start(Behaviour::Delayed(
+        Duration::from_millis(200),
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_vec(),
+    ))
+    .await;
+    let r = Rampart::start(origin.addr).await;
+    let mut raw = Raw::open(r.addr).await;
+    // CVE-2023-44487: open a stream and reset it at once, many times, in one burst.
+    let mut burst = Vec::new();
+    for i in 0..2000u32 {
+        let id = 2 * i + 1;
+        burst.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block(GOOD)));
+        burst.extend(frame(RST_STREAM, 0, id, &8u32.to_be_bytes()));
+    }
+    let _ = raw.send(&burst).await;
+    let mut goaway = None;
+    while let Some((kind, _, _, payload)) = raw.frame().await {
+        if kind == GOAWAY {
+            goaway = Some(error_code(&payload, 4));
+            break;
+        }
+    }
+    assert_eq!(goaway, Some(ENHANCE_YOUR_CALM));
+    assert!(
+        origin.received().len() < 2000,
+        "the flood did not turn into 2,000 origin requests"
+    );
+}
+
+#[tokio::test]
+async fn continuation_floods_are_cut_off() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start(origin.addr).await;
+    let mut raw = Raw::open(r.addr).await;
+    // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION frames
+    // of fresh fields, far past any header-list limit.
+    raw.send(&frame(HEADERS, 0, 1, &block(GOOD))).await.unwrap();
+    let piece = block(&[("x-flood", &"a".repeat(100))]);
+    let mut sent = 0usize;
+    let mut closed = false;
+    for _ in 0..20_000 {
+        if raw.send(&frame(CONTINUATION, 0, 1, &piece)).await.is_err() {
+            closed = true;
+            break;
+        }
+        sent += piece.len();
+    }
+    if !closed {
+        // The server must have given up on the connection by now.
+        let mut end = None;
+        while let Some((kind, _, stream, payload)) = raw.frame().await {
+            if kind == GOAWAY {
+                end = Some(error_code(&payload, 4));
+                break;
+            }
+            if kind == HEADERS && stream == 1 {
+                // A 431 for the stream is also an acceptable answer.
+                end = Some(0);
+                break;
+            }
+        }
+        assert!(
+            end.is_some() || raw.frame().await.is_none(),
+            "sent {sent} bytes"
+        );
+    }
+    assert!(origin.received().is_empty());
+}
+
+#[tokio::test]
+async fn h2_over_tls_is_chosen_by_alpn() {
+    // Certificates generated at test time.
+    let origin = Origin::start(Behaviour::Echo).await;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["example.test".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("rampart-h2-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("c.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("c.key"), key.serialize_pem()).unwrap();
+    let tls = format!(
+        "tls = {{ cert = \"{}\", key = \"{}\" }}",
+        dir.join("c.pem").display(),
+        dir.join("c.key").display()
+    );
+    let r = Rampart::start_with(origin.addr, "tls_listen = [\"127.0.0.1:0\"]", &tls, "").await;
+    let tls_addr = r.server.as_ref().unwrap().local_addrs[1];
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(tls_addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("example.test").unwrap();
+    let tls_stream = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls_stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, conn) = h2::client::handshake(tls_stream).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut client = client;
+    let resp = send(&mut client, get("https://example.test/tls"), None).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, b"GET /tls HTTP/1.1");
+    assert_eq!(
+        origin.received()[0].header("x-forwarded-proto"),
+        vec!["https"]
+    );
+    // :authority that differs from SNI: the unstyled 403.
+    let resp = send(&mut client, get("https://www.example.test/"), None).await;
+    assert_eq!(resp.status, 403);
+    assert!(resp.headers.get("rampart-ray").is_none());
+    let lines = r.log_lines(1).await;
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["ClientRequestProtocol"], "HTTP/2");
+    assert_eq!(lines[0]["ClientRequestScheme"], "https");
+    let _ = std::fs::remove_dir_all(dir);
+}
