@@ -45,12 +45,14 @@ try:
 except OSError:
     pass
 
-names = {"a": "(a) small response", "b": "(b) 16 KB file", "c": "(c) protected", "e": "(e) direct origin"}
+names = {"a": "(a) small response", "b": "(b) 16 KB file", "c": "(c) protected", "e": "(e) direct origin", "f": "(f) HTTP/2, small response"}
 print()
 print(f"## Run of {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
 print()
 print(f"- Machine: {os.cpu_count()} cores, {cpu}; loopback only; wrk, the origin (nginx, 1 worker) and the proxy (2 workers each) share the cores.")
 print(f"- Command: `{env} bench/run`; wrk -t2 -c{conns} -d{duration}s per run, {rounds} interleaved rounds, medians.")
+if any(sc == "f" for sc, _, _ in rows):
+    print(f"- (f): h2load -t2 -c{conns} -m{os.environ.get('STREAMS', '10')} -D{duration} over cleartext HTTP/2 (prior knowledge); p50/p99 from h2load's per-request log.")
 print()
 if rows:
     print("| scenario | access log | proxy | req/s | p50 ms | p99 ms | vs nginx | vs direct |")
@@ -59,7 +61,7 @@ direct = {}
 for (sc, log, proxy), v in rows.items():
     if proxy == "direct":
         direct[sc] = med([x[0] for x in v])
-for sc in ("a", "b", "c", "e"):
+for sc in ("a", "b", "c", "f", "e"):
     for log in ("off", "on"):
         nginx = rows.get((sc, log, "nginx"))
         nginx_rps = med([x[0] for x in nginx]) if nginx else None
@@ -74,7 +76,7 @@ for sc in ("a", "b", "c", "e"):
             bad = sum(x[3] for x in v)
             vs_n = f"{rps / nginx_rps:.2f}×" if nginx_rps and proxy != "direct" else ""
             vs_d = f"{rps / base:.2f}×" if base and proxy != "direct" else ""
-            note = f" ({bad} non-2xx)" if bad else ""
+            note = f" ({bad} {'failed' if sc == 'f' else 'non-2xx'})" if bad else ""
             f50 = f"{p50:.2f}" if p50 is not None else "?"
             f99 = f"{p99:.2f}" if p99 is not None else "?"
             print(f"| {names.get(sc, sc)} | {log} | {proxy}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} |")
