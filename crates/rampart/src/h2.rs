@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant as TokioInstant;
 
 use crate::errors::EdgeError;
-use crate::h1::forward::{OriginBodyStream, origin_request_head};
+use crate::h1::forward::{OriginBodyStream, custom_page, origin_error_page, origin_request_head};
 use crate::h1::respond::{Answering, error_response, fill_record};
 use crate::listen::Runtime;
 use crate::observe::{LogRecord, Metrics};
@@ -492,6 +492,14 @@ async fn proxy(
     metrics.origin_response(&zone.config.name, status, elapsed.as_secs_f64());
     record.edge_time_to_first_byte_ms = ctx.started.elapsed().as_millis() as u64;
     record.edge_response_status = status;
+    if let Some(template) = origin_error_page(ctx, &zone, status) {
+        // As over HTTP/1.1: the origin's status and headers that matter, the page as body.
+        // The origin's own body is not read, so its connection is not reused.
+        let bytes = custom_page(ctx, &response, template, false);
+        record.edge_response_content_type = "text/html; charset=utf-8".to_string();
+        record.edge_response_bytes = send_http1_response(respond, &bytes, ctx.head.is_head()).await;
+        return;
+    }
     if let Some(ct) = response.header("content-type") {
         record.edge_response_content_type = String::from_utf8_lossy(ct).into_owned();
     }

@@ -594,3 +594,61 @@ async fn h2_over_tls_is_chosen_by_alpn() {
     assert_eq!(lines[0]["ClientRequestScheme"], "https");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn custom_pages_and_the_body_timeout_work_as_over_http1() {
+    let dir = std::env::temp_dir().join(format!("rampart-h2-pages-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("block.html"), "<h1>blocked ::ERROR_CODE::</h1>").unwrap();
+    std::fs::write(dir.join("401.html"), "<h1>log in (::ERROR_CODE::)</h1>").unwrap();
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nwho".to_vec(),
+    ))
+    .await;
+    let zone = format!(
+        "[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/blocked\"'\naction = \"block\"\n\
+         [[zone.error_page]]\nfor = \"waf_block\"\nfile = \"{}\"\n[[zone.error_page]]\nfor = \"401\"\nfile = \"{}\"\n",
+        dir.join("block.html").display(),
+        dir.join("401.html").display()
+    );
+    let r = Rampart::start_with(origin.addr, "client_body_timeout = \"300ms\"", &zone, "").await;
+    let mut c = h2c(r.addr).await;
+    let html = |uri: &str| {
+        Request::get(uri)
+            .header("accept", "text/html")
+            .body(())
+            .unwrap()
+    };
+    let resp = send(&mut c, html("http://example.test/blocked"), None).await;
+    assert_eq!(resp.status, 403);
+    assert_eq!(resp.body, b"<h1>blocked 1020</h1>");
+    let resp = send(&mut c, html("http://example.test/private"), None).await;
+    assert_eq!(resp.status, 401);
+    assert_eq!(resp.body, b"<h1>log in (401)</h1>");
+    assert_eq!(resp.headers["www-authenticate"], "Basic realm=\"x\"");
+    assert!(
+        resp.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // A body that stops coming: 408 once client_body_timeout has passed between DATA frames.
+    let slow = Request::post("http://example.test/slow")
+        .header("content-length", 100)
+        .header("accept", "application/json")
+        .body(())
+        .unwrap();
+    let mut ready = c.clone().ready().await.unwrap();
+    let (response, mut stream) = ready.send_request(slow, false).unwrap();
+    stream
+        .send_data(Bytes::from_static(b"only part"), false)
+        .unwrap();
+    let response = tokio::time::timeout(PATIENCE, response)
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert_eq!(response.status(), 408);
+    drop(stream);
+    let _ = std::fs::remove_dir_all(dir);
+}

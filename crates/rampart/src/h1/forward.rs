@@ -364,10 +364,9 @@ async fn respond_from_origin(
         ResponseBody::Chunked | ResponseBody::CloseDelimited => ClientFraming::Close,
     };
     // A custom error page replaces only the body of an origin error, for clients that take HTML.
-    let page = (status >= 400 && !upgrade)
-        .then(|| zone.config.security.error_pages.for_origin(status))
-        .flatten()
-        .filter(|_| crate::errors::negotiate(head.header("accept")) == crate::errors::Format::Html);
+    let page = (!upgrade)
+        .then(|| origin_error_page(ctx, zone, status))
+        .flatten();
     if let Some(template) = page {
         return custom_page_response(conn, ctx, &response, template, request_body_done, record)
             .await;
@@ -482,7 +481,25 @@ async fn custom_page_response(
     request_body_done: bool,
     record: &mut LogRecord,
 ) -> Next {
-    let head = ctx.head;
+    let close = !ctx.head.keep_alive() || !request_body_done || conn.rt.shutting_down();
+    let out = custom_page(ctx, response, template, close);
+    record.edge_response_status = response.status();
+    record.edge_response_content_type = "text/html; charset=utf-8".to_string();
+    if conn.stream.write_all(&out).await.is_err() {
+        return Next::Close;
+    }
+    record.edge_response_bytes = out.len() as u64;
+    if close { Next::Close } else { Next::KeepAlive }
+}
+
+/// The zone's page for an origin error, as an HTTP/1.1 response: the origin's status and
+/// headers (minus framing and content fields), the page as body (none for HEAD).
+pub(crate) fn custom_page(
+    ctx: &RequestContext<'_>,
+    response: &ResponseHead,
+    template: &str,
+    close: bool,
+) -> Vec<u8> {
     let status = response.status();
     let vars = crate::errors::pages::PageVars {
         ray_id: ctx.ray_id.as_str(),
@@ -492,7 +509,6 @@ async fn custom_page_response(
         detail: "",
     };
     let body = crate::errors::pages::render_page(template, &vars);
-    let close = !head.keep_alive() || !request_body_done || conn.rt.shutting_down();
     let mut out = Vec::with_capacity(1024 + body.len());
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
     for (name, value) in response.headers() {
@@ -520,16 +536,25 @@ async fn custom_page_response(
         rampart_http::write_header(&mut out, "connection", b"close");
     }
     rampart_http::write_end_of_head(&mut out);
-    if !head.is_head() {
+    if !ctx.head.is_head() {
         out.extend_from_slice(&body);
     }
-    record.edge_response_status = status;
-    record.edge_response_content_type = "text/html; charset=utf-8".to_string();
-    if conn.stream.write_all(&out).await.is_err() {
-        return Next::Close;
-    }
-    record.edge_response_bytes = out.len() as u64;
-    if close { Next::Close } else { Next::KeepAlive }
+    out
+}
+
+/// The zone's page for an origin error with `status`, when the client takes HTML.
+pub(crate) fn origin_error_page<'z>(
+    ctx: &RequestContext<'_>,
+    zone: &'z ZoneState,
+    status: u16,
+) -> Option<&'z str> {
+    (status >= 400)
+        .then(|| zone.config.security.error_pages.for_origin(status))
+        .flatten()
+        .map(|page| &**page)
+        .filter(|_| {
+            crate::errors::negotiate(ctx.head.header("accept")) == crate::errors::Format::Html
+        })
 }
 
 /// Reads a response body from the origin according to its framing.
