@@ -398,7 +398,11 @@ async fn send_whole(
 }
 
 /// Sends `data` as flow control allows, waiting for window as needed.
-async fn send_data(send: &mut SendStream<Bytes>, mut data: Bytes, end: bool) -> Result<(), ()> {
+pub(crate) async fn send_data(
+    send: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    end: bool,
+) -> Result<(), ()> {
     if data.is_empty() {
         return send.send_data(data, end).map_err(|_| ());
     }

@@ -8,12 +8,14 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A stream that is TCP, or TLS (of type `T`) over TCP.
+/// A stream that is TCP, or TLS (of type `T`) over TCP, or an in-process pipe.
 pub enum MaybeTls<T> {
     /// Cleartext.
     Plain(TcpStream),
     /// TLS, handshake done (boxed: the TLS state is large and most connections are plain).
     Tls(Box<T>),
+    /// An in-process pipe to an adapter (HTTP/1.1 on this side; see `origin::h2_bridge`).
+    Pipe(tokio::io::DuplexStream),
 }
 
 /// A client connection.
@@ -39,6 +41,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
                 }
             },
             MaybeTls::Tls(s) => {
+                buf.reserve(chunk);
+                s.read_buf(buf).await
+            }
+            MaybeTls::Pipe(s) => {
                 buf.reserve(chunk);
                 s.read_buf(buf).await
             }
@@ -70,6 +76,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::Pipe(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -83,6 +90,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MaybeTls::Pipe(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -94,6 +102,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            MaybeTls::Pipe(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -101,6 +110,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self {
             MaybeTls::Plain(s) => s.is_write_vectored(),
             MaybeTls::Tls(s) => s.is_write_vectored(),
+            MaybeTls::Pipe(s) => s.is_write_vectored(),
         }
     }
 
@@ -108,6 +118,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MaybeTls::Pipe(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -115,6 +126,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            MaybeTls::Pipe(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

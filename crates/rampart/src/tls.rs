@@ -15,7 +15,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// The ALPN protocols offered to clients, preferred first.
 const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 
-/// The ALPN protocols offered to origins: rampart speaks HTTP/1.1 to them.
+/// The ALPN protocols offered to origins spoken to in HTTP/1.1.
 const ORIGIN_ALPN: &[&[u8]] = &[b"http/1.1"];
 
 /// A certificate chain and its key, loaded and checked, ready to serve.
@@ -148,8 +148,12 @@ impl std::fmt::Debug for OriginTls {
 
 impl OriginTls {
     /// A client configuration trusting `ca` (or the system's roots when `None`), or trusting
-    /// any certificate when `verify` is false. The origin offers HTTP/1.1 only.
-    pub fn new(verify: bool, ca: Option<rustls::RootCertStore>) -> Result<OriginTls, String> {
+    /// any certificate when `verify` is false, offering `h2` or `http/1.1` in ALPN.
+    pub fn new(
+        verify: bool,
+        ca: Option<rustls::RootCertStore>,
+        h2: bool,
+    ) -> Result<OriginTls, String> {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| format!("TLS configuration: {e}"))?;
@@ -165,7 +169,8 @@ impl OriginTls {
                 .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
                 .with_no_client_auth()
         };
-        config.alpn_protocols = ORIGIN_ALPN.iter().map(|p| p.to_vec()).collect();
+        let alpn: &[&[u8]] = if h2 { &[b"h2"] } else { ORIGIN_ALPN };
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(OriginTls {
             config: Arc::new(config),
             verify,

@@ -381,6 +381,11 @@ struct TlsOrigin {
 
 impl TlsOrigin {
     async fn start(pki: &Pki, file: &str) -> TlsOrigin {
+        Self::start_with(pki, file, false).await
+    }
+
+    /// `h2`: offer only `h2` in ALPN and speak HTTP/2.
+    async fn start_with(pki: &Pki, file: &str, h2: bool) -> TlsOrigin {
         let chain: Vec<CertificateDer<'static>> = {
             use rustls::pki_types::pem::PemObject;
             CertificateDer::pem_file_iter(pki.path(&format!("{file}.pem")))
@@ -393,7 +398,7 @@ impl TlsOrigin {
             rustls::pki_types::PrivateKeyDer::from_pem_file(pki.path(&format!("{file}.key")))
                 .unwrap()
         };
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
@@ -401,6 +406,9 @@ impl TlsOrigin {
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .unwrap();
+        if h2 {
+            config.alpn_protocols = vec![b"h2".to_vec()];
+        }
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let v4 = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = v4.local_addr().unwrap().port();
@@ -420,7 +428,11 @@ impl TlsOrigin {
                         };
                         let sni = tls.get_ref().1.server_name().map(str::to_string);
                         snis.lock().unwrap().push(sni);
-                        serve_ok(&mut tls).await;
+                        if h2 {
+                            serve_h2_ok(tls).await;
+                        } else {
+                            serve_ok(&mut tls).await;
+                        }
                     });
                 }
             });
@@ -450,6 +462,23 @@ async fn serve_ok(s: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + U
         match s.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+    }
+}
+
+/// Answers `200 ok` over HTTP/2 to every stream until the client closes.
+async fn serve_h2_ok(s: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin) {
+    let Ok(mut conn) = h2::server::handshake(s).await else {
+        return;
+    };
+    while let Some(Ok((_req, mut respond))) = conn.accept().await {
+        let response = http::Response::builder()
+            .status(200)
+            .header("content-length", 5)
+            .body(())
+            .unwrap();
+        if let Ok(mut send) = respond.send_response(response, false) {
+            let _ = send.send_data(bytes::Bytes::from_static(b"ok h2"), true);
         }
     }
 }
@@ -497,6 +526,31 @@ async fn https_origins_are_verified_and_failures_are_525_or_526() {
         good.snis(),
         vec![Some("localhost".to_string())],
         "one handshake, reused; SNI is the origin's host"
+    );
+
+    // HTTP/2 to the origin over TLS: ALPN h2 chosen, one connection for several requests.
+    let h2_origin = TlsOrigin::start_with(&pki, "good", true).await;
+    let url = format!("https://localhost:{}", h2_origin.port);
+    let (resp, r2) = through(&url, &format!("{ca}\norigin_protocol = \"h2\"")).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "ok h2");
+    let (resp, _c) = r2
+        .request(b"GET /again HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await;
+    assert_eq!(resp.text(), "ok h2");
+    assert_eq!(h2_origin.snis().len(), 1, "one shared connection");
+    // An origin that does not accept h2 in ALPN: 525, saying so.
+    let (resp, _r) = through(
+        &format!("https://localhost:{}", good.port),
+        &format!("{ca}\norigin_protocol = \"h2\""),
+    )
+    .await;
+    assert_eq!(resp.status, 525, "{}", resp.text());
+    assert!(
+        resp.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did not accept HTTP/2")
     );
 
     // Each way a certificate can be wrong is a 526 that says which.
@@ -608,6 +662,11 @@ fn origin_tls_settings_are_checked_at_load() {
     )))
     .unwrap_err();
     assert!(err.contains("no usable CA certificate"), "{err}");
+    let err = load(&zone("origin_protocol = \"h3\"")).unwrap_err();
+    assert!(
+        err.contains("unknown protocol `h3`; one of: http1, h2"),
+        "{err}"
+    );
     // On an http:// origin the settings do nothing, and the warning says so.
     let src = zone("origin_tls_verify = false").replace("https://", "http://");
     let loaded = load(&src).unwrap();

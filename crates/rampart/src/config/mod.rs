@@ -17,7 +17,7 @@ use toml::de::DeTable;
 
 pub use walk::ConfigError;
 use walk::{Table, Walker};
-pub use zone::{HostPattern, OriginAddr, Zone};
+pub use zone::{HostPattern, OriginAddr, OriginProtocol, Zone};
 
 /// The configuration used by `rampart run` without `-c`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");

@@ -28,6 +28,18 @@ pub struct Zone {
     pub tls: Option<crate::tls::ServerCert>,
     /// For an `https://` origin: how its certificate is verified.
     pub origin_tls: Option<crate::tls::OriginTls>,
+    /// The protocol spoken to the origin.
+    pub origin_protocol: OriginProtocol,
+}
+
+/// `origin_protocol`: what rampart speaks to a zone's origin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OriginProtocol {
+    /// HTTP/1.1, a pool of keep-alive connections (the default).
+    #[default]
+    Http1,
+    /// HTTP/2: one multiplexed connection (ALPN `h2` over TLS, prior knowledge in cleartext).
+    H2,
 }
 
 /// A host a zone serves: `example.test` or `*.example.test` (any depth of subdomain, not the apex).
@@ -154,6 +166,7 @@ const ZONE_KEYS: &[&str] = &[
     "tls",
     "origin_tls_verify",
     "origin_ca_file",
+    "origin_protocol",
 ];
 
 pub(super) fn read_zones(
@@ -231,7 +244,28 @@ pub(super) fn read_zones(
             .unwrap_or(Duration::from_secs(100));
         let security = super::security::read_zone_security(w, t, cx);
         let tls = super::read_certificate(w, t, "tls", cx.base_dir);
-        let origin_tls = read_origin_tls(w, t, origin.as_ref(), cx.base_dir);
+        let origin_protocol = match w.string(t, "origin_protocol") {
+            None => OriginProtocol::Http1,
+            Some((p, span)) => match p.as_str() {
+                "http1" | "http/1.1" => OriginProtocol::Http1,
+                "h2" => OriginProtocol::H2,
+                other => {
+                    w.error(
+                        &span,
+                        &t.key("origin_protocol"),
+                        format!("unknown protocol `{other}`; one of: http1, h2"),
+                    );
+                    OriginProtocol::Http1
+                }
+            },
+        };
+        let origin_tls = read_origin_tls(
+            w,
+            t,
+            origin.as_ref(),
+            cx.base_dir,
+            origin_protocol == OriginProtocol::H2,
+        );
         if let (Some(name), Some(origin)) = (name, origin) {
             zones.push(Zone {
                 name,
@@ -243,6 +277,7 @@ pub(super) fn read_zones(
                 security,
                 tls,
                 origin_tls,
+                origin_protocol,
             });
         }
     }
@@ -255,6 +290,7 @@ fn read_origin_tls(
     t: &Table<'_, '_>,
     origin: Option<&OriginAddr>,
     base_dir: &std::path::Path,
+    h2: bool,
 ) -> Option<crate::tls::OriginTls> {
     let verify = w.boolean(t, "origin_tls_verify");
     let ca_file = w.string(t, "origin_ca_file");
@@ -289,7 +325,7 @@ fn read_origin_tls(
         },
         None => None,
     };
-    match crate::tls::OriginTls::new(verify, ca) {
+    match crate::tls::OriginTls::new(verify, ca, h2) {
         Ok(o) => Some(o),
         Err(m) => {
             let span = t.span_of("origin");

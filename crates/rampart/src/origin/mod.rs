@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+mod h2_bridge;
+
 use crate::config::{OriginAddr, Zone};
 use crate::errors::EdgeError;
 use crate::observe::Metrics;
@@ -129,6 +131,8 @@ struct Idle {
 pub struct OriginPool {
     addr: OriginAddr,
     idle: Mutex<Vec<Idle>>,
+    /// With `origin_protocol = "h2"`: the one shared HTTP/2 connection and its address.
+    h2: tokio::sync::Mutex<Option<(h2_bridge::Shared, SocketAddr)>>,
 }
 
 impl OriginPool {
@@ -137,6 +141,7 @@ impl OriginPool {
         OriginPool {
             addr,
             idle: Mutex::new(Vec::new()),
+            h2: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -153,6 +158,9 @@ impl OriginPool {
     ) -> Result<OriginConn, OriginError> {
         if let Some(conn) = self.take_idle() {
             return Ok(conn);
+        }
+        if zone.origin_protocol == crate::config::OriginProtocol::H2 {
+            return self.checkout_h2(zone, metrics).await;
         }
         self.connect(zone, metrics).await
     }
