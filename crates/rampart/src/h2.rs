@@ -21,7 +21,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant as TokioInstant;
 
 use crate::errors::EdgeError;
-use crate::h1::forward::{OriginBodyStream, custom_page, origin_error_page, origin_request_head};
+use crate::h1::forward::{
+    OriginBodyStream, custom_page, origin_error_page, origin_request_head, take_response_head,
+};
 use crate::h1::respond::{Answering, error_response, fill_record};
 use crate::listen::Runtime;
 use crate::observe::{LogRecord, Metrics};
@@ -256,20 +258,7 @@ async fn reject(
     rejection: &Rejection,
     record: &mut LogRecord,
 ) {
-    let answering = Answering {
-        ray_id: ctx.ray_id,
-        client_ip: ctx.client_ip,
-        zone: ctx.zone.as_ref().map(|z| z.config.name.as_str()),
-        accept: ctx.head.header("accept"),
-        head_only: ctx.head.is_head(),
-        close: false,
-        docs_url: &ctx.generation.config.server.error_docs_url,
-        pages: ctx
-            .zone
-            .as_ref()
-            .map(|z| &z.config.security.error_pages)
-            .filter(|p| !p.is_empty()),
-    };
+    let answering = Answering::for_request(ctx, false);
     let (bytes, status, content_type) = error_response(rejection, &answering);
     let sent = send_http1_response(respond, &bytes, ctx.head.is_head()).await;
     fill_record(record, rejection, status, &content_type, sent);
@@ -645,22 +634,8 @@ async fn exchange(
     let deadline = TokioInstant::now() + timeout;
     let mut buf = Vec::with_capacity(4096);
     loop {
-        if !buf.is_empty() {
-            match rampart_http::parse_response_head(&buf, &limits) {
-                Ok(Parse::Complete((head, len))) => {
-                    buf.drain(..len);
-                    if (100..200).contains(&head.status()) {
-                        continue;
-                    }
-                    return Ok((head, buf));
-                }
-                Ok(Parse::Partial) => {}
-                Err(e) => {
-                    return Err(Exchange::Origin(OriginError::InvalidResponse(
-                        e.to_string(),
-                    )));
-                }
-            }
+        if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
+            return Ok((head, buf));
         }
         buf.reserve(READ_CHUNK);
         tokio::select! {

@@ -597,20 +597,11 @@ async fn h2_over_tls_is_chosen_by_alpn() {
 
 #[tokio::test]
 async fn custom_pages_and_the_body_timeout_work_as_over_http1() {
-    let dir = std::env::temp_dir().join(format!("rampart-h2-pages-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("block.html"), "<h1>blocked ::ERROR_CODE::</h1>").unwrap();
-    std::fs::write(dir.join("401.html"), "<h1>log in (::ERROR_CODE::)</h1>").unwrap();
-    let origin = Origin::start(Behaviour::Raw(
-        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nwho".to_vec(),
-    ))
-    .await;
-    let zone = format!(
-        "[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/blocked\"'\naction = \"block\"\n\
-         [[zone.error_page]]\nfor = \"waf_block\"\nfile = \"{}\"\n[[zone.error_page]]\nfor = \"401\"\nfile = \"{}\"\n",
-        dir.join("block.html").display(),
-        dir.join("401.html").display()
+    let (dir, zone) = common::error_pages(
+        "<h1>blocked ::ERROR_CODE::</h1>",
+        "<h1>log in (::ERROR_CODE::)</h1>",
     );
+    let origin = common::unauthorized_origin().await;
     let r = Rampart::start_with(origin.addr, "client_body_timeout = \"300ms\"", &zone, "").await;
     let mut c = h2c(r.addr).await;
     let html = |uri: &str| {

@@ -417,28 +417,11 @@ mitigation_timeout = 60
 
 #[tokio::test]
 async fn custom_error_pages_replace_only_the_body() {
-    let dir = std::env::temp_dir().join(format!("rampart-pages-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("block.html"),
+    let (dir, zone) = common::error_pages(
         "<h1>blocked ::ERROR_CODE:: ray ::RAY_ID:: ip ::CLIENT_IP::</h1>",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("401.html"),
         "<h1>please log in (::ERROR_CODE::)</h1>",
-    )
-    .unwrap();
-    let origin = Origin::start(Behaviour::Raw(
-        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nwho".to_vec(),
-    ))
-    .await;
-    let zone = format!(
-        "[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/blocked\"'\naction = \"block\"\n\
-         [[zone.error_page]]\nfor = \"waf_block\"\nfile = \"{}\"\n[[zone.error_page]]\nfor = \"401\"\nfile = \"{}\"\n",
-        dir.join("block.html").display(),
-        dir.join("401.html").display()
     );
+    let origin = common::unauthorized_origin().await;
     let rampart = Rampart::start_with(origin.addr, "", &zone, "").await;
     let (resp, _c) = rampart
         .request(get("/blocked", "Accept: text/html\r\n").as_bytes())

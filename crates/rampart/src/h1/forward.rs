@@ -192,24 +192,8 @@ async fn exchange(
     let mut watch_client = true;
     let mut scratch = [0u8; 4096];
     loop {
-        if !buf.is_empty() {
-            match rampart_http::parse_response_head(&buf, &limits) {
-                Ok(Parse::Complete((head, len))) => {
-                    if head.status() >= 100 && head.status() < 200 && head.status() != 101 {
-                        // Interim responses (100, 102, 103) are not relayed.
-                        buf.drain(..len);
-                        continue;
-                    }
-                    buf.drain(..len);
-                    return Ok((head, buf));
-                }
-                Ok(Parse::Partial) => {}
-                Err(e) => {
-                    return Err(Exchange::Origin(OriginError::InvalidResponse(
-                        e.to_string(),
-                    )));
-                }
-            }
+        if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
+            return Ok((head, buf));
         }
         buf.reserve(READ_CHUNK);
         tokio::select! {
@@ -232,6 +216,28 @@ async fn exchange(
             }
         }
     }
+}
+
+/// Takes the final response head from the front of `buf`, dropping interim responses (100,
+/// 102, 103: not relayed; 101 is final). `None` until a whole head is buffered.
+pub(crate) fn take_response_head(
+    buf: &mut Vec<u8>,
+    limits: &rampart_http::Limits,
+) -> Result<Option<ResponseHead>, OriginError> {
+    while !buf.is_empty() {
+        match rampart_http::parse_response_head(buf, limits) {
+            Ok(Parse::Complete((head, len))) => {
+                buf.drain(..len);
+                if (100..200).contains(&head.status()) && head.status() != 101 {
+                    continue;
+                }
+                return Ok(Some(head));
+            }
+            Ok(Parse::Partial) => return Ok(None),
+            Err(e) => return Err(OriginError::InvalidResponse(e.to_string())),
+        }
+    }
+    Ok(None)
 }
 
 /// The request head sent to the origin.

@@ -24,6 +24,27 @@ pub(crate) struct Answering<'a> {
     pub pages: Option<&'a ErrorPages>,
 }
 
+impl<'a> Answering<'a> {
+    /// How to answer a request that passed parsing: its ray id, client, zone, Accept, HEAD,
+    /// and the zone's error pages.
+    pub(crate) fn for_request(ctx: &'a RequestContext<'_>, close: bool) -> Answering<'a> {
+        Answering {
+            ray_id: ctx.ray_id,
+            client_ip: ctx.client_ip,
+            zone: ctx.zone.as_ref().map(|z| z.config.name.as_str()),
+            accept: ctx.head.header("accept"),
+            head_only: ctx.head.is_head(),
+            close,
+            docs_url: &ctx.generation.config.server.error_docs_url,
+            pages: ctx
+                .zone
+                .as_ref()
+                .map(|z| &z.config.security.error_pages)
+                .filter(|p| !p.is_empty()),
+        }
+    }
+}
+
 /// Serialises a generated error: status line, headers and (unless HEAD) the negotiated body.
 /// Returns the bytes and the Content-Type.
 pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u8>, u16, String) {
@@ -136,21 +157,7 @@ pub(crate) async fn reject(
     close: bool,
     record: &mut LogRecord,
 ) {
-    let zone = ctx.zone.as_ref().map(|z| z.config.name.as_str());
-    let answering = Answering {
-        ray_id: ctx.ray_id,
-        client_ip: ctx.client_ip,
-        zone,
-        accept: ctx.head.header("accept"),
-        head_only: ctx.head.is_head(),
-        close: close || conn.rt.shutting_down(),
-        docs_url: &ctx.generation.config.server.error_docs_url,
-        pages: ctx
-            .zone
-            .as_ref()
-            .map(|z| &z.config.security.error_pages)
-            .filter(|p| !p.is_empty()),
-    };
+    let answering = Answering::for_request(ctx, close || conn.rt.shutting_down());
     let (bytes, status, content_type) = error_response(rejection, &answering);
     let written = conn.stream.write_all(&bytes).await.is_ok();
     fill_record(

@@ -430,3 +430,27 @@ impl Drop for Rampart {
         let _ = std::fs::remove_file(&self.log_path);
     }
 }
+
+/// Writes `block.html` and `401.html` into a fresh directory; returns it and zone TOML with a
+/// rule blocking `/blocked` (page for `waf_block`) and the other page for origin 401s.
+pub fn error_pages(block: &str, unauthorized: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("rampart-pages-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("block.html"), block).unwrap();
+    std::fs::write(dir.join("401.html"), unauthorized).unwrap();
+    let zone = format!(
+        "[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/blocked\"'\naction = \"block\"\n\
+         [[zone.error_page]]\nfor = \"waf_block\"\nfile = \"{}\"\n[[zone.error_page]]\nfor = \"401\"\nfile = \"{}\"\n",
+        dir.join("block.html").display(),
+        dir.join("401.html").display()
+    );
+    (dir, zone)
+}
+
+/// An origin answering every request 401 with `WWW-Authenticate` and a 3-byte body.
+pub async fn unauthorized_origin() -> Origin {
+    Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nwho".to_vec(),
+    ))
+    .await
+}
