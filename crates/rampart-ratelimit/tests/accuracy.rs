@@ -335,3 +335,193 @@ fn gcra_is_exact_and_never_stricter_than_the_sliding_log() {
     );
     assert!(total.gcra_vs_bucket_wrong * 1000 < total.requests);
 }
+
+// ---- Realistic edge traffic -------------------------------------------------------------
+//
+// The sequences above sit at or over the limit on purpose. At an edge, most clients are far
+// under a rule's limit and a few are far over it; that mix is what the "fewer than 0.1 %
+// wrong decisions" target is about (Cloudflare's published 0.003 % was measured on real
+// traffic). No recording of real traffic is available offline, so this sequence is generated,
+// with its parameters chosen for realism before measuring, and written down here:
+//
+// - 30 simulated minutes, 8,000 clients, one rule: 100 requests per 60 s per client IP (a
+//   general per-IP rule, the kind sites put in front of everything).
+// - 97 % browsers: sessions start as a Poisson process (mean one per 15 min per client);
+//   a session is 1–12 page views (uniform); a page view is a burst of assets, log-normal in
+//   size (median 12, capped at 90) 0–100 ms apart, then 2–60 s of reading (exponential, mean
+//   20 s). Heavy sessions do approach the limit, as real ones do.
+// - 2 % API clients polling steadily at 0.05–0.6 × the limit, with ±50 % jitter.
+// - 1 % abusers: from a random start, for 1–20 minutes, Poisson at 3–50 × the limit.
+//
+// Each algorithm and the exact sliding log run closed loop (each counts what it accepted);
+// a wrong decision is a request on which the algorithm and the log disagree. Both block
+// modes are measured: a 600 s mitigation timeout (as in the login example) and throttling.
+// Measured, not asserted (the test checks only that the mix does reach the limit, for
+// abusers and for heavy legitimate sessions): the numbers are in the README.
+
+/// Exact sliding log with a mitigation block: over the limit, the key is refused for
+/// `timeout_ms` (refused requests are not counted).
+fn log_with_block(log: &mut (VecDeque<u64>, u64), q: &Quota, timeout_ms: u64, t: u64) -> bool {
+    if t < log.1 {
+        return false;
+    }
+    if log_allows(&mut log.0, q, t) {
+        log.0.push_back(t);
+        true
+    } else {
+        if timeout_ms > 0 {
+            log.1 = t + timeout_ms;
+        }
+        false
+    }
+}
+
+/// The sliding-window approximation with the same block.
+fn window_with_block(w: &mut ((u64, u64, u64), u64), q: &Quota, timeout_ms: u64, t: u64) -> bool {
+    if t < w.1 {
+        return false;
+    }
+    if window_approx_allows(&mut w.0, q, t) {
+        w.0.2 += 1;
+        true
+    } else {
+        if timeout_ms > 0 {
+            w.1 = t + timeout_ms;
+        }
+        false
+    }
+}
+
+/// The requests in time order, and the keys of the abusers.
+fn edge_traffic(seed: u64) -> (Vec<Request>, std::collections::HashSet<u64>) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let span_ms: u64 = 30 * 60 * 1000;
+    let clients = 8_000u64;
+    let limit_per_ms = 100.0 / 60_000.0;
+    let mut out = Vec::new();
+    let mut abusers = std::collections::HashSet::new();
+    for key in 0..clients {
+        let kind = rng.f64();
+        if kind < 0.97 {
+            let mut t = exp_ms(&mut rng, 15.0 * 60_000.0);
+            while t < span_ms {
+                for _ in 0..rng.u64(1..=12) {
+                    // Log-normal burst size: median 12, sigma 0.8.
+                    let z = (0..12).map(|_| rng.f64()).sum::<f64>() - 6.0;
+                    let assets = ((12f64.ln() + 0.8 * z).exp() as u64).clamp(1, 90);
+                    for _ in 0..assets {
+                        t += rng.u64(0..=100);
+                        out.push((t, key));
+                    }
+                    t += 2_000 + exp_ms(&mut rng, 18_000.0);
+                }
+                t += exp_ms(&mut rng, 15.0 * 60_000.0);
+            }
+        } else if kind < 0.99 {
+            let rate = limit_per_ms * (0.05 + 0.55 * rng.f64());
+            let mut t = rng.u64(0..60_000);
+            while t < span_ms {
+                out.push((t, key));
+                let gap = 1.0 / rate;
+                t += (gap * (0.5 + rng.f64())) as u64;
+            }
+        } else {
+            abusers.insert(key);
+            let start = rng.u64(0..span_ms);
+            let end = (start + rng.u64(60_000..=20 * 60_000)).min(span_ms);
+            let rate = limit_per_ms * (3.0 + 47.0 * rng.f64());
+            let mut t = start;
+            while t < end {
+                out.push((t, key));
+                t += exp_ms(&mut rng, 1.0 / rate).max(1);
+            }
+        }
+    }
+    out.retain(|&(t, _)| t < span_ms);
+    out.sort_unstable();
+    (out, abusers)
+}
+
+#[derive(Default, Debug)]
+struct EdgeTally {
+    requests: u64,
+    gcra_wrong: u64,
+    window_wrong: u64,
+    log_limited: u64,
+    /// Requests of clients that are not abusers (browsers, API clients).
+    legit: u64,
+    legit_log_limited: u64,
+    legit_gcra_wrong: u64,
+    legit_window_wrong: u64,
+}
+
+fn run_edge(
+    requests: &[Request],
+    abusers: &std::collections::HashSet<u64>,
+    q: &Quota,
+) -> EdgeTally {
+    let timeout_ms = match q.mitigation() {
+        rampart_ratelimit::Mitigation::Block { timeout_secs } => u64::from(timeout_secs) * 1000,
+        _ => 0,
+    };
+    let store = MemoryStore::new(MemoryStoreSettings {
+        max_keys: 20_000,
+        shards: 16,
+    });
+    let mut logs: HashMap<u64, (VecDeque<u64>, u64)> = HashMap::new();
+    let mut windows: HashMap<u64, ((u64, u64, u64), u64)> = HashMap::new();
+    let mut tally = EdgeTally::default();
+    for &(t, k) in requests {
+        tally.requests += 1;
+        let exact = log_with_block(logs.entry(k).or_default(), q, timeout_ms, t);
+        let gcra = store
+            .check_and_hit(Key::from_hash(k), q, Duration::from_millis(t))
+            .is_allowed();
+        let window = window_with_block(windows.entry(k).or_default(), q, timeout_ms, t);
+        tally.gcra_wrong += u64::from(gcra != exact);
+        tally.window_wrong += u64::from(window != exact);
+        tally.log_limited += u64::from(!exact);
+        if !abusers.contains(&k) {
+            tally.legit += 1;
+            tally.legit_log_limited += u64::from(!exact);
+            tally.legit_gcra_wrong += u64::from(gcra != exact);
+            tally.legit_window_wrong += u64::from(window != exact);
+        }
+    }
+    tally
+}
+
+#[test]
+fn edge_traffic_mix_against_the_sliding_log() {
+    let (requests, abusers) = edge_traffic(42);
+    println!(
+        "| rule (edge traffic, {} requests) | limited by the log | GCRA vs log, all | window approx. vs log, all | legitimate clients' requests | of them limited by the log | GCRA vs log, legitimate | window approx. vs log, legitimate |",
+        requests.len()
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, q) in [
+        ("100 / 60 s, 600 s block", Quota::new(60, 100, 600).unwrap()),
+        ("100 / 60 s, throttle", Quota::new(60, 100, 0).unwrap()),
+    ] {
+        let t = run_edge(&requests, &abusers, &q);
+        println!(
+            "| {name} | {:.2} % | {:.3} % | {:.3} % | {} | {:.3} % | {:.4} % | {:.4} % |",
+            pct(t.log_limited, t.requests),
+            pct(t.gcra_wrong, t.requests),
+            pct(t.window_wrong, t.requests),
+            t.legit,
+            pct(t.legit_log_limited, t.legit),
+            pct(t.legit_gcra_wrong, t.legit),
+            pct(t.legit_window_wrong, t.legit),
+        );
+        assert!(
+            t.log_limited > 0,
+            "the sequence must reach the limit: {t:?}"
+        );
+        assert!(
+            t.legit_log_limited > 0,
+            "some heavy legitimate sessions must reach the limit too: {t:?}"
+        );
+        // Reported, not asserted: neither algorithm reaches 0.1 % here (see the README).
+    }
+}
