@@ -96,7 +96,10 @@ pub(crate) async fn serve<T>(
     };
     let keepalive = server.keepalive_timeout;
     let mut shutdown = rt.shutdown_signal();
-    let mut draining = false;
+    // Once GOAWAY is sent, the client gets this long to finish (and to answer h2's PING)
+    // before the connection is dropped: a client that never does cannot hold it open.
+    let mut drain_until: Option<TokioInstant> = None;
+    let far = TokioInstant::now() + std::time::Duration::from_secs(86_400 * 365);
     loop {
         let idle = tokio::time::sleep(keepalive);
         tokio::select! {
@@ -110,14 +113,18 @@ pub(crate) async fn serve<T>(
                 // A connection error (h2 has sent GOAWAY) or the client closed.
                 Some(Err(_)) | None => return,
             },
-            _ = shutdown.changed(), if !draining => {
+            _ = shutdown.changed(), if drain_until.is_none() => {
                 // GOAWAY: streams in flight finish, no new ones start.
-                draining = true;
                 conn.graceful_shutdown();
+                drain_until = Some(TokioInstant::now() + server.drain_timeout);
             }
-            _ = idle, if !conn.has_streams() => {
+            _ = idle, if drain_until.is_none() && !conn.has_streams() => {
+                // Idle for keepalive_timeout: GOAWAY, then the connection ends.
                 conn.graceful_shutdown();
-                draining = true;
+                drain_until = Some(TokioInstant::now() + server.client_header_timeout);
+            }
+            _ = tokio::time::sleep_until(drain_until.unwrap_or(far)), if drain_until.is_some() => {
+                return;
             }
         }
     }
@@ -386,7 +393,13 @@ async fn send_whole(
     send_data(&mut send, body, true).await
 }
 
-/// Sends `data` as flow control allows, waiting for window as needed.
+/// Longest wait for flow-control window from a peer (a client not reading its response, an
+/// origin not reading its request body): then the stream is given up, so a stalled peer
+/// cannot hold an origin connection or memory forever.
+pub const SEND_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sends `data` as flow control allows, waiting for window as needed (at most
+/// [`SEND_STALL_TIMEOUT`] at a time).
 pub(crate) async fn send_data(
     send: &mut SendStream<Bytes>,
     mut data: Bytes,
@@ -397,9 +410,14 @@ pub(crate) async fn send_data(
     }
     while !data.is_empty() {
         send.reserve_capacity(data.len());
-        let granted = match std::future::poll_fn(|c| send.poll_capacity(c)).await {
-            Some(Ok(n)) => n,
-            Some(Err(_)) | None => return Err(()),
+        let capacity = std::future::poll_fn(|c| send.poll_capacity(c));
+        let granted = match tokio::time::timeout(SEND_STALL_TIMEOUT, capacity).await {
+            Ok(Some(Ok(n))) => n,
+            Ok(Some(Err(_)) | None) => return Err(()),
+            Err(_) => {
+                send.send_reset(h2::Reason::CANCEL);
+                return Err(());
+            }
         };
         if granted == 0 {
             continue;

@@ -245,6 +245,7 @@ const SETTINGS: u8 = 0x4;
 const HEADERS: u8 = 0x1;
 const DATA: u8 = 0x0;
 const RST_STREAM: u8 = 0x3;
+const PING: u8 = 0x6;
 const GOAWAY: u8 = 0x7;
 const CONTINUATION: u8 = 0x9;
 const END_STREAM: u8 = 0x1;
@@ -285,6 +286,8 @@ const GOOD: &[(&str, &str)] = &[
 struct Raw {
     tcp: TcpStream,
     buf: Vec<u8>,
+    /// Answer PINGs (a well-behaved client does).
+    ack_pings: bool,
 }
 
 impl Raw {
@@ -297,6 +300,7 @@ impl Raw {
         Raw {
             tcp,
             buf: Vec::new(),
+            ack_pings: true,
         }
     }
 
@@ -318,8 +322,12 @@ impl Raw {
                         u32::from_be_bytes(self.buf[5..9].try_into().unwrap()) & 0x7fff_ffff;
                     let payload = self.buf[9..9 + len].to_vec();
                     self.buf.drain(..9 + len);
+                    // Acknowledge SETTINGS and PING, as any client does.
                     if kind == SETTINGS && flags & 1 == 0 {
                         let _ = self.tcp.write_all(&frame(SETTINGS, 1, 0, &[])).await;
+                    }
+                    if kind == PING && flags & 1 == 0 && self.ack_pings {
+                        let _ = self.tcp.write_all(&frame(PING, 1, 0, &payload)).await;
                     }
                     return Some((kind, flags, stream, payload));
                 }
@@ -776,4 +784,43 @@ async fn http2_to_the_origin_is_one_shared_connection_for_both_client_protocols(
         1,
         "every request multiplexed on one HTTP/2 connection"
     );
+}
+
+#[tokio::test]
+async fn an_idle_connection_gets_goaway_then_closes() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start_with(origin.addr, "keepalive_timeout = \"300ms\"", "", "").await;
+    let mut raw = Raw::open(r.addr).await;
+    let mut goaway = None;
+    while let Some((kind, _, _, payload)) = raw.frame().await {
+        if kind == GOAWAY {
+            goaway = Some(error_code(&payload, 4));
+            break;
+        }
+    }
+    assert_eq!(goaway, Some(0), "GOAWAY with NO_ERROR");
+    // Then the server closes the connection.
+    while let Some((kind, ..)) = raw.frame().await {
+        assert_ne!(kind, HEADERS, "no response without a request");
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_ignores_goaway_is_dropped() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start_with(
+        origin.addr,
+        "keepalive_timeout = \"200ms\"\nclient_header_timeout = \"300ms\"",
+        "",
+        "",
+    )
+    .await;
+    let mut raw = Raw::open(r.addr).await;
+    raw.ack_pings = false;
+    let mut saw_goaway = false;
+    // Ends (None) when the server drops the connection; a hang would panic after PATIENCE.
+    while let Some((kind, ..)) = raw.frame().await {
+        saw_goaway |= kind == GOAWAY;
+    }
+    assert!(saw_goaway);
 }
