@@ -71,6 +71,13 @@ impl ServerCert {
     }
 }
 
+impl ServerCert {
+    /// Whole days until the certificate expires (0 on its last day).
+    pub fn days_left(&self) -> i64 {
+        (self.not_after - now_secs()).max(0) / 86_400
+    }
+}
+
 fn read_pair(
     cert_path: &Path,
     key_path: &Path,

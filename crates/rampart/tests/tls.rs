@@ -315,6 +315,24 @@ fn certificate_problems_are_config_errors_naming_the_file() {
     std::fs::write(pki.path("junk.pem"), "not a certificate\n").unwrap();
 
     assert!(load(&tls_config(&pki.path("a.pem"), &pki.path("a.key"))).is_ok());
+    // A certificate close to its end loads, with a warning.
+    pki.issue_with("soon", &["soon.test"], |p| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after =
+            p.not_before + std::time::Duration::from_secs(now - 1_577_836_800 + 10 * 86_400);
+    });
+    let loaded = load(&tls_config(&pki.path("soon.pem"), &pki.path("soon.key"))).unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("expires in 9 days") || w.contains("expires in 10 days")),
+        "{warnings:?}"
+    );
 
     let cases = [
         (

@@ -492,7 +492,17 @@ pub(crate) fn read_certificate(
     }
     let ((cert, _), (private, _)) = (cert?, private?);
     match crate::tls::ServerCert::load(&base_dir.join(cert), &base_dir.join(private)) {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            let days_left = c.days_left();
+            if days_left < 30 {
+                w.warn(
+                    &v.span(),
+                    &path,
+                    format!("the certificate expires in {days_left} days"),
+                );
+            }
+            Some(c)
+        }
         Err(message) => {
             w.error(&v.span(), &path, message);
             None
