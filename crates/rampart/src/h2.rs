@@ -135,7 +135,7 @@ async fn stream(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
     let generation = cx.rt.generation();
     let (parts, body) = request.into_parts();
     let has_body = !body.is_end_stream();
-    let (raw, authority) = http1_head(&parts, has_body);
+    let raw = http1_head(&parts, has_body);
     let limits = generation.config.limits.http_limits();
     let head = match rampart_http::parse_request_head(&raw, &limits) {
         Ok(Parse::Complete((head, _))) => head,
@@ -150,16 +150,12 @@ async fn stream(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
             return reject_unparsed(&cx, &generation, &mut respond, &parts, rejection).await;
         }
     };
-    if let (Some(sni), Some(host)) = (cx.sni.as_deref(), authority.as_deref())
-        && !host_of(host)
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(sni)
+    if let (Some(sni), Some(host)) = (cx.sni.as_deref(), head.host())
+        && !host.host().eq_ignore_ascii_case(sni)
     {
         // As over HTTP/1.1: unstyled, unlogged, counted.
         cx.rt.metrics.sni_mismatch();
-        let body = Bytes::from_static(
-            b"403 Forbidden: the Host header does not match the TLS server name\n",
-        );
+        let body = Bytes::from_static(crate::h1::respond::SNI_MISMATCH_BODY.as_bytes());
         let mut response = Response::new(());
         *response.status_mut() = StatusCode::FORBIDDEN;
         response.headers_mut().insert(
@@ -201,8 +197,8 @@ async fn stream(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
 /// Writes the request's pseudo-headers and fields as an HTTP/1.1 head, for rampart-http to
 /// validate. `:authority` becomes Host (a Host field equal to it is dropped; a different one
 /// stays, and two Hosts are a 400); a body without Content-Length is marked chunked so that
-/// the head's framing says a body follows. Returns the head and the authority.
-fn http1_head(parts: &http::request::Parts, has_body: bool) -> (Vec<u8>, Option<String>) {
+/// the head's framing says a body follows.
+fn http1_head(parts: &http::request::Parts, has_body: bool) -> Vec<u8> {
     let authority = parts.uri.authority().map(|a| a.as_str().to_string());
     let target = if parts.method == http::Method::CONNECT {
         authority.clone().unwrap_or_default()
@@ -218,13 +214,6 @@ fn http1_head(parts: &http::request::Parts, has_body: bool) -> (Vec<u8>, Option<
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let host = authority.clone().or_else(|| {
-        parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-    });
     if let Some(a) = &authority {
         rampart_http::write_header(&mut out, "host", a.as_bytes());
     }
@@ -240,20 +229,7 @@ fn http1_head(parts: &http::request::Parts, has_body: bool) -> (Vec<u8>, Option<
         rampart_http::write_header(&mut out, "transfer-encoding", b"chunked");
     }
     rampart_http::write_end_of_head(&mut out);
-    (out, host)
-}
-
-/// The host of an authority (`host`, `host:port`, `[v6]:port`).
-fn host_of(authority: &str) -> &str {
-    match rampart_http::Authority::parse(authority.as_bytes()) {
-        Ok(_) if authority.starts_with('[') => authority
-            .trim_start_matches('[')
-            .split(']')
-            .next()
-            .unwrap_or(authority),
-        Ok(_) => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-        Err(_) => authority,
-    }
+    out
 }
 
 /// Sends a generated error (as over HTTP/1.1, minus the connection-level fields HTTP/2

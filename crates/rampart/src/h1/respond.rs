@@ -188,10 +188,14 @@ pub(crate) fn fill_record(
     record.error_reason = format!("{}: {}", entry.name, rejection.detail);
 }
 
+/// The whole body of the answer to a request whose Host differs from its TLS server name.
+pub(crate) const SNI_MISMATCH_BODY: &str =
+    "403 Forbidden: the Host header does not match the TLS server name\n";
+
 /// The answer to a request whose Host differs from the TLS server name: 403 with a tiny
 /// plain-text body and nothing else (no branding, no ray id), then the connection closes.
 pub(crate) async fn sni_mismatch(conn: &mut Conn, head_only: bool) {
-    const BODY: &str = "403 Forbidden: the Host header does not match the TLS server name\n";
+    const BODY: &str = SNI_MISMATCH_BODY;
     let mut out = format!(
         "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         BODY.len()
