@@ -576,6 +576,12 @@ async fn exchange(
                 ),
             )));
         }
+        if ctx.head.expect_continue() {
+            // RFC 9110 §10.1.1, as over HTTP/1.1: 100 once the request is about to be forwarded.
+            let mut interim = Response::new(());
+            *interim.status_mut() = StatusCode::CONTINUE;
+            let _ = respond.send_informational(interim);
+        }
         let timeout = config.server.client_body_timeout;
         loop {
             let next = match tokio::time::timeout(timeout, body.data()).await {

@@ -136,18 +136,29 @@ async fn request_bodies_stream_to_the_origin_intact() {
         .unwrap();
     let resp = send(&mut c, with_length, Some(body.clone())).await;
     assert_eq!(resp.status, 200);
+    // Expect: 100-continue is honoured (h2's client waits for nothing, but the origin must not
+    // see the field, as over HTTP/1.1).
+    let expecting = Request::post("http://example.test/up1")
+        .header("expect", "100-continue")
+        .header("content-length", 5)
+        .body(())
+        .unwrap();
+    let resp = send(&mut c, expecting, Some(b"hello".to_vec())).await;
+    assert_eq!(resp.status, 200);
     let without = Request::post("http://example.test/up2").body(()).unwrap();
     let resp = send(&mut c, without, Some(body.clone())).await;
     assert_eq!(resp.status, 200);
     let got = origin.received();
-    assert_eq!(got.len(), 2);
+    assert_eq!(got.len(), 3);
     assert_eq!(got[0].body, body);
     assert_eq!(
         got[0].header("content-length"),
         vec![body.len().to_string()]
     );
-    assert_eq!(got[1].body, body);
-    assert_eq!(got[1].header("transfer-encoding"), vec!["chunked"]);
+    assert_eq!(got[1].body, b"hello");
+    assert!(got[1].header("expect").is_empty());
+    assert_eq!(got[2].body, body);
+    assert_eq!(got[2].header("transfer-encoding"), vec!["chunked"]);
 }
 
 #[tokio::test]
