@@ -24,11 +24,12 @@ def ms(v):
 rows = {}
 mem = []
 for line in open(results):
-    sc, log, proxy, a, b, c, non2xx = line.rstrip("\n").split("\t")
+    sc, log, proxy, a, b, c, non2xx, *cpu = line.rstrip("\n").split("\t")
     if sc == "d":
         mem.append((proxy, int(a or 0), int(b or 0), int(c or 0)))
         continue
-    rows.setdefault((sc, log, proxy), []).append((float(a or 0), ms(b), ms(c), int(non2xx or 0)))
+    user, system = (float(cpu[0]), float(cpu[1])) if len(cpu) == 2 else (None, None)
+    rows.setdefault((sc, log, proxy), []).append((float(a or 0), ms(b), ms(c), int(non2xx or 0), user, system))
 
 
 def med(xs):
@@ -50,13 +51,14 @@ print()
 print(f"## Run of {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
 print()
 print(f"- Machine: {os.cpu_count()} cores, {cpu}; loopback only; wrk, the origin (nginx, 1 worker) and the proxy (2 workers each) share the cores.")
+print("- CPU µs/req: the proxy's own CPU time (all its processes and threads, from /proc, user + system) divided by the requests completed in the run; medians over rounds.")
 print(f"- Command: `{env} bench/run`; wrk -t2 -c{conns} -d{duration}s per run, {rounds} interleaved rounds, medians.")
 if any(sc == "f" for sc, _, _ in rows):
     print(f"- (f): h2load -t2 -c{conns} -m{os.environ.get('STREAMS', '10')} -D{duration} over cleartext HTTP/2 (prior knowledge); p50/p99 from h2load's per-request log.")
 print()
 if rows:
-    print("| scenario | access log | proxy | req/s | p50 ms | p99 ms | vs nginx | vs direct |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("| scenario | access log | proxy | req/s | p50 ms | p99 ms | vs nginx | vs direct | CPU µs/req (user + sys) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
 direct = {}
 for (sc, log, proxy), v in rows.items():
     if proxy == "direct":
@@ -79,7 +81,9 @@ for sc in ("a", "b", "c", "f", "e"):
             note = f" ({bad} {'failed' if sc == 'f' else 'non-2xx'})" if bad else ""
             f50 = f"{p50:.2f}" if p50 is not None else "?"
             f99 = f"{p99:.2f}" if p99 is not None else "?"
-            print(f"| {names.get(sc, sc)} | {log} | {proxy}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} |")
+            user, system = med([x[4] for x in v]), med([x[5] for x in v])
+            fcpu = f"{user + system:.1f} ({user:.1f} + {system:.1f})" if user is not None and system is not None else ""
+            print(f"| {names.get(sc, sc)} | {log} | {proxy}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} | {fcpu} |")
 if mem:
     if rows:
         print()

@@ -528,7 +528,7 @@ async fn proxy(
         }
     };
     if clean && stream.reusable() && response.keep_alive() {
-        zone.origin.checkin(origin);
+        zone.origin.checkin(origin, stream.into_buf());
     }
 }
 
@@ -632,7 +632,7 @@ async fn exchange(
     let limits = config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
     let deadline = TokioInstant::now() + timeout;
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf = origin.take_read_buffer(READ_CHUNK);
     loop {
         if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
             return Ok((head, buf));

@@ -4,6 +4,7 @@
 //! hop-by-hop fields removed and the X-Forwarded-For, X-Forwarded-Proto and Forwarded fields
 //! added. The response passes through untouched but for hop-by-hop fields and framing.
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use rampart_http::{
@@ -162,40 +163,50 @@ async fn exchange(
     request_head: &[u8],
     body: &mut ClientBody,
 ) -> Result<(ResponseHead, Vec<u8>), Exchange> {
-    let mut out =
-        Vec::with_capacity(request_head.len() + if body.is_done() { 0 } else { READ_CHUNK });
-    out.extend_from_slice(request_head);
-    // Send the head together with whatever body is already buffered: one write.
     let mut origin_write_failed = false;
-    loop {
-        if !body.is_done() && (out.is_empty() || out.len() == request_head.len()) {
-            body.next(conn, &mut out).await.map_err(Exchange::Body)?;
-        }
-        if !out.is_empty() && origin.stream.write_all(&out).await.is_err() {
-            if origin.reused && body.received == 0 {
+    if body.is_done() {
+        // No body: the head goes out as it is.
+        if origin.stream.write_all(request_head).await.is_err() {
+            if origin.reused {
                 return Err(Exchange::DeadPooled);
             }
-            // The origin may have answered early (e.g. its own 413) and closed: read it.
             origin_write_failed = true;
-            break;
         }
-        out.clear();
-        if body.is_done() {
-            break;
+    } else {
+        let mut out = Vec::with_capacity(request_head.len() + READ_CHUNK);
+        out.extend_from_slice(request_head);
+        // Send the head together with whatever body is already buffered: one write.
+        loop {
+            if !body.is_done() && (out.is_empty() || out.len() == request_head.len()) {
+                body.next(conn, &mut out).await.map_err(Exchange::Body)?;
+            }
+            if !out.is_empty() && origin.stream.write_all(&out).await.is_err() {
+                if origin.reused && body.received == 0 {
+                    return Err(Exchange::DeadPooled);
+                }
+                // The origin may have answered early (e.g. its own 413) and closed: read it.
+                origin_write_failed = true;
+                break;
+            }
+            out.clear();
+            if body.is_done() {
+                break;
+            }
         }
     }
     let limits = ctx.generation.config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
     let deadline = TokioInstant::now() + timeout;
-    // Most response heads (and small bodies) fit in 4 KB; the body reader grows it as needed.
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf = origin.take_read_buffer(READ_CHUNK);
     let mut watch_client = true;
-    let mut scratch = [0u8; 4096];
     loop {
         if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
             return Ok((head, buf));
         }
         buf.reserve(READ_CHUNK);
+        if conn.buf.len() == conn.buf.capacity() {
+            conn.buf.reserve(super::HEAD_CHUNK);
+        }
         tokio::select! {
             r = origin.stream.read_buf(&mut buf) => match r {
                 Ok(0) | Err(_) if buf.is_empty() && origin.reused && !origin_write_failed => return Err(Exchange::DeadPooled),
@@ -203,13 +214,10 @@ async fn exchange(
                 Ok(_) => {}
             },
             // While the origin thinks, notice a client that leaves (499). Bytes it sends
-            // meanwhile are pipelined requests: keep them.
-            r = conn.stream.read(&mut scratch), if watch_client => match r {
+            // meanwhile are pipelined requests: keep them (there is always room to read into).
+            r = conn.stream.read_buf(&mut conn.buf), if watch_client => match r {
                 Ok(0) | Err(_) => return Err(Exchange::ClientGone),
-                Ok(n) => {
-                    conn.buf.extend_from_slice(&scratch[..n]);
-                    watch_client = conn.buf.len() < MAX_PIPELINE_BUFFER;
-                }
+                Ok(_) => watch_client = conn.buf.len() < MAX_PIPELINE_BUFFER,
             },
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(Exchange::Origin(OriginError::ResponseTimedOut(timeout)));
@@ -278,19 +286,17 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
         }
         rampart_http::write_header(&mut out, name, value);
     }
-    let host = head.host().map(|h| match h.port() {
-        Some(p) if h.host().contains(':') => format!("[{}]:{p}", h.host()),
-        Some(p) => format!("{}:{p}", h.host()),
-        None if h.host().contains(':') => format!("[{}]", h.host()),
-        None => h.host().to_string(),
-    });
-    if !saw_host && let Some(h) = &host {
+    // Written straight into `out`, without building the values separately.
+    let host = head.host();
+    if !saw_host && let Some(h) = host {
         // Absolute-form without a Host field (HTTP/1.0): the authority becomes Host.
-        rampart_http::write_header(&mut out, "host", h.as_bytes());
+        out.extend_from_slice(b"host: ");
+        write_authority(&mut out, h);
+        out.extend_from_slice(b"\r\n");
     }
     match head.body() {
         BodyFraming::ContentLength(n) => {
-            rampart_http::write_header(&mut out, "content-length", n.to_string().as_bytes())
+            let _ = write!(out, "content-length: {n}\r\n");
         }
         BodyFraming::Chunked => {
             rampart_http::write_header(&mut out, "transfer-encoding", b"chunked")
@@ -301,36 +307,51 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
         rampart_http::write_header(&mut out, "connection", b"upgrade");
         rampart_http::write_header(&mut out, "upgrade", up);
     }
-    let ip = ctx.client_ip.to_string();
-    let mut value = Vec::with_capacity(64);
+    out.extend_from_slice(b"x-forwarded-for: ");
     if let Some(prev) = xff {
-        value.extend_from_slice(prev);
-        value.extend_from_slice(b", ");
+        out.extend_from_slice(prev);
+        out.extend_from_slice(b", ");
     }
-    value.extend_from_slice(ip.as_bytes());
-    rampart_http::write_header(&mut out, "x-forwarded-for", &value);
+    let _ = write!(out, "{}\r\n", ctx.client_ip);
     let proto: &[u8] = if ctx.tls { b"https" } else { b"http" };
     rampart_http::write_header(&mut out, "x-forwarded-proto", proto);
-    // RFC 7239 §4: IPv6 nodes are quoted and bracketed.
-    value.clear();
+    out.extend_from_slice(b"forwarded: ");
     if let Some(prev) = forwarded {
-        value.extend_from_slice(prev);
-        value.extend_from_slice(b", ");
+        out.extend_from_slice(prev);
+        out.extend_from_slice(b", ");
     }
-    if ctx.client_ip.is_ipv6() {
-        value.extend_from_slice(format!("for=\"[{ip}]\"").as_bytes());
+    // RFC 7239 §4: IPv6 nodes are quoted and bracketed.
+    let _ = if ctx.client_ip.is_ipv6() {
+        write!(out, "for=\"[{}]\"", ctx.client_ip)
     } else {
-        value.extend_from_slice(format!("for={ip}").as_bytes());
+        write!(out, "for={}", ctx.client_ip)
+    };
+    if let Some(h) = host {
+        out.extend_from_slice(b";host=\"");
+        write_authority(&mut out, h);
+        out.push(b'"');
     }
-    if let Some(h) = &host {
-        value.extend_from_slice(format!(";host=\"{h}\"").as_bytes());
-    }
-    value.extend_from_slice(b";proto=");
-    value.extend_from_slice(proto);
-    rampart_http::write_header(&mut out, "forwarded", &value);
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(proto);
+    out.extend_from_slice(b"\r\n");
     rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
     rampart_http::write_end_of_head(&mut out);
     out
+}
+
+/// `host[:port]`, with an IPv6 literal in brackets.
+fn write_authority(out: &mut Vec<u8>, a: &rampart_http::Authority) {
+    let ipv6 = a.host().contains(':');
+    if ipv6 {
+        out.push(b'[');
+    }
+    out.extend_from_slice(a.host().as_bytes());
+    if ipv6 {
+        out.push(b']');
+    }
+    if let Some(p) = a.port() {
+        let _ = write!(out, ":{p}");
+    }
 }
 
 /// How the response body is framed towards the client.
@@ -385,6 +406,7 @@ async fn respond_from_origin(
     let mut out = Vec::with_capacity(1024 + buffered.len());
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
     let mut content_type = String::new();
+    let logged = conn.rt.log.enabled();
     for (name, value) in response.headers() {
         if upgrade
             && (name.eq_ignore_ascii_case("upgrade") || name.eq_ignore_ascii_case("connection"))
@@ -395,7 +417,7 @@ async fn respond_from_origin(
         if response.is_hop_by_hop(name) || name.eq_ignore_ascii_case(RAY_ID_HEADER) {
             continue;
         }
-        if name.eq_ignore_ascii_case("content-type") {
+        if logged && name.eq_ignore_ascii_case("content-type") {
             content_type = String::from_utf8_lossy(value).into_owned();
         }
         rampart_http::write_header(&mut out, name, value);
@@ -467,7 +489,7 @@ async fn respond_from_origin(
         }
     };
     if clean && stream.reusable() && response.keep_alive() {
-        zone.origin.checkin(origin);
+        zone.origin.checkin(origin, stream.into_buf());
     }
     if !clean || close {
         let _ = conn.stream.shutdown().await;
@@ -597,6 +619,11 @@ impl OriginBodyStream {
     /// origin sent nothing after it.
     pub(crate) fn reusable(&self) -> bool {
         matches!(self.kind, OriginBodyKind::Done { reusable: true })
+    }
+
+    /// The read buffer, to go back to the pool with the connection.
+    pub(crate) fn into_buf(self) -> Vec<u8> {
+        self.buf
     }
 
     /// Appends the next piece of body to `out`; returns true when the body is complete.

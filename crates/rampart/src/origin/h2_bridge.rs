@@ -58,11 +58,7 @@ impl OriginPool {
         let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
         let scheme = if self.addr.tls { "https" } else { "http" };
         tokio::spawn(adapter(theirs, send, scheme));
-        Ok(OriginConn {
-            stream: OriginStream::Pipe(ours),
-            addr,
-            reused: false,
-        })
+        Ok(OriginConn::new(OriginStream::Pipe(ours), addr))
     }
 }
 

@@ -119,12 +119,39 @@ pub struct OriginConn {
     pub addr: SocketAddr,
     /// Whether it came from the pool (and so may turn out dead on first use).
     pub reused: bool,
+    /// The read buffer for responses, empty between exchanges. It stays with the connection
+    /// in the pool, so a reused connection reads without allocating.
+    pub buf: Vec<u8>,
 }
+
+impl OriginConn {
+    fn new(stream: OriginStream, addr: SocketAddr) -> OriginConn {
+        OriginConn {
+            stream,
+            addr,
+            reused: false,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The read buffer, emptied, with room for at least one read of `chunk` bytes.
+    pub fn take_read_buffer(&mut self, chunk: usize) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve(chunk);
+        buf
+    }
+}
+
+/// A read buffer grown past this (by a large response head) is dropped at check-in rather
+/// than kept with the idle connection.
+const MAX_POOLED_BUFFER: usize = 64 * 1024;
 
 struct Idle {
     stream: OriginStream,
     addr: SocketAddr,
     since: Instant,
+    buf: Vec<u8>,
 }
 
 /// Kept-alive connections to one origin.
@@ -178,14 +205,20 @@ impl OriginPool {
                     stream: c.stream,
                     addr: c.addr,
                     reused: true,
+                    buf: c.buf,
                 });
             }
         }
         None
     }
 
-    /// Returns a connection whose exchange completed cleanly to the pool.
-    pub fn checkin(&self, conn: OriginConn) {
+    /// Returns a connection whose exchange completed cleanly to the pool, with its read
+    /// buffer (`buf`, whose contents are discarded).
+    pub fn checkin(&self, conn: OriginConn, mut buf: Vec<u8>) {
+        buf.clear();
+        if buf.capacity() > MAX_POOLED_BUFFER {
+            buf = Vec::new();
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() >= MAX_IDLE_PER_ORIGIN {
             idle.remove(0);
@@ -194,6 +227,7 @@ impl OriginPool {
             stream: conn.stream,
             addr: conn.addr,
             since: Instant::now(),
+            buf,
         });
     }
 
@@ -226,11 +260,7 @@ impl OriginPool {
                         Some(tls) if self.addr.tls => self.handshake(stream, tls, zone).await?,
                         _ => OriginStream::Plain(stream),
                     };
-                    return Ok(OriginConn {
-                        stream,
-                        addr,
-                        reused: false,
-                    });
+                    return Ok(OriginConn::new(stream, addr));
                 }
                 Ok(Err(e)) => {
                     return Err(match e.kind() {
