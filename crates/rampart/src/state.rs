@@ -3,7 +3,7 @@
 //! A [`Generation`] is built once from a [`Config`] and never changes; a reload would build a
 //! new one and swap it atomically, so each request sees one generation from start to end.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use crate::config::{Config, HostPattern, Zone};
@@ -83,7 +83,7 @@ pub struct Router {
 
 impl Router {
     fn new(zones: &[Arc<ZoneState>]) -> Router {
-        let mut exact = HashMap::new();
+        let mut exact = HashMap::default();
         let mut wildcards = Vec::new();
         for z in zones {
             for h in &z.config.hosts {

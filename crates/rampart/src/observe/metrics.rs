@@ -1,7 +1,7 @@
 //! Prometheus metrics, served as text on the admin listener's `/metrics`.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -59,7 +59,7 @@ struct ZoneHandles {
 
 thread_local! {
     /// (registry id, zone) → handles.
-    static HANDLES: RefCell<HashMap<u64, HashMap<Box<str>, ZoneHandles>>> = RefCell::new(HashMap::new());
+    static HANDLES: RefCell<HashMap<u64, HashMap<Box<str>, ZoneHandles>>> = RefCell::new(HashMap::default());
 }
 
 static NEXT_REGISTRY_ID: AtomicU64 = AtomicU64::new(1);

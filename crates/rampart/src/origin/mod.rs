@@ -186,10 +186,12 @@ impl OriginPool {
         if let Some(conn) = self.take_idle() {
             return Ok(conn);
         }
+        // Boxed: connecting (resolution, retries, TLS) is a large future that a request
+        // served from the pool should not carry, nor copy when its own future is boxed.
         if zone.origin_protocol == crate::config::OriginProtocol::H2 {
-            return self.checkout_h2(zone, metrics).await;
+            return Box::pin(self.checkout_h2(zone, metrics)).await;
         }
-        self.connect(zone, metrics).await
+        Box::pin(self.connect(zone, metrics)).await
     }
 
     fn take_idle(&self) -> Option<OriginConn> {
