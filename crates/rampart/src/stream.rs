@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 /// A stream that is TCP, or TLS (of type `T`) over TCP, or an in-process pipe.
@@ -35,8 +35,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
             MaybeTls::Plain(s) => loop {
                 s.readable().await?;
                 buf.reserve(chunk);
+                let room = buf.capacity() - buf.len();
                 match s.try_read_buf(buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Ok(n) if n > 0 && n < room => {
+                        // A short read drained the socket (edge-triggered epoll): forget its
+                        // readiness now, as tokio's own reads do, instead of learning it from
+                        // one more read that would block. A close stays visible (tokio keeps
+                        // the closed state when clearing).
+                        let _ = s.try_io(Interest::READABLE, || {
+                            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                        });
+                        return Ok(n);
+                    }
                     other => return other,
                 }
             },

@@ -200,6 +200,7 @@ impl Server {
             let thread = std::thread::Builder::new()
                 .name(format!("rampart-worker-{i}"))
                 .spawn(move || {
+                    crate::origin::set_worker(i);
                     let tokio_rt = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()

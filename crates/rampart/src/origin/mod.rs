@@ -154,10 +154,29 @@ struct Idle {
     buf: Vec<u8>,
 }
 
+/// Idle lists per origin: one per worker thread (up to this many), so that a connection is
+/// only ever reused by the worker whose event loop it is registered with.
+const POOL_SHARDS: usize = 64;
+
+thread_local! {
+    /// This thread's worker index (0 outside worker threads).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as worker `index`: its origin connections are pooled apart.
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
 /// Kept-alive connections to one origin.
+///
+/// Idle connections are kept per worker thread. A socket belongs to the event loop of the
+/// worker that opened it; reused by another worker, each of its reads would need the first
+/// worker's loop to notice the readiness and wake the second (a thread hop and an eventfd
+/// write per response, measured with strace).
 pub struct OriginPool {
     addr: OriginAddr,
-    idle: Mutex<Vec<Idle>>,
+    idle: Box<[Mutex<Vec<Idle>>]>,
     /// With `origin_protocol = "h2"`: the one shared HTTP/2 connection and its address.
     h2: tokio::sync::Mutex<Option<(h2_bridge::Shared, SocketAddr)>>,
 }
@@ -167,7 +186,7 @@ impl OriginPool {
     pub fn new(addr: OriginAddr) -> OriginPool {
         OriginPool {
             addr,
-            idle: Mutex::new(Vec::new()),
+            idle: (0..POOL_SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
             h2: tokio::sync::Mutex::new(None),
         }
     }
@@ -194,8 +213,14 @@ impl OriginPool {
         Box::pin(self.connect(zone, metrics)).await
     }
 
+    /// This worker's idle list.
+    fn idle_here(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        let shard = WORKER.with(|w| w.get()) % self.idle.len();
+        self.idle[shard].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn take_idle(&self) -> Option<OriginConn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle_here();
         while let Some(mut c) = idle.pop() {
             if c.since.elapsed() > MAX_IDLE_TIME {
                 continue;
@@ -221,7 +246,7 @@ impl OriginPool {
         if buf.capacity() > MAX_POOLED_BUFFER {
             buf = Vec::new();
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle_here();
         if idle.len() >= MAX_IDLE_PER_ORIGIN {
             idle.remove(0);
         }
