@@ -6,13 +6,15 @@
 //! never touches a socket, a clock or a file: the caller hands it a buffer and gets back a
 //! typed result. That keeps it deterministic, testable with plain byte slices, and fuzzable.
 //!
-//! - [`parse_request_head`] validates a request head: httparse tokenises the field lines,
-//!   and every check it does not make is made here (request-line whitespace, the
-//!   request-target's characters and form, bare CR and LF, obsolete line folding, Host,
-//!   Content-Length and Transfer-Encoding, Expect, the limits). A rejection is a
-//!   [`RequestError`] naming the rule, the byte offset and exactly one status code.
+//! - [`parse_request_head`] validates a request head in one pass of its own (request-line
+//!   whitespace, the request-target's characters and form, field syntax, bare CR and LF,
+//!   obsolete line folding, Host, Content-Length and Transfer-Encoding, Expect, the limits);
+//!   its field tokeniser is tested to accept exactly what httparse does, bare LF aside. A
+//!   rejection is a [`RequestError`] naming the rule, the byte offset and exactly one status
+//!   code.
 //! - [`ChunkedDecoder`] decodes a chunked body fed in pieces of any size.
-//! - [`parse_response_head`] reads an origin's response head and its body framing.
+//! - [`parse_response_head`] reads an origin's response head (fields tokenised by httparse)
+//!   and its body framing.
 //! - The `write_*` functions serialise heads and chunks.
 //!
 //! ```

@@ -201,6 +201,10 @@ impl RequestHead {
 }
 
 /// Parses a request head from the start of `buf`. See the crate docs.
+///
+/// Inlined so that the head (a few hundred bytes) is built in the caller's frame rather than
+/// copied out of this one (measured: a tenth of the time of a small GET was that copy).
+#[inline]
 pub fn parse_request_head(
     buf: &[u8],
     limits: &Limits,
@@ -255,10 +259,30 @@ pub fn parse_request_head(
             start + target.0,
         ));
     }
+    // The head is built where it will be returned, and the field spans are tokenised into
+    // it: the head is a few hundred bytes, and each move of it is a copy.
+    let mut result = Ok(Parse::Complete((
+        RequestHead {
+            buf: Box::default(),
+            method: ((start + method.0) as u32, (start + method.1) as u32),
+            target: ((start + target.0) as u32, (start + target.1) as u32),
+            parts,
+            version,
+            headers: FieldSpans::new(),
+            host: None,
+            body: BodyFraming::None,
+            expect_continue: false,
+            connection: Vec::new(),
+        },
+        0,
+    )));
+    let Ok(Parse::Complete((out, end_out))) = &mut result else {
+        unreachable!("built just above")
+    };
     // The field lines, tokenised by httparse.
     let fields_start = line_end + 2;
-    let mut headers = FieldSpans::new();
-    let Some(consumed) = tokenize_fields(&buf[fields_start..], fields_start, limits, &mut headers)?
+    let Some(consumed) =
+        tokenize_fields(&buf[fields_start..], fields_start, limits, &mut out.headers)?
     else {
         check_partial_limits(buf, start, limits)?;
         return Ok(Parse::Partial);
@@ -270,20 +294,10 @@ pub fn parse_request_head(
             start + limits.max_header_bytes,
         ));
     }
-    let mut out = RequestHead {
-        buf: Box::from(&buf[..end]),
-        method: ((start + method.0) as u32, (start + method.1) as u32),
-        target: ((start + target.0) as u32, (start + target.1) as u32),
-        parts,
-        version,
-        headers,
-        host: None,
-        body: BodyFraming::None,
-        expect_continue: false,
-        connection: Vec::new(),
-    };
-    semantics(&mut out)?;
-    Ok(Parse::Complete((out, end)))
+    out.buf = Box::from(&buf[..end]);
+    *end_out = end;
+    semantics(out)?;
+    result
 }
 
 /// On an incomplete head, reject as soon as a limit is certainly exceeded.
@@ -408,76 +422,88 @@ fn parse_version(v: &[u8]) -> Result<Version, K> {
     }
 }
 
-/// Tokenises the field lines with httparse and checks that every line ends with CRLF (httparse
-/// also accepts bare LF). Returns the bytes consumed, or `None` when the section is incomplete.
-/// On httparse's error, finds the exact rule broken.
+/// Tokenises the field lines (RFC 9112 §5): `name ":" OWS value OWS CRLF` until the empty
+/// line. Returns the bytes consumed, or `None` when the section is incomplete and nothing
+/// seen so far is invalid. Errors name the exact rule broken ([`diagnose_fields`]).
+///
+/// It accepts exactly what httparse accepts, less bare LF line endings (tested against
+/// httparse in `tokenizer_agrees_with_httparse`), and writes the spans straight into `out`:
+/// no slot array to initialise, no second pass to find offsets and check line endings.
 fn tokenize_fields(
     fields: &[u8],
     base: usize,
     limits: &Limits,
     out: &mut FieldSpans,
 ) -> Result<Option<usize>, RequestError> {
-    let mut small = [httparse::EMPTY_HEADER; 32];
-    match httparse::parse_headers(fields, &mut small) {
-        Err(httparse::Error::TooManyHeaders) => {
-            let mut large = vec![httparse::EMPTY_HEADER; limits.max_headers + 1];
-            let result = httparse::parse_headers(fields, &mut large);
-            collect_fields(fields, base, limits, result, out)
+    let mut pos = 0;
+    loop {
+        match fields.get(pos) {
+            None => return Ok(None),
+            Some(b'\r') => {
+                return match fields.get(pos + 1) {
+                    None => Ok(None),
+                    Some(b'\n') => Ok(Some(pos + 2)),
+                    Some(_) => Err(diagnose_fields(fields, base)),
+                };
+            }
+            Some(b'\n') => return Err(RequestError::new(K::BareLineFeed, base + pos)),
+            Some(_) => {}
         }
-        result => collect_fields(fields, base, limits, result, out),
-    }
-}
-
-type HeadersResult<'b, 'h> = httparse::Result<(usize, &'h [httparse::Header<'b>])>;
-
-fn collect_fields(
-    fields: &[u8],
-    base: usize,
-    limits: &Limits,
-    result: HeadersResult<'_, '_>,
-    out: &mut FieldSpans,
-) -> Result<Option<usize>, RequestError> {
-    let (consumed, parsed) = match result {
-        Ok(httparse::Status::Complete(done)) => done,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            let off = memchr::memchr_iter(b'\n', fields)
-                .nth(limits.max_headers.saturating_sub(1))
-                .map_or(0, |i| i + 1);
-            return Err(RequestError::new(K::TooManyHeaders, base + off));
+        let ns = pos;
+        while pos < fields.len() && is_tchar(fields[pos]) {
+            pos += 1;
         }
-        Err(_) => return Err(diagnose_fields(fields, base)),
-    };
-    if parsed.len() > limits.max_headers {
-        let off = offset_in(fields, parsed[limits.max_headers].name.as_bytes());
-        return Err(RequestError::new(K::TooManyHeaders, base + off));
-    }
-    // httparse checks value bytes with the class of RFC 9110 §5.5 (field-vchar, SP, HTAB,
-    // obs-text) and treats a lone CR as an error; a lone LF it accepts, so check each ending.
-    out.reserve(parsed.len());
-    for h in parsed {
-        let ns = offset_in(fields, h.name.as_bytes());
-        let vs = offset_in(fields, h.value);
-        let mut e = vs + h.value.len();
-        while matches!(fields.get(e), Some(b' ' | b'\t')) {
-            e += 1;
+        match fields.get(pos) {
+            None => return Ok(None),
+            Some(b':') if pos > ns => {}
+            Some(_) => return Err(diagnose_fields(fields, base)),
         }
-        if fields.get(e) != Some(&b'\r') {
-            return Err(RequestError::new(K::BareLineFeed, base + e));
+        let ne = pos;
+        pos += 1;
+        while matches!(fields.get(pos), Some(b' ' | b'\t')) {
+            pos += 1;
+        }
+        let vs = pos;
+        let Some(i) = memchr::memchr2(b'\r', b'\n', &fields[vs..]) else {
+            return if all_field_value_bytes(&fields[vs..]) {
+                Ok(None)
+            } else {
+                Err(diagnose_fields(fields, base))
+            };
+        };
+        let line_end = vs + i;
+        if !all_field_value_bytes(&fields[vs..line_end]) {
+            return Err(diagnose_fields(fields, base));
+        }
+        if fields[line_end] == b'\n' {
+            return Err(RequestError::new(K::BareLineFeed, base + line_end));
+        }
+        match fields.get(line_end + 1) {
+            None => return Ok(None),
+            Some(b'\n') => {}
+            Some(_) => return Err(diagnose_fields(fields, base)),
+        }
+        if out.len() == limits.max_headers {
+            return Err(RequestError::new(K::TooManyHeaders, base + ns));
+        }
+        let mut ve = line_end;
+        while ve > vs && matches!(fields[ve - 1], b' ' | b'\t') {
+            ve -= 1;
         }
         out.push((
-            ((base + ns) as u32, (base + ns + h.name.len()) as u32),
-            ((base + vs) as u32, (base + vs + h.value.len()) as u32),
+            ((base + ns) as u32, (base + ne) as u32),
+            ((base + vs) as u32, (base + ve) as u32),
         ));
+        pos = line_end + 2;
     }
-    if consumed < 2 || &fields[consumed - 2..consumed] != b"\r\n" {
-        return Err(RequestError::new(K::BareLineFeed, base + consumed - 1));
-    }
-    Ok(Some(consumed))
 }
 
-fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
-    inner.as_ptr() as usize - outer.as_ptr() as usize
+/// Whether every byte is allowed in a field value (HTAB, SP, VCHAR, obs-text). Written
+/// without early exit so that it vectorises.
+fn all_field_value_bytes(s: &[u8]) -> bool {
+    s.iter().fold(0u8, |bad, &b| {
+        bad | (u8::from(b < 0x20 && b != b'\t') | u8::from(b == 0x7f))
+    }) == 0
 }
 
 /// httparse said no: walk the lines to name the rule and the offset.
@@ -537,7 +563,8 @@ fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
 /// Host, framing, Expect and Connection: the semantic checks on the fields.
 fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
     let buf = &h.buf;
-    let mut host: Option<(Authority, usize)> = None;
+    // Where the Host field's value starts, once one is parsed into `h.host`.
+    let mut host_at: Option<usize> = None;
     let mut saw_host = false;
     let mut cl: Option<(u64, usize)> = None;
     let mut te: Vec<(usize, usize)> = Vec::new();
@@ -555,9 +582,11 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
                 if value.is_empty() && h.version == Version::Http10 {
                     continue;
                 }
-                let a = Authority::parse(value)
-                    .map_err(|_| RequestError::new(K::InvalidHost, vs as usize))?;
-                host = Some((a, vs as usize));
+                h.host = Some(
+                    Authority::parse(value)
+                        .map_err(|_| RequestError::new(K::InvalidHost, vs as usize))?,
+                );
+                host_at = Some(vs as usize);
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 let n = framing::parse_content_length(value)
@@ -610,17 +639,15 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
         let t0 = h.target.0 as usize;
         let a = Authority::parse(&buf[t0 + s..t0 + e])
             .map_err(|_| RequestError::new(K::InvalidHost, t0 + s))?;
-        if let Some((hh, at)) = &host {
+        if let (Some(hh), Some(at)) = (&h.host, host_at) {
             let https = buf[t0..t0 + 5].eq_ignore_ascii_case(b"https");
             let default = if https { 443 } else { 80 };
             if hh.host() != a.host() || hh.port().unwrap_or(default) != a.port().unwrap_or(default)
             {
-                return Err(RequestError::new(K::HostDiffersFromTarget, *at));
+                return Err(RequestError::new(K::HostDiffersFromTarget, at));
             }
         }
         h.host = Some(a);
-    } else {
-        h.host = host.map(|(a, _)| a);
     }
     // RFC 9112 §3.2: an HTTP/1.1 request without a Host field gets 400, even in absolute-form.
     if !saw_host && h.version == Version::Http11 {
@@ -630,4 +657,174 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod reference {
+    //! The field tokeniser this crate used before its own: httparse, then a pass over its
+    //! spans. Kept as the reference the new one is tested against.
+    use super::*;
+
+    /// Tokenises the field lines with httparse and checks that every line ends with CRLF (httparse
+    /// also accepts bare LF). Returns the bytes consumed, or `None` when the section is incomplete.
+    /// On httparse's error, finds the exact rule broken.
+    pub(crate) fn tokenize_fields_httparse(
+        fields: &[u8],
+        base: usize,
+        limits: &Limits,
+        out: &mut FieldSpans,
+    ) -> Result<Option<usize>, RequestError> {
+        let mut small = [httparse::EMPTY_HEADER; 32];
+        match httparse::parse_headers(fields, &mut small) {
+            Err(httparse::Error::TooManyHeaders) => {
+                let mut large = vec![httparse::EMPTY_HEADER; limits.max_headers + 1];
+                let result = httparse::parse_headers(fields, &mut large);
+                collect_fields(fields, base, limits, result, out)
+            }
+            result => collect_fields(fields, base, limits, result, out),
+        }
+    }
+
+    type HeadersResult<'b, 'h> = httparse::Result<(usize, &'h [httparse::Header<'b>])>;
+
+    fn collect_fields(
+        fields: &[u8],
+        base: usize,
+        limits: &Limits,
+        result: HeadersResult<'_, '_>,
+        out: &mut FieldSpans,
+    ) -> Result<Option<usize>, RequestError> {
+        let (consumed, parsed) = match result {
+            Ok(httparse::Status::Complete(done)) => done,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                let off = memchr::memchr_iter(b'\n', fields)
+                    .nth(limits.max_headers.saturating_sub(1))
+                    .map_or(0, |i| i + 1);
+                return Err(RequestError::new(K::TooManyHeaders, base + off));
+            }
+            Err(_) => return Err(diagnose_fields(fields, base)),
+        };
+        if parsed.len() > limits.max_headers {
+            let off = offset_in(fields, parsed[limits.max_headers].name.as_bytes());
+            return Err(RequestError::new(K::TooManyHeaders, base + off));
+        }
+        // httparse checks value bytes with the class of RFC 9110 §5.5 (field-vchar, SP, HTAB,
+        // obs-text) and treats a lone CR as an error; a lone LF it accepts, so check each ending.
+        out.reserve(parsed.len());
+        for h in parsed {
+            let ns = offset_in(fields, h.name.as_bytes());
+            let vs = offset_in(fields, h.value);
+            let mut e = vs + h.value.len();
+            while matches!(fields.get(e), Some(b' ' | b'\t')) {
+                e += 1;
+            }
+            if fields.get(e) != Some(&b'\r') {
+                return Err(RequestError::new(K::BareLineFeed, base + e));
+            }
+            out.push((
+                ((base + ns) as u32, (base + ns + h.name.len()) as u32),
+                ((base + vs) as u32, (base + vs + h.value.len()) as u32),
+            ));
+        }
+        if consumed < 2 || &fields[consumed - 2..consumed] != b"\r\n" {
+            return Err(RequestError::new(K::BareLineFeed, base + consumed - 1));
+        }
+        Ok(Some(consumed))
+    }
+
+    fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+        inner.as_ptr() as usize - outer.as_ptr() as usize
+    }
+
+    /// Our tokeniser against httparse's on generated field sections: the same verdict, the
+    /// same fields, the same error and offset. The one intended difference: a bare LF line
+    /// ending is an error as soon as it is seen, where httparse waits for the rest.
+    #[test]
+    fn tokenizer_agrees_with_httparse() {
+        let limits = Limits {
+            max_headers: 1000,
+            ..Limits::default()
+        };
+        let pieces: &[&[u8]] = &[
+            b"Host",
+            b"x-a",
+            b":",
+            b": ",
+            b" ",
+            b"\t",
+            b"\r\n",
+            b"\r",
+            b"\n",
+            b"value",
+            b"v w",
+            b"\x7f",
+            b"\x80\xff",
+            b"\x00",
+            b"\x01",
+            b"\"",
+            b"(",
+            b"@",
+            b"=",
+            b"\r\n\r\n",
+        ];
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let (mut complete, mut errors) = (0, 0);
+        for _ in 0..300_000 {
+            let mut input = Vec::new();
+            // Mostly well-formed lines, with a damaged piece now and then.
+            for _ in 0..next() % 5 {
+                if next() % 3 == 0 {
+                    for _ in 0..1 + next() % 6 {
+                        input.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+                    }
+                } else {
+                    input.extend_from_slice(b"Name-1:  some value \t\r\n");
+                }
+            }
+            if next() % 2 == 0 {
+                input.extend_from_slice(b"\r\n");
+            }
+            input.truncate(input.len() - (next() % 3) as usize % (input.len() + 1));
+            let mut ours = FieldSpans::new();
+            let mut theirs = FieldSpans::new();
+            let a = tokenize_fields(&input, 7, &limits, &mut ours);
+            let b = tokenize_fields_httparse(&input, 7, &limits, &mut theirs);
+            let shown = String::from_utf8_lossy(&input);
+            match (&a, &b) {
+                (Ok(Some(x)), Ok(Some(y))) => {
+                    complete += 1;
+                    assert_eq!(x, y, "{shown:?}");
+                    let text = |spans: &FieldSpans| -> Vec<(Vec<u8>, Vec<u8>)> {
+                        spans
+                            .iter()
+                            .map(|&((ns, ne), (vs, ve))| {
+                                let f =
+                                    |s: u32, e: u32| input[s as usize - 7..e as usize - 7].to_vec();
+                                (f(ns, ne), f(vs, ve))
+                            })
+                            .collect()
+                    };
+                    assert_eq!(text(&ours), text(&theirs), "{shown:?}");
+                }
+                (Ok(None), Ok(None)) => {}
+                (Err(x), Ok(None)) if *x.kind() == K::BareLineFeed => {}
+                (Err(x), Err(y)) => {
+                    errors += 1;
+                    assert_eq!(x, y, "{shown:?}");
+                }
+                _ => panic!("{shown:?}: ours {a:?}, httparse {b:?}"),
+            }
+        }
+        assert!(
+            complete > 10_000 && errors > 10_000,
+            "{complete} complete, {errors} errors"
+        );
+    }
 }

@@ -141,8 +141,16 @@ pub fn parse_response_head(
         ));
     }
     let fields_start = line_end + 1;
-    let mut storage = [httparse::EMPTY_HEADER; 128];
-    let parsed = match httparse::parse_headers(&head[fields_start..], &mut storage) {
+    // Most responses have a few fields: a small slot array first (each slot is initialised
+    // on every parse), the full one only when it is too small.
+    let mut small = [httparse::EMPTY_HEADER; 24];
+    let mut large = Vec::new();
+    let mut result = httparse::parse_headers(&head[fields_start..], &mut small);
+    if result == Err(httparse::Error::TooManyHeaders) {
+        large.resize(128, httparse::EMPTY_HEADER);
+        result = httparse::parse_headers(&head[fields_start..], &mut large);
+    }
+    let parsed = match result {
         Ok(httparse::Status::Complete((_, parsed))) => parsed,
         Ok(httparse::Status::Partial) => {
             return Err(ResponseError::new("malformed header section", fields_start));
@@ -248,6 +256,24 @@ mod tests {
             Parse::Complete((h, _)) => Ok(h),
             Parse::Partial => panic!("partial"),
         }
+    }
+
+    #[test]
+    fn up_to_128_fields_are_read_and_more_are_an_error() {
+        let with = |n: usize| {
+            let mut raw = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..n {
+                raw.extend_from_slice(format!("X-F{i}: {i}\r\n").as_bytes());
+            }
+            raw.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+            parse(&raw)
+        };
+        for n in [0, 22, 23, 60, 127] {
+            let h = with(n).unwrap();
+            assert_eq!(h.headers().count(), n + 1);
+            assert_eq!(h.headers().last().map(|(k, _)| k), Some("Content-Length"));
+        }
+        assert!(with(128).unwrap_err().to_string().contains("more than 128"));
     }
 
     #[test]
