@@ -32,9 +32,8 @@ const fn is_tchar_fn(b: u8) -> bool {
     ) || b.is_ascii_alphanumeric()
 }
 
-/// RFC 3986 characters allowed in a request-target (unreserved, sub-delims, ":", "@", "/",
-/// "?", and "%" which is checked separately). Not "#", "[", "]" (only in an authority).
-const fn is_target_fn(b: u8) -> bool {
+/// RFC 3986 unreserved and sub-delims: a reg-name (§3.2.2) is these and percent-encoding.
+const fn is_reg_name_fn(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -52,12 +51,13 @@ const fn is_target_fn(b: u8) -> bool {
                 | b','
                 | b';'
                 | b'='
-                | b':'
-                | b'@'
-                | b'/'
-                | b'?'
-                | b'%'
         )
+}
+
+/// RFC 3986 characters allowed in a request-target (unreserved, sub-delims, ":", "@", "/",
+/// "?", and "%" which is checked separately). Not "#", "[", "]" (only in an authority).
+const fn is_target_fn(b: u8) -> bool {
+    is_reg_name_fn(b) || matches!(b, b':' | b'@' | b'/' | b'?' | b'%')
 }
 
 /// field-vchar, SP, HTAB and obs-text (RFC 9110 §5.5).
@@ -67,6 +67,7 @@ const fn is_field_value_fn(b: u8) -> bool {
 
 static TCHAR: [bool; 256] = table!(is_tchar_fn);
 static TARGET: [bool; 256] = table!(is_target_fn);
+static REG_NAME: [bool; 256] = table!(is_reg_name_fn);
 static FIELD_VALUE: [bool; 256] = table!(is_field_value_fn);
 
 /// A token character (RFC 9110 §5.6.2).
@@ -79,6 +80,12 @@ pub fn is_tchar(b: u8) -> bool {
 #[inline]
 pub fn is_target_byte(b: u8) -> bool {
     TARGET[b as usize]
+}
+
+/// An unreserved or sub-delims character: a reg-name byte other than percent-encoding.
+#[inline]
+pub fn is_reg_name_byte(b: u8) -> bool {
+    REG_NAME[b as usize]
 }
 
 /// A byte allowed in a field value.

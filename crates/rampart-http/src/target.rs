@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::chars::is_target_byte;
+use crate::chars::{is_reg_name_byte, is_target_byte};
 use crate::error::{AuthorityError, RequestErrorKind};
 
 /// The form of a request-target (RFC 9112 §3.2).
@@ -28,36 +28,6 @@ pub struct Authority {
 
 /// Host names up to this long are stored inline.
 const HOST_INLINE: usize = 46;
-
-/// reg-name characters of RFC 3986 §3.2.2 other than percent-encoding: unreserved and
-/// sub-delims.
-static REG_NAME: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            );
-        i += 1;
-    }
-    t
-};
 
 /// A lowercase host name, stored inline when short (nearly all are), so parsing a Host does
 /// not allocate.
@@ -130,7 +100,7 @@ impl Authority {
     fn parse_common(s: &[u8]) -> Option<Authority> {
         let mut i = 0;
         while i < s.len() && s[i] != b':' {
-            if i == HOST_INLINE || !REG_NAME[s[i] as usize] {
+            if i == HOST_INLINE || !is_reg_name_byte(s[i]) {
                 return None;
             }
             i += 1;
@@ -240,9 +210,7 @@ impl Authority {
                     i += 3;
                     continue;
                 }
-                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
-                | b'+' | b',' | b';' | b'=' => {}
-                _ if b.is_ascii_alphanumeric() => {}
+                _ if is_reg_name_byte(b) => {}
                 _ => return Err(AuthorityError("invalid character in the host")),
             }
             i += 1;
