@@ -94,6 +94,15 @@ pub fn is_field_value_byte(b: u8) -> bool {
     FIELD_VALUE[b as usize]
 }
 
+/// Whether every byte of `s` is allowed in a field value. The class is computed rather than
+/// looked up, and without early exit, so that the loop vectorises.
+#[inline]
+pub fn all_field_value_bytes(s: &[u8]) -> bool {
+    s.iter()
+        .fold(false, |bad, &b| bad | !is_field_value_fn(b))
+        .eq(&false)
+}
+
 /// Index of the first non-token byte of `s`, if any.
 #[inline]
 pub fn first_non_token(s: &[u8]) -> Option<usize> {

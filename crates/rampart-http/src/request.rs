@@ -1,6 +1,6 @@
 //! Request heads: the request line, the field lines, and the checks httparse does not make.
 
-use crate::chars::{first_non_token, is_field_value_byte, is_tchar};
+use crate::chars::{all_field_value_bytes, first_non_token, is_field_value_byte, is_tchar};
 use crate::error::{RequestError, RequestErrorKind as K};
 use crate::framing::{self, BodyFraming};
 use crate::target::{Authority, TargetForm, TargetParts, parse_target};
@@ -496,14 +496,6 @@ fn tokenize_fields(
         ));
         pos = line_end + 2;
     }
-}
-
-/// Whether every byte is allowed in a field value (HTAB, SP, VCHAR, obs-text). Written
-/// without early exit so that it vectorises.
-fn all_field_value_bytes(s: &[u8]) -> bool {
-    s.iter().fold(0u8, |bad, &b| {
-        bad | (u8::from(b < 0x20 && b != b'\t') | u8::from(b == 0x7f))
-    }) == 0
 }
 
 /// httparse said no: walk the lines to name the rule and the offset.
