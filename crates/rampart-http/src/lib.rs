@@ -45,6 +45,7 @@
 mod chars;
 mod chunked;
 mod error;
+mod fields;
 mod framing;
 mod fuzzing;
 mod request;
@@ -56,9 +57,10 @@ pub use chunked::{ChunkedDecoder, MAX_CHUNK_LINE_BYTES};
 pub use error::{
     AuthorityError, ChunkedError, ChunkedErrorKind, RequestError, RequestErrorKind, ResponseError,
 };
+pub use fields::Headers;
 pub use framing::{BodyFraming, ResponseBody, is_standard_hop_by_hop};
 pub use fuzzing::{fuzz_chunked, fuzz_request_head, fuzz_response_head};
-pub use request::{Headers, MAX_LEADING_EMPTY_LINES, RequestHead, parse_request_head};
+pub use request::{MAX_LEADING_EMPTY_LINES, RequestHead, parse_request_head};
 pub use response::{ResponseHead, parse_response_head};
 pub use target::{Authority, TargetForm};
 pub use write::{

@@ -1,69 +1,33 @@
 //! Request heads: the request line, the field lines, and the checks httparse does not make.
 
-use crate::chars::{all_field_value_bytes, first_non_token, is_field_value_byte, is_tchar};
+use crate::chars::{
+    field_value_prefix_len, first_non_token, is_field_value_byte, is_tchar, token_prefix_len,
+};
 use crate::error::{RequestError, RequestErrorKind as K};
+use crate::fields::{FieldSpan, FieldSpans, HeadBytes, Headers};
 use crate::framing::{self, BodyFraming};
-use crate::target::{Authority, TargetForm, TargetParts, parse_target};
+use crate::target::{Authority, HostAt, TargetForm, TargetParts, parse_target};
 use crate::{Limits, Parse, Version};
 
 /// Empty lines accepted before a request line (RFC 9112 §2.2: a server SHOULD ignore at least one).
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 
-/// Where a field's name and value are in a head's buffer: `((name start, end), (value start, end))`.
-pub(crate) type FieldSpan = ((u32, u32), (u32, u32));
+/// The ranges of a head's Connection options: inline for the usual one or two.
+pub(crate) type Tokens = smallvec::SmallVec<[(u32, u32); 2]>;
 
-/// The field spans of a head: inline up to 16 fields (most requests), so parsing a typical
-/// head allocates once, for the copy of its bytes.
-pub(crate) type FieldSpans = smallvec::SmallVec<[FieldSpan; 16]>;
-
-/// A validated request head. Holds one copy of the head's bytes; accessors borrow from it.
+/// A validated request head. Holds one copy of the head's bytes (and the index of its
+/// fields, in the same allocation); accessors borrow from it.
 #[derive(Clone, Debug)]
 pub struct RequestHead {
-    buf: Box<[u8]>,
+    data: HeadBytes,
     method: (u32, u32),
     target: (u32, u32),
     parts: TargetParts,
     version: Version,
-    headers: FieldSpans,
-    host: Option<Authority>,
+    host: Option<HostAt>,
     body: BodyFraming,
     expect_continue: bool,
-    connection: Vec<(u32, u32)>,
-}
-
-/// The fields of a head, in order: `(name as sent, value)`.
-pub struct Headers<'a> {
-    buf: &'a [u8],
-    inner: std::slice::Iter<'a, FieldSpan>,
-}
-
-impl<'a> Iterator for Headers<'a> {
-    type Item = (&'a str, &'a [u8]);
-    fn next(&mut self) -> Option<Self::Item> {
-        let &((ns, ne), (vs, ve)) = self.inner.next()?;
-        Some((
-            as_str(&self.buf[ns as usize..ne as usize]),
-            &self.buf[vs as usize..ve as usize],
-        ))
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
-    }
-}
-
-impl<'a> Headers<'a> {
-    /// The first remaining field named `name` (ASCII case-insensitive).
-    pub fn get(mut self, name: &str) -> Option<&'a [u8]> {
-        self.find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-
-    pub(crate) fn new(buf: &'a [u8], list: &'a [FieldSpan]) -> Headers<'a> {
-        Headers {
-            buf,
-            inner: list.iter(),
-        }
-    }
+    connection: Tokens,
 }
 
 /// Whether one of the `tokens` (ranges of `buf`) is `token`, ASCII case-insensitively.
@@ -85,7 +49,7 @@ fn slice(buf: &[u8], r: (u32, u32)) -> &[u8] {
 impl RequestHead {
     /// The method, e.g. `GET`.
     pub fn method(&self) -> &str {
-        as_str(slice(&self.buf, self.method))
+        as_str(slice(self.data.bytes(), self.method))
     }
     /// Whether the method is HEAD.
     pub fn is_head(&self) -> bool {
@@ -100,7 +64,7 @@ impl RequestHead {
     }
     /// The request-target exactly as sent.
     pub fn target(&self) -> &str {
-        as_str(slice(&self.buf, self.target))
+        as_str(slice(self.data.bytes(), self.target))
     }
     /// The form of the request-target.
     pub fn target_form(&self) -> TargetForm {
@@ -150,12 +114,16 @@ impl RequestHead {
     }
     /// The authority of an absolute-form target if there is one, else the Host field.
     /// `None` only for HTTP/1.0 without Host.
-    pub fn host(&self) -> Option<&Authority> {
-        self.host.as_ref()
+    pub fn host(&self) -> Option<Authority<'_>> {
+        self.host.as_ref().map(|h| h.view(self.data.bytes()))
+    }
+    /// The host name of [`RequestHead::host`] (lowercase, without port or trailing dot).
+    pub fn host_name(&self) -> Option<&str> {
+        self.host.as_ref().map(|h| h.name(self.data.bytes()))
     }
     /// Every field, in order, Host included.
     pub fn headers(&self) -> Headers<'_> {
-        Headers::new(&self.buf, &self.headers)
+        self.data.fields()
     }
     /// The first field named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
@@ -163,7 +131,7 @@ impl RequestHead {
     }
     /// How many fields the head has.
     pub fn header_count(&self) -> usize {
-        self.headers.len()
+        self.data.field_count()
     }
     /// How the body is framed.
     pub fn body(&self) -> BodyFraming {
@@ -192,7 +160,7 @@ impl RequestHead {
     }
     /// Whether the Connection field lists `token`.
     pub fn connection_has_token(&self, token: &str) -> bool {
-        has_token(&self.buf, &self.connection, token)
+        has_token(self.data.bytes(), &self.connection, token)
     }
     /// Whether a field is hop-by-hop (RFC 9110 §7.6.1): never forwarded as is.
     pub fn is_hop_by_hop(&self, name: &str) -> bool {
@@ -244,8 +212,13 @@ pub fn parse_request_head(
     }
     let line = &buf[start..line_end];
     let (method, target, version) = request_line(line, start, limits)?;
-    let parts = parse_target(&line[target.0..target.1])
-        .map_err(|(k, off)| RequestError::new(k, start + target.0 + off))?;
+    let parts = parse_target(&line[target.0..target.1]).map_err(|(k, off)| {
+        // A tab is not a target byte; inside the target it is whitespace in the wrong place.
+        match line[target.0..target.1].iter().position(|&b| b == b'\t') {
+            Some(i) => RequestError::new(K::ExtraWhitespaceInRequestLine, start + target.0 + i),
+            None => RequestError::new(k, start + target.0 + off),
+        }
+    })?;
     // Form against method (RFC 9112 §3.2.3, §3.2.4).
     let m = &line[method.0..method.1];
     let form_ok = match parts.form {
@@ -259,30 +232,9 @@ pub fn parse_request_head(
             start + target.0,
         ));
     }
-    // The head is built where it will be returned, and the field spans are tokenised into
-    // it: the head is a few hundred bytes, and each move of it is a copy.
-    let mut result = Ok(Parse::Complete((
-        RequestHead {
-            buf: Box::default(),
-            method: ((start + method.0) as u32, (start + method.1) as u32),
-            target: ((start + target.0) as u32, (start + target.1) as u32),
-            parts,
-            version,
-            headers: FieldSpans::new(),
-            host: None,
-            body: BodyFraming::None,
-            expect_continue: false,
-            connection: Vec::new(),
-        },
-        0,
-    )));
-    let Ok(Parse::Complete((out, end_out))) = &mut result else {
-        unreachable!("built just above")
-    };
-    // The field lines, tokenised by httparse.
     let fields_start = line_end + 2;
-    let Some(consumed) =
-        tokenize_fields(&buf[fields_start..], fields_start, limits, &mut out.headers)?
+    let mut fields = FieldSpans::new();
+    let Some(consumed) = tokenize_fields(&buf[fields_start..], fields_start, limits, &mut fields)?
     else {
         check_partial_limits(buf, start, limits)?;
         return Ok(Parse::Partial);
@@ -294,10 +246,24 @@ pub fn parse_request_head(
             start + limits.max_header_bytes,
         ));
     }
-    out.buf = Box::from(&buf[..end]);
-    *end_out = end;
-    semantics(out)?;
-    result
+    let head = &buf[..end];
+    let method = ((start + method.0) as u32, (start + method.1) as u32);
+    let target = ((start + target.0) as u32, (start + target.1) as u32);
+    let meaning = semantics(head, &fields, version, target, &parts)?;
+    Ok(Parse::Complete((
+        RequestHead {
+            data: HeadBytes::new(head, &fields),
+            method,
+            target,
+            parts,
+            version,
+            host: meaning.host,
+            body: meaning.body,
+            expect_continue: meaning.expect_continue,
+            connection: meaning.connection,
+        },
+        end,
+    )))
 }
 
 /// On an incomplete head, reject as soon as a limit is certainly exceeded.
@@ -397,12 +363,6 @@ fn request_line(
             base + t0 + limits.max_uri_bytes,
         ));
     }
-    if let Some(i) = line[t0..sp2].iter().position(|&b| b == b'\t') {
-        return Err(RequestError::new(
-            K::ExtraWhitespaceInRequestLine,
-            base + t0 + i,
-        ));
-    }
     let v = &line[sp2 + 1..];
     let version = parse_version(v).map_err(|k| RequestError::new(k, base + sp2 + 1))?;
     Ok(((0, sp1), (t0, sp2), version))
@@ -450,9 +410,7 @@ fn tokenize_fields(
             Some(_) => {}
         }
         let ns = pos;
-        while pos < fields.len() && is_tchar(fields[pos]) {
-            pos += 1;
-        }
+        pos += token_prefix_len(&fields[pos..]);
         match fields.get(pos) {
             None => return Ok(None),
             Some(b':') if pos > ns => {}
@@ -464,19 +422,13 @@ fn tokenize_fields(
             pos += 1;
         }
         let vs = pos;
-        let Some(i) = memchr::memchr2(b'\r', b'\n', &fields[vs..]) else {
-            return if all_field_value_bytes(&fields[vs..]) {
-                Ok(None)
-            } else {
-                Err(diagnose_fields(fields, base))
-            };
-        };
-        let line_end = vs + i;
-        if !all_field_value_bytes(&fields[vs..line_end]) {
-            return Err(diagnose_fields(fields, base));
-        }
-        if fields[line_end] == b'\n' {
-            return Err(RequestError::new(K::BareLineFeed, base + line_end));
+        // The value runs to the first byte not allowed in one, which must be CR.
+        let line_end = vs + field_value_prefix_len(&fields[vs..]);
+        match fields.get(line_end) {
+            None => return Ok(None),
+            Some(b'\r') => {}
+            Some(b'\n') => return Err(RequestError::new(K::BareLineFeed, base + line_end)),
+            Some(_) => return Err(diagnose_fields(fields, base)),
         }
         match fields.get(line_end + 1) {
             None => return Ok(None),
@@ -552,16 +504,32 @@ fn diagnose_fields(fields: &[u8], base: usize) -> RequestError {
     RequestError::new(K::MissingColon, base + pos)
 }
 
-/// Host, framing, Expect and Connection: the semantic checks on the fields.
-fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
-    let buf = &h.buf;
-    // Where the Host field's value starts, once one is parsed into `h.host`.
+/// What the fields of a request head mean for the rest of the exchange.
+struct Meaning {
+    host: Option<HostAt>,
+    body: BodyFraming,
+    expect_continue: bool,
+    connection: Tokens,
+}
+
+/// Host, framing, Expect and Connection: the semantic checks on the fields of `buf` (the
+/// head), whose target is at `target` and of parts `parts`.
+fn semantics(
+    buf: &[u8],
+    fields: &[FieldSpan],
+    version: Version,
+    target: (u32, u32),
+    parts: &TargetParts,
+) -> Result<Meaning, RequestError> {
+    let mut host = None;
+    let mut connection = Tokens::new();
+    // Where the Host field's value starts, once one is parsed into `host`.
     let mut host_at: Option<usize> = None;
     let mut saw_host = false;
     let mut cl: Option<(u64, usize)> = None;
     let mut te: Vec<(usize, usize)> = Vec::new();
     let mut expect = false;
-    for &((ns, ne), (vs, ve)) in &h.headers {
+    for &((ns, ne), (vs, ve)) in fields {
         let name = &buf[ns as usize..ne as usize];
         let value = &buf[vs as usize..ve as usize];
         let at = ns as usize;
@@ -571,12 +539,13 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
                     return Err(RequestError::new(K::MultipleHost, at));
                 }
                 saw_host = true;
-                if value.is_empty() && h.version == Version::Http10 {
+                if value.is_empty() && version == Version::Http10 {
                     continue;
                 }
-                h.host = Some(
-                    Authority::parse(value)
-                        .map_err(|_| RequestError::new(K::InvalidHost, vs as usize))?,
+                host = Some(
+                    HostAt::parse(value)
+                        .map_err(|_| RequestError::new(K::InvalidHost, vs as usize))?
+                        .shifted(vs as usize),
                 );
                 host_at = Some(vs as usize);
             }
@@ -602,15 +571,14 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for (s, e) in framing::list_elements(value) {
-                    h.connection
-                        .push(((vs as usize + s) as u32, (vs as usize + e) as u32));
+                    connection.push(((vs as usize + s) as u32, (vs as usize + e) as u32));
                 }
             }
             _ => {}
         }
     }
-    if let Some(&(first_te, _)) = te.first() {
-        if h.version == Version::Http10 {
+    let body_framing = if let Some(&(first_te, _)) = te.first() {
+        if version == Version::Http10 {
             return Err(RequestError::new(K::TransferEncodingOnHttp10, first_te));
         }
         if let Some((_, at)) = cl {
@@ -618,37 +586,45 @@ fn semantics(h: &mut RequestHead) -> Result<(), RequestError> {
         }
         let values: Vec<(&[u8], usize)> = te.iter().map(|&(s, e)| (&buf[s..e], s)).collect();
         framing::check_transfer_encoding(&values)?;
-        h.body = BodyFraming::Chunked;
+        BodyFraming::Chunked
     } else if let Some((n, _)) = cl {
-        h.body = BodyFraming::ContentLength(n);
-    }
-    // RFC 9110 §10.1.1: a server MAY ignore 100-continue from HTTP/1.0 clients (and must not send 100 to them).
-    h.expect_continue = expect && h.version == Version::Http11;
+        BodyFraming::ContentLength(n)
+    } else {
+        BodyFraming::None
+    };
     // The host: from an absolute-form target, which must agree with Host.
-    if let Some((s, e)) = h.parts.authority
-        && h.parts.form == TargetForm::Absolute
+    if let Some((s, e)) = parts.authority
+        && parts.form == TargetForm::Absolute
     {
-        let t0 = h.target.0 as usize;
-        let a = Authority::parse(&buf[t0 + s..t0 + e])
-            .map_err(|_| RequestError::new(K::InvalidHost, t0 + s))?;
-        if let (Some(hh), Some(at)) = (&h.host, host_at) {
+        let t0 = target.0 as usize;
+        let target_host = HostAt::parse(&buf[t0 + s..t0 + e])
+            .map_err(|_| RequestError::new(K::InvalidHost, t0 + s))?
+            .shifted(t0 + s);
+        if let (Some(field), Some(at)) = (&host, host_at) {
+            let (a, f) = (target_host.view(buf), field.view(buf));
             let https = buf[t0..t0 + 5].eq_ignore_ascii_case(b"https");
             let default = if https { 443 } else { 80 };
-            if hh.host() != a.host() || hh.port().unwrap_or(default) != a.port().unwrap_or(default)
-            {
+            if f.host() != a.host() || f.port().unwrap_or(default) != a.port().unwrap_or(default) {
                 return Err(RequestError::new(K::HostDiffersFromTarget, at));
             }
         }
-        h.host = Some(a);
+        host = Some(target_host);
     }
     // RFC 9112 §3.2: an HTTP/1.1 request without a Host field gets 400, even in absolute-form.
-    if !saw_host && h.version == Version::Http11 {
+    if !saw_host && version == Version::Http11 {
         return Err(RequestError::new(
             K::MissingHost,
-            h.buf.len().saturating_sub(2),
+            buf.len().saturating_sub(2),
         ));
     }
-    Ok(())
+    Ok(Meaning {
+        host,
+        body: body_framing,
+        // RFC 9110 §10.1.1: a server MAY ignore 100-continue from HTTP/1.0 clients (and
+        // must not send 100 to them).
+        expect_continue: expect && version == Version::Http11,
+        connection,
+    })
 }
 
 #[cfg(test)]

@@ -2,20 +2,20 @@
 //! a 502 and never a smuggling vector.
 
 use crate::error::ResponseError;
+use crate::fields::{FieldSpans, HeadBytes, Headers};
 use crate::framing::{self, ResponseBody};
-use crate::request::{FieldSpans, Headers};
+use crate::request::Tokens;
 use crate::{Limits, Parse, Version};
 
 /// A parsed response head.
 #[derive(Clone, Debug)]
 pub struct ResponseHead {
-    buf: Box<[u8]>,
+    data: HeadBytes,
     version: Version,
     status: u16,
     reason: (u32, u32),
-    headers: FieldSpans,
     framing: Framing,
-    connection: Vec<(u32, u32)>,
+    connection: Tokens,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +33,8 @@ impl ResponseHead {
     }
     /// The reason phrase (may be empty).
     pub fn reason(&self) -> &str {
-        std::str::from_utf8(&self.buf[self.reason.0 as usize..self.reason.1 as usize]).unwrap_or("")
+        std::str::from_utf8(&self.data.bytes()[self.reason.0 as usize..self.reason.1 as usize])
+            .unwrap_or("")
     }
     /// The HTTP version of the response.
     pub fn version(&self) -> Version {
@@ -41,14 +42,14 @@ impl ResponseHead {
     }
     /// Every field, in order.
     pub fn headers(&self) -> Headers<'_> {
-        Headers::new(&self.buf, &self.headers)
+        self.data.fields()
     }
     /// The first field named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers().get(name)
     }
     fn connection_has_token(&self, token: &str) -> bool {
-        crate::request::has_token(&self.buf, &self.connection, token)
+        crate::request::has_token(self.data.bytes(), &self.connection, token)
     }
     /// Whether the origin lets the connection be reused.
     pub fn keep_alive(&self) -> bool {
@@ -167,7 +168,7 @@ pub fn parse_response_head(
     let mut headers = FieldSpans::with_capacity(parsed.len());
     let mut length: Option<u64> = None;
     let mut te_chunked_last = None;
-    let mut connection = Vec::new();
+    let mut connection = Tokens::new();
     for h in parsed.iter() {
         let ns = h.name.as_ptr() as usize - base;
         let vs = h.value.as_ptr() as usize - base;
@@ -217,11 +218,10 @@ pub fn parse_response_head(
     let reason = ((reason_start) as u32, line.len() as u32);
     Ok(Parse::Complete((
         ResponseHead {
-            buf: Box::from(head),
+            data: HeadBytes::new(head, &headers),
             version,
             status,
             reason,
-            headers,
             framing,
             connection,
         },

@@ -67,6 +67,19 @@ fn request_line_rules() {
             0,
         ),
         (
+            b"GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n",
+            K::ExtraWhitespaceInRequestLine,
+            400,
+            6,
+        ),
+        // A tab in the target is named before any other bad byte in it.
+        (
+            b"GET /a<b\tc HTTP/1.1\r\nHost: a\r\n\r\n",
+            K::ExtraWhitespaceInRequestLine,
+            400,
+            8,
+        ),
+        (
             b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
             K::UnsupportedVersion,
             505,
@@ -267,6 +280,55 @@ fn host_rules() {
         ),
         ("a.test", "/x", Some("y"), "/x?y")
     );
+    // The host is read from where it lies in the head (lowercase already) or lowercased
+    // apart; either way the same answer, with the port and the IP flag.
+    for (raw, host, port, ip) in [
+        (
+            &b"GET / HTTP/1.1\r\nX: y\r\nHost: www.a.test.:8080\r\n\r\n"[..],
+            "www.a.test",
+            Some(8080),
+            false,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: WWW.A.test\r\nX: y\r\n\r\n",
+            "www.a.test",
+            None,
+            false,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: 10.0.0.1:81\r\n\r\n",
+            "10.0.0.1",
+            Some(81),
+            true,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: [::1]:81\r\n\r\n",
+            "::1",
+            Some(81),
+            true,
+        ),
+        (
+            b"GET http://b.test./x HTTP/1.1\r\nHost: B.TEST\r\n\r\n",
+            "b.test",
+            None,
+            false,
+        ),
+        (
+            b"GET http://B.test/ HTTP/1.0\r\n\r\n",
+            "b.test",
+            None,
+            false,
+        ),
+    ] {
+        let h = accept(raw);
+        let a = h.host().unwrap();
+        assert_eq!(
+            (a.host(), a.port(), a.is_ip_literal(), h.host_name()),
+            (host, port, ip, Some(host)),
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
     assert!(
         accept(b"GET / HTTP/1.0\r\n\r\n").host().is_none(),
         "HTTP/1.0 may omit Host"

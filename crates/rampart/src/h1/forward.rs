@@ -288,7 +288,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     }
     // Written straight into `out`, without building the values separately.
     let host = head.host();
-    if !saw_host && let Some(h) = host {
+    if !saw_host && let Some(h) = &host {
         // Absolute-form without a Host field (HTTP/1.0): the authority becomes Host.
         out.extend_from_slice(b"host: ");
         write_authority(&mut out, h);
@@ -326,7 +326,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     } else {
         write!(out, "for={}", ctx.client_ip)
     };
-    if let Some(h) = host {
+    if let Some(h) = &host {
         out.extend_from_slice(b";host=\"");
         write_authority(&mut out, h);
         out.push(b'"');
@@ -340,7 +340,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
 }
 
 /// `host[:port]`, with an IPv6 literal in brackets.
-fn write_authority(out: &mut Vec<u8>, a: &rampart_http::Authority) {
+fn write_authority(out: &mut Vec<u8>, a: &rampart_http::Authority<'_>) {
     let ipv6 = a.host().contains(':');
     if ipv6 {
         out.push(b'[');

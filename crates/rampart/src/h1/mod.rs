@@ -273,7 +273,7 @@ pub(crate) fn finish(rt: &Runtime, ctx: &RequestContext<'_>, record: LogRecord) 
         started_at: ctx.started_at,
         client_ip: ctx.client_ip,
         client_port: ctx.peer.port(),
-        host: head.host().map_or("", |h| h.host()),
+        host: head.host_name().unwrap_or(""),
         method: head.method(),
         uri: head.target(),
         path: head.path(),

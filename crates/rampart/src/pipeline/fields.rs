@@ -75,7 +75,7 @@ impl<'a> RequestFields<'a> {
     }
 
     fn host(&self) -> &str {
-        self.head.host().map_or("", |h| h.host())
+        self.head.host_name().unwrap_or("")
     }
 
     /// A header that appears at most once, borrowed; `None` when it repeats (then the

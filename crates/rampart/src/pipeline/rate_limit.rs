@@ -69,7 +69,7 @@ fn key_for(limiter: &RateLimiter, rule: &RateLimitRule, ctx: &RequestContext<'_>
                 std::net::IpAddr::V4(v4) => parts.part(&v4.octets()),
                 std::net::IpAddr::V6(v6) => parts.part(&v6.octets()),
             },
-            Characteristic::Host => parts.part(head.host().map_or("", |h| h.host()).as_bytes()),
+            Characteristic::Host => parts.part(head.host_name().unwrap_or("").as_bytes()),
             Characteristic::Path => parts.part(head.path().as_bytes()),
             Characteristic::Asn => parts.part(&ctx.geo.asn.unwrap_or(0).to_be_bytes()),
             Characteristic::Country => {
