@@ -133,12 +133,14 @@ async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool)
     let limits = config.limits.http_limits();
     let header_timeout = config.server.client_header_timeout;
     let mut shutdown = conn.rt.shutdown_signal();
+    // One clock read for both deadlines.
+    let now = TokioInstant::now();
     let mut deadline = if conn.buf.is_empty() && !first {
         None
     } else {
-        Some(TokioInstant::now() + header_timeout)
+        Some(now + header_timeout)
     };
-    let idle_deadline = TokioInstant::now() + config.server.keepalive_timeout;
+    let idle_deadline = now + config.server.keepalive_timeout;
     loop {
         if first && conn.buf.starts_with(crate::h2::PREFACE) {
             return HeadRead::Http2;
