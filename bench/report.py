@@ -90,5 +90,8 @@ if mem:
     print("| (d) idle keep-alive connections | held | RSS before | RSS with them held | per connection |")
     print("|---|---:|---:|---:|---:|")
     for proxy, held, before, after in mem:
-        per = (after - before) * 1024 / held if held else 0
+        if not held:
+            print(f"| {proxy} | not measured: the connections were not all opened in time | | | |")
+            continue
+        per = (after - before) * 1024 / held
         print(f"| {proxy} | {held:,} | {before / 1024:.1f} MB | {after / 1024:.1f} MB | {per:,.0f} B |")
