@@ -8,6 +8,16 @@ pub(crate) type FieldSpan = ((u32, u32), (u32, u32));
 /// The field spans of a head while it is parsed: inline up to 16 fields (most requests).
 pub(crate) type FieldSpans = smallvec::SmallVec<[FieldSpan; 16]>;
 
+/// The ranges of a head's Connection options: inline for the usual one or two.
+pub(crate) type Tokens = smallvec::SmallVec<[(u32, u32); 2]>;
+
+/// Whether one of the `tokens` (ranges of `buf`) is `token`, ASCII case-insensitively.
+pub(crate) fn has_token(buf: &[u8], tokens: &[(u32, u32)], token: &str) -> bool {
+    tokens
+        .iter()
+        .any(|&(s, e)| buf[s as usize..e as usize].eq_ignore_ascii_case(token.as_bytes()))
+}
+
 /// Bytes per field in the index: four little-endian `u32` offsets.
 const ENTRY: usize = 16;
 

@@ -128,3 +128,12 @@ pub enum Parse<T> {
     /// More bytes are needed (and no limit is exceeded yet).
     Partial,
 }
+
+/// Pseudo-random numbers for generated test inputs (xorshift64): the same sequence every run.
+#[cfg(test)]
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}

@@ -4,16 +4,13 @@ use crate::chars::{
     field_value_prefix_len, first_non_token, is_field_value_byte, is_tchar, token_prefix_len,
 };
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::fields::{FieldSpan, FieldSpans, HeadBytes, Headers};
+use crate::fields::{FieldSpan, FieldSpans, HeadBytes, Headers, Tokens, has_token};
 use crate::framing::{self, BodyFraming};
 use crate::target::{Authority, HostAt, TargetForm, TargetParts, parse_target};
 use crate::{Limits, Parse, Version};
 
 /// Empty lines accepted before a request line (RFC 9112 §2.2: a server SHOULD ignore at least one).
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
-
-/// The ranges of a head's Connection options: inline for the usual one or two.
-pub(crate) type Tokens = smallvec::SmallVec<[(u32, u32); 2]>;
 
 /// A validated request head. Holds one copy of the head's bytes (and the index of its
 /// fields, in the same allocation); accessors borrow from it.
@@ -28,13 +25,6 @@ pub struct RequestHead {
     body: BodyFraming,
     expect_continue: bool,
     connection: Tokens,
-}
-
-/// Whether one of the `tokens` (ranges of `buf`) is `token`, ASCII case-insensitively.
-pub(crate) fn has_token(buf: &[u8], tokens: &[(u32, u32)], token: &str) -> bool {
-    tokens
-        .iter()
-        .any(|&r| slice(buf, r).eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Field names and methods are tokens, which are ASCII, so this never fails.
@@ -733,12 +723,7 @@ mod reference {
             b"\r\n\r\n",
         ];
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = move || crate::xorshift(&mut rng);
         let (mut complete, mut errors) = (0, 0);
         for _ in 0..300_000 {
             let mut input = Vec::new();

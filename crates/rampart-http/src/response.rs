@@ -2,9 +2,8 @@
 //! a 502 and never a smuggling vector.
 
 use crate::error::ResponseError;
-use crate::fields::{FieldSpans, HeadBytes, Headers};
+use crate::fields::{FieldSpans, HeadBytes, Headers, Tokens, has_token};
 use crate::framing::{self, ResponseBody};
-use crate::request::Tokens;
 use crate::{Limits, Parse, Version};
 
 /// A parsed response head.
@@ -49,7 +48,7 @@ impl ResponseHead {
         self.headers().get(name)
     }
     fn connection_has_token(&self, token: &str) -> bool {
-        crate::request::has_token(self.data.bytes(), &self.connection, token)
+        has_token(self.data.bytes(), &self.connection, token)
     }
     /// Whether the origin lets the connection be reused.
     pub fn keep_alive(&self) -> bool {

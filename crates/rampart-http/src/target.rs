@@ -396,9 +396,7 @@ mod tests {
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut answered = 0;
         for n in 0..200_000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            crate::xorshift(&mut rng);
             let len = (rng % 60) as usize;
             let s: Vec<u8> = (0..len)
                 .map(|i| {
@@ -481,9 +479,7 @@ mod tests {
         let mut rng = 0x0123_4567_89ab_cdefu64;
         let (mut ok, mut err) = (0, 0);
         for _ in 0..200_000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            crate::xorshift(&mut rng);
             let len = (rng % 40) as usize;
             let s: Vec<u8> = (0..len)
                 .map(|i| {

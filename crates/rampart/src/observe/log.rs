@@ -195,18 +195,17 @@ fn escape(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+        if !matches!(b, b'"' | b'\\' | 0..=0x1f | 0x7f) {
+            continue;
+        }
         out.extend_from_slice(&bytes[run..i]);
         run = i + 1;
-        if escaped.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.extend_from_slice(escaped);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            _ => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
         }
     }
     out.extend_from_slice(&bytes[run..]);
