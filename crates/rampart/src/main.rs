@@ -233,6 +233,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         };
         let zones: Vec<String> = config.zones.iter().map(|z| z.name.clone()).collect();
         let workers = config.server.workers;
+        let log_at_exit = log.clone();
         let server = match Server::start_workers(config, log, metrics, workers).await {
             Ok(s) => s,
             Err(e) => {
@@ -255,6 +256,8 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         if left > 0 {
             tracing::warn!("{left} connection(s) still open after the drain timeout; closing them");
         }
+        // Lines of the last requests are still waiting for the writer's next batch.
+        let _ = tokio::task::spawn_blocking(move || log_at_exit.close()).await;
         ExitCode::SUCCESS
     })
 }

@@ -141,15 +141,18 @@ fn rules_test_exits_0_for_true_1_for_false_2_for_errors() {
 
 #[cfg(unix)]
 #[test]
-fn sigterm_stops_the_server_and_exits_0() {
+fn sigterm_stops_the_server_and_exits_0_with_every_line_logged() {
+    use std::io::{Read, Write};
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
+    let log = temp("access.log", "");
     let p = temp(
         "run.toml",
         &format!(
-            "[server]\nlisten = [\"{free}\"]\nadmin_listen = \"off\"\naccess_log = \"off\"\nworkers = 2\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n"
+            "[server]\nlisten = [\"{free}\"]\nadmin_listen = \"off\"\naccess_log = \"{}\"\nworkers = 2\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+            log.display()
         ),
     );
     let mut child = rampart()
@@ -168,6 +171,18 @@ fn sigterm_stops_the_server_and_exits_0() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(up, "rampart did not start listening");
+    // A request answered just before the signal: its log line is still waiting for the
+    // writer's next batch when shutdown begins, and must be written before the exit.
+    let mut c = std::net::TcpStream::connect(free).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.write_all(b"GET /last HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    c.read_to_end(&mut response).unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 521 "),
+        "origin refused: 521"
+    );
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -185,4 +200,7 @@ fn sigterm_stops_the_server_and_exits_0() {
         panic!("rampart did not exit after SIGTERM");
     };
     assert_eq!(status.code(), Some(0));
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains(r#""ClientRequestURI":"/last""#), "{lines}");
 }

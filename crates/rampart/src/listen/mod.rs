@@ -85,6 +85,23 @@ pub struct Server {
     stop_workers: Option<watch::Sender<bool>>,
 }
 
+thread_local! {
+    /// This thread's worker index (0 outside worker threads).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The index of the worker thread running this code (0 outside worker threads). State that
+/// workers would otherwise contend for (idle origin connections, access log lines waiting
+/// for the writer) is kept apart by it.
+pub(crate) fn worker_index() -> usize {
+    WORKER.with(|w| w.get())
+}
+
+/// Marks the current thread as worker `index`.
+pub(crate) fn set_worker_index(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
 fn new_runtime(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> Arc<Runtime> {
     let (shutdown_tx, _) = watch::channel(false);
     Arc::new(Runtime {
@@ -200,7 +217,7 @@ impl Server {
             let thread = std::thread::Builder::new()
                 .name(format!("rampart-worker-{i}"))
                 .spawn(move || {
-                    crate::origin::set_worker(i);
+                    set_worker_index(i);
                     let tokio_rt = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()

@@ -158,16 +158,6 @@ struct Idle {
 /// only ever reused by the worker whose event loop it is registered with.
 const POOL_SHARDS: usize = 64;
 
-thread_local! {
-    /// This thread's worker index (0 outside worker threads).
-    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the current thread as worker `index`: its origin connections are pooled apart.
-pub fn set_worker(index: usize) {
-    WORKER.with(|w| w.set(index));
-}
-
 /// Kept-alive connections to one origin.
 ///
 /// Idle connections are kept per worker thread. A socket belongs to the event loop of the
@@ -215,7 +205,7 @@ impl OriginPool {
 
     /// This worker's idle list.
     fn idle_here(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
-        let shard = WORKER.with(|w| w.get()) % self.idle.len();
+        let shard = crate::listen::worker_index() % self.idle.len();
         self.idle[shard].lock().unwrap_or_else(|p| p.into_inner())
     }
 
