@@ -97,6 +97,11 @@ pub(crate) fn worker_index() -> usize {
     WORKER.with(|w| w.get())
 }
 
+/// One worker's part of state kept per worker, on cache lines of its own: two workers writing
+/// to one line would pass it between their cores on every write.
+#[repr(align(128))]
+pub(crate) struct WorkerSlot<T>(pub T);
+
 /// Marks the current thread as worker `index`.
 pub(crate) fn set_worker_index(index: usize) {
     WORKER.with(|w| w.set(index));
@@ -167,7 +172,12 @@ impl Server {
         let mut accept_tasks = Vec::new();
         for (l, transport) in listeners {
             local_addrs.push(l.local_addr()?);
-            accept_tasks.push(tokio::spawn(accept_loop(l, runtime.clone(), transport)));
+            accept_tasks.push(tokio::spawn(accept_loop(
+                l,
+                runtime.clone(),
+                transport,
+                None,
+            )));
         }
         let admin_addr = spawn_admin(admin_listener, &runtime, &mut accept_tasks)?;
         Ok(Server {
@@ -211,8 +221,10 @@ impl Server {
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut threads = Vec::with_capacity(workers);
-        for (i, listeners) in per_worker.into_iter().enumerate() {
+        let (balancer, queues) = Balancer::new(workers, &runtime.metrics);
+        for (i, (listeners, queue)) in per_worker.into_iter().zip(queues).enumerate() {
             let rt = runtime.clone();
+            let balancer = balancer.clone();
             let mut stop = stop_rx.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("rampart-worker-{i}"))
@@ -232,11 +244,13 @@ impl Server {
                         for (l, transport) in listeners {
                             match TcpListener::from_std(l) {
                                 Ok(l) => {
-                                    tokio::spawn(accept_loop(l, rt.clone(), transport));
+                                    let balance = Some((balancer.clone(), i));
+                                    tokio::spawn(accept_loop(l, rt.clone(), transport, balance));
                                 }
                                 Err(e) => tracing::error!("worker {i}: {e}"),
                             }
                         }
+                        tokio::spawn(receive_handoffs(queue, rt.clone()));
                         let _ = stop.wait_for(|s| *s).await;
                     });
                 })?;
@@ -317,7 +331,13 @@ enum Transport {
     Tls,
 }
 
-async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>, transport: Transport) {
+/// Accepts connections and serves them: here, or on a less busy worker when `balance` says so.
+async fn accept_loop(
+    listener: TcpListener,
+    rt: Arc<Runtime>,
+    transport: Transport,
+    balance: Option<(Arc<Balancer>, usize)>,
+) {
     let mut shutdown = rt.shutdown_signal();
     loop {
         let accepted = tokio::select! {
@@ -327,19 +347,33 @@ async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>, transport: Transpo
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let rt = rt.clone();
-                tokio::spawn(async move {
-                    let _guard = rt.track();
-                    match transport {
-                        Transport::Plain => {
-                            crate::h1::serve(ClientStream::Plain(stream), None, peer, rt.clone())
-                                .await
-                        }
-                        // Boxed: the handshake state is large, and inline it would grow
-                        // every plain connection's task by as much.
-                        Transport::Tls => Box::pin(serve_tls(stream, peer, rt.clone())).await,
+                let Some((balancer, me)) = &balance else {
+                    tokio::spawn(serve(stream, peer, transport, rt.clone(), None));
+                    continue;
+                };
+                let (to, guard) = balancer.assign(*me);
+                if to == *me {
+                    tokio::spawn(serve(stream, peer, transport, rt.clone(), Some(guard)));
+                    continue;
+                }
+                // Out of this worker's event loop, into the other's when it arrives.
+                let stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("cannot hand over a connection from {peer}: {e}");
+                        continue;
                     }
-                });
+                };
+                let handoff = Handoff {
+                    stream,
+                    peer,
+                    transport,
+                    guard,
+                };
+                if let Err(back) = balancer.hand_off(to, handoff) {
+                    // That worker has stopped (shutdown): serve the connection here.
+                    tokio::spawn(serve_handed_over(back, rt.clone()));
+                }
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly rather than spin.
@@ -347,6 +381,130 @@ async fn accept_loop(listener: TcpListener, rt: Arc<Runtime>, transport: Transpo
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// Serves one client connection to its end.
+async fn serve(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    transport: Transport,
+    rt: Arc<Runtime>,
+    worker: Option<WorkerGuard>,
+) {
+    let _guard = rt.track();
+    let _worker = worker;
+    match transport {
+        Transport::Plain => {
+            crate::h1::serve(ClientStream::Plain(stream), None, peer, rt.clone()).await
+        }
+        // Boxed: the handshake state is large, and inline it would grow every plain
+        // connection's task by as much.
+        Transport::Tls => Box::pin(serve_tls(stream, peer, rt.clone())).await,
+    }
+}
+
+/// Keeps connections spread evenly over the workers.
+///
+/// Each worker has its own `SO_REUSEPORT` listener, and the kernel picks the listener by a
+/// hash of the connection's addresses: 64 connections over two workers commonly land as 38
+/// and 26, and a keep-alive connection stays where it landed, so one worker's clients wait
+/// longer than the other's for as long as they stay connected. A worker that accepts a
+/// connection while another worker serves fewer passes it on to the one serving fewest (a
+/// socket handed over once, at accept time; nothing per request). This is Envoy's
+/// "exact balance" and what HAProxy does with its per-thread accept queues.
+pub(crate) struct Balancer {
+    workers: Box<[WorkerSlot<BalancerSlot>]>,
+}
+
+struct BalancerSlot {
+    /// Connections this worker serves or has been handed and not yet started (exported as
+    /// `rampart_worker_connections`).
+    open: prometheus_client::metrics::gauge::Gauge,
+    handoffs: tokio::sync::mpsc::UnboundedSender<Handoff>,
+}
+
+/// A connection accepted by one worker, to be served by another.
+struct Handoff {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    transport: Transport,
+    guard: WorkerGuard,
+}
+
+/// Counts a connection against its worker until dropped.
+struct WorkerGuard {
+    balancer: Arc<Balancer>,
+    worker: usize,
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.balancer.workers[self.worker].0.open.dec();
+    }
+}
+
+impl Balancer {
+    /// A balancer for `workers` workers, and the queue each of them receives connections on.
+    fn new(workers: usize, metrics: &Metrics) -> (Arc<Balancer>, Vec<HandoffQueue>) {
+        let (slots, queues): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|w| {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let slot = BalancerSlot {
+                    open: metrics.worker_connections(w),
+                    handoffs: tx,
+                };
+                (WorkerSlot(slot), rx)
+            })
+            .unzip();
+        let workers = slots.into_boxed_slice();
+        (Arc::new(Balancer { workers }), queues)
+    }
+
+    /// Which worker serves a connection accepted by worker `me`: `me`, unless another serves
+    /// fewer (so no worker serves more than one connection more than another); the
+    /// connection is counted against it from now on.
+    fn assign(self: &Arc<Self>, me: usize) -> (usize, WorkerGuard) {
+        let open = |w: usize| self.workers[w].0.open.get();
+        let (least, fewest) = (0..self.workers.len())
+            .map(|w| (w, open(w)))
+            .min_by_key(|&(_, n)| n)
+            .unwrap_or((me, 0));
+        let to = if fewest < open(me) { least } else { me };
+        self.workers[to].0.open.inc();
+        let guard = WorkerGuard {
+            balancer: self.clone(),
+            worker: to,
+        };
+        (to, guard)
+    }
+
+    /// Queues `handoff` for worker `to`; gives it back if that worker has stopped.
+    fn hand_off(&self, to: usize, handoff: Handoff) -> Result<(), Handoff> {
+        self.workers[to].0.handoffs.send(handoff).map_err(|e| e.0)
+    }
+}
+
+type HandoffQueue = tokio::sync::mpsc::UnboundedReceiver<Handoff>;
+
+/// Serves the connections other workers hand to this one.
+async fn receive_handoffs(mut queue: HandoffQueue, rt: Arc<Runtime>) {
+    let mut shutdown = rt.shutdown_signal();
+    loop {
+        let handoff = tokio::select! {
+            h = queue.recv() => h,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let Some(handoff) = handoff else { return };
+        tokio::spawn(serve_handed_over(handoff, rt.clone()));
+    }
+}
+
+/// Registers a handed-over connection with this worker's event loop and serves it.
+async fn serve_handed_over(h: Handoff, rt: Arc<Runtime>) {
+    match tokio::net::TcpStream::from_std(h.stream) {
+        Ok(stream) => serve(stream, h.peer, h.transport, rt, Some(h.guard)).await,
+        Err(e) => tracing::warn!("cannot take over a connection from {}: {e}", h.peer),
     }
 }
 

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 
 use super::metrics::Metrics;
 use crate::config::AccessLogTarget;
+use crate::listen::WorkerSlot;
 use crate::pipeline::SecurityMatch;
 
 /// How many bytes of lines may wait for the writer in one worker's buffer before new lines
@@ -240,14 +241,11 @@ struct Queue {
     closed: AtomicBool,
 }
 
-/// One worker's lines. Aligned apart so that two workers never write to one cache line.
-#[repr(align(128))]
-struct Shard(Mutex<Vec<u8>>);
+/// One worker's lines.
+type Shard = WorkerSlot<Mutex<Vec<u8>>>;
 
-impl Shard {
-    fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
+fn lock(shard: &Shard) -> MutexGuard<'_, Vec<u8>> {
+    shard.0.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl AccessLog {
@@ -279,7 +277,9 @@ impl AccessLog {
             ),
         };
         let queue = Arc::new(Queue {
-            shards: (0..SHARDS).map(|_| Shard(Mutex::new(Vec::new()))).collect(),
+            shards: (0..SHARDS)
+                .map(|_| WorkerSlot(Mutex::new(Vec::new())))
+                .collect(),
             waiting_bytes,
             pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -317,7 +317,7 @@ impl AccessLog {
         let Some(w) = &self.writer else { return };
         let q = &w.queue;
         {
-            let mut lines = q.shards[crate::listen::worker_index() % SHARDS].lock();
+            let mut lines = lock(&q.shards[crate::listen::worker_index() % SHARDS]);
             if lines.len() >= q.waiting_bytes || q.closed.load(Ordering::Relaxed) {
                 drop(lines);
                 self.metrics.log_dropped().inc();
@@ -376,7 +376,7 @@ fn write_batches(q: &Queue, mut sink: Box<dyn Write + Send>, metrics: &Metrics) 
         }
         let mut lost = 0;
         for shard in q.shards.iter() {
-            std::mem::swap(&mut *shard.lock(), &mut batch);
+            std::mem::swap(&mut *lock(shard), &mut batch);
             lost += write_lines(&mut sink, &batch);
             batch.clear();
             if batch.capacity() > KEPT_CAPACITY {

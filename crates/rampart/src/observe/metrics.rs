@@ -43,6 +43,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: u32,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ZoneLabels {
     zone: String,
 }
@@ -77,6 +82,7 @@ pub struct Metrics {
     connect_retries: Family<ZoneLabels, Counter>,
     security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
+    worker_connections: Family<WorkerLabels, Gauge>,
     log_dropped: Counter<u64, AtomicU64>,
     tls_handshake_failures: Family<ReasonLabels, Counter>,
     sni_mismatches: Counter<u64, AtomicU64>,
@@ -107,6 +113,7 @@ impl Metrics {
             connect_retries: Family::default(),
             security_actions: Family::default(),
             open_connections: Gauge::default(),
+            worker_connections: Family::default(),
             log_dropped: Counter::default(),
             tls_handshake_failures: Family::default(),
             sni_mismatches: Counter::default(),
@@ -152,6 +159,11 @@ impl Metrics {
             "open_connections",
             "Client connections currently open",
             m.open_connections.clone(),
+        );
+        registry.register(
+            "worker_connections",
+            "Client connections currently open, by worker thread",
+            m.worker_connections.clone(),
         );
         registry.register(
             "access_log_dropped_lines",
@@ -280,6 +292,14 @@ impl Metrics {
     /// The open-connections gauge.
     pub fn open_connections(&self) -> &Gauge {
         &self.open_connections
+    }
+
+    /// The open client connections of worker `worker`.
+    pub fn worker_connections(&self, worker: usize) -> Gauge {
+        let worker = u32::try_from(worker).unwrap_or(u32::MAX);
+        self.worker_connections
+            .get_or_create(&WorkerLabels { worker })
+            .clone()
     }
 
     /// The dropped-log-lines counter.

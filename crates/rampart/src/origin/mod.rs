@@ -15,6 +15,7 @@ mod h2_bridge;
 
 use crate::config::{OriginAddr, Zone};
 use crate::errors::EdgeError;
+use crate::listen::WorkerSlot;
 use crate::observe::Metrics;
 use crate::pipeline::Rejection;
 use crate::stream::OriginStream;
@@ -166,7 +167,7 @@ const POOL_SHARDS: usize = 64;
 /// write per response, measured with strace).
 pub struct OriginPool {
     addr: OriginAddr,
-    idle: Box<[Mutex<Vec<Idle>>]>,
+    idle: Box<[WorkerSlot<Mutex<Vec<Idle>>>]>,
     /// With `origin_protocol = "h2"`: the one shared HTTP/2 connection and its address.
     h2: tokio::sync::Mutex<Option<(h2_bridge::Shared, SocketAddr)>>,
 }
@@ -176,7 +177,9 @@ impl OriginPool {
     pub fn new(addr: OriginAddr) -> OriginPool {
         OriginPool {
             addr,
-            idle: (0..POOL_SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
+            idle: (0..POOL_SHARDS)
+                .map(|_| WorkerSlot(Mutex::new(Vec::new())))
+                .collect(),
             h2: tokio::sync::Mutex::new(None),
         }
     }
@@ -206,7 +209,7 @@ impl OriginPool {
     /// This worker's idle list.
     fn idle_here(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         let shard = crate::listen::worker_index() % self.idle.len();
-        self.idle[shard].lock().unwrap_or_else(|p| p.into_inner())
+        self.idle[shard].0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn take_idle(&self) -> Option<OriginConn> {
