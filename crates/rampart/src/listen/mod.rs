@@ -97,15 +97,15 @@ pub(crate) fn worker_index() -> usize {
     WORKER.with(|w| w.get())
 }
 
-/// One worker's part of state kept per worker, on cache lines of its own: two workers writing
-/// to one line would pass it between their cores on every write.
-#[repr(align(128))]
-pub(crate) struct WorkerSlot<T>(pub T);
-
 /// Marks the current thread as worker `index`.
 pub(crate) fn set_worker_index(index: usize) {
     WORKER.with(|w| w.set(index));
 }
+
+/// One worker's part of state kept per worker, on cache lines of its own: two workers writing
+/// to one line would pass it between their cores on every write.
+#[repr(align(128))]
+pub(crate) struct WorkerSlot<T>(pub T);
 
 fn new_runtime(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> Arc<Runtime> {
     let (shutdown_tx, _) = watch::channel(false);
