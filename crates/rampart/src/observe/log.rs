@@ -542,23 +542,12 @@ mod tests {
             source: "firewallCustom",
         };
         let r = RequestInfo {
-            ray_id: "abc",
-            zone: "z",
             started_at: SystemTime::UNIX_EPOCH,
-            client_ip: "192.0.2.1".parse().unwrap(),
-            client_port: 5,
-            host: "h",
-            method: "GET",
-            uri: "/\"x\"",
-            path: "/",
-            protocol: "HTTP/1.1",
             scheme: "https",
             user_agent: b"ua\xff",
-            referer: b"",
-            country: "",
-            asn: 0,
             security: Some(&m),
             sources: &["firewallCustom", "rateLimit"],
+            ..request("/\"x\"")
         };
         let o = LogRecord {
             edge_response_status: 403,
