@@ -49,8 +49,14 @@ impl Runtime {
     }
 
     /// A receiver that changes to `true` when shutdown begins.
+    ///
+    /// On a worker thread this is the worker's own copy of the signal: connections wait on it
+    /// between requests, and on a channel shared by every worker they would take its shared
+    /// locks, from every core, twice per request.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown_tx.subscribe()
+        WORKER_SHUTDOWN
+            .with(|w| w.borrow().clone())
+            .unwrap_or_else(|| self.shutdown_tx.subscribe())
     }
 
     /// Marks a connection open until the guard drops.
@@ -88,6 +94,9 @@ pub struct Server {
 thread_local! {
     /// This thread's worker index (0 outside worker threads).
     static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// This worker's copy of the shutdown signal (none outside worker threads).
+    static WORKER_SHUTDOWN: std::cell::RefCell<Option<watch::Receiver<bool>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// The index of the worker thread running this code (0 outside worker threads). State that
@@ -241,6 +250,14 @@ impl Server {
                         }
                     };
                     tokio_rt.block_on(async move {
+                        // The worker's copy of the shutdown signal, set from the shared one.
+                        let (local_tx, local_rx) = watch::channel(false);
+                        WORKER_SHUTDOWN.with(|w| *w.borrow_mut() = Some(local_rx));
+                        let mut shared = rt.shutdown_tx.subscribe();
+                        tokio::spawn(async move {
+                            let _ = shared.wait_for(|s| *s).await;
+                            let _ = local_tx.send(true);
+                        });
                         for (l, transport) in listeners {
                             match TcpListener::from_std(l) {
                                 Ok(l) => {
