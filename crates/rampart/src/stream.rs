@@ -18,6 +18,67 @@ pub enum MaybeTls<T> {
     Pipe(tokio::io::DuplexStream),
 }
 
+/// Read buffers of connections that went idle, kept per thread for the next connection that
+/// has bytes to read: an idle keep-alive connection holds no buffer, and without these each
+/// request on it would allocate one (4 KB, beyond malloc's per-thread cache) and free it.
+pub mod idle_buffers {
+    use std::cell::RefCell;
+
+    /// At most this many buffers are kept per thread (4 KB each: 1 MB).
+    const KEPT: usize = 256;
+    /// Buffers that grew beyond this are freed instead of kept.
+    const KEPT_CAPACITY: usize = 16 << 10;
+
+    thread_local! {
+        static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// An empty buffer, with the capacity it had when it was given back if one is kept.
+    pub fn take() -> Vec<u8> {
+        FREE.with(|f| f.borrow_mut().pop()).unwrap_or_default()
+    }
+
+    /// Takes back the buffer of a connection going idle (its contents are discarded).
+    pub fn give(mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > KEPT_CAPACITY {
+            return;
+        }
+        buf.clear();
+        FREE.with(|f| {
+            let mut free = f.borrow_mut();
+            if free.len() < KEPT {
+                free.push(buf);
+            }
+        });
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn buffers_come_back_empty_with_their_capacity_and_only_so_many_are_kept() {
+            assert_eq!(take().capacity(), 0, "nothing kept yet on this thread");
+            let mut buf = Vec::with_capacity(4096);
+            buf.extend_from_slice(b"GET / HTTP/1.1\r\n");
+            let at = buf.as_ptr();
+            give(buf);
+            let again = take();
+            assert!(again.is_empty());
+            assert_eq!((again.as_ptr(), again.capacity()), (at, 4096));
+            give(Vec::with_capacity(KEPT_CAPACITY + 1));
+            assert_eq!(take().capacity(), 0, "a grown buffer is freed");
+            for _ in 0..KEPT + 10 {
+                give(Vec::with_capacity(4096));
+            }
+            let kept = std::iter::from_fn(|| Some(take()))
+                .take_while(|b| b.capacity() > 0)
+                .count();
+            assert_eq!(kept, KEPT);
+        }
+    }
+}
+
 /// A client connection.
 pub type ClientStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
 
@@ -34,6 +95,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
         match self {
             MaybeTls::Plain(s) => loop {
                 s.readable().await?;
+                if buf.capacity() == 0 {
+                    *buf = idle_buffers::take();
+                }
                 buf.reserve(chunk);
                 let room = buf.capacity() - buf.len();
                 match s.try_read_buf(buf) {

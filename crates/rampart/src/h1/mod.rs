@@ -118,8 +118,8 @@ pub(crate) async fn serve(
             return;
         }
         if conn.buf.is_empty() {
-            // An idle connection keeps no buffer; the next read allocates what it needs.
-            conn.buf = Vec::new();
+            // An idle connection keeps no buffer; the next read takes one from the thread's.
+            crate::stream::idle_buffers::give(std::mem::take(&mut conn.buf));
         }
     }
 }
