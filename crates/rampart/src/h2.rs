@@ -462,6 +462,7 @@ async fn proxy(
             Err(Exchange::ClientGone) => break Err(Failure::ClientGone),
         }
     };
+    crate::stream::buffers::give(request_head);
     record.client_request_bytes += body_sent;
     let (mut origin, response, buffered, elapsed) = match outcome {
         Err(Failure::ClientGone) => {

@@ -18,10 +18,11 @@ pub enum MaybeTls<T> {
     Pipe(tokio::io::DuplexStream),
 }
 
-/// Read buffers of connections that went idle, kept per thread for the next connection that
-/// has bytes to read: an idle keep-alive connection holds no buffer, and without these each
-/// request on it would allocate one (4 KB, beyond malloc's per-thread cache) and free it.
-pub mod idle_buffers {
+/// Byte buffers kept per thread for reuse: the read buffers of connections going idle (an idle
+/// keep-alive connection holds none, so without these each request on it would allocate one,
+/// 4 KB, beyond malloc's per-thread cache, and free it), and the heads written for a proxied
+/// request and its response.
+pub mod buffers {
     use std::cell::RefCell;
 
     /// At most this many buffers are kept per thread (4 KB each: 1 MB).
@@ -38,7 +39,7 @@ pub mod idle_buffers {
         FREE.with(|f| f.borrow_mut().pop()).unwrap_or_default()
     }
 
-    /// Takes back the buffer of a connection going idle (its contents are discarded).
+    /// Takes back a buffer that is no longer needed (its contents are discarded).
     pub fn give(mut buf: Vec<u8>) {
         if buf.capacity() == 0 || buf.capacity() > KEPT_CAPACITY {
             return;
@@ -96,7 +97,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
             MaybeTls::Plain(s) => loop {
                 s.readable().await?;
                 if buf.capacity() == 0 {
-                    *buf = idle_buffers::take();
+                    *buf = buffers::take();
                 }
                 buf.reserve(chunk);
                 let room = buf.capacity() - buf.len();

@@ -19,6 +19,7 @@ use crate::observe::LogRecord;
 use crate::origin::{OriginConn, OriginError};
 use crate::pipeline::{RAY_ID_HEADER, Rejection, RequestContext};
 use crate::state::ZoneState;
+use crate::stream::buffers;
 
 /// Most pipelined bytes buffered from the client while its current request is at the origin.
 const MAX_PIPELINE_BUFFER: usize = 64 * 1024;
@@ -111,6 +112,7 @@ pub(super) async fn proxy(
             },
         }
     };
+    buffers::give(request_head);
     record.client_request_bytes += body.wire_bytes;
     match outcome {
         Err(Failure::ClientGone) => {
@@ -253,7 +255,8 @@ pub(crate) fn take_response_head(
 /// The request head sent to the origin.
 pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     let head = ctx.head;
-    let mut out = Vec::with_capacity(512);
+    let mut out = buffers::take();
+    out.reserve(512);
     rampart_http::write_request_line(
         &mut out,
         head.method(),
@@ -411,7 +414,8 @@ async fn respond_from_origin(
             || !request_body_done
             || client_framing == ClientFraming::Close
             || conn.rt.shutting_down());
-    let mut out = Vec::with_capacity(1024 + buffered.len());
+    let mut out = buffers::take();
+    out.reserve(1024 + buffered.len());
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
     let mut content_type = String::new();
     let logged = conn.rt.log.enabled();
@@ -496,6 +500,7 @@ async fn respond_from_origin(
             break true;
         }
     };
+    buffers::give(out);
     if clean && stream.reusable() && response.keep_alive() {
         zone.origin.checkin(origin, stream.into_buf());
     }

@@ -119,7 +119,7 @@ pub(crate) async fn serve(
         }
         if conn.buf.is_empty() {
             // An idle connection keeps no buffer; the next read takes one from the thread's.
-            crate::stream::idle_buffers::give(std::mem::take(&mut conn.buf));
+            crate::stream::buffers::give(std::mem::take(&mut conn.buf));
         }
     }
 }
