@@ -80,6 +80,14 @@ pub mod buffers {
     }
 }
 
+/// Room for `chunk` more bytes in `buf`, which takes a kept buffer if it has none.
+fn make_room(buf: &mut Vec<u8>, chunk: usize) {
+    if buf.capacity() == 0 {
+        *buf = buffers::take();
+    }
+    buf.reserve(chunk);
+}
+
 /// A client connection.
 pub type ClientStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
 
@@ -96,10 +104,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
         match self {
             MaybeTls::Plain(s) => loop {
                 s.readable().await?;
-                if buf.capacity() == 0 {
-                    *buf = buffers::take();
-                }
-                buf.reserve(chunk);
+                make_room(buf, chunk);
                 let room = buf.capacity() - buf.len();
                 match s.try_read_buf(buf) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -117,11 +122,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
                 }
             },
             MaybeTls::Tls(s) => {
-                buf.reserve(chunk);
+                make_room(buf, chunk);
                 s.read_buf(buf).await
             }
             MaybeTls::Pipe(s) => {
-                buf.reserve(chunk);
+                make_room(buf, chunk);
                 s.read_buf(buf).await
             }
         }
