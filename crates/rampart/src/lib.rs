@@ -19,7 +19,7 @@
 //! use std::sync::Arc;
 //! let loaded = rampart::config::load_file(std::path::Path::new("rampart.toml"))?;
 //! let metrics = Arc::new(rampart::observe::Metrics::new());
-//! let log = rampart::observe::AccessLog::start(&loaded.config.server.access_log, metrics.clone())?;
+//! let log = rampart::observe::AccessLog::start(&loaded.config.server.access_log, &loaded.config.server.access_log_fields, metrics.clone())?;
 //! let server = rampart::listen::Server::start(loaded.config, log, metrics).await?;
 //! // … later:
 //! server.shutdown().await;

@@ -224,7 +224,11 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             }
         }
         let metrics = Arc::new(Metrics::new());
-        let log = match AccessLog::start(&config.server.access_log, metrics.clone()) {
+        let log = match AccessLog::start(
+            &config.server.access_log,
+            &config.server.access_log_fields,
+            metrics.clone(),
+        ) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -59,6 +59,32 @@ async fn every_request_is_logged_with_cloudflare_field_names() {
     assert_eq!(g["ZoneName"], "");
 }
 
+/// `access_log_fields` picks the fields of each line and their order.
+#[tokio::test]
+async fn lines_hold_the_configured_fields_in_their_order() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start_with(
+        origin.addr,
+        "access_log_fields = [\"EdgeResponseStatus\", \"ClientRequestUserAgent\", \"RayID\"]",
+        "",
+        "",
+    )
+    .await;
+    let (resp, _c) = rampart
+        .request(b"GET / HTTP/1.1\r\nHost: example.test\r\nUser-Agent: ua/2\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(rampart.log_lines(1).await.len(), 1);
+    let text = std::fs::read_to_string(&rampart.log_path).unwrap();
+    let ray = resp.header("rampart-ray").unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{{\"EdgeResponseStatus\":200,\"ClientRequestUserAgent\":\"ua/2\",\"RayID\":\"{ray}\"}}\n"
+        )
+    );
+}
+
 #[tokio::test]
 async fn ray_ids_are_unique_per_request() {
     let origin = Origin::start(Behaviour::Echo).await;
@@ -124,8 +150,12 @@ async fn a_failing_log_sink_drops_and_counts_lines_without_stalling_traffic() {
     );
     let loaded = rampart::config::load_str("t", &src, None).unwrap();
     let metrics = Arc::new(rampart::observe::Metrics::new());
-    let log = rampart::observe::AccessLog::start(&loaded.config.server.access_log, metrics.clone())
-        .unwrap();
+    let log = rampart::observe::AccessLog::start(
+        &loaded.config.server.access_log,
+        &loaded.config.server.access_log_fields,
+        metrics.clone(),
+    )
+    .unwrap();
     let server = rampart::listen::Server::start(loaded.config, log, metrics.clone())
         .await
         .unwrap();

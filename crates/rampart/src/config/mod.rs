@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use toml::de::DeTable;
 
+use crate::observe::LogField;
+
 pub use walk::ConfigError;
 use walk::{Table, Walker};
 pub use zone::{HostPattern, OriginAddr, OriginProtocol, Zone};
@@ -56,6 +58,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     /// Access log destination.
     pub access_log: AccessLogTarget,
+    /// What each access log line holds, in order (every field unless configured).
+    pub access_log_fields: Vec<LogField>,
     /// The whole request head must arrive within this, else 408.
     pub client_header_timeout: Duration,
     /// Longest idle time between two reads of a request body, else 408.
@@ -211,6 +215,7 @@ const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const SERVER_KEYS: &[&str] = &[
     "listen",
     "access_log",
+    "access_log_fields",
     "client_header_timeout",
     "client_body_timeout",
     "keepalive_timeout",
@@ -330,6 +335,7 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
     let mut s = ServerConfig {
         listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
         access_log: AccessLogTarget::Stdout,
+        access_log_fields: LogField::ALL.to_vec(),
         client_header_timeout: Duration::from_secs(10),
         client_body_timeout: Duration::from_secs(30),
         keepalive_timeout: Duration::from_secs(75),
@@ -358,6 +364,9 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
             "-" => AccessLogTarget::Stdout,
             path => AccessLogTarget::File(base_dir.join(path)),
         };
+    }
+    if let Some(fields) = read_log_fields(w, &t) {
+        s.access_log_fields = fields;
     }
     if let Some(d) = w.duration(&t, "client_header_timeout", MAX_TIMEOUT) {
         s.client_header_timeout = d;
@@ -439,6 +448,43 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         }
     }
     (w.errors.len() == errors_before).then_some(s)
+}
+
+/// `access_log_fields`: names from [`LogField::NAMES`], each once; an empty list is an error
+/// (`access_log = "off"` logs nothing).
+fn read_log_fields(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Vec<LogField>> {
+    const KEY: &str = "access_log_fields";
+    let list = w.strings(t, KEY)?;
+    if list.is_empty() {
+        let span = t.span_of(KEY);
+        w.error(
+            &span,
+            &t.key(KEY),
+            "lists no field; name the fields to log, or set access_log = \"off\"",
+        );
+        return None;
+    }
+    let mut fields = Vec::with_capacity(list.len());
+    for (name, span) in list {
+        match LogField::from_name(&name) {
+            Some(f) if fields.contains(&f) => {
+                w.error(&span, &t.key(KEY), format!("`{name}` is listed twice"));
+            }
+            Some(f) => fields.push(f),
+            None => {
+                let hint = match walk::nearest(&name, LogField::NAMES) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => format!("the fields are {}", LogField::NAMES.join(", ")),
+                };
+                w.error(
+                    &span,
+                    &t.key(KEY),
+                    format!("`{name}` is not an access log field; {hint}"),
+                );
+            }
+        }
+    }
+    Some(fields)
 }
 
 /// A list of `IP:port` addresses; an empty list is an error (omit the key instead).

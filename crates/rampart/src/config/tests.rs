@@ -161,6 +161,21 @@ fn bad_values_name_the_key() {
             "expected a string, found integer",
         ),
         (
+            "[server]\naccess_log_fields = [\"ClientIp\"]\n",
+            "server.access_log_fields",
+            "`ClientIp` is not an access log field; did you mean `ClientIP`?",
+        ),
+        (
+            "[server]\naccess_log_fields = [\"RayID\", \"RayID\"]\n",
+            "server.access_log_fields",
+            "`RayID` is listed twice",
+        ),
+        (
+            "[server]\naccess_log_fields = []\n",
+            "server.access_log_fields",
+            "lists no field",
+        ),
+        (
             "[server]\nkeepalive_timeout = \"0s\"\n",
             "server.keepalive_timeout",
             "longer than zero",
@@ -395,4 +410,18 @@ fn country_rules_without_a_database_are_a_warning() {
     let loaded = load_str("t", &src, None).unwrap();
     assert_eq!(loaded.warnings.len(), 1);
     assert!(loaded.warnings[0].message.contains("country_db"));
+}
+
+#[test]
+fn access_log_fields_are_every_field_unless_listed_and_keep_their_order() {
+    use crate::observe::LogField;
+    let all = load_str("t.toml", MINIMAL, None).unwrap().config;
+    assert_eq!(all.server.access_log_fields, LogField::ALL);
+    let src =
+        format!("[server]\naccess_log_fields = [\"EdgeResponseStatus\", \"ClientIP\"]\n{MINIMAL}");
+    let some = load_str("t.toml", &src, None).unwrap().config;
+    assert_eq!(
+        some.server.access_log_fields,
+        [LogField::EdgeResponseStatus, LogField::ClientIP]
+    );
 }

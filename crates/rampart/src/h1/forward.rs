@@ -15,7 +15,7 @@ use tokio::time::Instant as TokioInstant;
 
 use super::body::{BodyError, ClientBody};
 use super::{Conn, Next, READ_CHUNK, respond};
-use crate::observe::LogRecord;
+use crate::observe::{LogField, LogRecord};
 use crate::origin::{OriginConn, OriginError};
 use crate::pipeline::{RAY_ID_HEADER, Rejection, RequestContext};
 use crate::state::ZoneState;
@@ -418,7 +418,7 @@ async fn respond_from_origin(
     out.reserve(1024 + buffered.len());
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
     let mut content_type = String::new();
-    let logged = conn.rt.log.enabled();
+    let logged = conn.rt.log.logs(LogField::EdgeResponseContentType);
     for (name, value) in response.headers() {
         if upgrade
             && (name.eq_ignore_ascii_case("upgrade") || name.eq_ignore_ascii_case("connection"))

@@ -19,7 +19,7 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::errors::EdgeError;
 use crate::listen::Runtime;
-use crate::observe::{LogRecord, RequestInfo};
+use crate::observe::{LogField, LogRecord, RequestInfo};
 use crate::pipeline::{self, Decision, Protocol, Rejection, RequestContext};
 
 /// Size of one read from a client or origin socket.
@@ -269,6 +269,11 @@ pub(crate) fn finish(rt: &Runtime, ctx: &RequestContext<'_>, record: LogRecord) 
         }
     }
     let head = ctx.head;
+    // Headers are looked up only for the fields the lines hold.
+    let header = |field, name| match rt.log.logs(field) {
+        true => head.header(name).unwrap_or(b""),
+        false => b"",
+    };
     let info = RequestInfo {
         ray_id: ctx.ray_id.as_str(),
         zone: zone.unwrap_or(""),
@@ -281,8 +286,8 @@ pub(crate) fn finish(rt: &Runtime, ctx: &RequestContext<'_>, record: LogRecord) 
         path: head.path(),
         protocol: ctx.protocol.as_str(),
         scheme: if ctx.tls { "https" } else { "http" },
-        user_agent: head.header("user-agent").unwrap_or(b""),
-        referer: head.header("referer").unwrap_or(b""),
+        user_agent: header(LogField::ClientRequestUserAgent, "user-agent"),
+        referer: header(LogField::ClientRequestReferer, "referer"),
         country: ctx.geo.country.as_deref().unwrap_or(""),
         asn: ctx.geo.asn.unwrap_or(0),
         security: ctx.security.as_ref().or(ctx.logged.first()),

@@ -96,99 +96,183 @@ pub struct RequestInfo<'a> {
     pub sources: &'a [&'static str],
 }
 
-/// Writes one JSON object, field names after Cloudflare's Logpush http_requests dataset.
-/// Written by hand into one buffer: a log line costs one allocation, not one per field.
-pub fn write_line(out: &mut Vec<u8>, r: &RequestInfo<'_>, o: &LogRecord) {
-    let mut j = Json { out, first: true };
-    j.out.push(b'{');
-    j.str("RayID", r.ray_id);
-    j.str("ZoneName", r.zone);
-    j.time("EdgeStartTimestamp", r.started_at);
-    j.time("EdgeEndTimestamp", SystemTime::now());
-    j.ip("ClientIP", r.client_ip);
-    j.num("ClientSrcPort", u64::from(r.client_port));
-    j.str("ClientRequestHost", r.host);
-    j.str("ClientRequestMethod", r.method);
-    j.str("ClientRequestURI", r.uri);
-    j.str("ClientRequestPath", r.path);
-    j.str("ClientRequestProtocol", r.protocol);
-    j.str("ClientRequestScheme", r.scheme);
-    j.num("ClientRequestBytes", o.client_request_bytes);
-    j.str(
-        "ClientRequestUserAgent",
-        &String::from_utf8_lossy(r.user_agent),
-    );
-    j.str("ClientRequestReferer", &String::from_utf8_lossy(r.referer));
-    j.str("ClientCountry", r.country);
-    j.num("ClientASN", u64::from(r.asn));
-    j.num("EdgeResponseStatus", u64::from(o.edge_response_status));
-    j.num("EdgeResponseBytes", o.edge_response_bytes);
-    j.str("EdgeResponseContentType", &o.edge_response_content_type);
-    j.num("EdgeTimeToFirstByteMs", o.edge_time_to_first_byte_ms);
-    j.num("OriginResponseStatus", u64::from(o.origin_response_status));
-    j.num("OriginResponseDurationMs", o.origin_response_duration_ms);
-    match o.origin_ip {
-        Some(ip) => j.ip("OriginIP", ip),
-        None => j.str("OriginIP", ""),
+/// Declares [`LogField`], its list and its names from one list of fields.
+macro_rules! log_fields {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// A field of the access log line, named as in Cloudflare's Logpush `http_requests`
+        /// dataset; `server.access_log_fields` picks which are written, and in what order.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum LogField {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl LogField {
+            /// Every field, in the order of a line when `access_log_fields` is not set.
+            pub const ALL: &[LogField] = &[$(LogField::$name,)*];
+            /// Every field's name, in the order of [`LogField::ALL`].
+            pub const NAMES: &[&str] = &[$(stringify!($name),)*];
+
+            /// The field's name, as it appears in the line and in the configuration.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(LogField::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+log_fields! {
+    /// The request's ray ID, also sent to the client and the origin.
+    RayID,
+    /// The zone the request was routed to ("" before routing).
+    ZoneName,
+    /// When the request's first byte arrived.
+    EdgeStartTimestamp,
+    /// When the line was written: the response was sent or the request given up.
+    EdgeEndTimestamp,
+    /// The client's address (from `client_ip_header` behind a trusted proxy).
+    ClientIP,
+    /// The client's source port.
+    ClientSrcPort,
+    /// The host the request named.
+    ClientRequestHost,
+    /// The request method.
+    ClientRequestMethod,
+    /// The request target as received.
+    ClientRequestURI,
+    /// The path of the request target.
+    ClientRequestPath,
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
+    ClientRequestProtocol,
+    /// `http` or `https`.
+    ClientRequestScheme,
+    /// Bytes of request head and body as received.
+    ClientRequestBytes,
+    /// The `User-Agent` header.
+    ClientRequestUserAgent,
+    /// The `Referer` header.
+    ClientRequestReferer,
+    /// The client's country (ISO 3166-1 alpha-2) from the GeoIP database.
+    ClientCountry,
+    /// The client's autonomous system number from the GeoIP database (0 = unknown).
+    ClientASN,
+    /// The status sent to the client (499 when the client left first).
+    EdgeResponseStatus,
+    /// Bytes sent to the client, head and body.
+    EdgeResponseBytes,
+    /// The `Content-Type` of the response sent to the client.
+    EdgeResponseContentType,
+    /// Milliseconds from the request's first byte to the response's first byte.
+    EdgeTimeToFirstByteMs,
+    /// The origin's status (0 = no origin response).
+    OriginResponseStatus,
+    /// Milliseconds the origin took to answer.
+    OriginResponseDurationMs,
+    /// The origin address connected to.
+    OriginIP,
+    /// The action of the deciding security match.
+    SecurityAction,
+    /// The rule ID of the deciding security match.
+    SecurityRuleID,
+    /// The description of the deciding security match.
+    SecurityRuleDescription,
+    /// Every security phase that matched.
+    SecuritySources,
+    /// A generated error's 1xxx code, else its status; 0 otherwise.
+    ErrorCode,
+    /// `name: detail` of a generated error.
+    ErrorReason,
+}
+
+impl LogField {
+    /// The field named `name`, exactly as in [`LogField::NAMES`].
+    pub fn from_name(name: &str) -> Option<LogField> {
+        let i = LogField::NAMES.iter().position(|n| *n == name)?;
+        Some(LogField::ALL[i])
     }
-    j.str("SecurityAction", r.security.map_or("", |m| m.action));
-    j.str(
-        "SecurityRuleID",
-        r.security.map_or("", |m| m.rule_id.as_str()),
-    );
-    j.str(
-        "SecurityRuleDescription",
-        r.security.map_or("", |m| m.description.as_str()),
-    );
-    j.key("SecuritySources");
-    j.out.push(b'[');
-    for (i, s) in r.sources.iter().enumerate() {
+}
+
+/// Writes one JSON object with `fields` in their order. Written by hand into one buffer: a
+/// log line costs no allocation of its own.
+pub fn write_line(out: &mut Vec<u8>, fields: &[LogField], r: &RequestInfo<'_>, o: &LogRecord) {
+    out.push(b'{');
+    for (i, &f) in fields.iter().enumerate() {
         if i > 0 {
-            j.out.push(b',');
+            out.push(b',');
         }
-        escape(j.out, s);
+        out.push(b'"');
+        out.extend_from_slice(f.name().as_bytes());
+        out.extend_from_slice(b"\":");
+        write_value(out, f, r, o);
     }
-    j.out.push(b']');
-    j.num("ErrorCode", u64::from(o.error_code));
-    j.str("ErrorReason", &o.error_reason);
-    j.out.extend_from_slice(b"}\n");
+    out.extend_from_slice(b"}\n");
 }
 
-struct Json<'o> {
-    out: &'o mut Vec<u8>,
-    first: bool,
+/// The JSON value of one field.
+fn write_value(out: &mut Vec<u8>, f: LogField, r: &RequestInfo<'_>, o: &LogRecord) {
+    use super::write_decimal as num;
+    let security = r.security;
+    match f {
+        LogField::RayID => escape(out, r.ray_id),
+        LogField::ZoneName => escape(out, r.zone),
+        LogField::EdgeStartTimestamp => time(out, r.started_at),
+        LogField::EdgeEndTimestamp => time(out, SystemTime::now()),
+        LogField::ClientIP => ip(out, r.client_ip),
+        LogField::ClientSrcPort => num(out, u64::from(r.client_port)),
+        LogField::ClientRequestHost => escape(out, r.host),
+        LogField::ClientRequestMethod => escape(out, r.method),
+        LogField::ClientRequestURI => escape(out, r.uri),
+        LogField::ClientRequestPath => escape(out, r.path),
+        LogField::ClientRequestProtocol => escape(out, r.protocol),
+        LogField::ClientRequestScheme => escape(out, r.scheme),
+        LogField::ClientRequestBytes => num(out, o.client_request_bytes),
+        LogField::ClientRequestUserAgent => escape(out, &String::from_utf8_lossy(r.user_agent)),
+        LogField::ClientRequestReferer => escape(out, &String::from_utf8_lossy(r.referer)),
+        LogField::ClientCountry => escape(out, r.country),
+        LogField::ClientASN => num(out, u64::from(r.asn)),
+        LogField::EdgeResponseStatus => num(out, u64::from(o.edge_response_status)),
+        LogField::EdgeResponseBytes => num(out, o.edge_response_bytes),
+        LogField::EdgeResponseContentType => escape(out, &o.edge_response_content_type),
+        LogField::EdgeTimeToFirstByteMs => num(out, o.edge_time_to_first_byte_ms),
+        LogField::OriginResponseStatus => num(out, u64::from(o.origin_response_status)),
+        LogField::OriginResponseDurationMs => num(out, o.origin_response_duration_ms),
+        LogField::OriginIP => match o.origin_ip {
+            Some(a) => ip(out, a),
+            None => escape(out, ""),
+        },
+        LogField::SecurityAction => escape(out, security.map_or("", |m| m.action)),
+        LogField::SecurityRuleID => escape(out, security.map_or("", |m| m.rule_id.as_str())),
+        LogField::SecurityRuleDescription => {
+            escape(out, security.map_or("", |m| m.description.as_str()))
+        }
+        LogField::SecuritySources => {
+            out.push(b'[');
+            for (i, s) in r.sources.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                escape(out, s);
+            }
+            out.push(b']');
+        }
+        LogField::ErrorCode => num(out, u64::from(o.error_code)),
+        LogField::ErrorReason => escape(out, &o.error_reason),
+    }
 }
 
-impl Json<'_> {
-    fn key(&mut self, k: &str) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(k.as_bytes());
-        self.out.extend_from_slice(b"\":");
-    }
-    fn str(&mut self, k: &str, v: &str) {
-        self.key(k);
-        escape(self.out, v);
-    }
-    fn num(&mut self, k: &str, v: u64) {
-        self.key(k);
-        super::write_decimal(self.out, v);
-    }
-    fn ip(&mut self, k: &str, ip: std::net::IpAddr) {
-        self.key(k);
-        self.out.push(b'"');
-        super::write_ip(self.out, ip);
-        self.out.push(b'"');
-    }
-    fn time(&mut self, k: &str, t: SystemTime) {
-        self.key(k);
-        self.out.push(b'"');
-        super::write_rfc3339_millis(self.out, t);
-        self.out.push(b'"');
-    }
+/// An address as a JSON string.
+fn ip(out: &mut Vec<u8>, ip: IpAddr) {
+    out.push(b'"');
+    super::write_ip(out, ip);
+    out.push(b'"');
+}
+
+/// A time as an RFC 3339 JSON string, to the millisecond.
+fn time(out: &mut Vec<u8>, t: SystemTime) {
+    out.push(b'"');
+    super::write_rfc3339_millis(out, t);
+    out.push(b'"');
 }
 
 /// A JSON string (RFC 8259 §7): quotes, backslashes and control characters escaped.
@@ -226,6 +310,8 @@ pub struct AccessLog {
 /// is waiting and end.
 struct Writer {
     queue: Arc<Queue>,
+    /// What each line holds, in order.
+    fields: Box<[LogField]>,
     thread: std::thread::Thread,
     join: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -249,14 +335,20 @@ fn lock(shard: &Shard) -> MutexGuard<'_, Vec<u8>> {
 }
 
 impl AccessLog {
-    /// Opens the sink and starts the writer thread. A file that cannot be opened is an error.
-    pub fn start(target: &AccessLogTarget, metrics: Arc<Metrics>) -> std::io::Result<AccessLog> {
-        AccessLog::start_with(target, metrics, WAITING_BYTES)
+    /// Opens the sink and starts the writer thread; lines hold `fields`, in that order. A
+    /// file that cannot be opened is an error.
+    pub fn start(
+        target: &AccessLogTarget,
+        fields: &[LogField],
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<AccessLog> {
+        AccessLog::start_with(target, fields, metrics, WAITING_BYTES)
     }
 
     /// [`AccessLog::start`] with `waiting_bytes` in place of [`WAITING_BYTES`].
     fn start_with(
         target: &AccessLogTarget,
+        fields: &[LogField],
         metrics: Arc<Metrics>,
         waiting_bytes: usize,
     ) -> std::io::Result<AccessLog> {
@@ -290,6 +382,7 @@ impl AccessLog {
             .spawn(move || write_batches(&q, sink, &m))?;
         let writer = Writer {
             queue,
+            fields: fields.into(),
             thread: join.thread().clone(),
             join: Mutex::new(Some(join)),
         };
@@ -312,6 +405,13 @@ impl AccessLog {
         self.writer.is_some()
     }
 
+    /// Whether lines are written and hold `field` (to skip gathering what is not logged).
+    pub fn logs(&self, field: LogField) -> bool {
+        self.writer
+            .as_ref()
+            .is_some_and(|w| w.fields.contains(&field))
+    }
+
     /// Adds the line of one request to this worker's buffer; never waits for the sink.
     pub fn write(&self, request: &RequestInfo<'_>, outcome: &LogRecord) {
         let Some(w) = &self.writer else { return };
@@ -323,7 +423,7 @@ impl AccessLog {
                 self.metrics.log_dropped().inc();
                 return;
             }
-            write_line(&mut lines, request, outcome);
+            write_line(&mut lines, &w.fields, request, outcome);
         }
         // Only the first line after the writer last looked wakes it.
         if !q.pending.load(Ordering::Relaxed) && !q.pending.swap(true, Ordering::AcqRel) {
@@ -469,7 +569,12 @@ mod tests {
     fn every_line_from_every_worker_is_written_once_in_order() {
         let path = temp_log("order");
         let metrics = Arc::new(Metrics::new());
-        let log = AccessLog::start(&AccessLogTarget::File(path.clone()), metrics.clone()).unwrap();
+        let log = AccessLog::start(
+            &AccessLogTarget::File(path.clone()),
+            LogField::ALL,
+            metrics.clone(),
+        )
+        .unwrap();
         let threads: Vec<_> = (0..4)
             .map(|w| {
                 let log = log.clone();
@@ -513,9 +618,15 @@ mod tests {
         let path = temp_log("limit");
         let metrics = Arc::new(Metrics::new());
         let mut one = Vec::new();
-        write_line(&mut one, &request("/"), &LogRecord::default());
+        write_line(
+            &mut one,
+            LogField::ALL,
+            &request("/"),
+            &LogRecord::default(),
+        );
         let log = AccessLog::start_with(
             &AccessLogTarget::File(path.clone()),
+            LogField::ALL,
             metrics.clone(),
             3 * one.len(),
         )
@@ -555,7 +666,7 @@ mod tests {
             ..LogRecord::default()
         };
         let mut line = Vec::new();
-        write_line(&mut line, &r, &o);
+        write_line(&mut line, LogField::ALL, &r, &o);
         assert!(line.ends_with(b"}\n"));
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["ClientRequestURI"], "/\"x\"");

@@ -3,7 +3,7 @@
 pub mod log;
 pub mod metrics;
 
-pub use log::{AccessLog, LogRecord, RequestInfo};
+pub use log::{AccessLog, LogField, LogRecord, RequestInfo};
 pub use metrics::Metrics;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -373,7 +373,12 @@ impl Rampart {
         let loaded = rampart::config::load_str("test.toml", &src, None)
             .unwrap_or_else(|e| panic!("{e}\n{src}"));
         let metrics = Arc::new(Metrics::new());
-        let log = AccessLog::start(&loaded.config.server.access_log, metrics.clone()).unwrap();
+        let log = AccessLog::start(
+            &loaded.config.server.access_log,
+            &loaded.config.server.access_log_fields,
+            metrics.clone(),
+        )
+        .unwrap();
         let server = Server::start(loaded.config, log, metrics).await.unwrap();
         Rampart {
             addr: server.local_addrs[0],
