@@ -12,10 +12,10 @@ pub(crate) type FieldSpans = smallvec::SmallVec<[FieldSpan; 16]>;
 pub(crate) type Tokens = smallvec::SmallVec<[(u32, u32); 2]>;
 
 /// Whether one of the `tokens` (ranges of `buf`) is `token`, ASCII case-insensitively.
-pub(crate) fn has_token(buf: &[u8], tokens: &[(u32, u32)], token: &str) -> bool {
+pub(crate) fn has_token(buf: &[u8], tokens: &[(u32, u32)], token: &[u8]) -> bool {
     tokens
         .iter()
-        .any(|&(s, e)| buf[s as usize..e as usize].eq_ignore_ascii_case(token.as_bytes()))
+        .any(|&(s, e)| buf[s as usize..e as usize].eq_ignore_ascii_case(token))
 }
 
 /// Bytes per field in the index: four little-endian `u32` offsets.
@@ -82,22 +82,48 @@ pub struct Headers<'a> {
 
 impl<'a> Headers<'a> {
     /// The first remaining field named `name` (ASCII case-insensitive).
-    pub fn get(mut self, name: &str) -> Option<&'a [u8]> {
-        self.find(|(n, _)| n.eq_ignore_ascii_case(name))
+    pub fn get(self, name: &str) -> Option<&'a [u8]> {
+        self.raw()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, v)| v)
     }
-}
 
-impl<'a> Iterator for Headers<'a> {
-    type Item = (&'a str, &'a [u8]);
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The same fields with their names as bytes: what is written or compared need not
+    /// be checked as UTF-8 on every visit (names are ASCII tokens either way).
+    pub fn raw(self) -> RawHeaders<'a> {
+        RawHeaders(self)
+    }
+
+    fn next_raw(&mut self) -> Option<(&'a [u8], &'a [u8])> {
         let entry = self.index.next()?;
         let at = |i: usize| {
             let mut n = [0u8; 4];
             n.copy_from_slice(&entry[i..i + 4]);
             u32::from_le_bytes(n) as usize
         };
-        let (name, value) = (&self.bytes[at(0)..at(4)], &self.bytes[at(8)..at(12)]);
+        Some((&self.bytes[at(0)..at(4)], &self.bytes[at(8)..at(12)]))
+    }
+}
+
+/// The fields of a head, in order: `(name as sent, value)`, both as bytes.
+pub struct RawHeaders<'a>(Headers<'a>);
+
+impl<'a> Iterator for RawHeaders<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_raw()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for RawHeaders<'_> {}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = (&'a str, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let (name, value) = self.next_raw()?;
         // Field names are tokens, which are ASCII.
         Some((std::str::from_utf8(name).unwrap_or(""), value))
     }

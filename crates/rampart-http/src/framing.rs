@@ -28,7 +28,8 @@ pub enum ResponseBody {
 
 /// Fields that are hop-by-hop whatever Connection says (RFC 9110 §7.6.1, plus the
 /// non-standard Keep-Alive and Proxy-Connection that clients still send).
-pub fn is_standard_hop_by_hop(name: &str) -> bool {
+pub fn is_standard_hop_by_hop(name: impl AsRef<[u8]>) -> bool {
+    let name = name.as_ref();
     const LIST: [&str; 7] = [
         "connection",
         "keep-alive",
@@ -38,7 +39,7 @@ pub fn is_standard_hop_by_hop(name: &str) -> bool {
         "transfer-encoding",
         "upgrade",
     ];
-    LIST.iter().any(|h| h.eq_ignore_ascii_case(name))
+    LIST.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// The elements of a comma-separated list field (RFC 9110 §5.6.1), as ranges within

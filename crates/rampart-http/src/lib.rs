@@ -57,7 +57,7 @@ pub use chunked::{ChunkedDecoder, MAX_CHUNK_LINE_BYTES};
 pub use error::{
     AuthorityError, ChunkedError, ChunkedErrorKind, RequestError, RequestErrorKind, ResponseError,
 };
-pub use fields::Headers;
+pub use fields::{Headers, RawHeaders};
 pub use framing::{BodyFraming, ResponseBody, is_standard_hop_by_hop};
 pub use fuzzing::{fuzz_chunked, fuzz_request_head, fuzz_response_head};
 pub use request::{MAX_LEADING_EMPTY_LINES, RequestHead, parse_request_head};

@@ -43,13 +43,13 @@ impl RequestHead {
     }
     /// Whether the method is HEAD.
     pub fn is_head(&self) -> bool {
-        self.method() == "HEAD"
+        slice(self.data.bytes(), self.method) == b"HEAD"
     }
     /// Whether the method is idempotent (RFC 9110 §9.2.2).
     pub fn is_idempotent(&self) -> bool {
         matches!(
-            self.method(),
-            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+            slice(self.data.bytes(), self.method),
+            b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
         )
     }
     /// The request-target exactly as sent.
@@ -149,11 +149,12 @@ impl RequestHead {
         }
     }
     /// Whether the Connection field lists `token`.
-    pub fn connection_has_token(&self, token: &str) -> bool {
-        has_token(self.data.bytes(), &self.connection, token)
+    pub fn connection_has_token(&self, token: impl AsRef<[u8]>) -> bool {
+        has_token(self.data.bytes(), &self.connection, token.as_ref())
     }
     /// Whether a field is hop-by-hop (RFC 9110 §7.6.1): never forwarded as is.
-    pub fn is_hop_by_hop(&self, name: &str) -> bool {
+    pub fn is_hop_by_hop(&self, name: impl AsRef<[u8]>) -> bool {
+        let name = name.as_ref();
         framing::is_standard_hop_by_hop(name) || self.connection_has_token(name)
     }
 }

@@ -30,10 +30,13 @@ impl ResponseHead {
     pub fn status(&self) -> u16 {
         self.status
     }
-    /// The reason phrase (may be empty).
+    /// The reason phrase (may be empty); "" when it is not UTF-8 (obs-text).
     pub fn reason(&self) -> &str {
-        std::str::from_utf8(&self.data.bytes()[self.reason.0 as usize..self.reason.1 as usize])
-            .unwrap_or("")
+        std::str::from_utf8(self.reason_bytes()).unwrap_or("")
+    }
+    /// The reason phrase exactly as received, obs-text included: what a relay sends on.
+    pub fn reason_bytes(&self) -> &[u8] {
+        &self.data.bytes()[self.reason.0 as usize..self.reason.1 as usize]
     }
     /// The HTTP version of the response.
     pub fn version(&self) -> Version {
@@ -47,8 +50,8 @@ impl ResponseHead {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers().get(name)
     }
-    fn connection_has_token(&self, token: &str) -> bool {
-        has_token(self.data.bytes(), &self.connection, token)
+    fn connection_has_token(&self, token: impl AsRef<[u8]>) -> bool {
+        has_token(self.data.bytes(), &self.connection, token.as_ref())
     }
     /// Whether the origin lets the connection be reused.
     pub fn keep_alive(&self) -> bool {
@@ -60,7 +63,8 @@ impl ResponseHead {
         }
     }
     /// Whether a field is hop-by-hop.
-    pub fn is_hop_by_hop(&self, name: &str) -> bool {
+    pub fn is_hop_by_hop(&self, name: impl AsRef<[u8]>) -> bool {
+        let name = name.as_ref();
         framing::is_standard_hop_by_hop(name) || self.connection_has_token(name)
     }
     /// The body framing (RFC 9112 §6.3), given whether the request was HEAD.

@@ -13,7 +13,12 @@ pub fn write_request_line(out: &mut Vec<u8>, method: &str, target: &str, version
 }
 
 /// `version SP status SP reason CRLF`.
-pub fn write_status_line(out: &mut Vec<u8>, version: Version, status: u16, reason: &str) {
+pub fn write_status_line(
+    out: &mut Vec<u8>,
+    version: Version,
+    status: u16,
+    reason: impl AsRef<[u8]>,
+) {
     out.extend_from_slice(version.as_str().as_bytes());
     out.push(b' ');
     let digits = [
@@ -23,13 +28,13 @@ pub fn write_status_line(out: &mut Vec<u8>, version: Version, status: u16, reaso
     ];
     out.extend_from_slice(&digits);
     out.push(b' ');
-    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(reason.as_ref());
     out.extend_from_slice(b"\r\n");
 }
 
 /// `name: value CRLF`.
-pub fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
+pub fn write_header(out: &mut Vec<u8>, name: impl AsRef<[u8]>, value: &[u8]) {
+    out.extend_from_slice(name.as_ref());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");

@@ -145,6 +145,25 @@ async fn cl_te_smuggling_attempt_reaches_the_origin_not_at_all() {
     assert!(origin.received().is_empty());
 }
 
+/// A reason phrase in obs-text (here ISO-8859-1, not UTF-8) reaches the client byte for byte.
+#[tokio::test]
+async fn reason_phrases_are_relayed_byte_for_byte() {
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 404 N\xe3o Encontrado\r\nContent-Length: 2\r\n\r\nno".to_vec(),
+    ))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    let raw = c.read_raw_until(b"\r\n").await;
+    assert!(
+        raw.starts_with(b"HTTP/1.1 404 N\xe3o Encontrado\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+}
+
 #[tokio::test]
 async fn origin_errors_pass_through_untouched() {
     let origin = Origin::start(Behaviour::With(Arc::new(|r: &Received| {

@@ -266,27 +266,27 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     let mut xff: Option<&[u8]> = None;
     let mut forwarded: Option<&[u8]> = None;
     let mut saw_host = false;
-    for (name, value) in head.headers() {
+    for (name, value) in head.headers().raw() {
         if head.is_hop_by_hop(name) {
             continue;
         }
-        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("expect") {
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"expect") {
             continue;
         }
-        if name.eq_ignore_ascii_case("x-forwarded-for") {
+        if name.eq_ignore_ascii_case(b"x-forwarded-for") {
             xff = Some(value);
             continue;
         }
-        if name.eq_ignore_ascii_case("forwarded") {
+        if name.eq_ignore_ascii_case(b"forwarded") {
             forwarded = Some(value);
             continue;
         }
-        if name.eq_ignore_ascii_case("x-forwarded-proto")
-            || name.eq_ignore_ascii_case(RAY_ID_HEADER)
+        if name.eq_ignore_ascii_case(b"x-forwarded-proto")
+            || name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes())
         {
             continue;
         }
-        if name.eq_ignore_ascii_case("host") {
+        if name.eq_ignore_ascii_case(b"host") {
             saw_host = true;
         }
         rampart_http::write_header(&mut out, name, value);
@@ -345,7 +345,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     out.extend_from_slice(b";proto=");
     out.extend_from_slice(proto);
     out.extend_from_slice(b"\r\n");
-    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_bytes());
     rampart_http::write_end_of_head(&mut out);
     out
 }
@@ -416,25 +416,25 @@ async fn respond_from_origin(
             || conn.rt.shutting_down());
     let mut out = buffers::take();
     out.reserve(1024 + buffered.len());
-    rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
+    rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason_bytes());
     let mut content_type = String::new();
     let logged = conn.rt.log.logs(LogField::EdgeResponseContentType);
-    for (name, value) in response.headers() {
+    for (name, value) in response.headers().raw() {
         if upgrade
-            && (name.eq_ignore_ascii_case("upgrade") || name.eq_ignore_ascii_case("connection"))
+            && (name.eq_ignore_ascii_case(b"upgrade") || name.eq_ignore_ascii_case(b"connection"))
         {
             rampart_http::write_header(&mut out, name, value);
             continue;
         }
-        if response.is_hop_by_hop(name) || name.eq_ignore_ascii_case(RAY_ID_HEADER) {
+        if response.is_hop_by_hop(name) || name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes()) {
             continue;
         }
-        if logged && name.eq_ignore_ascii_case("content-type") {
+        if logged && name.eq_ignore_ascii_case(b"content-type") {
             content_type = String::from_utf8_lossy(value).into_owned();
         }
         rampart_http::write_header(&mut out, name, value);
     }
-    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_bytes());
     if client_framing == ClientFraming::Chunked {
         rampart_http::write_header(&mut out, "transfer-encoding", b"chunked");
     }
@@ -551,7 +551,7 @@ pub(crate) fn custom_page(
     };
     let body = crate::errors::pages::render_page(template, &vars);
     let mut out = Vec::with_capacity(1024 + body.len());
-    rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason());
+    rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason_bytes());
     for (name, value) in response.headers() {
         let replaced = [
             "content-length",
@@ -572,7 +572,7 @@ pub(crate) fn custom_page(
         "content-length",
         body.len().to_string().as_bytes(),
     );
-    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_str().as_bytes());
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_bytes());
     if close {
         rampart_http::write_header(&mut out, "connection", b"close");
     }

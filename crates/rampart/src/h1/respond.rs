@@ -117,7 +117,7 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
         body.len().to_string().as_bytes(),
     );
     rampart_http::write_header(&mut out, "cache-control", b"no-store");
-    rampart_http::write_header(&mut out, RAY_ID_HEADER, a.ray_id.as_str().as_bytes());
+    rampart_http::write_header(&mut out, RAY_ID_HEADER, a.ray_id.as_bytes());
     if let Some(secs) = rejection.retry_after {
         rampart_http::write_header(&mut out, "retry-after", secs.to_string().as_bytes());
     }

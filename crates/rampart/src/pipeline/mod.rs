@@ -78,6 +78,11 @@ impl RayId {
         // Always ASCII hex digits.
         std::str::from_utf8(&self.0).unwrap_or("0000000000000000")
     }
+
+    /// The 16 lowercase hex digits as bytes, for writing into a head.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Everything known about one request while it is handled.
