@@ -70,9 +70,11 @@ pub(crate) async fn serve(
         rt,
     };
     let mut first = true;
+    // Taken once: between requests the connection waits on it.
+    let mut shutdown = conn.rt.shutdown_signal();
     loop {
         let generation = conn.rt.generation();
-        let head = read_head(&mut conn, &generation.config, first).await;
+        let head = read_head(&mut conn, &generation.config, first, &mut shutdown).await;
         first = false;
         let next = match head {
             HeadRead::Closed => return,
@@ -129,10 +131,14 @@ pub(crate) async fn serve(
 /// Between requests the connection may idle for `keepalive_timeout` (then it is closed
 /// silently); once the first byte of a head has arrived, the whole head must arrive within
 /// `client_header_timeout` (then 408).
-async fn read_head(conn: &mut Conn, config: &crate::config::Config, first: bool) -> HeadRead {
+async fn read_head(
+    conn: &mut Conn,
+    config: &crate::config::Config,
+    first: bool,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> HeadRead {
     let limits = config.limits.http_limits();
     let header_timeout = config.server.client_header_timeout;
-    let mut shutdown = conn.rt.shutdown_signal();
     // One clock read for both deadlines.
     let now = TokioInstant::now();
     let mut deadline = if conn.buf.is_empty() && !first {
