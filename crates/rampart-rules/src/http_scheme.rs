@@ -320,16 +320,11 @@ impl HttpRequestFields {
     }
 
     fn header_map(&self) -> Value<'_> {
-        let mut map = MapValue::new();
-        for (name, value) in &self.headers {
-            let key: Cow<'_, [u8]> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(name.to_ascii_lowercase().into_bytes())
-            } else {
-                Cow::Borrowed(name.as_bytes())
-            };
-            push(&mut map, key, Cow::Borrowed(value));
-        }
-        Value::Map(map)
+        header_map(
+            self.headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes(), v.as_slice())),
+        )
     }
 
     fn cookie_map(&self) -> Value<'_> {
@@ -385,6 +380,22 @@ fn split_once(b: &[u8], sep: u8) -> (&[u8], &[u8]) {
         Some(i) => (&b[..i], &b[i + 1..]),
         None => (b, &b[b.len()..]),
     }
+}
+
+/// The value of `http.request.headers` for these fields (name as received, value): each
+/// lowercased name maps to its values in order. Names and values are borrowed where they can
+/// be, so a host can answer the field straight from its parsed request.
+pub fn header_map<'a>(fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Value<'a> {
+    let mut map = MapValue::new();
+    for (name, value) in fields {
+        let key: Cow<'_, [u8]> = if name.iter().any(u8::is_ascii_uppercase) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        push(&mut map, key, Cow::Borrowed(value));
+    }
+    Value::Map(map)
 }
 
 fn push<'a>(map: &mut MapValue<'a>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) {

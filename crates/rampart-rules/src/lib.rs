@@ -92,7 +92,7 @@ use std::fmt;
 
 pub use error::{CompileError, ErrorKind, Span};
 pub use exec::{ExecutionContext, FieldSource};
-pub use http_scheme::{HttpField, HttpRequestFields};
+pub use http_scheme::{HttpField, HttpRequestFields, header_map};
 pub use ipset::IpSet;
 pub use lists::{List, Lists};
 pub use parse::Ast;

@@ -1,9 +1,10 @@
 //! The rules engine's view of a request: fields filled lazily from the parsed head.
 //!
-//! Simple fields are answered straight from the [`RequestHead`] without copying; fields that
-//! need derived structures (the header, cookie and argument maps, the extension, the full
-//! URI) come from a [`HttpRequestFields`] built on first use only, so a request whose rules
-//! read only `http.request.uri.path` and `ip.src` costs no allocation here.
+//! Simple fields and the header map are answered straight from the [`RequestHead`] without
+//! copying it; fields that need derived structures (the cookie and argument maps, the
+//! extension, the full URI) come from a [`HttpRequestFields`] built on first use only, so a
+//! request whose rules read only `http.request.uri.path`, headers and `ip.src` costs no copy
+//! of the request here.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -84,7 +85,8 @@ impl<'a> RequestFields<'a> {
         let mut values = self
             .head
             .headers()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name));
+            .raw()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()));
         match (values.next(), values.next()) {
             (None, _) => Some(Value::Bytes(Cow::Borrowed(b""))),
             (Some((_, v)), None) => Some(Value::Bytes(Cow::Borrowed(v))),
@@ -106,6 +108,8 @@ impl FieldSource for RequestFields<'_> {
             "http.request.uri.path" => Some(bytes(self.head.path())),
             "http.request.uri.query" => Some(bytes(self.head.query().unwrap_or(""))),
             "http.request.version" => Some(bytes(self.protocol)),
+            // The map borrows from the head: no copy of the request is made for it.
+            "http.request.headers" => Some(rampart_rules::header_map(self.head.headers().raw())),
             "http.user_agent" => self.single_header("user-agent"),
             "http.referer" => self.single_header("referer"),
             "http.x_forwarded_for" => self.single_header("x-forwarded-for"),
@@ -132,5 +136,48 @@ impl FieldSource for RequestFields<'_> {
             Some(v) => Some(v),
             None => self.derived().field(id, name),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_rules::{FieldSource, Scheme};
+
+    /// The header map answered from the head is the one the rules crate derives from a copy
+    /// of the request: names lowercased, repeated fields' values in order.
+    #[test]
+    fn the_header_map_from_the_head_is_the_derived_one() {
+        let raw = b"GET /a?b=1 HTTP/1.1\r\nHost: h.test\r\nX-A: 1\r\nx-a: 2\r\nAccept: */*\r\n\r\n";
+        let limits = rampart_http::Limits::default();
+        let Ok(rampart_http::Parse::Complete((head, _))) =
+            rampart_http::parse_request_head(raw, &limits)
+        else {
+            panic!("the head parses");
+        };
+        let geo = GeoInfo::default();
+        let ip = "192.0.2.1".parse().unwrap();
+        let fields = RequestFields::new(&head, ip, &geo, "HTTP/1.1", 0, false);
+        let (id, _) = Scheme::http().field("http.request.headers").unwrap();
+        let copied = head
+            .headers()
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect();
+        let derived = HttpRequestFields::from_parts("GET", "/a?b=1", "HTTP/1.1", copied);
+        let from_head = fields.field(id, "http.request.headers").unwrap();
+        assert_eq!(
+            Some(from_head.clone()),
+            derived.field(id, "http.request.headers")
+        );
+        let Value::Map(map) = from_head else {
+            panic!("a map")
+        };
+        assert_eq!(
+            map.get(b"x-a".as_slice()),
+            Some(&Value::Array(vec![
+                Value::Bytes(Cow::Borrowed(b"1")),
+                Value::Bytes(Cow::Borrowed(b"2"))
+            ]))
+        );
     }
 }
