@@ -10,6 +10,8 @@
 //! not occur is skipped without being evaluated.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
@@ -93,10 +95,11 @@ struct Group {
 enum GroupIndex {
     /// One Aho-Corasick automaton over all literals; pattern id = entry.
     Literals(AhoCorasick),
-    /// Per (family, prefix length), network → entry.
-    Prefixes(Vec<(bool, u8, u128, HashMap<u128, usize>)>),
-    /// Map key → entry.
-    MapKeys(HashMap<Vec<u8>, usize>),
+    /// Per (family, prefix length), network → entry. The keys come from the rules, so a
+    /// fast hash is safe: a client's address is only looked up, never inserted.
+    Prefixes(Vec<(bool, u8, u128, FxHashMap<u128, usize>)>),
+    /// Map key → entry (keys from the rules, as above).
+    MapKeys(FxHashMap<Vec<u8>, usize>),
 }
 
 /// An ordered list of rules with a shared pre-filter.
@@ -175,7 +178,7 @@ impl<A> RuleSet<A> {
                     .ok()
                     .map(GroupIndex::Literals),
                 AtomKind::Prefix => {
-                    let mut tables: Vec<(bool, u8, u128, HashMap<u128, usize>)> = Vec::new();
+                    let mut tables: Vec<(bool, u8, u128, FxHashMap<u128, usize>)> = Vec::new();
                     for (entry, d) in data.iter().enumerate() {
                         let p = Prefix {
                             v6: d[0] == 1,
@@ -190,7 +193,7 @@ impl<A> RuleSet<A> {
                                 p.v6,
                                 p.len,
                                 p.mask(),
-                                HashMap::from([(p.net, entry)]),
+                                FxHashMap::from_iter([(p.net, entry)]),
                             )),
                         }
                     }
