@@ -200,7 +200,7 @@ async fn exchange(
     }
     let limits = ctx.generation.config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
-    let deadline = TokioInstant::now() + timeout;
+    Conn::timer_at(&mut conn.timer, TokioInstant::now() + timeout);
     let mut buf = origin.take_read_buffer(READ_CHUNK);
     let mut watch_client = true;
     loop {
@@ -223,7 +223,7 @@ async fn exchange(
                 Ok(0) | Err(_) => return Err(Exchange::ClientGone),
                 Ok(_) => watch_client = conn.buf.len() < MAX_PIPELINE_BUFFER,
             },
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = conn.timer.as_mut() => {
                 return Err(Exchange::Origin(OriginError::ResponseTimedOut(timeout)));
             }
         }

@@ -12,10 +12,11 @@ pub mod respond;
 pub use crate::stream::ClientStream;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use rampart_http::{BodyFraming, Parse, RequestError, RequestHead, Version};
-use tokio::time::Instant as TokioInstant;
+use tokio::time::{Instant as TokioInstant, Sleep};
 
 use crate::errors::EdgeError;
 use crate::listen::Runtime;
@@ -33,6 +34,19 @@ pub(crate) struct Conn {
     pub buf: Vec<u8>,
     pub peer: SocketAddr,
     pub rt: Arc<Runtime>,
+    /// The connection's one timer, reset for each wait (next head, origin response): a new
+    /// timer per wait is registered with the runtime's timer wheel and removed from it again,
+    /// while moving a deadline later costs no more than a store.
+    pub timer: Pin<Box<Sleep>>,
+}
+
+impl Conn {
+    /// The connection's timer, set to fire at `deadline`.
+    pub(crate) fn timer_at(timer: &mut Pin<Box<Sleep>>, deadline: TokioInstant) {
+        if timer.deadline() != deadline || timer.is_elapsed() {
+            timer.as_mut().reset(deadline);
+        }
+    }
 }
 
 /// What happens to the connection after a request.
@@ -68,6 +82,8 @@ pub(crate) async fn serve(
         buf: Vec::new(),
         peer,
         rt,
+        // Not registered with the runtime until first awaited.
+        timer: Box::pin(tokio::time::sleep_until(TokioInstant::now())),
     };
     let mut first = true;
     // Taken once: between requests the connection waits on it.
@@ -85,6 +101,7 @@ pub(crate) async fn serve(
                     sni,
                     peer,
                     rt,
+                    ..
                 } = conn;
                 let tls = stream.is_tls();
                 let io = crate::stream::Prefixed::new(buf, stream);
@@ -166,20 +183,23 @@ async fn read_head(
                 deadline = Some(TokioInstant::now() + header_timeout);
             }
         }
+        Conn::timer_at(&mut conn.timer, deadline.unwrap_or(idle_deadline));
         let read = match deadline {
-            Some(d) => {
-                tokio::time::timeout_at(d, conn.stream.read_some(&mut conn.buf, HEAD_CHUNK)).await
-            }
+            Some(_) => tokio::select! {
+                r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
+                _ = conn.timer.as_mut() => None,
+            },
             None => tokio::select! {
-                r = tokio::time::timeout_at(idle_deadline, conn.stream.read_some(&mut conn.buf, HEAD_CHUNK)) => r,
+                r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
+                _ = conn.timer.as_mut() => None,
                 _ = shutdown.changed() => return HeadRead::Closed,
             },
         };
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return HeadRead::Closed,
-            Ok(Ok(_)) => {}
-            Err(_elapsed) if conn.buf.is_empty() => return HeadRead::Closed,
-            Err(_elapsed) => return HeadRead::TimedOut,
+            Some(Ok(0)) | Some(Err(_)) => return HeadRead::Closed,
+            Some(Ok(_)) => {}
+            None if conn.buf.is_empty() => return HeadRead::Closed,
+            None => return HeadRead::TimedOut,
         }
     }
 }
