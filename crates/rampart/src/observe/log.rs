@@ -118,6 +118,14 @@ macro_rules! log_fields {
                     $(LogField::$name => stringify!($name),)*
                 }
             }
+
+            /// `,"Name":`, what precedes the field's value in a line (without the comma
+            /// for the first field): written with one copy.
+            fn key(self) -> &'static [u8] {
+                match self {
+                    $(LogField::$name => concat!(",\"", stringify!($name), "\":").as_bytes(),)*
+                }
+            }
         }
     };
 }
@@ -198,12 +206,8 @@ impl LogField {
 pub fn write_line(out: &mut Vec<u8>, fields: &[LogField], r: &RequestInfo<'_>, o: &LogRecord) {
     out.push(b'{');
     for (i, &f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.push(b'"');
-        out.extend_from_slice(f.name().as_bytes());
-        out.extend_from_slice(b"\":");
+        let key = f.key();
+        out.extend_from_slice(if i == 0 { &key[1..] } else { key });
         write_value(out, f, r, o);
     }
     out.extend_from_slice(b"}\n");
