@@ -24,6 +24,11 @@ use crate::stream::buffers;
 /// Most pipelined bytes buffered from the client while its current request is at the origin.
 const MAX_PIPELINE_BUFFER: usize = 64 * 1024;
 
+/// Room for one read from the origin: a response head with a body of up to about 32 KB
+/// arrives in one read and goes to the client in one write (with 16 KB, a 16 KB file and its
+/// head took two of each). The buffer stays with the pooled connection.
+const ORIGIN_READ: usize = 32 * 1024;
+
 /// How a request's exchange with the origin ended, before the response head reached the client.
 enum Failure {
     /// Answer the client with this generated error; then close if `close`.
@@ -201,13 +206,13 @@ async fn exchange(
     let limits = ctx.generation.config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
     Conn::timer_at(&mut conn.timer, TokioInstant::now() + timeout);
-    let mut buf = origin.take_read_buffer(READ_CHUNK);
+    let mut buf = origin.take_read_buffer(ORIGIN_READ);
     let mut watch_client = true;
     loop {
         if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
             return Ok((head, buf));
         }
-        buf.reserve(READ_CHUNK);
+        buf.reserve(ORIGIN_READ);
         if conn.buf.len() == conn.buf.capacity() {
             conn.buf.reserve(super::HEAD_CHUNK);
         }
@@ -698,7 +703,7 @@ impl OriginBodyStream {
                     }
                 }
             }
-            self.buf.reserve(READ_CHUNK);
+            self.buf.reserve(ORIGIN_READ);
             match tokio::time::timeout(idle, origin.stream.read_buf(&mut self.buf)).await {
                 Ok(Ok(0)) => {
                     if matches!(self.kind, OriginBodyKind::UntilClose) {
