@@ -22,7 +22,8 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::errors::EdgeError;
 use crate::h1::forward::{
-    OriginBodyStream, custom_page, origin_error_page, origin_request_head, take_response_head,
+    ORIGIN_READ, OriginBodyStream, custom_page, origin_error_page, origin_request_head,
+    take_response_head,
 };
 use crate::h1::respond::{Answering, error_response, fill_record};
 use crate::listen::Runtime;
@@ -633,12 +634,12 @@ async fn exchange(
     let limits = config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
     let deadline = TokioInstant::now() + timeout;
-    let mut buf = origin.take_read_buffer(READ_CHUNK);
+    let mut buf = origin.take_read_buffer(ORIGIN_READ);
     loop {
         if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
             return Ok((head, buf));
         }
-        buf.reserve(READ_CHUNK);
+        buf.reserve(ORIGIN_READ);
         tokio::select! {
             r = origin.stream.read_buf(&mut buf) => match r {
                 Ok(0) | Err(_) if buf.is_empty() && origin.reused && *body_sent == 0 => return Err(Exchange::DeadPooled),

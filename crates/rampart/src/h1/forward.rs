@@ -27,7 +27,7 @@ const MAX_PIPELINE_BUFFER: usize = 64 * 1024;
 /// Room for one read from the origin: a response head with a body of up to about 32 KB
 /// arrives in one read and goes to the client in one write (with 16 KB, a 16 KB file and its
 /// head took two of each). The buffer stays with the pooled connection.
-const ORIGIN_READ: usize = 32 * 1024;
+pub(crate) const ORIGIN_READ: usize = 32 * 1024;
 
 /// How a request's exchange with the origin ended, before the response head reached the client.
 enum Failure {
