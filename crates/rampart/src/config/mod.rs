@@ -454,14 +454,12 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
 /// (`access_log = "off"` logs nothing).
 fn read_log_fields(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Vec<LogField>> {
     const KEY: &str = "access_log_fields";
-    let list = w.strings(t, KEY)?;
+    let list = w.nonempty_strings(
+        t,
+        KEY,
+        "lists no field; name the fields to log, or set access_log = \"off\"",
+    )?;
     if list.is_empty() {
-        let span = t.span_of(KEY);
-        w.error(
-            &span,
-            &t.key(KEY),
-            "lists no field; name the fields to log, or set access_log = \"off\"",
-        );
         return None;
     }
     let mut fields = Vec::with_capacity(list.len());
@@ -489,15 +487,11 @@ fn read_log_fields(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Vec<LogField
 
 /// A list of `IP:port` addresses; an empty list is an error (omit the key instead).
 fn read_addresses(w: &mut Walker<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<SocketAddr>> {
-    let list = w.strings(t, key)?;
-    if list.is_empty() {
-        let span = t.span_of(key);
-        w.error(
-            &span,
-            &t.key(key),
-            "needs at least one address, e.g. [\"127.0.0.1:8080\"]",
-        );
-    }
+    let list = w.nonempty_strings(
+        t,
+        key,
+        "needs at least one address, e.g. [\"127.0.0.1:8080\"]",
+    )?;
     Some(
         list.into_iter()
             .filter_map(|(a, span)| match a.parse::<SocketAddr>() {

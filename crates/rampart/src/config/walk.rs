@@ -242,6 +242,21 @@ impl<'s> Walker<'s> {
         Some(out)
     }
 
+    /// An array of strings that must not be empty: an empty one is reported with `empty`
+    /// (and returned, so the caller can go on).
+    pub fn nonempty_strings(
+        &mut self,
+        t: &Table<'_, '_>,
+        key: &str,
+        empty: &str,
+    ) -> Option<Vec<(String, Range<usize>)>> {
+        let list = self.strings(t, key)?;
+        if list.is_empty() {
+            self.error(&t.span_of(key), &t.key(key), empty);
+        }
+        Some(list)
+    }
+
     /// An array of tables (`[[zone]]`), each checked against `known`.
     pub fn tables<'t, 'i>(
         &mut self,

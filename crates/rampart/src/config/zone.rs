@@ -192,14 +192,10 @@ pub(super) fn read_zones(
             w.missing(t, "name");
         }
         let mut hosts = Vec::new();
-        match w.strings(t, "hosts") {
+        match w.nonempty_strings(t, "hosts", "a zone needs at least one host") {
             None if t.get("hosts").is_none() => w.missing(t, "hosts"),
             None => {}
             Some(list) => {
-                if list.is_empty() {
-                    let span = t.span_of("hosts");
-                    w.error(&span, &t.key("hosts"), "a zone needs at least one host");
-                }
                 for (h, span) in list {
                     match HostPattern::parse(&h) {
                         Ok(p) => {
