@@ -161,6 +161,11 @@ fn bad_values_name_the_key() {
             "expected a string, found integer",
         ),
         (
+            "[server]\nlisten = []\n",
+            "server.listen",
+            "needs at least one address",
+        ),
+        (
             "[server]\naccess_log_fields = [\"ClientIp\"]\n",
             "server.access_log_fields",
             "`ClientIp` is not an access log field; did you mean `ClientIP`?",
@@ -206,6 +211,11 @@ fn zone_problems_are_reported() {
             "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\n",
             "zone[0].origin",
             "required",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = []\norigin = \"http://127.0.0.1:1\"\n",
+            "zone[0].hosts",
+            "a zone needs at least one host",
         ),
         (
             "[[zone]]\nname = \"a\"\nhosts = [\"10.0.0.1\"]\norigin = \"http://127.0.0.1:1\"\n",
