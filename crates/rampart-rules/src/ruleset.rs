@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
@@ -265,7 +266,8 @@ impl<A> RuleSet<A> {
         // rules whose conditions hold. Rules are visited 64 at a time, and a
         // group runs only once evaluation reaches the word of its first rule,
         // so an early first match skips the groups of later rules.
-        let mut candidates = self.unguarded.clone();
+        // On the stack for up to 512 rules: no allocation per evaluation.
+        let mut candidates: SmallVec<[u64; 8]> = SmallVec::from_slice(&self.unguarded);
         let mut next_group = 0;
         for w in 0..candidates.len() {
             let word_end = (w + 1) * 64;
