@@ -216,7 +216,9 @@ async fn exchange(
         if conn.buf.len() == conn.buf.capacity() {
             conn.buf.reserve(super::HEAD_CHUNK);
         }
+        // `biased`: the origin first, then the client, then the deadline.
         tokio::select! {
+            biased;
             r = origin.stream.read_buf(&mut buf) => match r {
                 Ok(0) | Err(_) if buf.is_empty() && origin.reused && !origin_write_failed => return Err(Exchange::DeadPooled),
                 Ok(0) | Err(_) => return Err(Exchange::Origin(OriginError::ClosedBeforeResponse)),

@@ -184,12 +184,15 @@ async fn read_head(
             }
         }
         Conn::timer_at(&mut conn.timer, deadline.unwrap_or(idle_deadline));
+        // `biased`: polled in order (the read first), without drawing a random number.
         let read = match deadline {
             Some(_) => tokio::select! {
+                biased;
                 r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
                 _ = conn.timer.as_mut() => None,
             },
             None => tokio::select! {
+                biased;
                 r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
                 _ = conn.timer.as_mut() => None,
                 _ = shutdown.changed() => return HeadRead::Closed,
