@@ -25,10 +25,11 @@ pub enum MaybeTls<T> {
 pub mod buffers {
     use std::cell::RefCell;
 
-    /// At most this many buffers are kept per thread (4 KB each: 1 MB).
+    /// At most this many buffers are kept per thread: mostly 4 KB client reads, some 32 KB
+    /// origin reads (at most 8 MB per thread).
     const KEPT: usize = 256;
-    /// Buffers that grew beyond this are freed instead of kept.
-    const KEPT_CAPACITY: usize = 16 << 10;
+    /// Buffers that grew beyond this are freed instead of kept (an origin read is 32 KB).
+    const KEPT_CAPACITY: usize = 32 << 10;
 
     thread_local! {
         static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };

@@ -120,9 +120,6 @@ pub struct OriginConn {
     pub addr: SocketAddr,
     /// Whether it came from the pool (and so may turn out dead on first use).
     pub reused: bool,
-    /// The read buffer for responses, empty between exchanges. It stays with the connection
-    /// in the pool, so a reused connection reads without allocating.
-    pub buf: Vec<u8>,
 }
 
 impl OriginConn {
@@ -131,28 +128,24 @@ impl OriginConn {
             stream,
             addr,
             reused: false,
-            buf: Vec::new(),
         }
     }
 
-    /// The read buffer, emptied, with room for at least one read of `chunk` bytes.
+    /// A read buffer for the response, from the thread's kept buffers, with room for at least
+    /// one read of `chunk` bytes. [`OriginPool::checkin`] gives it back: idle connections
+    /// hold no buffer, so idle origin connections cost no buffer memory however many there
+    /// are, and the buffers kept are bounded per thread.
     pub fn take_read_buffer(&mut self, chunk: usize) -> Vec<u8> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        let mut buf = crate::stream::buffers::take();
         buf.reserve(chunk);
         buf
     }
 }
 
-/// A read buffer grown past this (by a large response head) is dropped at check-in rather
-/// than kept with the idle connection.
-const MAX_POOLED_BUFFER: usize = 64 * 1024;
-
 struct Idle {
     stream: OriginStream,
     addr: SocketAddr,
     since: Instant,
-    buf: Vec<u8>,
 }
 
 /// Idle lists per origin: one per worker thread (up to this many), so that a connection is
@@ -225,20 +218,16 @@ impl OriginPool {
                     stream: c.stream,
                     addr: c.addr,
                     reused: true,
-                    buf: c.buf,
                 });
             }
         }
         None
     }
 
-    /// Returns a connection whose exchange completed cleanly to the pool, with its read
-    /// buffer (`buf`, whose contents are discarded).
-    pub fn checkin(&self, conn: OriginConn, mut buf: Vec<u8>) {
-        buf.clear();
-        if buf.capacity() > MAX_POOLED_BUFFER {
-            buf = Vec::new();
-        }
+    /// Returns a connection whose exchange completed cleanly to the pool, and its read
+    /// buffer (`buf`, whose contents are discarded) to the thread's kept buffers.
+    pub fn checkin(&self, conn: OriginConn, buf: Vec<u8>) {
+        crate::stream::buffers::give(buf);
         let mut idle = self.idle_here();
         if idle.len() >= MAX_IDLE_PER_ORIGIN {
             idle.remove(0);
@@ -247,7 +236,6 @@ impl OriginPool {
             stream: conn.stream,
             addr: conn.addr,
             since: Instant::now(),
-            buf,
         });
     }
 
