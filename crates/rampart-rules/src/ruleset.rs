@@ -10,13 +10,12 @@
 //! not occur is skipped without being evaluated.
 
 use std::collections::HashMap;
-
-use rustc_hash::FxHashMap;
-use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use crate::Filter;
 use crate::compile::Matcher;

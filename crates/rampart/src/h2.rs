@@ -634,7 +634,7 @@ async fn exchange(
     let limits = config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
     let deadline = TokioInstant::now() + timeout;
-    let mut buf = origin.take_read_buffer(ORIGIN_READ);
+    let mut buf = crate::stream::buffers::take(ORIGIN_READ);
     loop {
         if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
             return Ok((head, buf));

@@ -35,9 +35,11 @@ pub mod buffers {
         static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// An empty buffer, with the capacity it had when it was given back if one is kept.
-    pub fn take() -> Vec<u8> {
-        FREE.with(|f| f.borrow_mut().pop()).unwrap_or_default()
+    /// An empty buffer with room for at least `room` bytes: a kept one if there is one.
+    pub fn take(room: usize) -> Vec<u8> {
+        let mut buf = FREE.with(|f| f.borrow_mut().pop()).unwrap_or_default();
+        buf.reserve(room);
+        buf
     }
 
     /// Takes back a buffer that is no longer needed (its contents are discarded).
@@ -60,20 +62,20 @@ pub mod buffers {
 
         #[test]
         fn buffers_come_back_empty_with_their_capacity_and_only_so_many_are_kept() {
-            assert_eq!(take().capacity(), 0, "nothing kept yet on this thread");
+            assert_eq!(take(0).capacity(), 0, "nothing kept yet on this thread");
             let mut buf = Vec::with_capacity(4096);
             buf.extend_from_slice(b"GET / HTTP/1.1\r\n");
             let at = buf.as_ptr();
             give(buf);
-            let again = take();
+            let again = take(0);
             assert!(again.is_empty());
             assert_eq!((again.as_ptr(), again.capacity()), (at, 4096));
             give(Vec::with_capacity(KEPT_CAPACITY + 1));
-            assert_eq!(take().capacity(), 0, "a grown buffer is freed");
+            assert_eq!(take(0).capacity(), 0, "a grown buffer is freed");
             for _ in 0..KEPT + 10 {
                 give(Vec::with_capacity(4096));
             }
-            let kept = std::iter::from_fn(|| Some(take()))
+            let kept = std::iter::from_fn(|| Some(take(0)))
                 .take_while(|b| b.capacity() > 0)
                 .count();
             assert_eq!(kept, KEPT);
@@ -84,9 +86,10 @@ pub mod buffers {
 /// Room for `chunk` more bytes in `buf`, which takes a kept buffer if it has none.
 fn make_room(buf: &mut Vec<u8>, chunk: usize) {
     if buf.capacity() == 0 {
-        *buf = buffers::take();
+        *buf = buffers::take(chunk);
+    } else {
+        buf.reserve(chunk);
     }
-    buf.reserve(chunk);
 }
 
 /// A client connection.

@@ -26,7 +26,8 @@ const MAX_PIPELINE_BUFFER: usize = 64 * 1024;
 
 /// Room for one read from the origin: a response head with a body of up to about 32 KB
 /// arrives in one read and goes to the client in one write (with 16 KB, a 16 KB file and its
-/// head took two of each). The buffer stays with the pooled connection.
+/// head took two of each). The buffer comes from the thread's kept buffers and goes back to
+/// them when the connection returns to the pool.
 pub(crate) const ORIGIN_READ: usize = 32 * 1024;
 
 /// How a request's exchange with the origin ended, before the response head reached the client.
@@ -205,8 +206,8 @@ async fn exchange(
     }
     let limits = ctx.generation.config.limits.http_limits();
     let timeout = zone.config.origin_response_timeout;
-    Conn::timer_at(&mut conn.timer, TokioInstant::now() + timeout);
-    let mut buf = origin.take_read_buffer(ORIGIN_READ);
+    conn.timer_at(TokioInstant::now() + timeout);
+    let mut buf = buffers::take(ORIGIN_READ);
     let mut watch_client = true;
     loop {
         if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
@@ -262,8 +263,7 @@ pub(crate) fn take_response_head(
 /// The request head sent to the origin.
 pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     let head = ctx.head;
-    let mut out = buffers::take();
-    out.reserve(512);
+    let mut out = buffers::take(512);
     rampart_http::write_request_line(
         &mut out,
         head.method(),
@@ -421,8 +421,7 @@ async fn respond_from_origin(
             || !request_body_done
             || client_framing == ClientFraming::Close
             || conn.rt.shutting_down());
-    let mut out = buffers::take();
-    out.reserve(1024 + buffered.len());
+    let mut out = buffers::take(1024 + buffered.len());
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason_bytes());
     let mut content_type = String::new();
     let logged = conn.rt.log.logs(LogField::EdgeResponseContentType);

@@ -41,10 +41,10 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// The connection's timer, set to fire at `deadline`.
-    pub(crate) fn timer_at(timer: &mut Pin<Box<Sleep>>, deadline: TokioInstant) {
-        if timer.deadline() != deadline || timer.is_elapsed() {
-            timer.as_mut().reset(deadline);
+    /// Sets the connection's timer to fire at `deadline`.
+    pub(crate) fn timer_at(&mut self, deadline: TokioInstant) {
+        if self.timer.deadline() != deadline || self.timer.is_elapsed() {
+            self.timer.as_mut().reset(deadline);
         }
     }
 }
@@ -183,20 +183,14 @@ async fn read_head(
                 deadline = Some(TokioInstant::now() + header_timeout);
             }
         }
-        Conn::timer_at(&mut conn.timer, deadline.unwrap_or(idle_deadline));
+        conn.timer_at(deadline.unwrap_or(idle_deadline));
         // `biased`: polled in order (the read first), without drawing a random number.
-        let read = match deadline {
-            Some(_) => tokio::select! {
-                biased;
-                r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
-                _ = conn.timer.as_mut() => None,
-            },
-            None => tokio::select! {
-                biased;
-                r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
-                _ = conn.timer.as_mut() => None,
-                _ = shutdown.changed() => return HeadRead::Closed,
-            },
+        // Shutdown closes a connection only between requests, never one sending a head.
+        let read = tokio::select! {
+            biased;
+            r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
+            _ = conn.timer.as_mut() => None,
+            _ = shutdown.changed(), if deadline.is_none() => return HeadRead::Closed,
         };
         match read {
             Some(Ok(0)) | Some(Err(_)) => return HeadRead::Closed,

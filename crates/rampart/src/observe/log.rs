@@ -114,9 +114,7 @@ macro_rules! log_fields {
 
             /// The field's name, as it appears in the line and in the configuration.
             pub fn name(self) -> &'static str {
-                match self {
-                    $(LogField::$name => stringify!($name),)*
-                }
+                LogField::NAMES[self as usize]
             }
 
             /// `,"Name":`, what precedes the field's value in a line (without the comma

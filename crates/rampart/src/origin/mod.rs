@@ -130,16 +130,6 @@ impl OriginConn {
             reused: false,
         }
     }
-
-    /// A read buffer for the response, from the thread's kept buffers, with room for at least
-    /// one read of `chunk` bytes. [`OriginPool::checkin`] gives it back: idle connections
-    /// hold no buffer, so idle origin connections cost no buffer memory however many there
-    /// are, and the buffers kept are bounded per thread.
-    pub fn take_read_buffer(&mut self, chunk: usize) -> Vec<u8> {
-        let mut buf = crate::stream::buffers::take();
-        buf.reserve(chunk);
-        buf
-    }
 }
 
 struct Idle {
@@ -225,7 +215,9 @@ impl OriginPool {
     }
 
     /// Returns a connection whose exchange completed cleanly to the pool, and its read
-    /// buffer (`buf`, whose contents are discarded) to the thread's kept buffers.
+    /// buffer (`buf`, whose contents are discarded) to the thread's kept buffers: an idle
+    /// connection holds no buffer, so idle origin connections cost no buffer memory however
+    /// many there are.
     pub fn checkin(&self, conn: OriginConn, buf: Vec<u8>) {
         crate::stream::buffers::give(buf);
         let mut idle = self.idle_here();
