@@ -53,6 +53,8 @@ print()
 print(f"- Machine: {os.cpu_count()} cores, {cpu}; loopback only; wrk, the origin (nginx, 1 worker) and the proxy (2 workers each) share the cores.")
 print("- CPU µs/req: the proxy's own CPU time (all its processes and threads, from /proc, user + system) divided by the requests completed in the run; medians over rounds.")
 print(f"- Command: `{env} bench/run`; wrk -t2 -c{conns} -d{duration}s per run, {rounds} interleaved rounds, medians.")
+if any(p == "relay" for _, _, p in rows):
+    print("- null relay: bench/null-relay.c, byte copying between a client and its own origin connection with no HTTP at all; the most any epoll proxy can reach here.")
 if any(sc == "f" for sc, _, _ in rows):
     print(f"- (f): h2load -t2 -c{conns} -m{os.environ.get('STREAMS', '10')} -D{duration} over cleartext HTTP/2 (prior knowledge); p50/p99 from h2load's per-request log.")
 print()
@@ -68,7 +70,7 @@ for sc in ("a", "b", "c", "f", "e"):
         nginx = rows.get((sc, log, "nginx"))
         nginx_rps = med([x[0] for x in nginx]) if nginx else None
         base = direct.get("b") if sc == "b" else direct.get("e")
-        for proxy in ("rampart", "nginx", "haproxy", "direct"):
+        for proxy in ("rampart", "nginx", "haproxy", "relay", "direct"):
             v = rows.get((sc, log, proxy))
             if not v:
                 continue
@@ -83,7 +85,8 @@ for sc in ("a", "b", "c", "f", "e"):
             f99 = f"{p99:.2f}" if p99 is not None else "?"
             user, system = med([x[4] for x in v]), med([x[5] for x in v])
             fcpu = f"{user + system:.1f} ({user:.1f} + {system:.1f})" if user is not None and system is not None else ""
-            print(f"| {names.get(sc, sc)} | {log} | {proxy}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} | {fcpu} |")
+            label = "null relay (floor)" if proxy == "relay" else proxy
+            print(f"| {names.get(sc, sc)} | {log} | {label}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} | {fcpu} |")
 if mem:
     if rows:
         print()
