@@ -13,8 +13,9 @@
 //!   rejection is a [`RequestError`] naming the rule, the byte offset and exactly one status
 //!   code.
 //! - [`ChunkedDecoder`] decodes a chunked body fed in pieces of any size.
-//! - [`parse_response_head`] reads an origin's response head (fields tokenised by httparse)
-//!   and its body framing.
+//! - [`parse_response_head`] reads an origin's response head and its body framing, with the
+//!   same field tokeniser's building blocks (bare LF line endings allowed, as RFC 9112 §2.2
+//!   lets a recipient); it is tested to accept exactly what httparse does.
 //! - The `write_*` functions serialise heads and chunks.
 //!
 //! ```
