@@ -1,5 +1,7 @@
 //! Request heads: the request line, the field lines, and the checks httparse does not make.
 
+use std::borrow::Cow;
+
 use crate::chars::{
     field_value_prefix_len, first_non_token, is_field_value_byte, is_tchar, token_prefix_len,
 };
@@ -81,21 +83,24 @@ impl RequestHead {
     pub fn query(&self) -> Option<&str> {
         self.parts.query.map(|q| &self.target_bytes()[q + 1..])
     }
-    /// The request-target to send to an origin: origin-form (`/path?query`).
-    pub fn path_and_query(&self) -> &str {
+    /// The request-target to send to an origin: origin-form (`/path?query`). Borrowed from
+    /// the head, except for absolute-form with an empty path and a query
+    /// (`http://a.test?q`), which becomes `/?q` (RFC 9112 §3.2.1: an empty path is sent as
+    /// `/`).
+    pub fn path_and_query(&self) -> Cow<'_, str> {
         let t = self.target_bytes();
         match self.parts.form {
             TargetForm::Absolute => {
                 let rest = &t[self.parts.path_start..];
-                if rest.is_empty() || rest.starts_with('?') {
-                    // RFC 9112 §3.2.1: an empty path is sent as "/". The query cannot be kept
-                    // without allocating; absolute-form with an empty path and a query is rare.
-                    if rest.is_empty() { "/" } else { rest }
+                if rest.is_empty() {
+                    Cow::Borrowed("/")
+                } else if rest.starts_with('?') {
+                    Cow::Owned(format!("/{rest}"))
                 } else {
-                    rest
+                    Cow::Borrowed(rest)
                 }
             }
-            _ => t,
+            _ => Cow::Borrowed(t),
         }
     }
     /// The HTTP version.

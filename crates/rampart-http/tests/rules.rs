@@ -276,10 +276,24 @@ fn host_rules() {
             h.host().unwrap().host(),
             h.path(),
             h.query(),
-            h.path_and_query()
+            &*h.path_and_query()
         ),
         ("a.test", "/x", Some("y"), "/x?y")
     );
+    // RFC 9112 §3.2.1: an empty path goes to the origin as "/", the query kept after it.
+    for (raw, origin_form) in [
+        (
+            &b"GET http://a.test HTTP/1.1\r\nHost: a.test\r\n\r\n"[..],
+            "/",
+        ),
+        (
+            b"GET http://a.test?q=1 HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "/?q=1",
+        ),
+        (b"GET /p?q HTTP/1.1\r\nHost: a.test\r\n\r\n", "/p?q"),
+    ] {
+        assert_eq!(accept(raw).path_and_query(), origin_form);
+    }
     // The host is read from where it lies in the head (lowercase already) or lowercased
     // apart; either way the same answer, with the port and the IP flag.
     for (raw, host, port, ip) in [

@@ -68,6 +68,18 @@ async fn absolute_form_is_forwarded_in_origin_form() {
         .await;
     assert_eq!(resp.status, 200);
     assert_eq!(origin.received()[0].request_line(), "GET /a?b HTTP/1.1");
+    // RFC 9112 §3.2.1: an empty path is sent as "/", with the query kept after it.
+    for (sent, forwarded) in [
+        ("http://example.test", "GET / HTTP/1.1"),
+        ("http://example.test?b=1", "GET /?b=1 HTTP/1.1"),
+        ("http://example.test:80?", "GET /? HTTP/1.1"),
+    ] {
+        let raw = format!("GET {sent} HTTP/1.1\r\nHost: example.test\r\n\r\n");
+        let (resp, _c) = rampart.request(raw.as_bytes()).await;
+        assert_eq!(resp.status, 200, "{sent}");
+        let got = origin.received();
+        assert_eq!(got.last().unwrap().request_line(), forwarded, "{sent}");
+    }
 }
 
 #[tokio::test]

@@ -267,7 +267,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     rampart_http::write_request_line(
         &mut out,
         head.method(),
-        head.path_and_query(),
+        &head.path_and_query(),
         Version::Http11,
     );
     let mut xff: Option<&[u8]> = None;
