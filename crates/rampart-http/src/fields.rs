@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::chars::{field_value_prefix_len, token_prefix_len};
+
 /// Where a field's name and value are in a head's bytes: `((name start, end), (value start, end))`.
 pub(crate) type FieldSpan = ((u32, u32), (u32, u32));
 
@@ -16,6 +18,110 @@ pub(crate) fn has_token(buf: &[u8], tokens: &[(u32, u32)], token: &[u8]) -> bool
     tokens
         .iter()
         .any(|&(s, e)| buf[s as usize..e as usize].eq_ignore_ascii_case(token))
+}
+
+/// How the lines of a field section may end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineEnds {
+    /// CRLF only (requests: a bare LF is a 400).
+    CrLf,
+    /// CRLF or a bare LF (responses: RFC 9112 §2.2 lets a recipient accept bare LF).
+    CrLfOrLf,
+}
+
+/// Why a field section was refused; offsets are within the section.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FieldsError {
+    /// A line broke the field syntax at this offset, for the reason given.
+    Malformed(usize, &'static str),
+    /// A line ended with a bare LF where only CRLF is allowed.
+    BareLineFeed(usize),
+    /// The field starting here is one more than the limit.
+    TooMany(usize),
+}
+
+/// Tokenises field lines (RFC 9112 §5): `name ":" OWS value OWS` and a line end, until the
+/// empty line. Spans go straight into `out`, offset by `base` (where `fields` starts in the
+/// head); a value's trailing SP/HTAB is not part of it. Returns the bytes consumed through the
+/// empty line, or `None` while the section is incomplete and nothing seen so far is invalid.
+///
+/// Names are tokens; values are field bytes (RFC 9110 §5.5: visible, SP, HTAB, obs-text). A
+/// line that starts with whitespace (obsolete folding) is malformed. It accepts what httparse
+/// accepts (bare LF only with [`LineEnds::CrLfOrLf`]); both uses are tested against it.
+#[inline]
+pub(crate) fn tokenize(
+    fields: &[u8],
+    base: usize,
+    max_fields: usize,
+    ends: LineEnds,
+    out: &mut FieldSpans,
+) -> Result<Option<usize>, FieldsError> {
+    let bare_lf = |at: usize, next: usize| match ends {
+        LineEnds::CrLfOrLf => Ok(next),
+        LineEnds::CrLf => Err(FieldsError::BareLineFeed(at)),
+    };
+    let mut pos = 0;
+    loop {
+        match fields.get(pos) {
+            None => return Ok(None),
+            Some(b'\r') => {
+                return match fields.get(pos + 1) {
+                    None => Ok(None),
+                    Some(b'\n') => Ok(Some(pos + 2)),
+                    Some(_) => Err(FieldsError::Malformed(pos, "CR without LF")),
+                };
+            }
+            Some(b'\n') => return bare_lf(pos, pos + 1).map(Some),
+            Some(_) => {}
+        }
+        let ns = pos;
+        pos += token_prefix_len(&fields[pos..]);
+        match fields.get(pos) {
+            None => return Ok(None),
+            Some(b':') if pos > ns => {}
+            Some(_) => {
+                return Err(FieldsError::Malformed(
+                    pos,
+                    "a field name that is not a token",
+                ));
+            }
+        }
+        let ne = pos;
+        pos += 1;
+        while matches!(fields.get(pos), Some(b' ' | b'\t')) {
+            pos += 1;
+        }
+        let vs = pos;
+        // The value runs to the first byte not allowed in one, which must end the line.
+        let line_end = vs + field_value_prefix_len(&fields[vs..]);
+        let next = match fields.get(line_end) {
+            None => return Ok(None),
+            Some(b'\r') => match fields.get(line_end + 1) {
+                None => return Ok(None),
+                Some(b'\n') => line_end + 2,
+                Some(_) => return Err(FieldsError::Malformed(line_end, "CR without LF")),
+            },
+            Some(b'\n') => bare_lf(line_end, line_end + 1)?,
+            Some(_) => {
+                return Err(FieldsError::Malformed(
+                    line_end,
+                    "a control byte in a field value",
+                ));
+            }
+        };
+        if out.len() == max_fields {
+            return Err(FieldsError::TooMany(ns));
+        }
+        let mut ve = line_end;
+        while ve > vs && matches!(fields[ve - 1], b' ' | b'\t') {
+            ve -= 1;
+        }
+        out.push((
+            ((base + ns) as u32, (base + ne) as u32),
+            ((base + vs) as u32, (base + ve) as u32),
+        ));
+        pos = next;
+    }
 }
 
 /// Bytes per field in the index: four little-endian `u32` offsets.

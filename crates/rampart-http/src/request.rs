@@ -2,11 +2,11 @@
 
 use std::borrow::Cow;
 
-use crate::chars::{
-    field_value_prefix_len, first_non_token, is_field_value_byte, is_tchar, token_prefix_len,
-};
+use crate::chars::{first_non_token, is_field_value_byte, is_tchar};
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::fields::{FieldSpan, FieldSpans, HeadBytes, Headers, Tokens, has_token};
+use crate::fields::{
+    self, FieldSpan, FieldSpans, FieldsError, HeadBytes, Headers, LineEnds, Tokens, has_token,
+};
 use crate::framing::{self, BodyFraming};
 use crate::target::{Authority, HostAt, TargetForm, TargetParts, parse_target};
 use crate::{Limits, Parse, Version};
@@ -374,9 +374,9 @@ fn parse_version(v: &[u8]) -> Result<Version, K> {
     }
 }
 
-/// Tokenises the field lines (RFC 9112 §5): `name ":" OWS value OWS CRLF` until the empty
-/// line. Returns the bytes consumed, or `None` when the section is incomplete and nothing
-/// seen so far is invalid. Errors name the exact rule broken ([`diagnose_fields`]).
+/// Tokenises the field lines (RFC 9112 §5) with CRLF line ends ([`fields::tokenize`]).
+/// Returns the bytes consumed, or `None` when the section is incomplete and nothing seen so
+/// far is invalid. Errors name the exact rule broken ([`diagnose_fields`]).
 ///
 /// It accepts exactly what httparse accepts, less bare LF line endings (tested against
 /// httparse in `tokenizer_agrees_with_httparse`), and writes the spans straight into `out`:
@@ -387,59 +387,11 @@ fn tokenize_fields(
     limits: &Limits,
     out: &mut FieldSpans,
 ) -> Result<Option<usize>, RequestError> {
-    let mut pos = 0;
-    loop {
-        match fields.get(pos) {
-            None => return Ok(None),
-            Some(b'\r') => {
-                return match fields.get(pos + 1) {
-                    None => Ok(None),
-                    Some(b'\n') => Ok(Some(pos + 2)),
-                    Some(_) => Err(diagnose_fields(fields, base)),
-                };
-            }
-            Some(b'\n') => return Err(RequestError::new(K::BareLineFeed, base + pos)),
-            Some(_) => {}
-        }
-        let ns = pos;
-        pos += token_prefix_len(&fields[pos..]);
-        match fields.get(pos) {
-            None => return Ok(None),
-            Some(b':') if pos > ns => {}
-            Some(_) => return Err(diagnose_fields(fields, base)),
-        }
-        let ne = pos;
-        pos += 1;
-        while matches!(fields.get(pos), Some(b' ' | b'\t')) {
-            pos += 1;
-        }
-        let vs = pos;
-        // The value runs to the first byte not allowed in one, which must be CR.
-        let line_end = vs + field_value_prefix_len(&fields[vs..]);
-        match fields.get(line_end) {
-            None => return Ok(None),
-            Some(b'\r') => {}
-            Some(b'\n') => return Err(RequestError::new(K::BareLineFeed, base + line_end)),
-            Some(_) => return Err(diagnose_fields(fields, base)),
-        }
-        match fields.get(line_end + 1) {
-            None => return Ok(None),
-            Some(b'\n') => {}
-            Some(_) => return Err(diagnose_fields(fields, base)),
-        }
-        if out.len() == limits.max_headers {
-            return Err(RequestError::new(K::TooManyHeaders, base + ns));
-        }
-        let mut ve = line_end;
-        while ve > vs && matches!(fields[ve - 1], b' ' | b'\t') {
-            ve -= 1;
-        }
-        out.push((
-            ((base + ns) as u32, (base + ne) as u32),
-            ((base + vs) as u32, (base + ve) as u32),
-        ));
-        pos = line_end + 2;
-    }
+    fields::tokenize(fields, base, limits.max_headers, LineEnds::CrLf, out).map_err(|e| match e {
+        FieldsError::Malformed(..) => diagnose_fields(fields, base),
+        FieldsError::BareLineFeed(at) => RequestError::new(K::BareLineFeed, base + at),
+        FieldsError::TooMany(at) => RequestError::new(K::TooManyHeaders, base + at),
+    })
 }
 
 /// httparse said no: walk the lines to name the rule and the offset.

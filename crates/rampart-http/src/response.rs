@@ -1,9 +1,10 @@
 //! Origin responses: the status line and fields, checked enough that a broken origin becomes
 //! a 502 and never a smuggling vector.
 
-use crate::chars::{field_value_prefix_len, token_prefix_len};
 use crate::error::ResponseError;
-use crate::fields::{FieldSpans, HeadBytes, Headers, Tokens, has_token};
+use crate::fields::{
+    self, FieldSpans, FieldsError, HeadBytes, Headers, LineEnds, Tokens, has_token,
+};
 use crate::framing::{self, ResponseBody};
 use crate::{Limits, Parse, Version};
 
@@ -213,78 +214,21 @@ pub fn parse_response_head(
     )))
 }
 
-/// Tokenises the field lines of a response head into `out` (offsets from `base`, where
-/// `fields` starts in the head): the bytes consumed through the empty line, or `None` while
-/// the section is incomplete. A line is a token, `:`, optional SP/HTAB, a value of field bytes
-/// (RFC 9110 §5.5: visible, SP, HTAB, obs-text) with its trailing SP/HTAB trimmed, and CRLF or
-/// LF. Anything else is an error: a NUL, a lone CR or another control byte in a value, a line
-/// starting with whitespace (obsolete folding), a name that is not a token.
+/// Tokenises the field lines of a response head ([`fields::tokenize`], bare LF allowed).
 fn tokenize_fields(
     fields: &[u8],
     base: usize,
     out: &mut FieldSpans,
 ) -> Result<Option<usize>, ResponseError> {
-    let mut pos = 0;
-    loop {
-        match fields.get(pos) {
-            None => return Ok(None),
-            Some(b'\n') => return Ok(Some(pos + 1)),
-            Some(b'\r') => {
-                return match fields.get(pos + 1) {
-                    None => Ok(None),
-                    Some(b'\n') => Ok(Some(pos + 2)),
-                    Some(_) => Err(ResponseError::new("malformed header section", base + pos)),
-                };
+    fields::tokenize(fields, base, MAX_RESPONSE_FIELDS, LineEnds::CrLfOrLf, out).map_err(
+        |e| match e {
+            FieldsError::Malformed(at, what) => ResponseError::new(what, base + at),
+            FieldsError::TooMany(at) => {
+                ResponseError::new("more than 128 header fields", base + at)
             }
-            Some(_) => {}
-        }
-        let ns = pos;
-        pos += token_prefix_len(&fields[pos..]);
-        match fields.get(pos) {
-            None => return Ok(None),
-            Some(b':') if pos > ns => {}
-            Some(_) => return Err(ResponseError::new("malformed header field", base + ns)),
-        }
-        let ne = pos;
-        pos += 1;
-        while matches!(fields.get(pos), Some(b' ' | b'\t')) {
-            pos += 1;
-        }
-        let vs = pos;
-        let line_end = vs + field_value_prefix_len(&fields[vs..]);
-        let next = match fields.get(line_end) {
-            None => return Ok(None),
-            Some(b'\n') => line_end + 1,
-            Some(b'\r') => match fields.get(line_end + 1) {
-                None => return Ok(None),
-                Some(b'\n') => line_end + 2,
-                Some(_) => {
-                    return Err(ResponseError::new(
-                        "CR without LF in a field value",
-                        base + line_end,
-                    ));
-                }
-            },
-            Some(_) => {
-                return Err(ResponseError::new(
-                    "control byte in a field value",
-                    base + line_end,
-                ));
-            }
-        };
-        if out.len() == MAX_RESPONSE_FIELDS {
-            return Err(ResponseError::new("more than 128 header fields", base + ns));
-        }
-        let mut ve = line_end;
-        while ve > vs && matches!(fields[ve - 1], b' ' | b'\t') {
-            ve -= 1;
-        }
-        out.push((
-            ((base + ns) as u32, (base + ne) as u32),
-            ((base + vs) as u32, (base + ve) as u32),
-        ));
-        pos = next;
-    }
+            FieldsError::BareLineFeed(at) => ResponseError::new("bare LF", base + at),
+        },
+    )
 }
 
 #[cfg(test)]
