@@ -138,3 +138,61 @@ fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 17;
     *state
 }
+
+/// What damaged field lines are made of in [`field_sections`].
+#[cfg(test)]
+const FIELD_PIECES: &[&[u8]] = &[
+    b"Host",
+    b"x-a",
+    b":",
+    b": ",
+    b" ",
+    b"\t",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b"value",
+    b"v w",
+    b"\x7f",
+    b"\x80\xff",
+    b"\x00",
+    b"\x01",
+    b"\"",
+    b"(",
+    b"@",
+    b"=",
+    b"\n\n",
+    b"\r\n\r\n",
+];
+
+/// Generated field sections for the tokeniser tests, the same every run: `count` inputs of up
+/// to four lines, each one of `lines` or (as often as any one of them) a damaged line of one
+/// to six [`FIELD_PIECES`]; then one of `ends` or nothing; then up to two bytes cut off the end.
+#[cfg(test)]
+fn field_sections<'a>(
+    seed: u64,
+    count: usize,
+    lines: &'a [&'a [u8]],
+    ends: &'a [&'a [u8]],
+) -> impl Iterator<Item = Vec<u8>> + 'a {
+    let mut rng = seed;
+    let mut next = move |below: usize| (xorshift(&mut rng) % below as u64) as usize;
+    (0..count).map(move |_| {
+        let mut input = Vec::new();
+        for _ in 0..next(5) {
+            match next(lines.len() + 1) {
+                0 => {
+                    for _ in 0..1 + next(6) {
+                        input.extend_from_slice(FIELD_PIECES[next(FIELD_PIECES.len())]);
+                    }
+                }
+                i => input.extend_from_slice(lines[i - 1]),
+            }
+        }
+        if let i @ 1.. = next(ends.len() + 1) {
+            input.extend_from_slice(ends[i - 1]);
+        }
+        input.truncate(input.len() - next(3) % (input.len() + 1));
+        input
+    })
+}
