@@ -40,6 +40,11 @@ impl ResponseHead {
     pub fn reason_bytes(&self) -> &[u8] {
         &self.data.bytes()[self.reason.0 as usize..self.reason.1 as usize]
     }
+    /// The head exactly as received, from the status line through the empty line. Field
+    /// names and values returned by [`ResponseHead::headers`] are slices of it.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.data.bytes()
+    }
     /// The HTTP version of the response.
     pub fn version(&self) -> Version {
         self.version

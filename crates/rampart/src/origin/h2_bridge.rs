@@ -163,7 +163,14 @@ async fn exchange(
         {
             continue;
         }
-        request = request.header(name, value);
+        if name.eq_ignore_ascii_case(crate::pipeline::RAY_ID_HEADER) {
+            let Ok(v) = http::HeaderValue::from_bytes(value) else {
+                continue;
+            };
+            request = request.header(name, crate::h2::ray_id_value(v));
+        } else {
+            request = request.header(name, value);
+        }
     }
     let request = request.body(()).map_err(|_| ())?;
     let has_body = head.body() != BodyFraming::None;
