@@ -86,13 +86,16 @@ impl RequestHead {
     /// The request-target to send to an origin: origin-form (`/path?query`). Borrowed from
     /// the head, except for absolute-form with an empty path and a query
     /// (`http://a.test?q`), which becomes `/?q` (RFC 9112 §3.2.1: an empty path is sent as
-    /// `/`).
+    /// `/`). OPTIONS to an absolute-form target with an empty path and no query asks about
+    /// the server as a whole, so it becomes `*` (RFC 9112 §3.2.4).
     pub fn path_and_query(&self) -> Cow<'_, str> {
         let t = self.target_bytes();
         match self.parts.form {
             TargetForm::Absolute => {
                 let rest = &t[self.parts.path_start..];
-                if rest.is_empty() {
+                if rest.is_empty() && self.method() == "OPTIONS" {
+                    Cow::Borrowed("*")
+                } else if rest.is_empty() {
                     Cow::Borrowed("/")
                 } else if rest.starts_with('?') {
                     Cow::Owned(format!("/{rest}"))

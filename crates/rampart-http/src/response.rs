@@ -17,6 +17,8 @@ pub struct ResponseHead {
     reason: (u32, u32),
     framing: Framing,
     connection: Tokens,
+    /// HTTP/1.0 with Transfer-Encoding: read, then close the connection (RFC 9112 §6.1).
+    faulty_framing: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +64,9 @@ impl ResponseHead {
     }
     /// Whether the origin lets the connection be reused.
     pub fn keep_alive(&self) -> bool {
+        if self.faulty_framing {
+            return false;
+        }
         match self.version {
             Version::Http11 => !self.connection_has_token("close"),
             Version::Http10 => {
@@ -164,7 +169,8 @@ pub fn parse_response_head(
     }
     let head = &buf[..end];
     let mut length: Option<u64> = None;
-    let mut te_chunked_last = None;
+    // Transfer codings named, over every Transfer-Encoding line, and whether all are `chunked`.
+    let (mut codings, mut all_chunked) = (0usize, true);
     let mut connection = Tokens::new();
     for &((ns, ne), (vs, ve)) in &headers {
         let name = &head[ns as usize..ne as usize];
@@ -181,30 +187,42 @@ pub fn parse_response_head(
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let last = framing::list_elements(value)
-                .last()
-                .map(|(s, e)| &value[s..e]);
-            te_chunked_last = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
+            for (s, e) in framing::list_elements(value) {
+                codings += 1;
+                all_chunked &= value[s..e].eq_ignore_ascii_case(b"chunked");
+            }
         } else if name.eq_ignore_ascii_case(b"connection") {
             for (s, e) in framing::list_elements(value) {
                 connection.push((vs + s as u32, vs + e as u32));
             }
         }
     }
-    let framing = match (te_chunked_last, length) {
+    let framing = match (codings, length) {
+        (0, Some(0)) => Framing::None,
+        (0, Some(n)) => Framing::Length(n),
+        (0, None) => Framing::Close,
         // RFC 9112 §6.3: both is a smuggling signal; refuse it rather than guess.
-        (Some(_), Some(_)) => {
+        (_, Some(_)) => {
             return Err(ResponseError::new(
                 "both Content-Length and Transfer-Encoding",
                 fields_start,
             ));
         }
-        (Some(true), None) => Framing::Chunked,
-        (Some(false), None) => Framing::Close,
-        (None, Some(0)) => Framing::None,
-        (None, Some(n)) => Framing::Length(n),
-        (None, None) => Framing::Close,
+        (1, None) if all_chunked => Framing::Chunked,
+        // Other transfer codings (gzip, chunked; or gzip alone, close-delimited): a proxy that
+        // re-frames the body would have to decode them (they are hop-by-hop, RFC 9112 §6.1)
+        // and relaying the coded bytes as if they were the content would corrupt it. nginx
+        // refuses them too.
+        _ => {
+            return Err(ResponseError::new(
+                "a transfer coding other than chunked",
+                fields_start,
+            ));
+        }
     };
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the
+    // connection is closed after it.
+    let faulty_framing = version == Version::Http10 && codings > 0;
     let reason = (reason_start as u32, line.len() as u32);
     Ok(Parse::Complete((
         ResponseHead {
@@ -214,6 +232,7 @@ pub fn parse_response_head(
             reason,
             framing,
             connection,
+            faulty_framing,
         },
         end,
     )))
@@ -321,8 +340,16 @@ mod tests {
         let h = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").unwrap();
         assert_eq!(h.body(false), ResponseBody::ContentLength(5));
         assert_eq!(h.body(true), ResponseBody::None);
-        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap();
+        let h = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap();
         assert_eq!(h.body(false), ResponseBody::Chunked);
+        assert!(h.keep_alive());
+        // RFC 9112 §6.1: HTTP/1.0 with Transfer-Encoding is read, then the connection closed.
+        let h = parse(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(h.body(false), ResponseBody::Chunked);
+        assert!(!h.keep_alive());
         let h = parse(b"HTTP/1.1 200 OK\r\n\r\n").unwrap();
         assert_eq!(h.body(false), ResponseBody::CloseDelimited);
         let h = parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n").unwrap();
@@ -339,6 +366,11 @@ mod tests {
             b"HTTP/2 200\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            // Transfer codings other than chunked cannot be relayed re-framed (RFC 9112 §6.1).
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
         ] {

@@ -291,6 +291,19 @@ fn host_rules() {
             "/?q=1",
         ),
         (b"GET /p?q HTTP/1.1\r\nHost: a.test\r\n\r\n", "/p?q"),
+        // RFC 9112 §3.2.4: OPTIONS about the whole server goes on as `*`.
+        (
+            b"OPTIONS http://a.test HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "*",
+        ),
+        (
+            b"OPTIONS http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "/",
+        ),
+        (
+            b"OPTIONS http://a.test?q HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            "/?q",
+        ),
     ] {
         assert_eq!(accept(raw).path_and_query(), origin_form);
     }

@@ -446,3 +446,219 @@ async fn large_bodies_stream_both_ways_intact() {
     assert!(resp.body == want, "the response body was altered");
     assert_eq!(origin.received()[0].body.len(), body.len());
 }
+
+/// RFC 9112 §3.2.4: OPTIONS to an absolute-form target with an empty path goes on as `*`.
+#[tokio::test]
+async fn options_about_the_whole_server_is_forwarded_as_asterisk() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart
+        .request(b"OPTIONS http://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(origin.received()[0].request_line(), "OPTIONS * HTTP/1.1");
+}
+
+/// RFC 9110 §5.3, §7.6.3; RFC 9112 §3.2.2: every X-Forwarded-For and Forwarded line is kept,
+/// in order, before the client's address; Via gets our entry after the client's; with an
+/// absolute-form target Host comes from the target, even when the client sent an empty one.
+#[tokio::test]
+async fn forwarding_fields_keep_every_line_and_host_follows_the_target() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart
+        .request(
+            b"GET / HTTP/1.1\r\nHost: example.test\r\nX-Forwarded-For: 192.0.2.1\r\n\
+              X-Forwarded-For: 192.0.2.2\r\nForwarded: for=192.0.2.1\r\nForwarded: for=192.0.2.2\r\n\
+              Via: 1.1 a\r\n\r\n",
+        )
+        .await;
+    assert_eq!(resp.status, 200);
+    let got = &origin.received()[0];
+    assert_eq!(
+        got.header("x-forwarded-for"),
+        ["192.0.2.1, 192.0.2.2, 127.0.0.1"]
+    );
+    assert_eq!(
+        got.header("forwarded"),
+        ["for=192.0.2.1, for=192.0.2.2, for=127.0.0.1;host=\"example.test\";proto=http"]
+    );
+    assert_eq!(got.header("via"), ["1.1 a", "1.1 rampart"]);
+
+    let (resp, _c) = rampart
+        .request(b"GET http://example.test/x HTTP/1.0\r\nHost:\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 200);
+    let got = origin.received();
+    let got = got.last().unwrap();
+    assert_eq!(got.request_line(), "GET /x HTTP/1.1");
+    assert_eq!(got.header("host"), ["example.test"]);
+    assert_eq!(got.header("via"), ["1.0 rampart"]);
+}
+
+/// RFC 9112 §6.1: transfer codings other than chunked cannot be relayed re-framed (the
+/// content would reach the client still coded, with nothing saying so): 502, as nginx.
+#[tokio::test]
+async fn responses_with_other_transfer_codings_are_refused() {
+    for te in ["gzip, chunked", "gzip"] {
+        let origin = Origin::start(Behaviour::Raw(
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n3\r\nGZP\r\n0\r\n\r\n")
+                .into_bytes(),
+        ))
+        .await;
+        let rampart = Rampart::start(origin.addr).await;
+        let (resp, _c) = rampart
+            .request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
+        assert_eq!(resp.status, 502, "{te}");
+    }
+}
+
+/// RFC 9110 §6.6.1: a response without Date gets one.
+#[tokio::test]
+async fn a_response_without_date_gets_one() {
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+    ))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart
+        .request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    let date = resp.header("date").expect("a Date field");
+    assert!(httpdate::parse_http_date(&date).is_ok(), "{date}");
+    // One that has a Date keeps it.
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\nDate: Tue, 01 Jan 2030 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nok"
+            .to_vec(),
+    ))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let (resp, _c) = rampart
+        .request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(resp.headers("date"), ["Tue, 01 Jan 2030 00:00:00 GMT"]);
+}
+
+/// RFC 9110 §7.8: a 101 to a request that did not ask to upgrade is a broken response (502),
+/// and the switched connection never goes back to the pool.
+#[tokio::test]
+async fn an_unsolicited_101_is_a_502_and_its_connection_is_not_reused() {
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n".to_vec(),
+    ))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    for _ in 0..2 {
+        let (resp, _c) = rampart
+            .request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
+        assert_eq!(resp.status, 502);
+    }
+    assert_eq!(origin.connection_count(), 2);
+}
+
+/// The origin lists Content-Length in Connection (so the field is hop-by-hop) or repeats it:
+/// the client still gets exactly one Content-Length, written by rampart.
+#[tokio::test]
+async fn content_length_to_the_client_is_always_rampart_s_own() {
+    for raw in [
+        &b"HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nok"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+    ] {
+        let origin = Origin::start(Behaviour::Raw(raw.to_vec())).await;
+        let rampart = Rampart::start(origin.addr).await;
+        let (resp, mut c) = rampart
+            .request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
+        assert_eq!(resp.headers("content-length"), ["2"]);
+        assert_eq!(resp.text(), "ok");
+        // The connection stays usable: the framing was right.
+        c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
+        assert_eq!(c.response(false).await.text(), "ok");
+    }
+}
+
+/// RFC 9112 §6.1: an HTTP/1.0 response with Transfer-Encoding is read, and its connection
+/// closed after it, not pooled.
+#[tokio::test]
+async fn an_http10_response_with_transfer_encoding_is_not_pooled() {
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+            .to_vec(),
+    ))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    for _ in 0..2 {
+        let (resp, _c) = rampart
+            .request(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+            .await;
+        assert_eq!(resp.text(), "ok");
+    }
+    assert_eq!(origin.connection_count(), 2);
+}
+
+/// RFC 9112 §9.3: an origin that answers early (its own 413) and then neither reads the rest
+/// of the body nor closes: once a write to it has made no progress for the response timeout,
+/// the upload ends and the origin's answer reaches the client.
+#[tokio::test]
+async fn an_early_answer_from_an_origin_that_stops_reading_reaches_the_client() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let origin = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 3\r\n\r\nbig")
+            .await
+            .unwrap();
+        // Neither read nor close until the test ends.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let rampart = Rampart::start_with(addr, "", "origin_response_timeout = \"300ms\"\n", "").await;
+    let c = rampart.client().await;
+    let total: usize = 64 << 20;
+    let (mut rd, mut wr) = tokio::io::split(c.stream);
+    let writer = tokio::spawn(async move {
+        wr.write_all(
+            format!("POST / HTTP/1.1\r\nHost: example.test\r\nContent-Length: {total}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        // Bounded: stops at the total, at an error, or when rampart stops reading.
+        while sent < total {
+            match tokio::time::timeout(Duration::from_secs(5), wr.write_all(&chunk)).await {
+                Ok(Ok(())) => sent += chunk.len(),
+                _ => break,
+            }
+        }
+    });
+    let mut response = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        while !response.ends_with(b"big") {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no response");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+    assert!(text.ends_with("big"), "{text}");
+    writer.abort();
+    origin.abort();
+}

@@ -8,8 +8,10 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use rampart_http::{
-    BodyFraming, ChunkedDecoder, Parse, RequestHead, ResponseBody, ResponseHead, Version,
+    BodyFraming, ChunkedDecoder, Parse, RequestHead, ResponseBody, ResponseHead, TargetForm,
+    Version,
 };
+use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant as TokioInstant;
 
@@ -84,10 +86,10 @@ pub(super) async fn proxy(
         }
         let sent_at = Instant::now();
         match exchange(conn, ctx, &zone, &mut origin, &request_head, &mut body).await {
-            Ok((response, buffered)) => {
+            Ok((response, buffered, request_sent)) => {
                 // One clock read for the origin's time and the edge's time to first byte.
                 let received = Instant::now();
-                break Ok((origin, response, buffered, sent_at, received));
+                break Ok((origin, response, buffered, request_sent, sent_at, received));
             }
             // RFC 9112 §9.3.1: a request may be retried automatically when it is idempotent
             // and the connection failed before any part of a response arrived. A pooled
@@ -130,7 +132,7 @@ pub(super) async fn proxy(
             respond::reject(conn, ctx, &rejection, close, record).await;
             if close { Next::Close } else { Next::KeepAlive }
         }
-        Ok((origin, response, buffered, sent_at, received)) => {
+        Ok((origin, response, buffered, request_sent, sent_at, received)) => {
             let elapsed = received - sent_at;
             record.origin_response_status = response.status();
             record.origin_response_duration_ms = elapsed.as_millis() as u64;
@@ -147,7 +149,10 @@ pub(super) async fn proxy(
                 origin,
                 response,
                 buffered,
-                body.is_done(),
+                Sent {
+                    request_body_read: body.is_done(),
+                    request_sent,
+                },
                 record,
             )
             .await
@@ -163,8 +168,9 @@ enum Exchange {
     ClientGone,
 }
 
-/// Sends the request head and body, then reads the response head. Returns the head and the
-/// bytes read after it.
+/// Sends the request head and body, then reads the response head. Returns the head, the
+/// bytes read after it, and whether the whole request reached the origin (if not, the
+/// origin answered early and stopped reading, or failed; its connection is not reused).
 async fn exchange(
     conn: &mut Conn,
     ctx: &RequestContext<'_>,
@@ -172,7 +178,7 @@ async fn exchange(
     origin: &mut OriginConn,
     request_head: &[u8],
     body: &mut ClientBody,
-) -> Result<(ResponseHead, Vec<u8>), Exchange> {
+) -> Result<(ResponseHead, Vec<u8>, bool), Exchange> {
     let mut origin_write_failed = false;
     if body.is_done() {
         // No body: the head goes out as it is.
@@ -186,11 +192,23 @@ async fn exchange(
         let mut out = Vec::with_capacity(request_head.len() + READ_CHUNK);
         out.extend_from_slice(request_head);
         // Send the head together with whatever body is already buffered: one write.
+        let stall = zone.config.origin_response_timeout;
         loop {
             if !body.is_done() && (out.is_empty() || out.len() == request_head.len()) {
                 body.next(conn, &mut out).await.map_err(Exchange::Body)?;
             }
-            if !out.is_empty() && origin.stream.write_all(&out).await.is_err() {
+            // A write that makes no progress for the response timeout ends the upload: the
+            // origin may have answered early (its own 413) and stopped reading without
+            // closing; its answer is read below (RFC 9112 §9.3).
+            let written = out.is_empty() || {
+                conn.timer_at(TokioInstant::now() + stall);
+                tokio::select! {
+                    biased;
+                    r = origin.stream.write_all(&out) => r.is_ok(),
+                    _ = conn.timer.as_mut() => false,
+                }
+            };
+            if !written {
                 if origin.reused && body.received == 0 {
                     return Err(Exchange::DeadPooled);
                 }
@@ -211,7 +229,14 @@ async fn exchange(
     let mut watch_client = true;
     loop {
         if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
-            return Ok((head, buf));
+            // RFC 9110 §7.8: a server switches protocols only when the request asked to; a
+            // 101 otherwise leaves the connection speaking something else.
+            if head.status() == 101 && ctx.head.upgrade().is_none() {
+                return Err(Exchange::Origin(OriginError::InvalidResponse(
+                    "101 Switching Protocols to a request that did not ask to upgrade".into(),
+                )));
+            }
+            return Ok((head, buf, !origin_write_failed));
         }
         buf.reserve(ORIGIN_READ);
         if conn.buf.len() == conn.buf.capacity() {
@@ -270,8 +295,13 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
         &head.path_and_query(),
         Version::Http11,
     );
-    let mut xff: Option<&[u8]> = None;
-    let mut forwarded: Option<&[u8]> = None;
+    // Each may come as several lines, which form one list in order (RFC 9110 §5.3).
+    let mut xff: SmallVec<[&[u8]; 2]> = SmallVec::new();
+    let mut forwarded: SmallVec<[&[u8]; 2]> = SmallVec::new();
+    // RFC 9112 §3.2.2: with an absolute-form target, Host is replaced by the target's
+    // authority (the parser has checked that a Host sent with it agrees, but it may be
+    // missing or empty in HTTP/1.0).
+    let absolute = head.target_form() == TargetForm::Absolute;
     let mut saw_host = false;
     for (name, value) in head.headers().raw() {
         if head.is_hop_by_hop(name) {
@@ -281,11 +311,11 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
             continue;
         }
         if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            xff = Some(value);
+            xff.push(value);
             continue;
         }
         if name.eq_ignore_ascii_case(b"forwarded") {
-            forwarded = Some(value);
+            forwarded.push(value);
             continue;
         }
         if name.eq_ignore_ascii_case(b"x-forwarded-proto")
@@ -294,6 +324,9 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
             continue;
         }
         if name.eq_ignore_ascii_case(b"host") {
+            if absolute {
+                continue;
+            }
             saw_host = true;
         }
         rampart_http::write_header(&mut out, name, value);
@@ -301,11 +334,17 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     // Written straight into `out`, without building the values separately.
     let host = head.host();
     if !saw_host && let Some(h) = &host {
-        // Absolute-form without a Host field (HTTP/1.0): the authority becomes Host.
         out.extend_from_slice(b"host: ");
         write_authority(&mut out, h);
         out.extend_from_slice(b"\r\n");
     }
+    // RFC 9110 §7.6.3: a gateway adds itself to Via on inbound requests (after any Via
+    // lines the client sent, so the list stays in order).
+    let via: &[u8] = match head.version() {
+        Version::Http10 => b"1.0 rampart",
+        Version::Http11 => b"1.1 rampart",
+    };
+    rampart_http::write_header(&mut out, "via", via);
     match head.body() {
         BodyFraming::ContentLength(n) => {
             out.extend_from_slice(b"content-length: ");
@@ -322,7 +361,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
         rampart_http::write_header(&mut out, "upgrade", up);
     }
     out.extend_from_slice(b"x-forwarded-for: ");
-    if let Some(prev) = xff {
+    for prev in xff {
         out.extend_from_slice(prev);
         out.extend_from_slice(b", ");
     }
@@ -331,7 +370,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     let proto: &[u8] = if ctx.tls { b"https" } else { b"http" };
     rampart_http::write_header(&mut out, "x-forwarded-proto", proto);
     out.extend_from_slice(b"forwarded: ");
-    if let Some(prev) = forwarded {
+    for prev in forwarded {
         out.extend_from_slice(prev);
         out.extend_from_slice(b", ");
     }
@@ -372,11 +411,22 @@ fn write_authority(out: &mut Vec<u8>, a: &rampart_http::Authority<'_>) {
     }
 }
 
+/// How much of the request was taken from the client and given to the origin.
+#[derive(Clone, Copy)]
+struct Sent {
+    /// The client's request body was read to its end.
+    request_body_read: bool,
+    /// The whole request reached the origin (else its connection is not reused).
+    request_sent: bool,
+}
+
 /// How the response body is framed towards the client.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ClientFraming {
     None,
-    Length,
+    /// The origin's Content-Length, written by us: the origin's own field may be missing
+    /// from what is relayed (an origin can list it in Connection) or be repeated.
+    Length(u64),
     Chunked,
     Close,
 }
@@ -390,17 +440,18 @@ async fn respond_from_origin(
     mut origin: OriginConn,
     response: ResponseHead,
     mut buffered: Vec<u8>,
-    request_body_done: bool,
+    sent: Sent,
     record: &mut LogRecord,
 ) -> Next {
     let head: &RequestHead = ctx.head;
+    let request_body_done = sent.request_body_read;
     let status = response.status();
     let upgrade = status == 101 && head.upgrade().is_some();
     let origin_body = response.body(head.is_head());
     let client_framing = match origin_body {
         _ if upgrade => ClientFraming::None,
         ResponseBody::None => ClientFraming::None,
-        ResponseBody::ContentLength(_) => ClientFraming::Length,
+        ResponseBody::ContentLength(n) => ClientFraming::Length(n),
         ResponseBody::Chunked | ResponseBody::CloseDelimited
             if head.version() == Version::Http11 =>
         {
@@ -425,6 +476,7 @@ async fn respond_from_origin(
     rampart_http::write_status_line(&mut out, Version::Http11, status, response.reason_bytes());
     let mut content_type = String::new();
     let logged = conn.rt.log.logs(LogField::EdgeResponseContentType);
+    let mut saw_date = false;
     for (name, value) in response.headers().raw() {
         if upgrade
             && (name.eq_ignore_ascii_case(b"upgrade") || name.eq_ignore_ascii_case(b"connection"))
@@ -432,17 +484,34 @@ async fn respond_from_origin(
             rampart_http::write_header(&mut out, name, value);
             continue;
         }
-        if response.is_hop_by_hop(name) || name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes()) {
+        if response.is_hop_by_hop(name)
+            || name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes())
+            || matches!(client_framing, ClientFraming::Length(_))
+                && name.eq_ignore_ascii_case(b"content-length")
+        {
             continue;
         }
         if logged && name.eq_ignore_ascii_case(b"content-type") {
             content_type = String::from_utf8_lossy(value).into_owned();
         }
+        saw_date |= name.eq_ignore_ascii_case(b"date");
         rampart_http::write_header(&mut out, name, value);
     }
+    // RFC 9110 §6.6.1: a recipient with a clock adds Date to a response that lacks one.
+    if !saw_date {
+        respond::write_date(&mut out);
+    }
     rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_bytes());
-    if client_framing == ClientFraming::Chunked {
-        rampart_http::write_header(&mut out, "transfer-encoding", b"chunked");
+    match client_framing {
+        ClientFraming::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            crate::observe::write_decimal(&mut out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        ClientFraming::Chunked => {
+            rampart_http::write_header(&mut out, "transfer-encoding", b"chunked")
+        }
+        ClientFraming::None | ClientFraming::Close => {}
     }
     if close {
         rampart_http::write_header(&mut out, "connection", b"close");
@@ -493,7 +562,7 @@ async fn respond_from_origin(
                 }
             }
             ClientFraming::None => out.truncate(head_len as usize),
-            ClientFraming::Length | ClientFraming::Close => {}
+            ClientFraming::Length(_) | ClientFraming::Close => {}
         }
         if !out.is_empty() {
             if conn.stream.write_all(&out).await.is_err() {
@@ -507,7 +576,7 @@ async fn respond_from_origin(
         }
     };
     buffers::give(out);
-    if clean && stream.reusable() && response.keep_alive() {
+    if clean && sent.request_sent && stream.reusable() && response.keep_alive() {
         zone.origin.checkin(origin, stream.into_buf());
     }
     if !clean || close {

@@ -105,11 +105,7 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
         status,
         rampart_http::canonical_reason(status),
     );
-    rampart_http::write_header(
-        &mut out,
-        "date",
-        httpdate::fmt_http_date(SystemTime::now()).as_bytes(),
-    );
+    write_date(&mut out);
     rampart_http::write_header(&mut out, "content-type", content_type.as_bytes());
     rampart_http::write_header(
         &mut out,
@@ -288,6 +284,15 @@ pub(crate) fn sniff_accept(buf: &[u8]) -> Option<Vec<u8>> {
             .eq_ignore_ascii_case(b"accept")
             .then(|| line[colon + 1..].trim_ascii().to_vec())
     })
+}
+
+/// A `date` field with the current time (RFC 9110 §6.6.1).
+pub(crate) fn write_date(out: &mut Vec<u8>) {
+    rampart_http::write_header(
+        out,
+        "date",
+        httpdate::fmt_http_date(SystemTime::now()).as_bytes(),
+    );
 }
 
 #[cfg(test)]
