@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -259,7 +259,7 @@ async fn reject_unparsed(
     rejection: Rejection,
 ) {
     let ray_id = pipeline::RayId::generate();
-    let started_at = std::time::SystemTime::now();
+    let started_at = SystemTime::now();
     let answering = Answering {
         ray_id,
         client_ip: cx.peer.ip(),
@@ -516,6 +516,12 @@ async fn proxy(
     let mut head = Response::new(());
     *head.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     copy_fields(&response, head.headers_mut(), Some(ctx.ray_id.as_str()));
+    // RFC 9110 §6.6.1: a recipient with a clock adds Date to a response that lacks one.
+    if !head.headers().contains_key(http::header::DATE)
+        && let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now()))
+    {
+        head.headers_mut().insert(http::header::DATE, date);
+    }
     let origin_body = response.body(ctx.head.is_head());
     let no_body = matches!(origin_body, rampart_http::ResponseBody::None);
     let Ok(mut send) = respond.send_response(head, no_body) else {

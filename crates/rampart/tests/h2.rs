@@ -94,6 +94,9 @@ async fn h2c_requests_go_through_the_pipeline_to_the_origin() {
     assert_eq!(resp.body, b"GET /hello?x=1 HTTP/1.1");
     assert!(resp.headers.get("rampart-ray").is_some());
     assert!(resp.headers.get("connection").is_none());
+    // The origin sent no Date: one is added (RFC 9110 §6.6.1).
+    let date = resp.headers.get("date").expect("a Date field");
+    assert!(httpdate::parse_http_date(date.to_str().unwrap()).is_ok());
     let got = origin.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].header("host"), vec!["example.test"]);
