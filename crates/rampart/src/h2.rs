@@ -646,8 +646,13 @@ async fn exchange(
             } else {
                 rampart_http::write_chunk(&mut out, &data);
             }
-            if origin.stream.write_all(&out).await.is_err() {
-                return Err(Exchange::Origin(OriginError::ClosedBeforeResponse));
+            // An origin that stops reading the body (without closing) for the response
+            // timeout ends the exchange rather than holding it forever.
+            let stall = zone.config.origin_response_timeout;
+            match tokio::time::timeout(stall, origin.stream.write_all(&out)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Exchange::Origin(OriginError::ClosedBeforeResponse)),
+                Err(_) => return Err(Exchange::Origin(OriginError::ResponseTimedOut(stall))),
             }
         }
         if declared.is_none() {
@@ -662,8 +667,20 @@ async fn exchange(
     let timeout = zone.config.origin_response_timeout;
     let deadline = TokioInstant::now() + timeout;
     let mut buf = crate::stream::buffers::take(ORIGIN_READ);
+    let mut interim = Vec::new();
     loop {
-        if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
+        // HTTP/2 has no upgrade: any 101 is a broken response.
+        let head =
+            take_response_head(&mut buf, &limits, false, &mut interim).map_err(Exchange::Origin)?;
+        // RFC 9110 §15.2: interim responses (103 Early Hints, …) are relayed.
+        for early in interim.drain(..) {
+            let mut informational = Response::new(());
+            *informational.status_mut() =
+                StatusCode::from_u16(early.status()).unwrap_or(StatusCode::CONTINUE);
+            copy_fields(&early, informational.headers_mut(), None);
+            let _ = respond.send_informational(informational);
+        }
+        if let Some(head) = head {
             return Ok((head, buf));
         }
         buf.reserve(ORIGIN_READ);

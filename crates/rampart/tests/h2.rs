@@ -838,3 +838,44 @@ async fn a_client_that_ignores_goaway_is_dropped() {
     }
     assert!(saw_goaway);
 }
+
+/// RFC 9110 §15.2: a 103 from the origin reaches an HTTP/2 client as an informational
+/// response before the final one; a 101 nobody asked for is a 502.
+#[tokio::test]
+async fn interim_responses_over_http2() {
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            .to_vec(),
+    ))
+    .await;
+    let r = Rampart::start(origin.addr).await;
+    let c = h2c(r.addr).await;
+    let mut ready = c.clone().ready().await.unwrap();
+    let (mut response, _) = ready
+        .send_request(get("http://example.test/"), true)
+        .unwrap();
+    let early = tokio::time::timeout(
+        PATIENCE,
+        std::future::poll_fn(|cx| response.poll_informational(cx)),
+    )
+    .await
+    .expect("an informational response in time")
+    .expect("an informational response")
+    .unwrap();
+    assert_eq!(early.status(), 103);
+    assert_eq!(early.headers()["link"], "</s.css>; rel=preload");
+    let resp = tokio::time::timeout(PATIENCE, response)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n".to_vec(),
+    ))
+    .await;
+    let r = Rampart::start(origin.addr).await;
+    let mut c = h2c(r.addr).await;
+    let resp = send(&mut c, get("http://example.test/"), None).await;
+    assert_eq!(resp.status, 502);
+}

@@ -662,3 +662,33 @@ async fn an_early_answer_from_an_origin_that_stops_reading_reaches_the_client() 
     writer.abort();
     origin.abort();
 }
+
+/// RFC 9110 §15.2: interim responses the origin sends (103 Early Hints) are relayed to an
+/// HTTP/1.1 client before the final one, without hop-by-hop fields; never to HTTP/1.0; a
+/// 100 from the origin is dropped (rampart answers Expect itself).
+#[tokio::test]
+async fn early_hints_are_relayed_to_http11_clients_only() {
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nKeep-Alive: timeout=5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            .to_vec(),
+    ))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    let raw = c.read_raw_until(b"\r\n\r\nok").await;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with(
+            "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n"
+        ),
+        "{text}"
+    );
+    let mut c = rampart.client().await;
+    c.send(b"GET / HTTP/1.0\r\nHost: example.test\r\n\r\n")
+        .await;
+    let raw = c.read_raw_until(b"\r\n\r\nok").await;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+}

@@ -227,15 +227,17 @@ async fn exchange(
     conn.timer_at(TokioInstant::now() + timeout);
     let mut buf = buffers::take(ORIGIN_READ);
     let mut watch_client = true;
+    let upgrade_requested = ctx.head.upgrade().is_some();
+    let mut interim = Vec::new();
     loop {
-        if let Some(head) = take_response_head(&mut buf, &limits).map_err(Exchange::Origin)? {
-            // RFC 9110 §7.8: a server switches protocols only when the request asked to; a
-            // 101 otherwise leaves the connection speaking something else.
-            if head.status() == 101 && ctx.head.upgrade().is_none() {
-                return Err(Exchange::Origin(OriginError::InvalidResponse(
-                    "101 Switching Protocols to a request that did not ask to upgrade".into(),
-                )));
-            }
+        let head = take_response_head(&mut buf, &limits, upgrade_requested, &mut interim)
+            .map_err(Exchange::Origin)?;
+        if !interim.is_empty() {
+            relay_interim(conn, ctx.head, &mut interim)
+                .await
+                .map_err(|()| Exchange::ClientGone)?;
+        }
+        if let Some(head) = head {
             return Ok((head, buf, !origin_write_failed));
         }
         buf.reserve(ORIGIN_READ);
@@ -263,26 +265,75 @@ async fn exchange(
     }
 }
 
-/// Takes the final response head from the front of `buf`, dropping interim responses (100,
-/// 102, 103: not relayed; 101 is final). `None` until a whole head is buffered.
+/// Takes the final response head from the front of `buf`. `None` until a whole head is
+/// buffered.
+///
+/// Interim responses before it are taken off too: 100 is dropped (rampart answers
+/// `Expect: 100-continue` itself and does not forward Expect), the others (102, 103 Early
+/// Hints, any other 1xx) go to `interim`, for the caller to relay (RFC 9110 §15.2: a proxy
+/// forwards 1xx responses it did not ask for; never to HTTP/1.0 clients). 101 is final when
+/// the request asked to upgrade, and a broken response otherwise (RFC 9110 §7.8).
 pub(crate) fn take_response_head(
     buf: &mut Vec<u8>,
     limits: &rampart_http::Limits,
+    upgrade_requested: bool,
+    interim: &mut Vec<ResponseHead>,
 ) -> Result<Option<ResponseHead>, OriginError> {
     while !buf.is_empty() {
         match rampart_http::parse_response_head(buf, limits) {
             Ok(Parse::Complete((head, len))) => {
                 buf.drain(..len);
-                if (100..200).contains(&head.status()) && head.status() != 101 {
-                    continue;
+                match head.status() {
+                    101 if !upgrade_requested => {
+                        return Err(OriginError::InvalidResponse(
+                            "101 Switching Protocols to a request that did not ask to upgrade"
+                                .into(),
+                        ));
+                    }
+                    100 => continue,
+                    102..=199 => {
+                        interim.push(head);
+                        continue;
+                    }
+                    _ => return Ok(Some(head)),
                 }
-                return Ok(Some(head));
             }
             Ok(Parse::Partial) => return Ok(None),
             Err(e) => return Err(OriginError::InvalidResponse(e.to_string())),
         }
     }
     Ok(None)
+}
+
+/// Relays interim responses to an HTTP/1.1 client (never to HTTP/1.0, RFC 9110 §15.2): the
+/// status line and the end-to-end fields.
+async fn relay_interim(
+    conn: &mut Conn,
+    request: &RequestHead,
+    interim: &mut Vec<ResponseHead>,
+) -> Result<(), ()> {
+    if request.version() == Version::Http10 {
+        interim.clear();
+        return Ok(());
+    }
+    let mut out = buffers::take(512);
+    for head in interim.drain(..) {
+        rampart_http::write_status_line(
+            &mut out,
+            Version::Http11,
+            head.status(),
+            head.reason_bytes(),
+        );
+        for (name, value) in head.headers().raw() {
+            if !head.is_hop_by_hop(name) {
+                rampart_http::write_header(&mut out, name, value);
+            }
+        }
+        rampart_http::write_end_of_head(&mut out);
+    }
+    let written = conn.stream.write_all(&out).await;
+    buffers::give(out);
+    written.map_err(|_| ())
 }
 
 /// The request head sent to the origin.
