@@ -270,6 +270,7 @@ async fn reject_unparsed(
             .map(|v| v.as_bytes()),
         head_only: parts.method == http::Method::HEAD,
         close: false,
+        http10_keep_alive: false,
         docs_url: &generation.config.server.error_docs_url,
         pages: None,
     };

@@ -399,6 +399,12 @@ async fn http10_keep_alive_is_honoured() {
         .await;
     let resp = c.response(false).await;
     assert_eq!(resp.header("connection").as_deref(), Some("keep-alive"));
+    // An answer of rampart's own on a connection it keeps says so too.
+    c.send(b"GET /c HTTP/1.0\r\nHost: unknown.test\r\nConnection: keep-alive\r\n\r\n")
+        .await;
+    let resp = c.response(false).await;
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.header("connection").as_deref(), Some("keep-alive"));
     c.send(b"GET /b HTTP/1.0\r\nHost: example.test\r\n\r\n")
         .await;
     let resp = c.response(false).await;

@@ -701,6 +701,8 @@ pub(crate) fn custom_page(
     rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_bytes());
     if close {
         rampart_http::write_header(&mut out, "connection", b"close");
+    } else if ctx.head.version() == Version::Http10 {
+        rampart_http::write_header(&mut out, "connection", b"keep-alive");
     }
     rampart_http::write_end_of_head(&mut out);
     if !ctx.head.is_head() {

@@ -20,6 +20,9 @@ pub(crate) struct Answering<'a> {
     pub accept: Option<&'a [u8]>,
     pub head_only: bool,
     pub close: bool,
+    /// An HTTP/1.0 client whose connection stays open: it is told so (`Connection:
+    /// keep-alive`), or it would take the response as the connection's last.
+    pub http10_keep_alive: bool,
     pub docs_url: &'a str,
     pub pages: Option<&'a ErrorPages>,
 }
@@ -35,6 +38,7 @@ impl<'a> Answering<'a> {
             accept: ctx.head.header("accept"),
             head_only: ctx.head.is_head(),
             close,
+            http10_keep_alive: !close && ctx.head.version() == rampart_http::Version::Http10,
             docs_url: &ctx.generation.config.server.error_docs_url,
             pages: ctx
                 .zone
@@ -122,6 +126,8 @@ pub(crate) fn error_response(rejection: &Rejection, a: &Answering<'_>) -> (Vec<u
     }
     if a.close {
         rampart_http::write_header(&mut out, "connection", b"close");
+    } else if a.http10_keep_alive {
+        rampart_http::write_header(&mut out, "connection", b"keep-alive");
     }
     rampart_http::write_end_of_head(&mut out);
     if !a.head_only {
@@ -221,6 +227,7 @@ pub(crate) async fn reject_unparsed(
         accept: accept.as_deref(),
         head_only,
         close: true,
+        http10_keep_alive: false,
         docs_url: &generation.config.server.error_docs_url,
         pages: None,
     };
