@@ -117,11 +117,17 @@ pub(crate) fn check_transfer_encoding(values: &[(&[u8], usize)]) -> Result<(), R
     if !last.eq_ignore_ascii_case(b"chunked") {
         return Err(RequestError::new(K::ChunkedNotLast, last_at));
     }
-    match codings[..codings.len() - 1].first() {
+    let before = &codings[..codings.len() - 1];
+    // Chunked applied twice anywhere makes the length unknowable (400), whatever else is
+    // listed; only then is another coding merely not implemented (501).
+    if let Some(&(_, at)) = before
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(b"chunked"))
+    {
+        return Err(RequestError::new(K::ChunkedNotLast, at));
+    }
+    match before.first() {
         None => Ok(()),
-        Some(&(c, at)) if c.eq_ignore_ascii_case(b"chunked") => {
-            Err(RequestError::new(K::ChunkedNotLast, at))
-        }
         Some(&(_, at)) => Err(RequestError::new(K::UnsupportedTransferCoding, at)),
     }
 }
@@ -173,6 +179,9 @@ mod tests {
         assert_eq!(k(b"gzip"), Err(K::ChunkedNotLast));
         assert_eq!(k(b"chunked, gzip"), Err(K::ChunkedNotLast));
         assert_eq!(k(b"gzip, chunked"), Err(K::UnsupportedTransferCoding));
+        // Chunked twice is a 400 wherever it is, even after another coding.
+        assert_eq!(k(b"gzip, chunked, chunked"), Err(K::ChunkedNotLast));
+        assert_eq!(k(b"chunked, gzip, chunked"), Err(K::ChunkedNotLast));
         assert_eq!(k(b"chunked, chunked"), Err(K::ChunkedNotLast));
         assert_eq!(k(b""), Err(K::ChunkedNotLast));
     }

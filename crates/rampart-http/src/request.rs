@@ -367,6 +367,9 @@ fn parse_version(v: &[u8]) -> Result<Version, K> {
     match v {
         b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
+        // RFC 9110 §2.5: a higher minor version of a major version we implement is handled
+        // as the highest minor version we implement.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Ok(Version::Http11),
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {

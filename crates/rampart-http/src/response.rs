@@ -19,6 +19,8 @@ pub struct ResponseHead {
     connection: Tokens,
     /// HTTP/1.0 with Transfer-Encoding: read, then close the connection (RFC 9112 §6.1).
     faulty_framing: bool,
+    /// The Content-Length, validated (one value, however many times the origin repeated it).
+    length: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +48,12 @@ impl ResponseHead {
     /// names and values returned by [`ResponseHead::headers`] are slices of it.
     pub fn as_bytes(&self) -> &[u8] {
         self.data.bytes()
+    }
+    /// The Content-Length the origin sent, as one validated number: what a relay writes
+    /// instead of the origin's own field, which may be a list (`5, 5`) or repeated (RFC 9110
+    /// §8.6). For a response to HEAD, or a 304, it describes the body not sent.
+    pub fn content_length(&self) -> Option<u64> {
+        self.length
     }
     /// The HTTP version of the response.
     pub fn version(&self) -> Version {
@@ -233,6 +241,7 @@ pub fn parse_response_head(
             framing,
             connection,
             faulty_framing,
+            length,
         },
         end,
     )))

@@ -80,12 +80,6 @@ fn request_line_rules() {
             8,
         ),
         (
-            b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
-            K::UnsupportedVersion,
-            505,
-            6,
-        ),
-        (
             b"GET / HTTP/3.0\r\nHost: a\r\n\r\n",
             K::UnsupportedVersion,
             505,

@@ -38,6 +38,12 @@ pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Most concurrent streams a client may open on one connection.
 pub const MAX_CONCURRENT_STREAMS: u32 = 128;
 
+/// HTTP/2's default stream window (RFC 9113 §6.9.2), which rampart keeps.
+const STREAM_WINDOW: u32 = 65_535;
+
+/// The connection's receive window: every stream's window at once.
+const CONNECTION_WINDOW: u32 = MAX_CONCURRENT_STREAMS * STREAM_WINDOW;
+
 /// Streams a client may reset before rampart has even accepted them (rapid reset,
 /// CVE-2023-44487): more than this pending at once is a GOAWAY (ENHANCE_YOUR_CALM).
 pub const MAX_PENDING_RESET_STREAMS: usize = 20;
@@ -80,6 +86,11 @@ pub(crate) async fn serve<T>(
     let mut builder = h2::server::Builder::new();
     builder
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        // A window for the connection as large as all its streams' together (as nginx does):
+        // with the default (one stream's window), a single upload rampart is not reading yet
+        // (origin checkout, an origin slow to read) stalls every other upload on the
+        // connection. Memory stays bounded by the streams' own windows.
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .max_header_list_size(u32::try_from(list_limit).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(MAX_PENDING_RESET_STREAMS)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS));
@@ -101,11 +112,15 @@ pub(crate) async fn serve<T>(
     // before the connection is dropped: a client that never does cannot hold it open.
     let mut drain_until: Option<TokioInstant> = None;
     let far = TokioInstant::now() + std::time::Duration::from_secs(86_400 * 365);
+    // Armed from the last accepted stream; when it fires with streams still open it is
+    // re-armed (a stream finishing does not wake this loop, so the check is made then).
+    let idle = tokio::time::sleep(keepalive);
+    tokio::pin!(idle);
     loop {
-        let idle = tokio::time::sleep(keepalive);
         tokio::select! {
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
+                    idle.as_mut().reset(TokioInstant::now() + keepalive);
                     let cx = cx.clone();
                     tokio::spawn(async move {
                         Box::pin(stream(request, respond, cx)).await;
@@ -119,10 +134,14 @@ pub(crate) async fn serve<T>(
                 conn.graceful_shutdown();
                 drain_until = Some(TokioInstant::now() + server.drain_timeout);
             }
-            _ = idle, if drain_until.is_none() && !conn.has_streams() => {
-                // Idle for keepalive_timeout: GOAWAY, then the connection ends.
-                conn.graceful_shutdown();
-                drain_until = Some(TokioInstant::now() + server.client_header_timeout);
+            _ = idle.as_mut(), if drain_until.is_none() => {
+                if conn.has_streams() {
+                    idle.as_mut().reset(TokioInstant::now() + keepalive);
+                } else {
+                    // Idle for keepalive_timeout: GOAWAY, then the connection ends.
+                    conn.graceful_shutdown();
+                    drain_until = Some(TokioInstant::now() + server.client_header_timeout);
+                }
             }
             _ = tokio::time::sleep_until(drain_until.unwrap_or(far)), if drain_until.is_some() => {
                 return;
@@ -224,7 +243,22 @@ fn http1_head(parts: &http::request::Parts, has_body: bool) -> Vec<u8> {
         {
             continue;
         }
+        if name == http::header::COOKIE {
+            continue;
+        }
         rampart_http::write_header(&mut out, name.as_str(), value.as_bytes());
+    }
+    // RFC 9113 §8.2.3: cookie fields split into several (as browsers send them over HTTP/2)
+    // are joined with "; " into one before the request goes on as HTTP/1.1.
+    let mut cookies = parts.headers.get_all(http::header::COOKIE).iter();
+    if let Some(first) = cookies.next() {
+        out.extend_from_slice(b"cookie: ");
+        out.extend_from_slice(first.as_bytes());
+        for more in cookies {
+            out.extend_from_slice(b"; ");
+            out.extend_from_slice(more.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
     }
     if has_body && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
         rampart_http::write_header(&mut out, "transfer-encoding", b"chunked");
@@ -348,10 +382,13 @@ fn copy_fields(head: &rampart_http::ResponseHead, out: &mut HeaderMap, ray_id: O
     let shared = Bytes::copy_from_slice(bytes);
     out.reserve(head.headers().count() + usize::from(ray_id.is_some()));
     for (name, value) in head.headers().raw() {
+        // Content-Length is added below as one number: the origin's may be a list ("5, 5") or
+        // repeated, which an HTTP/2 client refuses (RFC 9110 §8.6).
         if head.is_hop_by_hop(name)
             || name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"connection")
             || name.eq_ignore_ascii_case(b"keep-alive")
+            || name.eq_ignore_ascii_case(b"content-length")
             || (ray_id.is_some() && name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes()))
         {
             continue;
@@ -369,6 +406,12 @@ fn copy_fields(head: &rampart_http::ResponseHead, out: &mut HeaderMap, ray_id: O
             };
             out.append(n, v);
         }
+    }
+    if let Some(n) = head.content_length()
+        && head.status() >= 200
+        && head.status() != 204
+    {
+        out.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
     }
     if let Some(id) = ray_id
         && let Ok(v) = HeaderValue::from_str(id)

@@ -142,10 +142,20 @@ async fn repeated_identical_content_length_is_accepted() {
 #[tokio::test]
 async fn unsupported_versions_get_505() {
     let (origin, rampart) = setup().await;
-    for v in ["HTTP/1.2", "HTTP/3.0", "HTTP/2.0"] {
+    for v in ["HTTP/3.0", "HTTP/2.0"] {
         let raw = format!("GET / {v}\r\nHost: example.test\r\n\r\n");
         rejected(&rampart, &origin, raw.as_bytes(), 505).await;
     }
+    // RFC 9110 §2.5: a higher minor version of HTTP/1 is served as HTTP/1.1.
+    let (resp, _c) = rampart
+        .request(b"GET /v HTTP/1.2\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 200);
+    assert!(resp.head.starts_with("HTTP/1.1 200"), "{}", resp.head);
+    assert_eq!(
+        origin.received().last().unwrap().request_line(),
+        "GET /v HTTP/1.1"
+    );
 }
 
 #[tokio::test]

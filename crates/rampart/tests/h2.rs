@@ -879,3 +879,116 @@ async fn interim_responses_over_http2() {
     let resp = send(&mut c, get("http://example.test/"), None).await;
     assert_eq!(resp.status, 502);
 }
+
+/// keepalive_timeout also closes a connection that served requests and then went idle (the
+/// idle timer was armed only while no stream was open at the moment of waiting).
+#[tokio::test]
+async fn a_connection_idle_after_a_request_gets_goaway() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start_with(origin.addr, "keepalive_timeout = \"300ms\"", "", "").await;
+    let mut raw = Raw::open(r.addr).await;
+    raw.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &block(GOOD)))
+        .await
+        .unwrap();
+    let goaway = tokio::time::timeout(PATIENCE, async {
+        while let Some((kind, _, _, _)) = raw.frame().await {
+            if kind == GOAWAY {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(goaway, Ok(true), "no GOAWAY after keepalive_timeout");
+}
+
+/// RFC 9113 §8.2.3: cookie fields split over several lines are joined with "; " for the
+/// HTTP/1.1 origin; RFC 9110 §7.6.3: Via names the protocol received.
+#[tokio::test]
+async fn split_cookies_are_joined_and_via_says_http2() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start(origin.addr).await;
+    let mut c = h2c(r.addr).await;
+    let req = Request::get("http://example.test/c")
+        .header("cookie", "a=1")
+        .header("cookie", "b=2")
+        .body(())
+        .unwrap();
+    let resp = send(&mut c, req, None).await;
+    assert_eq!(resp.status, 200);
+    let got = origin.received();
+    assert_eq!(got[0].header("cookie"), ["a=1; b=2"]);
+    assert_eq!(got[0].header("via"), ["2 rampart"]);
+}
+
+/// RFC 9110 §8.6: an origin's Content-Length as a list or repeated reaches an HTTP/2 client
+/// as one number (a client refuses the stream otherwise).
+#[tokio::test]
+async fn content_length_lists_reach_http2_clients_as_one_value() {
+    for raw in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    ] {
+        let origin = Origin::start(Behaviour::Raw(raw.to_vec())).await;
+        let r = Rampart::start(origin.addr).await;
+        let mut c = h2c(r.addr).await;
+        let resp = send(&mut c, get("http://example.test/"), None).await;
+        assert_eq!(resp.status, 200);
+        let lengths: Vec<_> = resp.headers.get_all("content-length").iter().collect();
+        assert_eq!(lengths, ["5"]);
+        assert_eq!(resp.body, b"hello");
+    }
+}
+
+/// One upload whose origin never reads must not stall the other uploads on the connection:
+/// the connection's window holds every stream's.
+#[tokio::test]
+async fn a_stalled_upload_does_not_stall_the_others() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stall_addr = listener.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let healthy = Origin::start(Behaviour::Echo).await;
+    let zones = format!(
+        "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://{stall_addr}\"\n\
+         [[zone]]\nname = \"b\"\nhosts = [\"b.test\"]\norigin = \"http://{}\"\n",
+        healthy.addr
+    );
+    let r = Rampart::start_zones("", &zones).await;
+    let c = h2c(r.addr).await;
+    // Stream 1: up to 64 MB to the origin that never reads (far more than the socket buffers
+    // between rampart and it hold).
+    let c1 = c.clone();
+    let stalled = tokio::spawn(async move {
+        let mut ready = c1.ready().await.unwrap();
+        let req = Request::post("http://a.test/up").body(()).unwrap();
+        let (_resp, mut stream) = ready.send_request(req, false).unwrap();
+        let piece = Bytes::from(vec![b'x'; 16 * 1024]);
+        for _ in 0..4096 {
+            stream.reserve_capacity(piece.len());
+            let mut p = piece.clone();
+            while !p.is_empty() {
+                let Some(Ok(n)) = std::future::poll_fn(|cx| stream.poll_capacity(cx)).await else {
+                    return;
+                };
+                let part = p.split_to(n.min(p.len()));
+                if stream.send_data(part, false).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    // Let stream 1 fill what it can.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut c2 = c.clone();
+    let req = Request::post("http://b.test/small").body(()).unwrap();
+    let resp = send(&mut c2, req, Some(vec![b'y'; 100_000])).await;
+    assert_eq!(resp.status, 200);
+    assert_eq!(healthy.received()[0].body.len(), 100_000);
+    stalled.abort();
+    holder.abort();
+}

@@ -698,3 +698,19 @@ async fn early_hints_are_relayed_to_http11_clients_only() {
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
 }
+
+/// RFC 9110 §8.6: the Content-Length of a response to HEAD, sent as a list by the origin,
+/// reaches the client as one number.
+#[tokio::test]
+async fn a_head_response_s_content_length_list_becomes_one_value() {
+    let origin = Origin::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n".to_vec(),
+    ))
+    .await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = rampart.client().await;
+    c.send(b"HEAD / HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    let resp = c.response(true).await;
+    assert_eq!(resp.headers("content-length"), ["5"]);
+}

@@ -19,7 +19,7 @@ use super::body::{BodyError, ClientBody};
 use super::{Conn, Next, READ_CHUNK, respond};
 use crate::observe::{LogField, LogRecord};
 use crate::origin::{OriginConn, OriginError};
-use crate::pipeline::{RAY_ID_HEADER, Rejection, RequestContext};
+use crate::pipeline::{Protocol, RAY_ID_HEADER, Rejection, RequestContext};
 use crate::state::ZoneState;
 use crate::stream::buffers;
 
@@ -391,9 +391,12 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     }
     // RFC 9110 §7.6.3: a gateway adds itself to Via on inbound requests (after any Via
     // lines the client sent, so the list stays in order).
-    let via: &[u8] = match head.version() {
-        Version::Http10 => b"1.0 rampart",
-        Version::Http11 => b"1.1 rampart",
+    // The protocol as received from the client (an HTTP/2 request's head is rebuilt as
+    // HTTP/1.1, so not `head.version()`).
+    let via: &[u8] = match ctx.protocol {
+        Protocol::Http10 => b"1.0 rampart",
+        Protocol::Http11 => b"1.1 rampart",
+        Protocol::Http2 => b"2 rampart",
     };
     rampart_http::write_header(&mut out, "via", via);
     match head.body() {
@@ -535,10 +538,10 @@ async fn respond_from_origin(
             rampart_http::write_header(&mut out, name, value);
             continue;
         }
+        // Content-Length is written by rampart below, once (RFC 9110 §8.6).
         if response.is_hop_by_hop(name)
             || name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes())
-            || matches!(client_framing, ClientFraming::Length(_))
-                && name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"content-length")
         {
             continue;
         }
@@ -553,16 +556,23 @@ async fn respond_from_origin(
         respond::write_date(&mut out);
     }
     rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_bytes());
+    // Without a body (HEAD, 304) the origin's length still describes the one not sent; a 204
+    // and a 1xx never carry one (RFC 9110 §8.6).
+    let length = match client_framing {
+        ClientFraming::Length(n) => Some(n),
+        ClientFraming::None if status >= 200 && status != 204 => response.content_length(),
+        _ => None,
+    };
+    if let Some(n) = length {
+        out.extend_from_slice(b"content-length: ");
+        crate::observe::write_decimal(&mut out, n);
+        out.extend_from_slice(b"\r\n");
+    }
     match client_framing {
-        ClientFraming::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
-            crate::observe::write_decimal(&mut out, n);
-            out.extend_from_slice(b"\r\n");
-        }
         ClientFraming::Chunked => {
             rampart_http::write_header(&mut out, "transfer-encoding", b"chunked")
         }
-        ClientFraming::None | ClientFraming::Close => {}
+        ClientFraming::Length(_) | ClientFraming::None | ClientFraming::Close => {}
     }
     if close {
         rampart_http::write_header(&mut out, "connection", b"close");
