@@ -150,6 +150,22 @@ pub(crate) async fn serve<T>(
     }
 }
 
+/// The whole body of the answer to a request for a host this connection's certificate does
+/// not serve.
+const MISDIRECTED_BODY: &str =
+    "421 Misdirected Request: this host is not served on this connection; open a new one\n";
+
+/// Whether `host` would be served the certificate this connection presented for `sni`.
+fn same_certificate(generation: &crate::state::Generation, host: &str, sni: &str) -> bool {
+    match (
+        generation.certificate_for(Some(host)),
+        generation.certificate_for(Some(sni)),
+    ) {
+        (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+        _ => false,
+    }
+}
+
 /// One request: parse, pipeline, origin, response; then the log line.
 async fn stream(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, cx: StreamCx) {
     let generation = cx.rt.generation();
@@ -171,13 +187,18 @@ async fn stream(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
         }
     };
     if let (Some(sni), Some(host)) = (cx.sni.as_deref(), head.host())
-        && !host.host().eq_ignore_ascii_case(sni)
+        && !host.host().trim_end_matches('.').eq_ignore_ascii_case(sni)
+        && !same_certificate(&generation, host.host().trim_end_matches('.'), sni)
     {
-        // As over HTTP/1.1: unstyled, unlogged, counted.
+        // HTTP/2 clients reuse a connection for another host that its certificate covers
+        // (RFC 9113 §9.1.1), so a host served with this connection's certificate is served.
+        // Any other gets 421, which tells the client to retry on a connection of its own
+        // (RFC 9110 §15.5.20), where HTTP/1.1 gets 403: over HTTP/1.1 nothing reuses a
+        // connection across hosts. As there: unstyled, unlogged, counted.
         cx.rt.metrics.sni_mismatch();
-        let body = Bytes::from_static(crate::h1::respond::SNI_MISMATCH_BODY.as_bytes());
+        let body = Bytes::from_static(MISDIRECTED_BODY.as_bytes());
         let mut response = Response::new(());
-        *response.status_mut() = StatusCode::FORBIDDEN;
+        *response.status_mut() = StatusCode::MISDIRECTED_REQUEST;
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),

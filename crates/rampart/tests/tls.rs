@@ -102,6 +102,43 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// An HTTP/2 client over TLS to `addr` with server name `sni` (ALPN `h2`).
+    async fn connect_h2(
+        &self,
+        addr: SocketAddr,
+        sni: &str,
+    ) -> h2::client::SendRequest<bytes::Bytes> {
+        let mut config = (*self.client_config()).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from(sni.to_string()).unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let (client, conn) = h2::client::handshake(tls).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+    }
+}
+
+/// The status of a GET for `authority` over an HTTP/2 connection.
+async fn h2_status(client: &h2::client::SendRequest<bytes::Bytes>, authority: &str) -> u16 {
+    let request = http::Request::get(format!("https://{authority}/"))
+        .body(())
+        .unwrap();
+    let mut ready = client.clone().ready().await.unwrap();
+    let (response, _) = ready.send_request(request, true).unwrap();
+    tokio::time::timeout(common::PATIENCE, response)
+        .await
+        .expect("a response in time")
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 impl Drop for Pki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -693,5 +730,31 @@ fn origin_tls_settings_are_checked_at_load() {
             .warnings
             .iter()
             .any(|w| w.to_string().contains("has no effect")),
+    );
+}
+
+/// HTTP/2 clients reuse a connection for another host its certificate covers (RFC 9113
+/// §9.1.1): such a host is served; a host with another certificate gets 421 (retry on a new
+/// connection, RFC 9110 §15.5.20), where HTTP/1.1 gets 403.
+#[tokio::test]
+async fn http2_connection_reuse_across_hosts_of_one_certificate_is_served() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let pki = Pki::new();
+    pki.issue("ab", &["a.test", "b.test"]);
+    pki.issue("c", &["c.test"]);
+    let zones = zone("ab", &["a.test", "b.test"], origin.addr, &pki.tls("ab"))
+        + &zone("c", &["c.test"], origin.addr, &pki.tls("c"));
+    let r = Rampart::start_zones(TLS_LISTEN, &zones).await;
+    let client = pki.connect_h2(tls_addr(&r), "a.test").await;
+    assert_eq!(h2_status(&client, "a.test").await, 200);
+    assert_eq!(h2_status(&client, "b.test").await, 200);
+    assert_eq!(h2_status(&client, "c.test").await, 421);
+    // The connection still serves its own host afterwards.
+    assert_eq!(h2_status(&client, "a.test").await, 200);
+    assert_eq!(origin.received().len(), 3);
+    let metrics = r.metrics().await;
+    assert!(
+        metrics.contains("rampart_sni_mismatches_total 1"),
+        "{metrics}"
     );
 }
