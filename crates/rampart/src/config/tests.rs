@@ -242,6 +242,16 @@ fn zone_problems_are_reported() {
             "zone[1].hosts",
             "already served by zone `a`",
         ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:1\"\n[[zone]]\nname = \"a\"\nhosts = [\"b.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+            "zone[1].name",
+            "already named `a`",
+        ),
+        (
+            "[[zone]]\nname = \"a\"\nhosts = [\"a.test\", \"A.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+            "zone[0].hosts",
+            "listed twice in this zone",
+        ),
     ];
     for (src, key, msg) in cases {
         let e = errors(src);
@@ -255,6 +265,11 @@ fn zone_problems_are_reported() {
 fn no_zone_is_an_error() {
     let e = errors("[server]\nlisten = [\"127.0.0.1:1\"]\n");
     assert_eq!(e[0].key, "zone");
+    // An empty list is no better, and is located.
+    let e = errors("# no zones yet\nzone = []\n[server]\nlisten = [\"127.0.0.1:1\"]\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].key.as_str(), e[0].line), ("zone", 2));
+    assert!(e[0].message.contains("empty"), "{}", e[0].message);
 }
 
 #[test]

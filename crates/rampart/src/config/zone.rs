@@ -176,18 +176,39 @@ pub(super) fn read_zones(
 ) -> Option<Vec<Zone>> {
     let errors_before = w.errors.len();
     let tables = w.tables(root, "zone", ZONE_KEYS);
-    if tables.is_empty() && root.get("zone").is_none() {
-        w.error(
-            &(0..0),
-            "zone",
-            "no [[zone]] is configured: add one with `name`, `hosts` and `origin`",
-        );
+    if tables.is_empty() {
+        match root.get("zone") {
+            None => w.error(
+                &(0..0),
+                "zone",
+                "no [[zone]] is configured: add one with `name`, `hosts` and `origin`",
+            ),
+            // `zone = []`: as wrong as no zone at all.
+            Some(v) if v.get_ref().as_array().is_some_and(|a| a.is_empty()) => w.error(
+                &root.span_of("zone"),
+                "zone",
+                "the list of zones is empty: add a [[zone]] with `name`, `hosts` and `origin`",
+            ),
+            // Another type: already reported by `tables`.
+            Some(_) => {}
+        }
         return None;
     }
     let mut zones = Vec::with_capacity(tables.len());
     let mut seen_hosts: HashMap<HostPattern, String> = HashMap::new();
+    let mut seen_names: HashMap<String, ()> = HashMap::new();
     for (path, t) in &tables {
-        let name = w.string(t, "name").map(|(n, _)| n);
+        let name = w.string(t, "name").map(|(n, span)| {
+            // Names key the metrics and the log's ZoneName: two zones must not share one.
+            if seen_names.insert(n.clone(), ()).is_some() {
+                w.error(
+                    &span,
+                    &t.key("name"),
+                    format!("another zone is already named `{n}`: zone names must be unique"),
+                );
+            }
+            n
+        });
         if name.is_none() && t.get("name").is_none() {
             w.missing(t, "name");
         }
@@ -201,11 +222,12 @@ pub(super) fn read_zones(
                         Ok(p) => {
                             let zone_name = name.clone().unwrap_or_else(|| path.clone());
                             if let Some(other) = seen_hosts.insert(p.clone(), zone_name) {
-                                w.error(
-                                    &span,
-                                    &t.key("hosts"),
-                                    format!("host `{h}` is already served by zone `{other}`"),
-                                );
+                                let message = if hosts.contains(&p) {
+                                    format!("host `{h}` is listed twice in this zone")
+                                } else {
+                                    format!("host `{h}` is already served by zone `{other}`")
+                                };
+                                w.error(&span, &t.key("hosts"), message);
                             }
                             hosts.push(p);
                         }
