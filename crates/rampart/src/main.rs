@@ -237,6 +237,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         };
         let zones: Vec<String> = config.zones.iter().map(|z| z.name.clone()).collect();
         let workers = config.server.workers;
+        let drain = config.server.drain_timeout;
         let log_at_exit = log.clone();
         let server = match Server::start_workers(config, log, metrics, workers).await {
             Ok(s) => s,
@@ -254,26 +255,87 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         if let Some(a) = server.admin_addr {
             tracing::info!("metrics on http://{a}/metrics");
         }
-        signals.wait().await;
+        let mut signals = signals;
+        while signals.wait().await == Signal::Reload {
+            reload(path.as_deref(), &server);
+        }
         tracing::info!("shutting down: finishing in-flight requests");
         let left = server.shutdown().await;
         if left > 0 {
             tracing::warn!("{left} connection(s) still open after the drain timeout; closing them");
         }
-        // Lines of the last requests are still waiting for the writer's next batch.
-        let _ = tokio::task::spawn_blocking(move || log_at_exit.close()).await;
+        // Lines of the last requests are still waiting for the writer's next batch. A sink
+        // that does not take them (a pipe nobody reads, a stalled disk) gets `drain_timeout`,
+        // then rampart exits without them rather than never.
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            log_at_exit.close();
+            let _ = done.send(());
+        });
+        if tokio::time::timeout(drain, flushed).await.is_err() {
+            tracing::warn!(
+                "the access log did not take its last lines within the drain timeout ({}); \
+                 exiting without them",
+                humantime::format_duration(drain)
+            );
+        }
         ExitCode::SUCCESS
     })
 }
 
-/// Ctrl-C and SIGTERM, installed before any listener is bound: a signal that arrives as soon
-/// as the port accepts connections must already mean "drain and exit 0", not the default
-/// action of killing the process.
+/// SIGHUP: loads the configuration file again and, when it is valid, swaps it in for new
+/// requests. A broken file changes nothing: its errors are logged, the running configuration
+/// stays. (The embedded default has no file to read again.)
+fn reload(path: Option<&std::path::Path>, server: &Server) {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: running the embedded default, there is no file to reload");
+        return;
+    };
+    match config::load_file(path) {
+        Ok(Loaded { config, warnings }) => {
+            for w in &warnings {
+                tracing::warn!("{w}");
+            }
+            let zones = config.zones.len();
+            for key in server.reload(config) {
+                tracing::warn!("SIGHUP: `{key}` changed; it takes effect at the next restart");
+            }
+            tracing::info!(
+                "SIGHUP: configuration reloaded from {} ({zones} zones)",
+                path.display()
+            );
+        }
+        Err(e) => {
+            for err in &e.errors {
+                tracing::error!("SIGHUP: {err}");
+            }
+            tracing::error!(
+                "SIGHUP: {} is not valid; still running the previous configuration",
+                path.display()
+            );
+        }
+    }
+}
+
+/// What a signal asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGTERM or Ctrl-C: drain and exit 0.
+    Stop,
+    /// SIGHUP: reload the configuration file.
+    Reload,
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP, installed before any listener is bound: a signal that arrives
+/// as soon as the port accepts connections must already mean "drain and exit 0" (or
+/// "reload"), not the default action of killing the process.
 struct Signals {
     #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
     #[cfg(unix)]
     int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -284,6 +346,7 @@ impl Signals {
             Signals {
                 term: signal(SignalKind::terminate()).ok(),
                 int: signal(SignalKind::interrupt()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
             }
         }
         #[cfg(not(unix))]
@@ -292,33 +355,28 @@ impl Signals {
         }
     }
 
-    async fn wait(mut self) {
+    /// The next signal.
+    async fn wait(&mut self) -> Signal {
         #[cfg(unix)]
         {
-            let term = async {
-                match &mut self.term {
+            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
                     Some(s) => {
                         s.recv().await;
                     }
                     None => std::future::pending::<()>().await,
                 }
-            };
-            let int = async {
-                match &mut self.int {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
+            }
             tokio::select! {
-                _ = term => {}
-                _ = int => {}
+                _ = next(&mut self.term) => Signal::Stop,
+                _ = next(&mut self.int) => Signal::Stop,
+                _ = next(&mut self.hup) => Signal::Reload,
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
         }
     }
 }

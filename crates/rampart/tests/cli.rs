@@ -204,3 +204,104 @@ fn sigterm_stops_the_server_and_exits_0_with_every_line_logged() {
     assert_eq!(lines.lines().count(), 1, "{lines}");
     assert!(lines.contains(r#""ClientRequestURI":"/last""#), "{lines}");
 }
+
+/// Waits (bounded) until something accepts connections on `addr`.
+#[cfg(unix)]
+fn wait_until_listening(addr: std::net::SocketAddr) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("rampart did not start listening on {addr}");
+}
+
+/// One request with `Connection: close`; the status code of the answer.
+#[cfg(unix)]
+fn status_for(addr: std::net::SocketAddr, host: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = c.read_to_end(&mut response);
+    String::from_utf8_lossy(&response[9..12]).parse().unwrap()
+}
+
+/// Sends `signal` to the child and waits (bounded) for its exit code.
+#[cfg(unix)]
+fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> Option<i32> {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..400 {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("rampart did not exit after {signal}");
+}
+
+#[cfg(unix)]
+fn config_for(addr: std::net::SocketAddr, server_extra: &str, hosts: &str) -> String {
+    format!(
+        "[server]\nlisten = [\"{addr}\"]\nadmin_listen = \"off\"\n{server_extra}\n[[zone]]\nname = \"a\"\nhosts = [{hosts}]\norigin = \"http://127.0.0.1:1\"\n"
+    )
+}
+
+/// SIGHUP reloads the configuration file: new requests follow the new one; a broken file
+/// changes nothing (and the process keeps running); settings bound at start-up wait for a
+/// restart.
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_configuration_and_keeps_it_when_the_file_is_broken() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let p = temp("reload.toml", &config_for(free, "", "\"a.test\""));
+    let mut child = rampart()
+        .args(["run", "-c"])
+        .arg(&p)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(free);
+    // The origin refuses connections: 521 means the zone served the host, 409 that none did.
+    assert_eq!(status_for(free, "b.test"), 409);
+    std::fs::write(&p, config_for(free, "", "\"a.test\", \"b.test\"")).unwrap();
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if status_for(free, "b.test") == 521 {
+            reloaded = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(reloaded, "the new host is not served after SIGHUP");
+    std::fs::write(&p, "[[zone]]\nname = 1\n").unwrap();
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a broken reload ended the process"
+    );
+    assert_eq!(
+        status_for(free, "b.test"),
+        521,
+        "the previous configuration stays"
+    );
+    assert_eq!(signal_and_wait(&mut child, "-TERM"), Some(0));
+}

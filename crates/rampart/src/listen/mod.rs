@@ -294,6 +294,33 @@ impl Server {
         &self.runtime
     }
 
+    /// Swaps in a new configuration (SIGHUP): requests that start from now on use it, those
+    /// running keep theirs, rate-limit counters carry over. What was bound at start-up stays
+    /// as it was: the keys of those settings that the new configuration changes are returned,
+    /// for the caller to say a restart is needed for them.
+    pub fn reload(&self, config: Config) -> Vec<&'static str> {
+        let old = self.runtime.generation();
+        let (was, now) = (&old.config.server, &config.server);
+        let mut fixed = Vec::new();
+        for (key, changed) in [
+            ("server.listen", was.listen != now.listen),
+            ("server.tls_listen", was.tls_listen != now.tls_listen),
+            ("server.admin_listen", was.admin_listen != now.admin_listen),
+            ("server.workers", was.workers != now.workers),
+            ("server.access_log", was.access_log != now.access_log),
+            (
+                "server.access_log_fields",
+                was.access_log_fields != now.access_log_fields,
+            ),
+        ] {
+            if changed {
+                fixed.push(key);
+            }
+        }
+        self.runtime.reload(config);
+        fixed
+    }
+
     /// Stops accepting, waits for open connections to finish their in-flight request, at most
     /// `drain_timeout`, then returns how many connections were still open.
     pub async fn shutdown(self) -> usize {
