@@ -305,3 +305,49 @@ fn sighup_reloads_the_configuration_and_keeps_it_when_the_file_is_broken() {
     );
     assert_eq!(signal_and_wait(&mut child, "-TERM"), Some(0));
 }
+
+/// A port another process listens on is an error at start-up, even when that process set
+/// SO_REUSEPORT (as a second rampart would): rampart's own listeners set it, and would
+/// otherwise join the port and split its connections.
+#[cfg(unix)]
+#[test]
+fn a_port_taken_by_another_process_fails_start_up() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let taken = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseport(true).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(16).unwrap()
+    });
+    let addr = taken.local_addr().unwrap();
+    let p = temp("taken.toml", &config_for(addr, "", "\"a.test\""));
+    let mut child = rampart()
+        .args(["run", "-c"])
+        .arg(&p)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut code = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            code = Some(s.code());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(code) = code else {
+        let _ = child.kill();
+        panic!("rampart started on a port another process listens on");
+    };
+    assert_eq!(code, Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    drop(taken);
+}

@@ -351,10 +351,11 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         return Some(s);
     };
     let errors_before = w.errors.len();
-    if let Some(list) = read_addresses(w, &t, "listen") {
+    let mut bound: Vec<(SocketAddr, &'static str)> = Vec::new();
+    if let Some(list) = read_addresses(w, &t, "listen", &mut bound) {
         s.listen = list;
     }
-    if let Some(list) = read_addresses(w, &t, "tls_listen") {
+    if let Some(list) = read_addresses(w, &t, "tls_listen", &mut bound) {
         s.tls_listen = list;
     }
     s.default_certificate = read_certificate(w, &t, "default_certificate", base_dir);
@@ -388,6 +389,7 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
                     if !addr.ip().is_loopback() {
                         w.warn(&span, &t.key("admin_listen"), "the admin listener is reachable from other machines; /metrics has no authentication");
                     }
+                    check_not_bound(w, &t, "admin_listen", addr, &span, &mut bound);
                     Some(addr)
                 }
                 Err(_) => {
@@ -486,7 +488,40 @@ fn read_log_fields(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Vec<LogField
 }
 
 /// A list of `IP:port` addresses; an empty list is an error (omit the key instead).
-fn read_addresses(w: &mut Walker<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<SocketAddr>> {
+/// Whether two listening addresses would share a port: the same port (not 0) and the same IP,
+/// or either one every IP.
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// Reports `addr` (of `key`) when an address read before it already takes its port: the two
+/// listeners would split its connections between them.
+fn check_not_bound(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    key: &'static str,
+    addr: SocketAddr,
+    span: &std::ops::Range<usize>,
+    bound: &mut Vec<(SocketAddr, &'static str)>,
+) {
+    if let Some((other, other_key)) = bound.iter().find(|(b, _)| overlap(*b, addr)) {
+        w.error(
+            span,
+            &t.key(key),
+            format!("`{addr}` takes the same port as `{other}` in server.{other_key}"),
+        );
+    }
+    bound.push((addr, key));
+}
+
+fn read_addresses(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    key: &'static str,
+    bound: &mut Vec<(SocketAddr, &'static str)>,
+) -> Option<Vec<SocketAddr>> {
     let list = w.nonempty_strings(
         t,
         key,
@@ -495,7 +530,10 @@ fn read_addresses(w: &mut Walker<'_>, t: &Table<'_, '_>, key: &str) -> Option<Ve
     Some(
         list.into_iter()
             .filter_map(|(a, span)| match a.parse::<SocketAddr>() {
-                Ok(addr) => Some(addr),
+                Ok(addr) => {
+                    check_not_bound(w, t, key, addr, &span, bound);
+                    Some(addr)
+                }
                 Err(_) => {
                     w.error(
                         &span,

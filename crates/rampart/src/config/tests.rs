@@ -262,6 +262,32 @@ fn zone_problems_are_reported() {
 }
 
 #[test]
+fn listeners_that_share_a_port_are_an_error() {
+    for (server, key) in [
+        (
+            "listen = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]",
+            "server.listen",
+        ),
+        (
+            "listen = [\"0.0.0.0:8080\"]\ntls_listen = [\"127.0.0.1:8080\"]",
+            "server.tls_listen",
+        ),
+        (
+            "listen = [\"127.0.0.1:8080\"]\nadmin_listen = \"127.0.0.1:8080\"",
+            "server.admin_listen",
+        ),
+    ] {
+        let e = errors(&format!("[server]\n{server}\n{MINIMAL}"));
+        assert_eq!(e.len(), 1, "{server}: {e:?}");
+        assert_eq!(e[0].key, key, "{server}");
+        assert!(e[0].message.contains("same port"), "{}", e[0].message);
+    }
+    // Different ports, or port 0 (any free port), are fine.
+    let ok = "[server]\nlisten = [\"127.0.0.1:0\", \"127.0.0.1:0\", \"127.0.0.1:8081\"]\nadmin_listen = \"127.0.0.1:9090\"\n";
+    assert!(load_str("t", &format!("{ok}{MINIMAL}"), None).is_ok());
+}
+
+#[test]
 fn no_zone_is_an_error() {
     let e = errors("[server]\nlisten = [\"127.0.0.1:1\"]\n");
     assert_eq!(e[0].key, "zone");

@@ -220,6 +220,12 @@ impl Server {
             (0..workers).map(|_| Vec::new()).collect();
         let mut local_addrs = Vec::new();
         for (addr, transport) in &listen {
+            // SO_REUSEPORT lets a socket join a port another process (or another entry of
+            // this configuration) already listens on, silently splitting its connections: a
+            // first bind without it finds a port that is taken.
+            if addr.port() != 0 {
+                drop(bind_named(*addr, false, "")?);
+            }
             let first = bind_named(*addr, true, "")?;
             let actual = first.local_addr()?;
             local_addrs.push(actual);
