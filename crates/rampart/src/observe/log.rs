@@ -464,6 +464,7 @@ impl Drop for Writer {
 fn write_batches(q: &Queue, mut sink: Box<dyn Write + Send>, metrics: &Metrics) {
     let mut batch = Vec::new();
     let mut warned = false;
+    let mut mid_line = false;
     loop {
         let closing = q.closed.load(Ordering::Acquire);
         if !q.pending.swap(false, Ordering::AcqRel) {
@@ -479,7 +480,7 @@ fn write_batches(q: &Queue, mut sink: Box<dyn Write + Send>, metrics: &Metrics) 
         let mut lost = 0;
         for shard in q.shards.iter() {
             std::mem::swap(&mut *lock(shard), &mut batch);
-            lost += write_lines(&mut sink, &batch);
+            lost += write_lines(&mut sink, &batch, &mut mid_line);
             batch.clear();
             if batch.capacity() > KEPT_CAPACITY {
                 batch = Vec::new();
@@ -500,7 +501,18 @@ fn write_batches(q: &Queue, mut sink: Box<dyn Write + Send>, metrics: &Metrics) 
 
 /// Writes whole lines to the sink; returns how many were lost to a failing sink (a line
 /// written in part counts as lost). The sink is kept and tried again with the next batch.
-fn write_lines(sink: &mut dyn Write, lines: &[u8]) -> u64 {
+///
+/// A write cut short mid-line (a full disk) leaves a piece of a line in the sink, and
+/// `mid_line` says so: the next write first ends that piece with a newline, so that the lines
+/// after it stay whole lines instead of being glued onto it.
+fn write_lines(sink: &mut dyn Write, lines: &[u8], mid_line: &mut bool) -> u64 {
+    let all = || lines.iter().filter(|&&b| b == b'\n').count() as u64;
+    if *mid_line {
+        match sink.write(b"\n") {
+            Ok(1) => *mid_line = false,
+            _ => return all(),
+        }
+    }
     let mut done = 0;
     while done < lines.len() {
         match sink.write(&lines[done..]) {
@@ -510,12 +522,62 @@ fn write_lines(sink: &mut dyn Write, lines: &[u8]) -> u64 {
             Err(_) => break,
         }
     }
+    if done > 0 && done < lines.len() && lines[done - 1] != b'\n' {
+        *mid_line = true;
+    }
     lines[done..].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sink that takes `room` bytes, then fails (a full disk) until given more room.
+    struct Disk {
+        data: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::other("no space left on device"));
+            }
+            let n = buf.len().min(self.room);
+            self.data.extend_from_slice(&buf[..n]);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A disk that fills mid-line: the lines written after it has room again are whole lines,
+    /// not glued onto the piece left behind; what was lost is counted.
+    #[test]
+    fn a_full_disk_leaves_no_line_glued_to_a_piece_of_another() {
+        let mut disk = Disk {
+            data: Vec::new(),
+            room: 10,
+        };
+        let mut mid_line = false;
+        let lost = write_lines(&mut disk, b"{\"a\":1}\n{\"b\":2}\n", &mut mid_line);
+        assert_eq!(lost, 1);
+        assert!(mid_line);
+        // Still full: everything of the next batch is lost, nothing written.
+        assert_eq!(write_lines(&mut disk, b"{\"c\":3}\n", &mut mid_line), 1);
+        disk.room = 1000;
+        assert_eq!(write_lines(&mut disk, b"{\"d\":4}\n", &mut mid_line), 0);
+        assert!(!mid_line);
+        let text = String::from_utf8(disk.data).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"\n{\"d\":4}\n");
+        assert!(
+            text.lines()
+                .last()
+                .is_some_and(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        );
+    }
 
     /// Every ASCII character, alone and between runs, and non-ASCII text: escaped strings
     /// read back as the original.
