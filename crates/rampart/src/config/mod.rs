@@ -194,7 +194,19 @@ pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
-            w.error(&span, "", format!("invalid TOML: {message}"));
+            // The parser's span covers the offending key (e.g. a duplicate key), but its
+            // message does not name it: the error's key is the text there, when it is one.
+            let key = src
+                .get(span.clone())
+                .map(|k| k.trim().trim_matches('"'))
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.len() <= 64
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                })
+                .unwrap_or("");
+            w.error(&span, key, format!("invalid TOML: {message}"));
             None
         }
     };
@@ -359,11 +371,39 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
         s.tls_listen = list;
     }
     s.default_certificate = read_certificate(w, &t, "default_certificate", base_dir);
-    if let Some((v, _)) = w.string(&t, "access_log") {
+    if let Some((v, span)) = w.string(&t, "access_log") {
         s.access_log = match v.as_str() {
             "off" => AccessLogTarget::Off,
             "-" => AccessLogTarget::Stdout,
-            path => AccessLogTarget::File(base_dir.join(path)),
+            "" => {
+                w.error(
+                    &span,
+                    &t.key("access_log"),
+                    "an empty path: give a file, \"-\" for stdout, or \"off\"",
+                );
+                AccessLogTarget::Off
+            }
+            path => {
+                let file = base_dir.join(path);
+                // The file itself is created at start-up; its directory must already exist.
+                let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+                if dir.is_some_and(|d| !d.is_dir()) || file.is_dir() {
+                    w.error(
+                        &span,
+                        &t.key("access_log"),
+                        format!(
+                            "cannot write {}: {}",
+                            file.display(),
+                            if file.is_dir() {
+                                "it is a directory"
+                            } else {
+                                "its directory does not exist"
+                            }
+                        ),
+                    );
+                }
+                AccessLogTarget::File(file)
+            }
         };
     }
     if let Some(fields) = read_log_fields(w, &t) {

@@ -288,6 +288,23 @@ fn listeners_that_share_a_port_are_an_error() {
 }
 
 #[test]
+fn an_access_log_that_cannot_be_written_is_an_error() {
+    for (value, msg) in [
+        ("\"\"", "an empty path"),
+        (
+            "\"/nonexistent-dir/access.log\"",
+            "its directory does not exist",
+        ),
+        ("\"/tmp\"", "it is a directory"),
+    ] {
+        let e = errors(&format!("[server]\naccess_log = {value}\n{MINIMAL}"));
+        assert_eq!(e.len(), 1, "{value}: {e:?}");
+        assert_eq!((e[0].key.as_str(), e[0].line), ("server.access_log", 2));
+        assert!(e[0].message.contains(msg), "{}", e[0].message);
+    }
+}
+
+#[test]
 fn no_zone_is_an_error() {
     let e = errors("[server]\nlisten = [\"127.0.0.1:1\"]\n");
     assert_eq!(e[0].key, "zone");
@@ -296,6 +313,14 @@ fn no_zone_is_an_error() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!((e[0].key.as_str(), e[0].line), ("zone", 2));
     assert!(e[0].message.contains("empty"), "{}", e[0].message);
+}
+
+#[test]
+fn a_duplicate_key_is_named() {
+    let e = errors("[server]\nworkers = 2\nworkers = 3\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].key.as_str(), e[0].line), ("workers", 3));
+    assert!(e[0].message.contains("duplicate key"), "{}", e[0].message);
 }
 
 #[test]

@@ -28,6 +28,10 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Line 0: about the file as a whole (it cannot be read), not a place in it.
+        if self.line == 0 && self.key.is_empty() {
+            return write!(f, "{}: {}", self.file, self.message);
+        }
         if self.key.is_empty() {
             write!(
                 f,

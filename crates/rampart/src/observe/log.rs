@@ -365,7 +365,10 @@ impl AccessLog {
                     .map_err(|e| {
                         std::io::Error::new(
                             e.kind(),
-                            format!("cannot open access log {}: {e}", path.display()),
+                            format!(
+                                "cannot open the access log {} (server.access_log): {e}",
+                                path.display()
+                            ),
                         )
                     })?,
             ),
