@@ -238,6 +238,8 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         let zones: Vec<String> = config.zones.iter().map(|z| z.name.clone()).collect();
         let workers = config.server.workers;
         let drain = config.server.drain_timeout;
+        // `local_addrs` lists `listen`, then `tls_listen`.
+        let plain = config.server.listen.len();
         let log_at_exit = log.clone();
         let server = match Server::start_workers(config, log, metrics, workers).await {
             Ok(s) => s,
@@ -246,9 +248,10 @@ fn run(path: Option<PathBuf>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        for a in &server.local_addrs {
+        for (i, a) in server.local_addrs.iter().enumerate() {
+            let scheme = if i < plain { "http" } else { "https" };
             tracing::info!(
-                "rampart listening on http://{a} for zones: {}",
+                "rampart listening on {scheme}://{a} for zones: {}",
                 zones.join(", ")
             );
         }

@@ -30,6 +30,7 @@ async fn connections_are_spread_evenly_over_the_workers() {
     let origin = Origin::start(Behaviour::Echo).await;
     let src = format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"off\"\naccess_log = \"off\"\nworkers = 2\n\
+         client_header_timeout = \"60s\"\ndrain_timeout = \"2s\"\n\
          [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{}\"\n",
         origin.addr
     );
@@ -62,7 +63,16 @@ async fn connections_are_spread_evenly_over_the_workers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(per_worker(&metrics).iter().sum::<i64>(), 30);
+    // And one that connected and has sent nothing yet: shutdown closes it too, rather than
+    // waiting out its header timeout (60 s, past the 2 s drain).
+    let silent = tokio::net::TcpStream::connect(server.local_addrs[0])
+        .await
+        .unwrap();
+    while per_worker(&metrics).iter().sum::<i64>() != 31 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(server.shutdown().await, 0, "idle connections closed");
+    drop(silent);
     assert_eq!(per_worker(&metrics), [0, 0]);
     drop(clients);
 }

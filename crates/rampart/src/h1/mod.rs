@@ -184,13 +184,16 @@ async fn read_head(
             }
         }
         conn.timer_at(deadline.unwrap_or(idle_deadline));
+        // Shutdown closes a connection that has sent nothing of a head: between requests, or
+        // a new one that has not sent its first (else the drain waits for its header
+        // timeout); never one sending a head.
+        let nothing_sent = conn.buf.is_empty();
         // `biased`: polled in order (the read first), without drawing a random number.
-        // Shutdown closes a connection only between requests, never one sending a head.
         let read = tokio::select! {
             biased;
             r = conn.stream.read_some(&mut conn.buf, HEAD_CHUNK) => Some(r),
             _ = conn.timer.as_mut() => None,
-            _ = shutdown.changed(), if deadline.is_none() => return HeadRead::Closed,
+            _ = shutdown.changed(), if nothing_sent => return HeadRead::Closed,
         };
         match read {
             Some(Ok(0)) | Some(Err(_)) => return HeadRead::Closed,
