@@ -155,22 +155,8 @@ fn sigterm_stops_the_server_and_exits_0_with_every_line_logged() {
             log.display()
         ),
     );
-    let mut child = rampart()
-        .args(["run", "-c"])
-        .arg(&p)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until it accepts connections (bounded).
-    let mut up = false;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(free).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(up, "rampart did not start listening");
+    let mut child = run_with(&p, std::process::Stdio::null());
+    wait_until_listening(free);
     // A request answered just before the signal: its log line is still waiting for the
     // writer's next batch when shutdown begins, and must be written before the exit.
     let mut c = std::net::TcpStream::connect(free).unwrap();
@@ -183,26 +169,21 @@ fn sigterm_stops_the_server_and_exits_0_with_every_line_logged() {
         response.starts_with(b"HTTP/1.1 521 "),
         "origin refused: 521"
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let mut status = None;
-    for _ in 0..200 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("rampart did not exit after SIGTERM");
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(signal_and_wait(&mut child, "-TERM"), Some(0));
     let lines = std::fs::read_to_string(&log).unwrap();
     assert_eq!(lines.lines().count(), 1, "{lines}");
     assert!(lines.contains(r#""ClientRequestURI":"/last""#), "{lines}");
+}
+
+/// `rampart run -c PATH`, its stderr as given.
+#[cfg(unix)]
+fn run_with(path: &std::path::Path, stderr: std::process::Stdio) -> std::process::Child {
+    rampart()
+        .args(["run", "-c"])
+        .arg(path)
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 /// Waits (bounded) until something accepts connections on `addr`.
@@ -230,13 +211,10 @@ fn status_for(addr: std::net::SocketAddr, host: &str) -> u16 {
     String::from_utf8_lossy(&response[9..12]).parse().unwrap()
 }
 
-/// Sends `signal` to the child and waits (bounded) for its exit code.
+/// Waits (bounded, 20 s) for the child's exit code; kills it and fails with `stuck` if it
+/// does not exit.
 #[cfg(unix)]
-fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> Option<i32> {
-    Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
+fn wait_for_exit(child: &mut std::process::Child, stuck: &str) -> Option<i32> {
     for _ in 0..400 {
         if let Some(s) = child.try_wait().unwrap() {
             return s.code();
@@ -244,7 +222,17 @@ fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> Option<i32>
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
-    panic!("rampart did not exit after {signal}");
+    panic!("{stuck}");
+}
+
+/// Sends `signal` to the child and waits (bounded) for its exit code.
+#[cfg(unix)]
+fn signal_and_wait(child: &mut std::process::Child, signal: &str) -> Option<i32> {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    wait_for_exit(child, &format!("rampart did not exit after {signal}"))
 }
 
 #[cfg(unix)]
@@ -265,12 +253,7 @@ fn sighup_reloads_the_configuration_and_keeps_it_when_the_file_is_broken() {
         .local_addr()
         .unwrap();
     let p = temp("reload.toml", &config_for(free, "", "\"a.test\""));
-    let mut child = rampart()
-        .args(["run", "-c"])
-        .arg(&p)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_with(&p, std::process::Stdio::null());
     wait_until_listening(free);
     // The origin refuses connections: 521 means the zone served the host, 409 that none did.
     assert_eq!(status_for(free, "b.test"), 409);
@@ -324,24 +307,11 @@ fn a_port_taken_by_another_process_fails_start_up() {
     });
     let addr = taken.local_addr().unwrap();
     let p = temp("taken.toml", &config_for(addr, "", "\"a.test\""));
-    let mut child = rampart()
-        .args(["run", "-c"])
-        .arg(&p)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut code = None;
-    for _ in 0..200 {
-        if let Some(s) = child.try_wait().unwrap() {
-            code = Some(s.code());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let Some(code) = code else {
-        let _ = child.kill();
-        panic!("rampart started on a port another process listens on");
-    };
+    let mut child = run_with(&p, std::process::Stdio::piped());
+    let code = wait_for_exit(
+        &mut child,
+        "rampart started on a port another process listens on",
+    );
     assert_eq!(code, Some(1));
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
