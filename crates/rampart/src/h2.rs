@@ -389,8 +389,7 @@ async fn send_http1_response(
 /// indexed, every response would insert an entry into the connection's dynamic table and
 /// evict another, and every lookup of the name would compare the value against all the ray
 /// ids already there (about 6,000 instructions a response, measured under callgrind).
-pub(crate) fn ray_id_value(value: HeaderValue) -> HeaderValue {
-    let mut value = value;
+pub(crate) fn ray_id_value(mut value: HeaderValue) -> HeaderValue {
     value.set_sensitive(true);
     value
 }
@@ -405,10 +404,8 @@ fn copy_fields(head: &rampart_http::ResponseHead, out: &mut HeaderMap, ray_id: O
     for (name, value) in head.headers().raw() {
         // Content-Length is added below as one number: the origin's may be a list ("5, 5") or
         // repeated, which an HTTP/2 client refuses (RFC 9110 §8.6).
+        // (Transfer-Encoding, Connection and Keep-Alive are hop-by-hop.)
         if head.is_hop_by_hop(name)
-            || name.eq_ignore_ascii_case(b"transfer-encoding")
-            || name.eq_ignore_ascii_case(b"connection")
-            || name.eq_ignore_ascii_case(b"keep-alive")
             || name.eq_ignore_ascii_case(b"content-length")
             || (ray_id.is_some() && name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes()))
         {

@@ -387,19 +387,18 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
                 let file = base_dir.join(path);
                 // The file itself is created at start-up; its directory must already exist.
                 let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
-                if dir.is_some_and(|d| !d.is_dir()) || file.is_dir() {
+                let problem = if file.is_dir() {
+                    Some("it is a directory")
+                } else if dir.is_some_and(|d| !d.is_dir()) {
+                    Some("its directory does not exist")
+                } else {
+                    None
+                };
+                if let Some(why) = problem {
                     w.error(
                         &span,
                         &t.key("access_log"),
-                        format!(
-                            "cannot write {}: {}",
-                            file.display(),
-                            if file.is_dir() {
-                                "it is a directory"
-                            } else {
-                                "its directory does not exist"
-                            }
-                        ),
+                        format!("cannot write {}: {why}", file.display()),
                     );
                 }
                 AccessLogTarget::File(file)

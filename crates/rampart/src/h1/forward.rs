@@ -400,11 +400,7 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     };
     rampart_http::write_header(&mut out, "via", via);
     match head.body() {
-        BodyFraming::ContentLength(n) => {
-            out.extend_from_slice(b"content-length: ");
-            crate::observe::write_decimal(&mut out, n);
-            out.extend_from_slice(b"\r\n");
-        }
+        BodyFraming::ContentLength(n) => write_content_length(&mut out, n),
         BodyFraming::Chunked => {
             rampart_http::write_header(&mut out, "transfer-encoding", b"chunked")
         }
@@ -448,6 +444,13 @@ pub(crate) fn origin_request_head(ctx: &RequestContext<'_>) -> Vec<u8> {
     rampart_http::write_header(&mut out, RAY_ID_HEADER, ctx.ray_id.as_bytes());
     rampart_http::write_end_of_head(&mut out);
     out
+}
+
+/// A `content-length` field, the number written straight into `out`.
+fn write_content_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    crate::observe::write_decimal(out, n);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// `host[:port]`, with an IPv6 literal in brackets.
@@ -564,15 +567,10 @@ async fn respond_from_origin(
         _ => None,
     };
     if let Some(n) = length {
-        out.extend_from_slice(b"content-length: ");
-        crate::observe::write_decimal(&mut out, n);
-        out.extend_from_slice(b"\r\n");
+        write_content_length(&mut out, n);
     }
-    match client_framing {
-        ClientFraming::Chunked => {
-            rampart_http::write_header(&mut out, "transfer-encoding", b"chunked")
-        }
-        ClientFraming::Length(_) | ClientFraming::None | ClientFraming::Close => {}
+    if client_framing == ClientFraming::Chunked {
+        rampart_http::write_header(&mut out, "transfer-encoding", b"chunked");
     }
     if close {
         rampart_http::write_header(&mut out, "connection", b"close");

@@ -307,8 +307,7 @@ impl Server {
     pub fn reload(&self, config: Config) -> Vec<&'static str> {
         let old = self.runtime.generation();
         let (was, now) = (&old.config.server, &config.server);
-        let mut fixed = Vec::new();
-        for (key, changed) in [
+        let fixed = [
             ("server.listen", was.listen != now.listen),
             ("server.tls_listen", was.tls_listen != now.tls_listen),
             ("server.admin_listen", was.admin_listen != now.admin_listen),
@@ -318,11 +317,10 @@ impl Server {
                 "server.access_log_fields",
                 was.access_log_fields != now.access_log_fields,
             ),
-        ] {
-            if changed {
-                fixed.push(key);
-            }
-        }
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect();
         self.runtime.reload(config);
         fixed
     }
