@@ -58,13 +58,13 @@ where
 /// then rate limiting rules), so each field is computed at most once.
 pub struct ExecutionContext<'s> {
     scheme: &'s Scheme,
-    source: &'s dyn FieldSource,
+    source: &'s (dyn FieldSource + Sync),
     cache: Box<[OnceCell<Value<'s>>]>,
 }
 
 impl<'s> ExecutionContext<'s> {
     /// A context reading fields of `scheme` from `source`.
-    pub fn new(scheme: &'s Scheme, source: &'s dyn FieldSource) -> Self {
+    pub fn new(scheme: &'s Scheme, source: &'s (dyn FieldSource + Sync)) -> Self {
         ExecutionContext {
             scheme,
             source,

@@ -296,11 +296,11 @@ fn fields_not_supplied_are_empty_values() {
 #[test]
 fn fields_are_read_lazily_and_once() {
     use rampart_rules::{FieldId, FieldSource, Value};
-    use std::cell::Cell;
-    struct Counting(Cell<u32>);
+    use std::sync::atomic::{AtomicU32, Ordering};
+    struct Counting(AtomicU32);
     impl FieldSource for Counting {
         fn field(&self, _: FieldId, name: &str) -> Option<Value<'_>> {
-            self.0.set(self.0.get() + 1);
+            self.0.fetch_add(1, Ordering::Relaxed);
             (name == "http.host").then(|| Value::from("a"))
         }
     }
@@ -308,11 +308,15 @@ fn fields_are_read_lazily_and_once() {
     let f = Compiler::new(&scheme)
         .compile(r#"http.host eq "a" or http.host eq "b" or ssl"#)
         .unwrap();
-    let src = Counting(Cell::new(0));
+    let src = Counting(AtomicU32::new(0));
     let ctx = ExecutionContext::new(&scheme, &src);
     assert!(f.execute(&ctx));
     assert!(f.execute(&ctx));
-    assert_eq!(src.0.get(), 1, "http.host read once, ssl never");
+    assert_eq!(
+        src.0.load(Ordering::Relaxed),
+        1,
+        "http.host read once, ssl never"
+    );
     let (ssl, _) = scheme.field("ssl").unwrap();
     assert!(!ctx.is_field_read(ssl));
 }

@@ -56,7 +56,7 @@ async fn connection(mut stream: TcpStream) {
         }
         let (status, content_type, body) = page(head.path(), &raw_head);
         let mut out =
-            crate::h1::respond::start_response(status, content_type.as_bytes(), body.len());
+            crate::downstream::h1::start_response(status, content_type.as_bytes(), body.len());
         rampart_http::write_header(&mut out, "server", b"rampart-demo-origin");
         match status {
             401 => {

@@ -6,11 +6,14 @@
 //! explained 4xx, forwards everything else to the zone's origin, passes the origin's answers
 //! through untouched, and logs every request. The code is organised by the life of a request:
 //!
-//! - [`listen`]: accept connections, graceful shutdown;
-//! - [`h1`]: the HTTP/1.1 driver over the sans-IO [`rampart_http`] crate;
-//! - [`pipeline`]: the phases that decide about every request (route, limits, …);
-//! - [`origin`]: connecting to origins and pooling connections;
-//! - [`errors`]: the catalogue of generated errors and how they are rendered;
+//! - [`listen`]: accept connections, tell their protocol, graceful shutdown;
+//! - [`downstream`]: the HTTP/1.1 driver (over the sans-IO [`rampart_http`] crate) and the
+//!   HTTP/2 driver, each turning its protocol into requests for the session;
+//! - [`session`]: the life of one request, written once for every protocol;
+//! - [`pipeline`]: the phases that decide about every request (route, limits, rules, …);
+//! - [`upstream`]: fetching from origins over HTTP/1.1 or HTTP/2, pooling connections;
+//! - [`errors`]: the catalogue of generated errors and the responses that carry them;
+//! - [`message`]: the ground floor: protocol, ray id, typed responses;
 //! - [`observe`]: access log and metrics; [`admin`]: the `/metrics` listener;
 //! - [`config`]: the TOML configuration, validated with file, line, column and key.
 //!
@@ -32,15 +35,20 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod downstream;
 pub mod errors;
 pub mod geo;
-pub mod h1;
-pub mod h2;
+pub mod h2_flow;
 pub mod listen;
+pub mod message;
 pub mod observe;
-pub mod origin;
 pub mod pipeline;
 pub mod rules_cli;
+pub mod runtime;
+pub mod session;
 pub mod state;
 pub mod stream;
+pub mod text;
 pub mod tls;
+pub mod upstream;
+mod worker;

@@ -1,20 +1,70 @@
-//! The server's state derived from one configuration: the router and the origin pools.
+//! The server's state derived from one configuration: the router, the upstreams (origin
+//! connection pools) and the rate-limit counters.
 //!
-//! A [`Generation`] is built once from a [`Config`] and never changes; a reload would build a
-//! new one and swap it atomically, so each request sees one generation from start to end.
+//! A [`Generation`] is built once from a [`Config`] and never changes; a reload builds a new
+//! one and swaps it atomically, so each request sees one generation from start to end. The
+//! counters carry over to the next generation, and so does each zone's upstream whose origin
+//! settings did not change (its kept-alive connections stay in use).
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_ratelimit::{CounterStore, KeyBuilder, MemoryStore};
 
 use crate::config::{Config, HostPattern, Zone};
-use crate::origin::OriginPool;
+use crate::upstream::Upstream;
 
 /// A zone with its runtime state.
 pub struct ZoneState {
     /// The zone's configuration.
     pub config: Zone,
-    /// Pooled connections to the zone's origin.
-    pub origin: OriginPool,
+    /// The zone's origin and its kept-alive connections.
+    pub upstream: Arc<Upstream>,
+}
+
+/// The counters of every rate limiting rule of the process, and the clock they count in.
+pub struct RateLimiter {
+    /// Created on first use: the in-memory store reserves its whole key table up front
+    /// (about 40 MB for a million keys), which a configuration without rate limiting rules
+    /// should not pay for.
+    store: std::sync::OnceLock<Box<dyn CounterStore>>,
+    /// Builds counter keys.
+    pub keys: KeyBuilder,
+    epoch: Instant,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter {
+            store: std::sync::OnceLock::new(),
+            keys: KeyBuilder::new(),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl RateLimiter {
+    /// A limiter over another counter store (a shared one, later).
+    pub fn with_store(store: Box<dyn CounterStore>) -> RateLimiter {
+        RateLimiter {
+            store: std::sync::OnceLock::from(store),
+            keys: KeyBuilder::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The counters.
+    pub fn store(&self) -> &dyn CounterStore {
+        self.store
+            .get_or_init(|| Box::new(MemoryStore::default()))
+            .as_ref()
+    }
+
+    /// `now` on the counters' clock.
+    pub fn clock(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.epoch)
+    }
 }
 
 /// Everything derived from one configuration.
@@ -24,31 +74,34 @@ pub struct Generation {
     /// Host → zone.
     pub router: Router,
     /// Rate-limit counters (kept across reloads by [`Generation::reload`]).
-    pub rate_limiter: Arc<crate::pipeline::rate_limit::RateLimiter>,
+    pub rate_limiter: Arc<RateLimiter>,
+    zones: Vec<Arc<ZoneState>>,
 }
 
 impl Generation {
     /// Builds the runtime state of `config`.
     pub fn new(config: Config) -> Generation {
-        Self::with_limiter(config, Arc::default())
+        Self::build(config, Arc::default(), &[])
     }
 
-    /// The next generation after a reload: new configuration, same rate-limit counters.
+    /// The next generation after a reload: new configuration, the same rate-limit counters,
+    /// and the same upstream for each zone whose origin settings did not change.
     pub fn reload(&self, config: Config) -> Generation {
-        Self::with_limiter(config, self.rate_limiter.clone())
+        Self::build(config, self.rate_limiter.clone(), &self.zones)
     }
 
-    fn with_limiter(
-        config: Config,
-        rate_limiter: Arc<crate::pipeline::rate_limit::RateLimiter>,
-    ) -> Generation {
+    fn build(config: Config, rate_limiter: Arc<RateLimiter>, old: &[Arc<ZoneState>]) -> Generation {
         let zones: Vec<Arc<ZoneState>> = config
             .zones
             .iter()
             .map(|z| {
+                let kept = old
+                    .iter()
+                    .find(|o| o.config.name == z.name && o.upstream.serves(z))
+                    .map(|o| o.upstream.clone());
                 Arc::new(ZoneState {
                     config: z.clone(),
-                    origin: OriginPool::new(z.origin.clone()),
+                    upstream: kept.unwrap_or_else(|| Arc::new(Upstream::new(z))),
                 })
             })
             .collect();
@@ -56,6 +109,7 @@ impl Generation {
             router: Router::new(&zones),
             config: Arc::new(config),
             rate_limiter,
+            zones,
         }
     }
 }

@@ -8,14 +8,12 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A stream that is TCP, or TLS (of type `T`) over TCP, or an in-process pipe.
+/// A stream that is TCP, or TLS (of type `T`) over TCP.
 pub enum MaybeTls<T> {
     /// Cleartext.
     Plain(TcpStream),
     /// TLS, handshake done (boxed: the TLS state is large and most connections are plain).
     Tls(Box<T>),
-    /// An in-process pipe to an adapter (HTTP/1.1 on this side; see `origin::h2_bridge`).
-    Pipe(tokio::io::DuplexStream),
 }
 
 /// Byte buffers kept per thread for reuse: the read buffers of connections going idle (an idle
@@ -129,10 +127,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> MaybeTls<T> {
                 make_room(buf, chunk);
                 s.read_buf(buf).await
             }
-            MaybeTls::Pipe(s) => {
-                make_room(buf, chunk);
-                s.read_buf(buf).await
-            }
         }
     }
 
@@ -161,7 +155,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            MaybeTls::Pipe(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -175,7 +168,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            MaybeTls::Pipe(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -187,7 +179,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-            MaybeTls::Pipe(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -195,7 +186,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self {
             MaybeTls::Plain(s) => s.is_write_vectored(),
             MaybeTls::Tls(s) => s.is_write_vectored(),
-            MaybeTls::Pipe(s) => s.is_write_vectored(),
         }
     }
 
@@ -203,7 +193,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            MaybeTls::Pipe(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -211,7 +200,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            MaybeTls::Pipe(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -143,6 +143,18 @@ pub struct OriginTls {
     pub config: Arc<rustls::ClientConfig>,
     /// Whether the origin's certificate is verified.
     pub verify: bool,
+    /// Whether only `h2` is offered in ALPN.
+    h2: bool,
+    /// The configured CA certificates (`None`: the system's).
+    ca: Option<Vec<rustls::pki_types::TrustAnchor<'static>>>,
+}
+
+/// Two configurations are equal when they were made from the same settings (so connections
+/// made with one are as good as made with the other).
+impl PartialEq for OriginTls {
+    fn eq(&self, other: &OriginTls) -> bool {
+        (self.verify, self.h2, &self.ca) == (other.verify, other.h2, &other.ca)
+    }
 }
 
 impl std::fmt::Debug for OriginTls {
@@ -164,6 +176,7 @@ impl OriginTls {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| format!("TLS configuration: {e}"))?;
+        let anchors = ca.as_ref().map(|c| c.roots.clone());
         let mut config = if verify {
             let roots = match ca {
                 Some(roots) => roots,
@@ -181,6 +194,8 @@ impl OriginTls {
         Ok(OriginTls {
             config: Arc::new(config),
             verify,
+            h2,
+            ca: anchors,
         })
     }
 }

@@ -479,7 +479,7 @@ async fn the_server_announces_its_stream_and_header_limits() {
         })
         .collect();
     assert!(
-        settings.contains(&(0x3, rampart::h2::MAX_CONCURRENT_STREAMS)),
+        settings.contains(&(0x3, rampart::downstream::h2::MAX_CONCURRENT_STREAMS)),
         "{settings:?}"
     );
     assert!(

@@ -6,7 +6,7 @@ use rampart_http::{Limits, Parse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::listen::Runtime;
+use crate::runtime::Runtime;
 
 /// Serves the admin endpoints on `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, rt: Arc<Runtime>) {
@@ -58,7 +58,8 @@ async fn reply(
     content_type: &str,
     body: &[u8],
 ) -> std::io::Result<()> {
-    let mut out = crate::h1::respond::start_response(status, content_type.as_bytes(), body.len());
+    let mut out =
+        crate::downstream::h1::start_response(status, content_type.as_bytes(), body.len());
     rampart_http::write_header(&mut out, "connection", b"close");
     rampart_http::write_end_of_head(&mut out);
     out.extend_from_slice(body);

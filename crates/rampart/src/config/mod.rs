@@ -5,6 +5,7 @@
 //! with a configuration that has any error. The [`Config`] in memory is immutable; the server
 //! holds it behind an `Arc` so a request sees one configuration from start to end.
 
+mod log_fields;
 pub mod security;
 pub mod walk;
 mod zone;
@@ -15,8 +16,7 @@ use std::time::Duration;
 
 use toml::de::DeTable;
 
-use crate::observe::LogField;
-
+pub use log_fields::LogField;
 pub use walk::ConfigError;
 use walk::{Table, Walker};
 pub use zone::{HostPattern, OriginAddr, OriginProtocol, Zone};
@@ -73,13 +73,23 @@ pub struct ServerConfig {
     /// Prefix of the `type` URI of problem details; the error name is appended.
     pub error_docs_url: String,
     /// Peers allowed to name the client (X-Forwarded-For or `client_ip_header`).
-    pub trusted_proxies: crate::pipeline::client_ip::TrustedProxies,
+    pub trusted_proxies: TrustedProxies,
     /// Worker threads serving connections (one per core by default).
     pub workers: usize,
     /// Addresses to accept TLS on (HTTP/1.1 over TLS).
     pub tls_listen: Vec<SocketAddr>,
     /// The certificate for clients without SNI, or whose SNI no zone's certificate covers.
     pub default_certificate: Option<crate::tls::ServerCert>,
+}
+
+/// The trusted proxies and how they pass on the client's address (`server.trusted_proxies`,
+/// `server.client_ip_header`).
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies {
+    /// Networks whose connections may name the client.
+    pub networks: Vec<ipnet::IpNet>,
+    /// A header holding exactly the client's IP, used instead of X-Forwarded-For.
+    pub header: Option<String>,
 }
 
 /// Request body limit of each plan.

@@ -12,6 +12,7 @@ use rampart_ratelimit::Quota;
 use rampart_rules::{Compiler, Filter, IpSet, RuleSet, Scheme};
 
 use super::walk::{Table, Walker};
+use crate::errors::CustomResponse;
 use crate::errors::pages::{ErrorPages, MAX_PAGE_BYTES, PageFor};
 
 /// The rules scheme every expression is compiled against: the standard HTTP scheme.
@@ -31,17 +32,6 @@ pub struct ZoneSecurity {
     pub rate_limits: Vec<Arc<RateLimitRule>>,
     /// Custom error pages.
     pub error_pages: ErrorPages,
-}
-
-/// A response a rule sends instead of the catalogue's error page.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CustomResponse {
-    /// 400 to 499.
-    pub status: u16,
-    /// One of text/html, text/plain, application/json, text/xml.
-    pub content_type: String,
-    /// Sent as is.
-    pub body: Arc<[u8]>,
 }
 
 /// Content types a custom response may declare.

@@ -490,7 +490,7 @@ fn country_rules_without_a_database_are_a_warning() {
 
 #[test]
 fn access_log_fields_are_every_field_unless_listed_and_keep_their_order() {
-    use crate::observe::LogField;
+    use crate::config::LogField;
     let all = load_str("t.toml", MINIMAL, None).unwrap().config;
     assert_eq!(all.server.access_log_fields, LogField::ALL);
     let src =

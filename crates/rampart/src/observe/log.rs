@@ -14,10 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use super::SecurityMatch;
 use super::metrics::Metrics;
-use crate::config::AccessLogTarget;
-use crate::listen::WorkerSlot;
-use crate::pipeline::SecurityMatch;
+use crate::config::{AccessLogTarget, LogField};
+use crate::worker::WorkerSlot;
 
 /// How many bytes of lines may wait for the writer in one worker's buffer before new lines
 /// are dropped: at 100,000 requests a second on one worker, about 200 ms of lines.
@@ -96,109 +96,6 @@ pub struct RequestInfo<'a> {
     pub sources: &'a [&'static str],
 }
 
-/// Declares [`LogField`], its list and its names from one list of fields.
-macro_rules! log_fields {
-    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
-        /// A field of the access log line, named as in Cloudflare's Logpush `http_requests`
-        /// dataset; `server.access_log_fields` picks which are written, and in what order.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum LogField {
-            $($(#[doc = $doc])* $name,)*
-        }
-
-        impl LogField {
-            /// Every field, in the order of a line when `access_log_fields` is not set.
-            pub const ALL: &[LogField] = &[$(LogField::$name,)*];
-            /// Every field's name, in the order of [`LogField::ALL`].
-            pub const NAMES: &[&str] = &[$(stringify!($name),)*];
-
-            /// The field's name, as it appears in the line and in the configuration.
-            pub fn name(self) -> &'static str {
-                LogField::NAMES[self as usize]
-            }
-
-            /// `,"Name":`, what precedes the field's value in a line (without the comma
-            /// for the first field): written with one copy.
-            fn key(self) -> &'static [u8] {
-                match self {
-                    $(LogField::$name => concat!(",\"", stringify!($name), "\":").as_bytes(),)*
-                }
-            }
-        }
-    };
-}
-
-log_fields! {
-    /// The request's ray ID, also sent to the client and the origin.
-    RayID,
-    /// The zone the request was routed to ("" before routing).
-    ZoneName,
-    /// When the request's first byte arrived.
-    EdgeStartTimestamp,
-    /// When the line was written: the response was sent or the request given up.
-    EdgeEndTimestamp,
-    /// The client's address (from `client_ip_header` behind a trusted proxy).
-    ClientIP,
-    /// The client's source port.
-    ClientSrcPort,
-    /// The host the request named.
-    ClientRequestHost,
-    /// The request method.
-    ClientRequestMethod,
-    /// The request target as received.
-    ClientRequestURI,
-    /// The path of the request target.
-    ClientRequestPath,
-    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2`.
-    ClientRequestProtocol,
-    /// `http` or `https`.
-    ClientRequestScheme,
-    /// Bytes of request head and body as received.
-    ClientRequestBytes,
-    /// The `User-Agent` header.
-    ClientRequestUserAgent,
-    /// The `Referer` header.
-    ClientRequestReferer,
-    /// The client's country (ISO 3166-1 alpha-2) from the GeoIP database.
-    ClientCountry,
-    /// The client's autonomous system number from the GeoIP database (0 = unknown).
-    ClientASN,
-    /// The status sent to the client (499 when the client left first).
-    EdgeResponseStatus,
-    /// Bytes sent to the client, head and body.
-    EdgeResponseBytes,
-    /// The `Content-Type` of the response sent to the client.
-    EdgeResponseContentType,
-    /// Milliseconds from the request's first byte to the response's first byte.
-    EdgeTimeToFirstByteMs,
-    /// The origin's status (0 = no origin response).
-    OriginResponseStatus,
-    /// Milliseconds the origin took to answer.
-    OriginResponseDurationMs,
-    /// The origin address connected to.
-    OriginIP,
-    /// The action of the deciding security match.
-    SecurityAction,
-    /// The rule ID of the deciding security match.
-    SecurityRuleID,
-    /// The description of the deciding security match.
-    SecurityRuleDescription,
-    /// Every security phase that matched.
-    SecuritySources,
-    /// A generated error's 1xxx code, else its status; 0 otherwise.
-    ErrorCode,
-    /// `name: detail` of a generated error.
-    ErrorReason,
-}
-
-impl LogField {
-    /// The field named `name`, exactly as in [`LogField::NAMES`].
-    pub fn from_name(name: &str) -> Option<LogField> {
-        let i = LogField::NAMES.iter().position(|n| *n == name)?;
-        Some(LogField::ALL[i])
-    }
-}
-
 /// Writes one JSON object with `fields` in their order. Written by hand into one buffer: a
 /// log line costs no allocation of its own.
 pub fn write_line(out: &mut Vec<u8>, fields: &[LogField], r: &RequestInfo<'_>, o: &LogRecord) {
@@ -213,7 +110,7 @@ pub fn write_line(out: &mut Vec<u8>, fields: &[LogField], r: &RequestInfo<'_>, o
 
 /// The JSON value of one field.
 fn write_value(out: &mut Vec<u8>, f: LogField, r: &RequestInfo<'_>, o: &LogRecord) {
-    use super::write_decimal as num;
+    use crate::text::write_decimal as num;
     let security = r.security;
     match f {
         LogField::RayID => escape(out, r.ray_id),
@@ -266,14 +163,14 @@ fn write_value(out: &mut Vec<u8>, f: LogField, r: &RequestInfo<'_>, o: &LogRecor
 /// An address as a JSON string.
 fn ip(out: &mut Vec<u8>, ip: IpAddr) {
     out.push(b'"');
-    super::write_ip(out, ip);
+    crate::text::write_ip(out, ip);
     out.push(b'"');
 }
 
 /// A time as an RFC 3339 JSON string, to the millisecond.
 fn time(out: &mut Vec<u8>, t: SystemTime) {
     out.push(b'"');
-    super::write_rfc3339_millis(out, t);
+    crate::text::write_rfc3339_millis(out, t);
     out.push(b'"');
 }
 
@@ -422,7 +319,7 @@ impl AccessLog {
         let Some(w) = &self.writer else { return };
         let q = &w.queue;
         {
-            let mut lines = lock(&q.shards[crate::listen::worker_index() % SHARDS]);
+            let mut lines = lock(&q.shards[crate::worker::worker_index() % SHARDS]);
             if lines.len() >= q.waiting_bytes || q.closed.load(Ordering::Relaxed) {
                 drop(lines);
                 self.metrics.log_dropped().inc();
@@ -646,7 +543,7 @@ mod tests {
             .map(|w| {
                 let log = log.clone();
                 std::thread::spawn(move || {
-                    crate::listen::set_worker_index(w);
+                    crate::worker::set_worker_index(w);
                     for n in 0..5_000 {
                         let uri = format!("/{w}/{n}");
                         log.write(&request(&uri), &LogRecord::default());

@@ -9,61 +9,51 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
 use rampart_http::RequestHead;
 
-/// The trusted proxies and how they pass on the client's address.
-#[derive(Clone, Debug, Default)]
-pub struct TrustedProxies {
-    /// Networks whose connections may name the client.
-    pub networks: Vec<IpNet>,
-    /// A header holding exactly the client's IP, used instead of X-Forwarded-For.
-    pub header: Option<String>,
+use crate::config::TrustedProxies;
+
+/// Whether `ip` is a trusted proxy.
+pub fn trusts(proxies: &TrustedProxies, ip: IpAddr) -> bool {
+    let ip = canonical(ip);
+    proxies.networks.iter().any(|n| n.contains(&ip))
 }
 
-impl TrustedProxies {
-    /// Whether `ip` is a trusted proxy.
-    pub fn trusts(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.networks.iter().any(|n| n.contains(&ip))
+/// The client IP of a request that arrived from `peer`.
+pub fn client_ip(proxies: &TrustedProxies, peer: IpAddr, head: &RequestHead) -> IpAddr {
+    let peer = canonical(peer);
+    if proxies.networks.is_empty() || !trusts(proxies, peer) {
+        return peer;
     }
-
-    /// The client IP of a request that arrived from `peer`.
-    pub fn client_ip(&self, peer: IpAddr, head: &RequestHead) -> IpAddr {
-        let peer = canonical(peer);
-        if self.networks.is_empty() || !self.trusts(peer) {
-            return peer;
-        }
-        if let Some(name) = &self.header {
-            return head
-                .header(name)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-                .map_or(peer, canonical);
-        }
-        // All X-Forwarded-For fields form one list (RFC 9110 §5.3), oldest hop first.
-        let mut hops: Vec<&[u8]> = Vec::new();
-        for (name, value) in head.headers() {
-            if name.eq_ignore_ascii_case("x-forwarded-for") {
-                hops.extend(value.split(|&b| b == b','));
-            }
-        }
-        let mut client = peer;
-        for hop in hops.iter().rev() {
-            let Some(ip) = std::str::from_utf8(hop)
-                .ok()
-                .and_then(|s| parse_hop(s.trim()))
-            else {
-                // Garbage in the chain: trust nothing further left of it.
-                break;
-            };
-            client = ip;
-            if !self.trusts(ip) {
-                break;
-            }
-        }
-        client
+    if let Some(name) = &proxies.header {
+        return head
+            .header(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            .map_or(peer, canonical);
     }
+    // All X-Forwarded-For fields form one list (RFC 9110 §5.3), oldest hop first.
+    let mut hops: Vec<&[u8]> = Vec::new();
+    for (name, value) in head.headers() {
+        if name.eq_ignore_ascii_case("x-forwarded-for") {
+            hops.extend(value.split(|&b| b == b','));
+        }
+    }
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = std::str::from_utf8(hop)
+            .ok()
+            .and_then(|s| parse_hop(s.trim()))
+        else {
+            // Garbage in the chain: trust nothing further left of it.
+            break;
+        };
+        client = ip;
+        if !trusts(proxies, ip) {
+            break;
+        }
+    }
+    client
 }
 
 /// Parses an X-Forwarded-For element: an IP, possibly bracketed or with a port.
@@ -117,28 +107,28 @@ mod tests {
     fn untrusted_peer_is_the_client_whatever_it_sends() {
         let t = proxies(&["10.0.0.0/8"]);
         let h = head("X-Forwarded-For: 203.0.113.9\r\n");
-        assert_eq!(t.client_ip(ip("192.0.2.1"), &h), ip("192.0.2.1"));
+        assert_eq!(client_ip(&t, ip("192.0.2.1"), &h), ip("192.0.2.1"));
     }
 
     #[test]
     fn trusted_peer_gives_the_rightmost_untrusted_hop() {
         let t = proxies(&["10.0.0.0/8"]);
         let h = head("X-Forwarded-For: 1.1.1.1, 203.0.113.9\r\nX-Forwarded-For: 10.0.0.7\r\n");
-        assert_eq!(t.client_ip(ip("10.0.0.1"), &h), ip("203.0.113.9"));
+        assert_eq!(client_ip(&t, ip("10.0.0.1"), &h), ip("203.0.113.9"));
     }
 
     #[test]
     fn all_trusted_hops_give_the_leftmost() {
         let t = proxies(&["10.0.0.0/8"]);
         let h = head("X-Forwarded-For: 10.1.1.1, 10.2.2.2\r\n");
-        assert_eq!(t.client_ip(ip("10.0.0.1"), &h), ip("10.1.1.1"));
+        assert_eq!(client_ip(&t, ip("10.0.0.1"), &h), ip("10.1.1.1"));
     }
 
     #[test]
     fn garbage_stops_the_walk() {
         let t = proxies(&["10.0.0.0/8"]);
         let h = head("X-Forwarded-For: 203.0.113.9, nonsense, 10.0.0.5\r\n");
-        assert_eq!(t.client_ip(ip("10.0.0.1"), &h), ip("10.0.0.5"));
+        assert_eq!(client_ip(&t, ip("10.0.0.1"), &h), ip("10.0.0.5"));
     }
 
     #[test]
@@ -146,14 +136,14 @@ mod tests {
         let mut t = proxies(&["10.0.0.0/8"]);
         t.header = Some("cf-connecting-ip".into());
         let h = head("CF-Connecting-IP: 2001:db8::1\r\nX-Forwarded-For: 1.1.1.1\r\n");
-        assert_eq!(t.client_ip(ip("10.0.0.1"), &h), ip("2001:db8::1"));
-        assert_eq!(t.client_ip(ip("192.0.2.1"), &h), ip("192.0.2.1"));
+        assert_eq!(client_ip(&t, ip("10.0.0.1"), &h), ip("2001:db8::1"));
+        assert_eq!(client_ip(&t, ip("192.0.2.1"), &h), ip("192.0.2.1"));
     }
 
     #[test]
     fn hops_with_ports_and_mapped_addresses_parse() {
         let t = proxies(&["10.0.0.0/8"]);
         let h = head("X-Forwarded-For: 203.0.113.9:5555\r\n");
-        assert_eq!(t.client_ip(ip("::ffff:10.0.0.1"), &h), ip("203.0.113.9"));
+        assert_eq!(client_ip(&t, ip("::ffff:10.0.0.1"), &h), ip("203.0.113.9"));
     }
 }

@@ -2,22 +2,23 @@
 
 use std::ops::ControlFlow;
 
-use rampart_rules::{ExecutionContext, RuleSet};
-
-use super::{Decision, Rejection, RequestContext, SecurityMatch};
-use crate::config::security::{CustomRule, RuleAction};
-use crate::errors::EdgeError;
+use super::{Decision, PhaseEnv, PhaseId, RequestContext};
+use crate::config::security::RuleAction;
+use crate::errors::{EdgeError, Rejection};
+use crate::observe::SecurityMatch;
 
 /// Evaluates the rules in order: `log` rules are recorded and evaluation goes on; the first
 /// `block` answers 403 / 1020 (or the rule's response); the first `skip` stops custom rules
 /// and marks the later phases it names as skipped.
-pub fn custom_rules(
-    ctx: &mut RequestContext<'_>,
-    rules: &RuleSet<CustomRule>,
-    exec: &ExecutionContext<'_>,
-) -> Decision {
+pub fn custom_rules(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
+    let Some(zone) = ctx.zone.clone() else {
+        return Decision::Continue;
+    };
+    let Some(rules) = &zone.config.security.custom_rules else {
+        return Decision::Continue;
+    };
     let mut logged = Vec::new();
-    let outcome = rules.for_each_match(exec, |rule| {
+    let outcome = rules.for_each_match(ctx.rules.exec(), |rule| {
         let r = rule.action();
         match &r.action {
             RuleAction::Log => {
@@ -40,7 +41,9 @@ pub fn custom_rules(
     };
     match &rule.action {
         RuleAction::Skip(phases) => {
-            ctx.skip_rate_limit |= phases.rate_limit;
+            if phases.rate_limit {
+                ctx.skipped.insert(PhaseId::RateLimit);
+            }
             ctx.logged.push(SecurityMatch {
                 action: "skip",
                 rule_id: rule.id.clone(),
@@ -68,5 +71,89 @@ pub fn custom_rules(
             rejection.response = rule.response.clone();
             Decision::Reject(rejection)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing::{TestRequest, run_phases, zone_config};
+
+    const RULES: &str = r#"
+[[zone.custom_rule]]
+id = "watch"
+expression = 'http.request.uri.path wildcard "/admin*"'
+action = "log"
+
+[[zone.custom_rule]]
+id = "trusted"
+expression = 'ip.src in {192.0.2.0/24}'
+action = "skip"
+skip = ["rate_limit"]
+
+[[zone.custom_rule]]
+id = "admin"
+description = "private note"
+expression = 'http.request.uri.path wildcard "/admin*"'
+action = "block"
+
+[[zone.custom_rule]]
+id = "teapot"
+expression = 'http.request.uri.path eq "/tea"'
+action = "block"
+response = { status = 418, content_type = "text/plain", body = "short and stout" }
+
+[[zone.rate_limit]]
+expression = 'true'
+characteristics = ["ip.src"]
+period = 10
+requests_per_period = 1
+"#;
+
+    fn run(path: &str, ip: &str) -> (Option<u16>, Vec<String>, Option<String>, bool) {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        let t = TestRequest::new(&zone_config(RULES), &raw, ip);
+        t.at(0, |ctx, env| {
+            let status = match run_phases(ctx, env) {
+                Decision::Reject(r) => Some(r.status()),
+                _ => None,
+            };
+            let logged = ctx
+                .logged
+                .iter()
+                .map(|m| format!("{}:{}", m.action, m.rule_id))
+                .collect();
+            let skipped = ctx.skipped.contains(PhaseId::RateLimit);
+            (
+                status,
+                logged,
+                ctx.security.as_ref().map(|m| m.rule_id.clone()),
+                skipped,
+            )
+        })
+    }
+
+    #[test]
+    fn log_rules_are_recorded_and_the_first_block_answers_1020() {
+        let (status, logged, security, _) = run("/admin/x", "198.51.100.1");
+        assert_eq!(status, Some(403));
+        assert_eq!(logged, ["log:watch"]);
+        assert_eq!(security.as_deref(), Some("admin"));
+    }
+
+    #[test]
+    fn a_custom_response_keeps_its_own_status() {
+        let (status, _, security, _) = run("/tea", "198.51.100.1");
+        assert_eq!(status, Some(418));
+        assert_eq!(security.as_deref(), Some("teapot"));
+    }
+
+    #[test]
+    fn skip_stops_custom_rules_and_skips_rate_limiting() {
+        let (status, logged, security, skipped) = run("/admin/x", "192.0.2.9");
+        assert_eq!(status, None, "the block rule after the skip does not run");
+        assert_eq!(logged, ["log:watch", "skip:trusted"]);
+        assert_eq!(security, None);
+        assert!(skipped);
     }
 }

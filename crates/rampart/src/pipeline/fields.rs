@@ -7,8 +7,8 @@
 //! of the request here.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use rampart_http::RequestHead;
 use rampart_rules::{FieldId, FieldSource, HttpRequestFields, Value};
@@ -24,8 +24,10 @@ pub struct RequestFields<'a> {
     timestamp_sec: i64,
     ssl: bool,
     /// The response status, for counting expressions evaluated after the response.
-    pub response_code: Option<u16>,
-    derived: OnceCell<HttpRequestFields>,
+    response_code: OnceLock<u16>,
+    /// The inspected prefix of the body, once a phase asked for it.
+    body: OnceLock<super::InspectedBody>,
+    derived: OnceLock<HttpRequestFields>,
 }
 
 impl<'a> RequestFields<'a> {
@@ -45,9 +47,26 @@ impl<'a> RequestFields<'a> {
             protocol,
             timestamp_sec,
             ssl,
-            response_code: None,
-            derived: OnceCell::new(),
+            response_code: OnceLock::new(),
+            body: OnceLock::new(),
+            derived: OnceLock::new(),
         }
+    }
+
+    /// Sets the response status (for counting expressions, evaluated after the response;
+    /// once, later calls change nothing).
+    pub fn set_response_code(&self, status: u16) {
+        let _ = self.response_code.set(status);
+    }
+
+    /// Gives the rules the inspected prefix of the body (once; later calls change nothing).
+    pub fn set_body(&self, body: super::InspectedBody) {
+        let _ = self.body.set(body);
+    }
+
+    /// The inspected prefix of the body, if a phase asked for it.
+    pub fn body(&self) -> Option<&super::InspectedBody> {
+        self.body.get()
     }
 
     fn derived(&self) -> &HttpRequestFields {
@@ -70,7 +89,7 @@ impl<'a> RequestFields<'a> {
             f.asnum = self.geo.asn.unwrap_or(0);
             f.timestamp_sec = self.timestamp_sec;
             f.ssl = self.ssl;
-            f.response_code = self.response_code;
+            f.response_code = self.response_code.get().copied();
             f
         })
     }
@@ -118,7 +137,9 @@ impl FieldSource for RequestFields<'_> {
                 _ => 0,
             })),
             "http.request.timestamp.sec" => Some(Value::Int(self.timestamp_sec)),
-            "http.response.code" => return self.response_code.map(|c| Value::Int(i64::from(c))),
+            "http.response.code" => {
+                return self.response_code.get().map(|&c| Value::Int(i64::from(c)));
+            }
             "ip.src" => Some(Value::Ip(self.client_ip)),
             "ip.src.country" | "ip.geoip.country" => {
                 Some(bytes(self.geo.country.as_deref().unwrap_or("")))

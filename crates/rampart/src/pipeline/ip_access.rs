@@ -1,11 +1,16 @@
 //! IP access rules phase: allow or block by IP, range, ASN or country. Allow beats block.
 
-use super::{Decision, Rejection, RequestContext, SecurityMatch};
-use crate::config::security::{IpAccessRules, IpTarget};
-use crate::errors::EdgeError;
+use super::{Decision, PhaseEnv, RequestContext};
+use crate::config::security::IpTarget;
+use crate::errors::{EdgeError, Rejection};
+use crate::observe::SecurityMatch;
 
 /// Blocks the request when a block rule matches its client and no allow rule does.
-pub fn ip_access(ctx: &mut RequestContext<'_>, rules: &IpAccessRules) -> Decision {
+pub fn ip_access(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
+    let Some(zone) = ctx.zone.clone() else {
+        return Decision::Continue;
+    };
+    let rules = &zone.config.security.ip_access;
     if rules.is_empty() {
         return Decision::Continue;
     }
@@ -58,4 +63,54 @@ pub fn ip_access(ctx: &mut RequestContext<'_>, rules: &IpAccessRules) -> Decisio
         source,
     });
     Decision::Reject(Rejection::new(error, detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing::{TestRequest, run_phases, zone_config};
+
+    const RULES: &str = "[[zone.ip_access_rule]]\ntarget = \"ip_range\"\nvalue = \"198.51.100.0/24\"\nmode = \"block\"\nnote = \"bad net\"\n\n[[zone.ip_access_rule]]\ntarget = \"ip\"\nvalue = \"198.51.100.7\"\nmode = \"allow\"\n\n[[zone.ip_access_rule]]\ntarget = \"ip\"\nvalue = \"203.0.113.5\"\nmode = \"block\"\n";
+
+    /// The decision for a request from `ip`, and the match logged.
+    fn from(ip: &str) -> (Option<(u16, Option<u16>)>, Option<SecurityMatch>) {
+        let t = TestRequest::new(
+            &zone_config(RULES),
+            "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+            ip,
+        );
+        t.at(0, |ctx, env| {
+            let d = match run_phases(ctx, env) {
+                Decision::Reject(r) => Some((r.status(), r.error.entry().code)),
+                _ => None,
+            };
+            (d, ctx.security.clone())
+        })
+    }
+
+    #[test]
+    fn a_range_blocks_with_1006_and_is_logged_as_ip_range() {
+        let (d, m) = from("198.51.100.9");
+        assert_eq!(d, Some((403, Some(1006))));
+        let m = m.expect("the match is recorded");
+        assert_eq!(
+            (m.source, m.rule_id.as_str(), m.description.as_str()),
+            ("ipRange", "ip_access_rule.1", "bad net")
+        );
+    }
+
+    #[test]
+    fn one_address_blocks_as_ip() {
+        let (d, m) = from("203.0.113.5");
+        assert_eq!(d, Some((403, Some(1006))));
+        assert_eq!(m.map(|m| m.source), Some("ip"));
+    }
+
+    #[test]
+    fn allow_beats_block_and_others_pass() {
+        assert_eq!(from("198.51.100.7"), (None, None));
+        assert_eq!(from("192.0.2.1"), (None, None));
+        // The same address as an IPv4-mapped IPv6 peer is the same client.
+        assert_eq!(from("::ffff:203.0.113.5").0, Some((403, Some(1006))));
+    }
 }

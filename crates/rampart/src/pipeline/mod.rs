@@ -1,91 +1,241 @@
 //! The request pipeline: the phases every request passes through, whatever its protocol.
 //!
 //! ```text
-//! read + validate head (rampart-http, in the protocol driver)
-//!   ─▶ route ─▶ limits ─▶ method ─▶ IP access rules ─▶ custom rules ─▶ rate limiting
-//!   ─▶ 100-continue ─▶ origin ─▶ response (custom error pages, deferred rate-limit counts)
-//!   ─▶ log + metrics
+//! route ─▶ limits ─▶ method ─▶ IP access rules ─▶ custom rules ─▶ rate limiting
+//!   ─▶ (session: upstream fetch) ─▶ response phases: custom error pages, deferred
+//!      rate-limit counts
 //! ```
 //!
-//! Each phase is a function that looks at the [`RequestContext`] and returns a [`Decision`].
-//! Protocol drivers only turn bytes into a request and a response back into bytes; every
-//! decision about a request is made here, once.
+//! Every phase has one signature, `fn(&mut RequestContext, &PhaseEnv) -> Decision`: it looks
+//! at the request, records what it found in the context, and decides to go on, to answer with
+//! a response of its own, or to reject with an error of the catalogue. Phases do no I/O and
+//! read no clock: [`PhaseEnv`] brings the time and a random source, so a phase runs the same
+//! in a unit test as in the server. A phase that needs the request body says so in
+//! [`Phase::body`]; the session then reads it (up to the phase's inspection limit) before
+//! running the phase, and still streams it whole to the origin.
 
 pub mod client_ip;
 pub mod custom_rules;
 pub mod fields;
 pub mod ip_access;
+pub mod limits;
 pub mod rate_limit;
+pub mod response;
 pub mod route;
 
-use std::net::SocketAddr;
+#[cfg(test)]
+mod testing;
+
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
-use rampart_http::{BodyFraming, RequestHead};
-
+use bytes::Bytes;
+use rampart_http::RequestHead;
 use rampart_rules::ExecutionContext;
 
-use crate::config::security::CustomResponse;
-use crate::errors::EdgeError;
+use crate::errors::Rejection;
 use crate::geo::GeoInfo;
+use crate::message::{Protocol, RayId, Response};
+use crate::observe::{LogRecord, SecurityMatch};
 use crate::state::{Generation, ZoneState};
 
-/// Which protocol a request arrived over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// HTTP/1.0.
-    Http10,
-    /// HTTP/1.1.
-    Http11,
-    /// HTTP/2 (over TLS with ALPN `h2`, or cleartext with prior knowledge).
-    Http2,
+/// What a phase sees of the world beyond the request: the time, and random numbers. Built
+/// once per request by the session; tests build a fixed one.
+pub struct PhaseEnv {
+    /// Now, on the monotonic clock.
+    pub now: Instant,
+    /// Now, on the wall clock.
+    pub wall: SystemTime,
+    /// wyrand's state: a number a step is added to for each draw.
+    rng: AtomicU64,
 }
 
-impl Protocol {
-    /// As logged in ClientRequestProtocol.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http10 => "HTTP/1.0",
-            Protocol::Http11 => "HTTP/1.1",
-            Protocol::Http2 => "HTTP/2",
+impl PhaseEnv {
+    /// The environment of a request starting now, with a fresh random source.
+    pub fn current() -> PhaseEnv {
+        PhaseEnv {
+            now: Instant::now(),
+            wall: SystemTime::now(),
+            rng: AtomicU64::new(fastrand::u64(..)),
         }
     }
-}
 
-/// A ray id: a unique, random id per request, sent in the [`RAY_ID_HEADER`] and logged as RayID.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RayId([u8; 16]);
-
-/// The response header that carries the ray id, on every response (generated or proxied), and
-/// on the request sent to the origin.
-pub const RAY_ID_HEADER: &str = "rampart-ray";
-
-impl RayId {
-    /// A fresh random ray id.
-    pub fn generate() -> RayId {
-        let mut n = fastrand::u64(..);
-        let mut out = [0u8; 16];
-        for b in out.iter_mut().rev() {
-            *b = b"0123456789abcdef"[(n & 0xf) as usize];
-            n >>= 4;
+    /// A fixed environment: the same every time it is built with the same values.
+    pub fn fixed(now: Instant, wall: SystemTime, seed: u64) -> PhaseEnv {
+        PhaseEnv {
+            now,
+            wall,
+            rng: AtomicU64::new(seed),
         }
-        RayId(out)
     }
 
-    /// The 16 lowercase hex digits.
-    pub fn as_str(&self) -> &str {
-        // Always ASCII hex digits.
-        std::str::from_utf8(&self.0).unwrap_or("0000000000000000")
+    /// A random number (wyrand: a 64-bit step and a multiply-fold; not for secrets).
+    pub fn random_u64(&self) -> u64 {
+        let s = self
+            .rng
+            .fetch_add(0xa076_1d64_78bd_642f, Ordering::Relaxed)
+            .wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        (t as u64) ^ ((t >> 64) as u64)
     }
 
-    /// The 16 lowercase hex digits as bytes, for writing into a head.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+    /// Seconds since 1970 on the wall clock (the rules' `http.request.timestamp.sec`).
+    pub fn unix_secs(&self) -> i64 {
+        self.wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
 
-/// Everything known about one request while it is handled.
+/// What a phase decided.
+#[derive(Debug)]
+pub enum Decision {
+    /// Go on to the next phase.
+    Continue,
+    /// Answer with this response (a page of the phase's own); the request goes no further.
+    Respond(Box<Response>),
+    /// Answer with a generated error; the request goes no further.
+    Reject(Rejection),
+}
+
+/// The request phases, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhaseId {
+    /// The Host picks the zone.
+    Route,
+    /// Declared body size.
+    Limits,
+    /// Methods an edge does not serve.
+    Method,
+    /// IP access rules.
+    IpAccess,
+    /// The zone's custom rules.
+    CustomRules,
+    /// The zone's rate limiting rules.
+    RateLimit,
+}
+
+/// A set of phases (the ones a `skip` rule skips).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseSet(u32);
+
+impl PhaseSet {
+    /// Adds `phase`.
+    pub fn insert(&mut self, phase: PhaseId) {
+        self.0 |= 1 << phase as u32;
+    }
+
+    /// Whether `phase` is in the set.
+    pub fn contains(self, phase: PhaseId) -> bool {
+        self.0 & (1 << phase as u32) != 0
+    }
+}
+
+/// How much of the request body a phase needs before it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyNeed {
+    /// None: the phase looks at the head only.
+    None,
+    /// Up to `max` bytes; a longer body is inspected by its first `max` bytes
+    /// ([`crate::pipeline::fields`] marks it truncated) or refused with 413, as `over` says.
+    Inspect {
+        /// Most bytes buffered for the phase.
+        max: usize,
+        /// What a longer body gets.
+        over: OverLimit,
+    },
+}
+
+/// What a body longer than a phase's inspection limit gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverLimit {
+    /// The phase sees the first bytes only, marked truncated.
+    InspectPrefix,
+    /// 413: the phase cannot judge a body it cannot read whole.
+    Reject,
+}
+
+/// One request phase.
+pub struct Phase {
+    /// Which phase.
+    pub id: PhaseId,
+    /// The phase itself.
+    pub run: fn(&mut RequestContext<'_>, &PhaseEnv) -> Decision,
+    /// How much body it needs for this request.
+    pub body: fn(&RequestContext<'_>) -> BodyNeed,
+}
+
+fn head_only(_: &RequestContext<'_>) -> BodyNeed {
+    BodyNeed::None
+}
+
+/// The request phases, in the order they run.
+pub const REQUEST_PHASES: [Phase; 6] = [
+    Phase {
+        id: PhaseId::Route,
+        run: route::route,
+        body: head_only,
+    },
+    Phase {
+        id: PhaseId::Limits,
+        run: limits::limits,
+        body: head_only,
+    },
+    Phase {
+        id: PhaseId::Method,
+        run: limits::method,
+        body: head_only,
+    },
+    Phase {
+        id: PhaseId::IpAccess,
+        run: ip_access::ip_access,
+        body: head_only,
+    },
+    Phase {
+        id: PhaseId::CustomRules,
+        run: custom_rules::custom_rules,
+        body: head_only,
+    },
+    Phase {
+        id: PhaseId::RateLimit,
+        run: rate_limit::rate_limit,
+        body: head_only,
+    },
+];
+
+/// The first bytes of a request body, read for the phases that inspect it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InspectedBody {
+    /// The bytes (at most the largest inspection limit asked for).
+    pub bytes: Bytes,
+    /// The body is longer than `bytes`.
+    pub truncated: bool,
+}
+
+/// The rules engine's view of the request, built on first use and shared by every phase that
+/// evaluates rules, so each field is computed once per request.
+pub struct Rules<'a> {
+    fields: &'a fields::RequestFields<'a>,
+    exec: OnceLock<ExecutionContext<'a>>,
+}
+
+impl<'a> Rules<'a> {
+    /// The execution context over the request's fields.
+    pub fn exec(&self) -> &ExecutionContext<'a> {
+        self.exec
+            .get_or_init(|| ExecutionContext::new(crate::config::security::scheme(), self.fields))
+    }
+
+    /// The request's fields.
+    pub fn fields(&self) -> &'a fields::RequestFields<'a> {
+        self.fields
+    }
+}
+
+/// Everything known about one request while it is handled, and what happened to it.
 pub struct RequestContext<'a> {
     /// The configuration generation this request runs under, from start to end.
     pub generation: &'a Arc<Generation>,
@@ -94,7 +244,7 @@ pub struct RequestContext<'a> {
     /// The TCP peer.
     pub peer: SocketAddr,
     /// The client IP as the edge sees it.
-    pub client_ip: std::net::IpAddr,
+    pub client_ip: IpAddr,
     /// Protocol.
     pub protocol: Protocol,
     /// Whether the client connection is TLS (the rules' `ssl`, X-Forwarded-Proto).
@@ -113,182 +263,66 @@ pub struct RequestContext<'a> {
     pub security: Option<SecurityMatch>,
     /// Matches of `log` (and `skip`) rules, which let the request go on.
     pub logged: Vec<SecurityMatch>,
-    /// A `skip` custom rule asked to skip the rate limiting phase.
-    pub skip_rate_limit: bool,
+    /// Phases a `skip` rule skipped.
+    pub skipped: PhaseSet,
     /// Rate-limit hits to count once the response status is known.
     pub deferred_hits: Vec<rate_limit::DeferredHit>,
+    /// The rules' view of the request.
+    pub rules: Rules<'a>,
+    /// What happened, for the access log: filled as the request is handled.
+    pub log: LogRecord,
+}
+
+/// What the driver knows of a request's connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Connection {
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// The client IP as the edge sees it (the peer, or what a trusted proxy says).
+    pub client_ip: IpAddr,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Whether the connection is TLS.
+    pub tls: bool,
 }
 
 impl<'a> RequestContext<'a> {
     /// The context of a request whose head was just read: no zone yet, a new ray id, the
-    /// clocks started now.
+    /// clocks as `env` has them.
     pub fn new(
         generation: &'a Arc<Generation>,
         head: &'a RequestHead,
-        peer: SocketAddr,
-        client_ip: std::net::IpAddr,
-        protocol: Protocol,
-        tls: bool,
+        conn: Connection,
         geo: &'a GeoInfo,
+        fields: &'a fields::RequestFields<'a>,
+        env: &PhaseEnv,
     ) -> Self {
         RequestContext {
             generation,
             head,
-            peer,
-            client_ip,
-            protocol,
-            tls,
-            ray_id: RayId::generate(),
-            started_at: SystemTime::now(),
-            started: Instant::now(),
+            peer: conn.peer,
+            client_ip: conn.client_ip,
+            protocol: conn.protocol,
+            tls: conn.tls,
+            ray_id: RayId::from_u64(env.random_u64()),
+            started_at: env.wall,
+            started: env.now,
             zone: None,
             geo,
             security: None,
             logged: Vec::new(),
-            skip_rate_limit: false,
+            skipped: PhaseSet::default(),
             deferred_hits: Vec::new(),
+            rules: Rules {
+                fields,
+                exec: OnceLock::new(),
+            },
+            log: LogRecord::default(),
         }
     }
-}
 
-/// A security rule that matched, for the access log and metrics.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecurityMatch {
-    /// SecurityAction: `block`, `log` or `skip`.
-    pub action: &'static str,
-    /// SecurityRuleID.
-    pub rule_id: String,
-    /// SecurityRuleDescription.
-    pub description: String,
-    /// SecuritySources: `ip`, `ipRange`, `asn`, `country`, `firewallCustom` or `rateLimit`.
-    pub source: &'static str,
-}
-
-/// What a phase decided.
-#[derive(Debug)]
-pub enum Decision {
-    /// Go on to the next phase.
-    Continue,
-    /// Answer with a generated error; the request goes no further.
-    Reject(Rejection),
-}
-
-/// A generated error answer, with the reason specific to this request.
-#[derive(Debug, Clone)]
-pub struct Rejection {
-    /// Which error from the catalogue.
-    pub error: EdgeError,
-    /// The specific reason, shown to the client and logged as ErrorReason.
-    pub detail: String,
-    /// Seconds until a retry makes sense, overriding the catalogue's value (rate limiting).
-    pub retry_after: Option<u32>,
-    /// The rule's own response, sent as configured instead of the catalogue's page.
-    pub response: Option<CustomResponse>,
-    /// Extra response header fields (e.g. RateLimit-Policy and RateLimit).
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl Rejection {
-    /// A rejection with the catalogue's retry advice.
-    pub fn new(error: EdgeError, detail: impl Into<String>) -> Rejection {
-        Rejection {
-            error,
-            detail: detail.into(),
-            retry_after: error.entry().retry_after,
-            response: None,
-            headers: Vec::new(),
-        }
+    /// The zone's name, once routed.
+    pub fn zone_name(&self) -> Option<&str> {
+        self.zone.as_ref().map(|z| z.config.name.as_str())
     }
-}
-
-/// Runs every request phase in order, stopping at the first that does not continue.
-pub fn request_phases(ctx: &mut RequestContext<'_>) -> Decision {
-    for phase in [route::route, limits, method] {
-        match phase(ctx) {
-            Decision::Continue => {}
-            other => return other,
-        }
-    }
-    let Some(zone) = ctx.zone.clone() else {
-        return Decision::Continue;
-    };
-    let security = &zone.config.security;
-    if let Decision::Reject(r) = ip_access::ip_access(ctx, &security.ip_access) {
-        return Decision::Reject(r);
-    }
-    if security.custom_rules.is_none() && security.rate_limits.is_empty() {
-        return Decision::Continue;
-    }
-    // One execution context for both rule phases, so each field is computed once.
-    let (head, client_ip, geo) = (ctx.head, ctx.client_ip, ctx.geo);
-    let fields = fields::RequestFields::new(
-        head,
-        client_ip,
-        geo,
-        ctx.protocol.as_str(),
-        unix_secs(ctx.started_at),
-        ctx.tls,
-    );
-    let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);
-    if let Some(rules) = &security.custom_rules
-        && let Decision::Reject(r) = custom_rules::custom_rules(ctx, rules, &exec)
-    {
-        return Decision::Reject(r);
-    }
-    if !ctx.skip_rate_limit && !security.rate_limits.is_empty() {
-        return rate_limit::rate_limit(ctx, &security.rate_limits, &exec);
-    }
-    Decision::Continue
-}
-
-/// Response phase: what happens once the response status is known. Counts rate-limit hits
-/// whose counting expression matches the response.
-pub fn response_phase(ctx: &RequestContext<'_>, status: u16) {
-    if ctx.deferred_hits.is_empty() {
-        return;
-    }
-    let mut fields = fields::RequestFields::new(
-        ctx.head,
-        ctx.client_ip,
-        ctx.geo,
-        ctx.protocol.as_str(),
-        unix_secs(ctx.started_at),
-        ctx.tls,
-    );
-    fields.response_code = Some(status);
-    let exec = ExecutionContext::new(crate::config::security::scheme(), &fields);
-    rate_limit::count_after_response(ctx, &exec);
-}
-
-fn unix_secs(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// Limits phase: a declared body over the limit is refused before it is read (and before any
-/// `100 Continue`).
-fn limits(ctx: &mut RequestContext<'_>) -> Decision {
-    let max = ctx.generation.config.limits.max_body_bytes;
-    if let BodyFraming::ContentLength(n) = ctx.head.body()
-        && n > max
-    {
-        return Decision::Reject(Rejection::new(
-            EdgeError::PayloadTooLarge,
-            format!(
-                "the declared Content-Length of {n} bytes exceeds this site's limit of {max} bytes"
-            ),
-        ));
-    }
-    Decision::Continue
-}
-
-/// Method phase: rampart is a reverse proxy and does not open CONNECT tunnels.
-fn method(ctx: &mut RequestContext<'_>) -> Decision {
-    if ctx.head.method() == "CONNECT" {
-        return Decision::Reject(Rejection::new(
-            EdgeError::NotImplemented,
-            "this edge is a reverse proxy and does not open CONNECT tunnels",
-        ));
-    }
-    Decision::Continue
 }

@@ -2,55 +2,15 @@
 //! Retry-After once a key is over its rate.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use rampart_ratelimit::{CounterStore, Decision as RlDecision, Key, KeyBuilder, MemoryStore};
+use rampart_ratelimit::{Decision as RlDecision, Key};
 use rampart_rules::ExecutionContext;
 
-use super::{Decision, Rejection, RequestContext, SecurityMatch};
+use super::{Decision, PhaseEnv, PhaseId, RequestContext};
 use crate::config::security::{Characteristic, RateLimitAction, RateLimitRule};
-use crate::errors::EdgeError;
-
-/// The counters of every rate limiting rule of the process, and the clock they count in.
-pub struct RateLimiter {
-    /// Created on first use: the in-memory store reserves its whole key table up front
-    /// (about 40 MB for a million keys), which a configuration without rate limiting rules
-    /// should not pay for.
-    store: std::sync::OnceLock<Box<dyn CounterStore>>,
-    keys: KeyBuilder,
-    epoch: Instant,
-}
-
-impl Default for RateLimiter {
-    fn default() -> Self {
-        RateLimiter {
-            store: std::sync::OnceLock::new(),
-            keys: KeyBuilder::new(),
-            epoch: Instant::now(),
-        }
-    }
-}
-
-impl RateLimiter {
-    /// A limiter over another counter store (a shared one, later).
-    pub fn with_store(store: Box<dyn CounterStore>) -> RateLimiter {
-        RateLimiter {
-            store: std::sync::OnceLock::from(store),
-            keys: KeyBuilder::new(),
-            epoch: Instant::now(),
-        }
-    }
-
-    fn store(&self) -> &dyn CounterStore {
-        self.store
-            .get_or_init(|| Box::new(MemoryStore::default()))
-            .as_ref()
-    }
-
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-}
+use crate::errors::{EdgeError, Rejection};
+use crate::observe::SecurityMatch;
+use crate::state::RateLimiter;
 
 /// A hit to count after the response, for rules with a counting expression.
 pub struct DeferredHit {
@@ -107,15 +67,17 @@ fn query_arg<'q>(query: &'q str, name: &str) -> Option<&'q str> {
 
 /// Checks every rule that applies to the request, in order. The first rule over its rate
 /// with action `block` answers 429; `log` rules over their rate are recorded.
-pub fn rate_limit(
-    ctx: &mut RequestContext<'_>,
-    rules: &[Arc<RateLimitRule>],
-    exec: &ExecutionContext<'_>,
-) -> Decision {
+pub fn rate_limit(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
+    let Some(zone) = ctx.zone.clone() else {
+        return Decision::Continue;
+    };
+    if ctx.skipped.contains(PhaseId::RateLimit) {
+        return Decision::Continue;
+    }
     let limiter = ctx.generation.rate_limiter.clone();
-    let now = limiter.now();
-    for rule in rules {
-        if !rule.filter.execute(exec) {
+    let now = limiter.clock(env.now);
+    for rule in &zone.config.security.rate_limits {
+        if !rule.filter.execute(ctx.rules.exec()) {
             continue;
         }
         let key = key_for(&limiter, rule, ctx);
@@ -173,9 +135,9 @@ pub fn rate_limit(
 
 /// Response phase: counts the deferred hits whose counting expression matches now that the
 /// response status is known.
-pub fn count_after_response(ctx: &RequestContext<'_>, exec: &ExecutionContext<'_>) {
+pub fn count_after_response(ctx: &RequestContext<'_>, exec: &ExecutionContext<'_>, env: &PhaseEnv) {
     let limiter = &ctx.generation.rate_limiter;
-    let now = limiter.now();
+    let now = limiter.clock(env.now);
     for hit in &ctx.deferred_hits {
         if hit.rule.counting.as_ref().is_some_and(|c| c.execute(exec)) {
             limiter.store().hit(hit.key, &hit.rule.quota, now);
@@ -192,5 +154,55 @@ mod tests {
         assert_eq!(query_arg("a=1&user=bob&b", "user"), Some("bob"));
         assert_eq!(query_arg("a=1&b", "b"), Some(""));
         assert_eq!(query_arg("username=x", "user"), None);
+    }
+}
+
+#[cfg(test)]
+mod phase_tests {
+    use super::*;
+    use crate::pipeline::testing::{TestRequest, zone_config};
+
+    const RULE: &str = r#"
+[[zone.rate_limit]]
+id = "per-ip"
+expression = 'http.request.uri.path eq "/login"'
+characteristics = ["ip.src"]
+period = 10
+requests_per_period = 2
+"#;
+
+    /// Runs the phase for a request at `at` seconds: its status and Retry-After.
+    fn at(t: &TestRequest, secs: u64) -> Option<(u16, Option<u32>)> {
+        t.at(secs, |ctx, env| {
+            assert!(matches!(
+                crate::pipeline::route::route(ctx, env),
+                Decision::Continue
+            ));
+            match rate_limit(ctx, env) {
+                Decision::Reject(r) => Some((r.status(), r.retry_after)),
+                _ => None,
+            }
+        })
+    }
+
+    #[test]
+    fn the_rate_is_counted_on_the_phase_clock_with_an_exact_retry_after() {
+        const LOGIN: &str = "POST /login HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n";
+        let login = TestRequest::new(&zone_config(RULE), LOGIN, "192.0.2.1");
+        assert_eq!(at(&login, 100), None);
+        assert_eq!(at(&login, 100), None);
+        assert_eq!(
+            at(&login, 100),
+            Some((429, Some(5))),
+            "one request per 5 s after the burst"
+        );
+        assert_eq!(at(&login, 104), Some((429, Some(1))));
+        assert_eq!(at(&login, 105), None);
+        assert_eq!(at(&login, 105), Some((429, Some(5))));
+        // Another client has a counter of its own; another path is not counted.
+        let other = login.another(LOGIN, "192.0.2.2");
+        assert_eq!(at(&other, 105), None);
+        let home = login.another("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "192.0.2.1");
+        assert_eq!(at(&home, 105), None);
     }
 }

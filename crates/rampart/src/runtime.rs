@@ -1,0 +1,129 @@
+//! State shared by every connection: the current configuration generation, the access log,
+//! the metrics, and the shutdown signal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Notify, watch};
+
+use crate::config::Config;
+use crate::observe::{AccessLog, Metrics};
+use crate::state::Generation;
+
+/// State shared by every connection.
+pub struct Runtime {
+    generation: ArcSwap<Generation>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Access log.
+    pub log: AccessLog,
+    shutting_down: AtomicBool,
+    shutdown_tx: watch::Sender<bool>,
+    open: AtomicUsize,
+    idle: Notify,
+}
+
+thread_local! {
+    /// This worker's copy of the shutdown signal (none outside worker threads).
+    static WORKER_SHUTDOWN: std::cell::RefCell<Option<watch::Receiver<bool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Runtime {
+    /// The runtime of `config`, with no connection yet.
+    pub fn new(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> Arc<Runtime> {
+        let (shutdown_tx, _) = watch::channel(false);
+        Arc::new(Runtime {
+            generation: ArcSwap::from_pointee(Generation::new(config)),
+            metrics,
+            log,
+            shutting_down: AtomicBool::new(false),
+            shutdown_tx,
+            open: AtomicUsize::new(0),
+            idle: Notify::new(),
+        })
+    }
+
+    /// The current configuration generation. A request keeps the `Arc` it got at its start.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.generation.load_full()
+    }
+
+    /// Swaps in a new configuration; requests already running keep the old one.
+    pub fn reload(&self, config: Config) {
+        let next = self.generation.load().reload(config);
+        self.generation.store(Arc::new(next));
+    }
+
+    /// Whether shutdown has begun (responses then carry `Connection: close`).
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Begins shutdown: connections finish their request in flight and close.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let _ = self.shutdown_tx.send(true);
+    }
+
+    /// A receiver that changes to `true` when shutdown begins.
+    ///
+    /// On a worker thread this is the worker's own copy of the signal: connections wait on it
+    /// between requests, and on a channel shared by every worker they would take its shared
+    /// locks, from every core, twice per request.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        WORKER_SHUTDOWN
+            .with(|w| w.borrow().clone())
+            .unwrap_or_else(|| self.shutdown_tx.subscribe())
+    }
+
+    /// Gives the current (worker) thread its own copy of the shutdown signal, set from the
+    /// shared one by a task on this thread.
+    pub(crate) fn install_worker_signal(&self) {
+        let (local_tx, local_rx) = watch::channel(false);
+        WORKER_SHUTDOWN.with(|w| *w.borrow_mut() = Some(local_rx));
+        let mut shared = self.shutdown_tx.subscribe();
+        tokio::spawn(async move {
+            let _ = shared.wait_for(|s| *s).await;
+            let _ = local_tx.send(true);
+        });
+    }
+
+    /// Marks a connection open until the guard drops.
+    pub fn track(self: &Arc<Self>) -> ConnGuard {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        self.metrics.open_connections().inc();
+        ConnGuard(self.clone())
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Waits until no connection is open, at most until `deadline`; returns how many are.
+    pub async fn drained(&self, deadline: tokio::time::Instant) -> usize {
+        loop {
+            let notified = self.idle.notified();
+            if self.open_connections() == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.open_connections();
+            }
+        }
+    }
+}
+
+/// Keeps a connection counted as open.
+pub struct ConnGuard(Arc<Runtime>);
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.metrics.open_connections().dec();
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}

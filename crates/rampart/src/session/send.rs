@@ -1,0 +1,401 @@
+//! Answering: a generated error, a phase's own response, or the origin's answer relayed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::HeaderName;
+use rampart_http::RequestHead;
+
+use super::body::{Abort, ClientPort, RequestBody};
+use super::{Arrival, Downstream, Gone};
+use crate::config::LogField;
+use crate::errors::{Audience, Rejection, rejection_response};
+use crate::message::{
+    Body, BodyKind, BodyStream, NoStream, Protocol, RAY_ID_HEADER, RayId, Response, ResponseHead,
+    http_date_now,
+};
+use crate::observe::{LogRecord, RequestInfo};
+use crate::pipeline::response::{ORIGIN_RESPONSE_PHASES, ResponseDecision};
+use crate::pipeline::{PhaseEnv, RequestContext};
+use crate::runtime::Runtime;
+use crate::state::Generation;
+use crate::upstream::{FetchError, OriginBody, OriginRequest, OriginResponse, Policy};
+
+/// The whole body of the answer to a request whose Host differs from its TLS server name.
+pub(crate) const SNI_MISMATCH_BODY: &str =
+    "403 Forbidden: the Host header does not match the TLS server name\n";
+
+/// The whole body of the answer to a request for a host this connection's certificate does
+/// not serve.
+const MISDIRECTED_BODY: &str =
+    "421 Misdirected Request: this host is not served on this connection; open a new one\n";
+
+/// The answer to a request whose Host differs from the TLS server name, if it does: over
+/// HTTP/1.1, 403 with a tiny plain body and nothing else (no branding, no ray id), and the
+/// connection closes, since it was opened for another host. HTTP/2 clients reuse a
+/// connection for another host that its certificate covers (RFC 9113 §9.1.1), so such a host
+/// is served; any other gets 421, which tells the client to retry on a connection of its own
+/// (RFC 9110 §15.5.20).
+pub(super) fn misdirected(
+    generation: &Generation,
+    head: &RequestHead,
+    arrival: &Arrival<'_>,
+) -> Option<Response> {
+    let (Some(sni), Some(host)) = (arrival.sni, head.host()) else {
+        return None;
+    };
+    let host = host.host().trim_end_matches('.');
+    if host.eq_ignore_ascii_case(sni) {
+        return None;
+    }
+    if arrival.protocol == Protocol::Http2 {
+        let same = match (
+            generation.certificate_for(Some(host)),
+            generation.certificate_for(Some(sni)),
+        ) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+            _ => false,
+        };
+        return (!same).then(|| {
+            Response::full(
+                421,
+                "text/plain; charset=utf-8",
+                MISDIRECTED_BODY.as_bytes(),
+            )
+        });
+    }
+    let mut answer = Response::full(
+        403,
+        "text/plain; charset=utf-8",
+        SNI_MISMATCH_BODY.as_bytes(),
+    );
+    answer.head.close = true;
+    Some(answer)
+}
+
+/// Sends a response held whole in memory (only its head for HEAD).
+pub(super) async fn full<D: Downstream>(
+    ds: &mut D,
+    response: Response,
+    head_only: bool,
+) -> Result<(), Gone> {
+    let body = match response.body {
+        Body::Full(b) => b,
+        Body::Stream(never) => match never {},
+    };
+    let kind = if head_only || body.is_empty() {
+        BodyKind::None
+    } else {
+        BodyKind::Length(body.len() as u64)
+    };
+    ds.send_head(&response.head, kind).await?;
+    if kind != BodyKind::None {
+        ds.send_data(&body, true).await?;
+    }
+    Ok(())
+}
+
+/// Sends `response` and records it in the log.
+async fn send_and_record<D: Downstream>(
+    rt: &Runtime,
+    ds: &mut D,
+    ctx: &mut RequestContext<'_>,
+    response: Response,
+) {
+    record_head(rt, ctx, &response.head);
+    let sent = full(ds, response, ctx.head.is_head()).await;
+    ctx.log.edge_response_bytes = ds.bytes_sent();
+    if sent.is_err() && ds.bytes_sent() == 0 {
+        ctx.log.edge_response_status = 499;
+    }
+}
+
+/// Records the status and type of the head about to be sent, and the time to first byte.
+fn record_head(rt: &Runtime, ctx: &mut RequestContext<'_>, head: &ResponseHead) {
+    ctx.log.edge_response_status = head.status();
+    ctx.log.edge_time_to_first_byte_ms = ctx.started.elapsed().as_millis() as u64;
+    if rt.log.logs(LogField::EdgeResponseContentType)
+        && let Some(ct) = head.get("content-type")
+    {
+        ctx.log.edge_response_content_type = String::from_utf8_lossy(ct).into_owned();
+    }
+}
+
+/// The audience of a generated answer to `ctx`'s request.
+fn audience<'c>(ctx: &'c RequestContext<'_>) -> Audience<'c> {
+    Audience {
+        ray_id: ctx.ray_id,
+        client_ip: ctx.client_ip,
+        zone: ctx.zone_name(),
+        accept: ctx.head.header("accept"),
+        docs_url: &ctx.generation.config.server.error_docs_url,
+        pages: ctx
+            .zone
+            .as_ref()
+            .map(|z| &z.config.security.error_pages)
+            .filter(|p| !p.is_empty()),
+    }
+}
+
+/// Answers with a generated error: counted, logged with its code and reason. `framing`: the
+/// error is about the request's framing (its body broke a rule), after which an HTTP/1.1
+/// connection cannot be trusted to carry another request.
+pub(super) async fn reject<D: Downstream>(
+    rt: &Runtime,
+    ds: &mut D,
+    ctx: &mut RequestContext<'_>,
+    rejection: &Rejection,
+    framing: bool,
+) {
+    let mut response = rejection_response(rejection, &audience(ctx));
+    response.head.close = framing;
+    count_and_record_error(rt, &mut ctx.log, rejection);
+    send_and_record(rt, ds, ctx, response).await;
+}
+
+/// Counts a generated error and records its code and reason in the log line.
+fn count_and_record_error(rt: &Runtime, log: &mut LogRecord, rejection: &Rejection) {
+    let entry = rejection.error.entry();
+    rt.metrics
+        .generated_error(entry.name, rejection.error.status());
+    log.error_code = entry.code.unwrap_or(entry.status);
+    log.error_reason = format!("{}: {}", entry.name, rejection.detail);
+}
+
+/// Answers with a phase's own response.
+pub(super) async fn respond<D: Downstream>(
+    rt: &Runtime,
+    ds: &mut D,
+    ctx: &mut RequestContext<'_>,
+    mut response: Response,
+) {
+    response.head.append(
+        HeaderName::from_static(RAY_ID_HEADER),
+        ray_id_value(ctx.ray_id),
+    );
+    send_and_record(rt, ds, ctx, response).await;
+}
+
+fn ray_id_value(ray_id: RayId) -> Bytes {
+    Bytes::copy_from_slice(ray_id.as_bytes())
+}
+
+/// Fetches from the zone's upstream and relays the answer; an origin failure or a body that
+/// broke a rule is answered with its generated error, a client that left is logged as 499.
+pub(super) async fn forward<D: Downstream>(
+    rt: &Runtime,
+    ds: &mut D,
+    ctx: &mut RequestContext<'_>,
+    env: &PhaseEnv,
+    body: &mut RequestBody,
+) {
+    let Some(zone) = ctx.zone.clone() else {
+        unreachable!("the route phase sets the zone before a request is forwarded")
+    };
+    let policy = Policy::of(&zone.config, &ctx.generation.config.limits);
+    let request = OriginRequest {
+        head: ctx.head,
+        client_ip: ctx.client_ip,
+        tls: ctx.tls,
+        protocol: ctx.protocol,
+        ray_id: ctx.ray_id,
+    };
+    let started = Instant::now();
+    let mut port = ClientPort { ds, body };
+    let fetched = zone
+        .upstream
+        .fetch(&policy, &rt.metrics, &zone.config.name, &request, &mut port)
+        .await;
+    match fetched {
+        Ok(response) => relay(rt, ds, ctx, env, &zone.config.name, response).await,
+        Err(FetchError::Client(Abort::Gone)) => ctx.log.edge_response_status = 499,
+        Err(FetchError::Client(Abort::Reject(rejection))) => {
+            reject(rt, ds, ctx, &rejection, true).await;
+        }
+        Err(FetchError::Origin(rejection)) => {
+            ctx.log.origin_response_duration_ms = started.elapsed().as_millis() as u64;
+            reject(rt, ds, ctx, &rejection, false).await;
+        }
+    }
+}
+
+/// Relays the origin's answer: response phases, then the head and the body as it arrives.
+async fn relay<D: Downstream>(
+    rt: &Runtime,
+    ds: &mut D,
+    ctx: &mut RequestContext<'_>,
+    env: &PhaseEnv,
+    zone: &str,
+    response: OriginResponse<'_>,
+) {
+    let OriginResponse {
+        mut head,
+        kind,
+        body,
+        origin_ip,
+        sent_at,
+    } = response;
+    let status = head.status();
+    let elapsed = sent_at.elapsed();
+    ctx.log.origin_ip = Some(origin_ip);
+    ctx.log.origin_response_status = status;
+    ctx.log.origin_response_duration_ms = elapsed.as_millis() as u64;
+    rt.metrics
+        .origin_response(zone, status, elapsed.as_secs_f64());
+    // RFC 9110 §6.6.1: a recipient with a clock adds Date to a response that lacks one.
+    if !head.contains("date") {
+        head.append(http::header::DATE, http_date_now());
+    }
+    head.append(
+        HeaderName::from_static(RAY_ID_HEADER),
+        ray_id_value(ctx.ray_id),
+    );
+    let mut replacement = None;
+    for phase in ORIGIN_RESPONSE_PHASES {
+        if let ResponseDecision::ReplaceBody(b) = phase(ctx, env, &mut head) {
+            replacement = Some(b);
+        }
+    }
+    record_head(rt, ctx, &head);
+    if let Some(page) = replacement {
+        // The origin's own body is not read, so its connection is not reused.
+        let page = Response {
+            head,
+            body: Body::<NoStream>::Full(page),
+        };
+        let _ = full(ds, page, ctx.head.is_head()).await;
+    } else if head.is_upgrade() {
+        if ds.send_head(&head, BodyKind::None).await.is_ok()
+            && let Some((stream, buffered)) = body.into_upgraded()
+        {
+            ctx.log.edge_response_bytes = ds.bytes_sent();
+            ds.tunnel(stream, buffered).await;
+            return;
+        }
+    } else {
+        stream_body(ds, ctx, head, kind, body).await;
+    }
+    ctx.log.edge_response_bytes = ds.bytes_sent();
+}
+
+/// Sends the head, then the body piece by piece as the origin sends it.
+async fn stream_body<D: Downstream>(
+    ds: &mut D,
+    ctx: &mut RequestContext<'_>,
+    head: ResponseHead,
+    kind: BodyKind,
+    mut body: OriginBody<'_>,
+) {
+    if ds.send_head(&head, kind).await.is_err() {
+        ctx.log.edge_response_status = 499;
+        return;
+    }
+    if kind == BodyKind::None {
+        return;
+    }
+    loop {
+        let piece = match body.next_piece().await {
+            Ok(p) => p,
+            Err(cut) => {
+                // The head is out: all that is left is to end the response abnormally.
+                tracing::debug!(
+                    ray_id = ctx.ray_id.as_str(),
+                    "response body cut short: {}",
+                    cut.0
+                );
+                ds.cut_short();
+                return;
+            }
+        };
+        let sent = match piece.trailers {
+            Some(trailers) => match ds.send_data(piece.data, false).await {
+                Ok(()) => ds.send_trailers(trailers).await,
+                Err(g) => Err(g),
+            },
+            None => ds.send_data(piece.data, piece.last).await,
+        };
+        if sent.is_err() || piece.last {
+            return;
+        }
+    }
+}
+
+/// What is known of a request that never became a valid head.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unparsed<'a> {
+    /// Its Accept field, found in the bytes if possible.
+    pub accept: Option<&'a [u8]>,
+    /// Whether it is a HEAD request.
+    pub head_only: bool,
+    /// Method, target and host, where known (HTTP/2 gives them apart from the fields).
+    pub method: &'a str,
+    /// The request-target.
+    pub target: &'a str,
+    /// The host.
+    pub host: &'a str,
+    /// The User-Agent.
+    pub user_agent: &'a [u8],
+    /// Bytes received.
+    pub bytes: u64,
+}
+
+/// Answers what never became a valid request head (malformed, too large, timed out), logs
+/// what is known, and counts it. The connection of an HTTP/1.1 client closes after it.
+pub async fn reject_unparsed<D: Downstream>(
+    rt: &Runtime,
+    generation: &Generation,
+    ds: &mut D,
+    arrival: Arrival<'_>,
+    what: Unparsed<'_>,
+    rejection: Rejection,
+) {
+    let ray_id = RayId::generate();
+    let started_at = std::time::SystemTime::now();
+    let client_ip = arrival.peer.ip();
+    let mut response = rejection_response(
+        &rejection,
+        &Audience {
+            ray_id,
+            client_ip,
+            zone: None,
+            accept: what.accept,
+            docs_url: &generation.config.server.error_docs_url,
+            pages: None,
+        },
+    );
+    response.head.close = true;
+    let status = response.head.status();
+    let mut log = LogRecord {
+        client_request_bytes: what.bytes,
+        edge_response_status: status,
+        ..LogRecord::default()
+    };
+    if let Some(ct) = response.head.get("content-type") {
+        log.edge_response_content_type = String::from_utf8_lossy(ct).into_owned();
+    }
+    let _ = full(ds, response, what.head_only).await;
+    log.edge_response_bytes = ds.bytes_sent();
+    count_and_record_error(rt, &mut log, &rejection);
+    rt.metrics.request(None, arrival.protocol.as_str(), status);
+    let info = RequestInfo {
+        ray_id: ray_id.as_str(),
+        zone: "",
+        started_at,
+        client_ip,
+        client_port: arrival.peer.port(),
+        host: what.host,
+        method: what.method,
+        uri: what.target,
+        path: what.target.split('?').next().unwrap_or(""),
+        protocol: arrival.protocol.as_str(),
+        scheme: if arrival.tls { "https" } else { "http" },
+        user_agent: what.user_agent,
+        referer: b"",
+        country: "",
+        asn: 0,
+        security: None,
+        sources: &[],
+    };
+    rt.log.write(&info, &log);
+}

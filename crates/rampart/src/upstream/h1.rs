@@ -1,0 +1,427 @@
+//! HTTP/1.1 to an origin: the request head rebuilt and written, the body re-framed (its
+//! Content-Length as declared, else chunked), the response head read with interim responses
+//! relayed, and the response body read according to its framing.
+
+use std::time::{Duration, Instant};
+
+use rampart_http::{BodyFraming, ChunkedDecoder, Parse, ResponseBody, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{
+    ClientSide, Failure, OriginBody, OriginConn, OriginError, OriginRequest, OriginResponse,
+    Policy, Upstream, forward,
+};
+use crate::message::{BodyCut, BodyKind, OriginFields, Piece, ResponseHead};
+use crate::stream::{OriginStream, buffers};
+
+/// Room for one read from the origin: a response head with a body of up to about 32 KB
+/// arrives in one read and goes to the client in one write (with 16 KB, a 16 KB file and its
+/// head took two of each). The buffer comes from the thread's kept buffers and goes back to
+/// them when the body has been read.
+pub(crate) const ORIGIN_READ: usize = 32 * 1024;
+
+/// The request head sent to the origin: request line, Host, the forwarded fields, framing.
+fn write_head(req: &OriginRequest<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let head = req.head;
+    rampart_http::write_request_line(out, head.method(), &head.path_and_query(), Version::Http11);
+    out.extend_from_slice(b"host: ");
+    forward::authority(req, out);
+    out.extend_from_slice(b"\r\n");
+    forward::each_field(req, scratch, |name, value| {
+        rampart_http::write_header(out, name, value)
+    });
+    match head.body() {
+        BodyFraming::ContentLength(n) => {
+            out.extend_from_slice(b"content-length: ");
+            crate::text::write_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyFraming::Chunked => rampart_http::write_header(out, "transfer-encoding", b"chunked"),
+        BodyFraming::None => {}
+    }
+    if let Some(up) = head.upgrade() {
+        rampart_http::write_header(out, "connection", b"upgrade");
+        rampart_http::write_header(out, "upgrade", up);
+    }
+    rampart_http::write_end_of_head(out);
+}
+
+/// Sends the request on `conn` and reads the response head.
+pub(super) async fn exchange<'u, C: ClientSide>(
+    up: &'u Upstream,
+    mut conn: OriginConn,
+    policy: &Policy,
+    req: &OriginRequest<'_>,
+    client: &mut C,
+) -> Result<OriginResponse<'u>, Failure<C::Abort>> {
+    let sent_at = Instant::now();
+    let sent = send_request(&mut conn, policy, req, client).await?;
+    let mut buf = buffers::take(ORIGIN_READ);
+    let head = match read_head(&mut conn, &mut buf, policy, req, client, sent).await {
+        Ok(head) => head,
+        Err(e) => {
+            buffers::give(buf);
+            return Err(e);
+        }
+    };
+    let status = head.status();
+    // `read_head` lets a 101 through only to a request that asked to upgrade.
+    let upgrade = status == 101;
+    let framing = head.body(req.head.is_head());
+    let kind = match framing {
+        _ if upgrade => BodyKind::None,
+        ResponseBody::None => BodyKind::None,
+        ResponseBody::ContentLength(n) => BodyKind::Length(n),
+        ResponseBody::Chunked | ResponseBody::CloseDelimited => BodyKind::Stream,
+    };
+    // Without a body (HEAD, 304) the origin's length still describes the one not sent; a 204
+    // and a 1xx never carry one (RFC 9110 §8.6).
+    let content_length = match kind {
+        BodyKind::Length(n) => Some(n),
+        BodyKind::None if status >= 200 && status != 204 => head.content_length(),
+        _ => None,
+    };
+    let keep_alive = head.keep_alive();
+    let origin_ip = conn.addr.ip();
+    let mut typed = ResponseHead::relayed(status, OriginFields::Http1(head));
+    if upgrade {
+        typed.set_upgrade();
+    }
+    typed.content_length = content_length;
+    let reader = match framing {
+        _ if upgrade => Framing::Done { reusable: false },
+        ResponseBody::None => Framing::Done {
+            reusable: buf.is_empty(),
+        },
+        ResponseBody::ContentLength(0) => Framing::Done {
+            reusable: buf.is_empty(),
+        },
+        ResponseBody::ContentLength(n) => Framing::Length(n),
+        ResponseBody::Chunked => Framing::Chunked(Box::new(ChunkedDecoder::new(
+            rampart_http::DEFAULT_MAX_TRAILER_BYTES,
+        ))),
+        ResponseBody::CloseDelimited => Framing::UntilClose,
+    };
+    let body = Body {
+        up,
+        conn: Some(conn),
+        framing: reader,
+        buf,
+        handed_out: 0,
+        scratch: Vec::new(),
+        trailers: Vec::new(),
+        reusable: sent == Sent::Whole && keep_alive,
+        idle: policy.response,
+    };
+    Ok(OriginResponse {
+        head: typed,
+        kind,
+        body: OriginBody::Http1(body),
+        origin_ip,
+        sent_at,
+    })
+}
+
+/// How much of the request reached the origin.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Whole,
+    /// A write failed or stalled: the origin may have answered early (its own 413) and
+    /// stopped reading; its answer is read, and its connection is not reused.
+    Partly,
+}
+
+/// Writes the head and streams the body, re-framed. The head goes out with the first piece
+/// of the body, in one write.
+async fn send_request<C: ClientSide>(
+    conn: &mut OriginConn,
+    policy: &Policy,
+    req: &OriginRequest<'_>,
+    client: &mut C,
+) -> Result<Sent, Failure<C::Abort>> {
+    let mut out = buffers::take(512);
+    let mut scratch = buffers::take(128);
+    write_head(req, &mut out, &mut scratch);
+    buffers::give(scratch);
+    let chunked = req.head.body() == BodyFraming::Chunked;
+    let mut body_ended = !req.has_body();
+    let sent = loop {
+        if !body_ended {
+            let chunk = match client.body_chunk().await {
+                Ok(c) => c,
+                Err(a) => {
+                    buffers::give(out);
+                    return Err(Failure::Client(a));
+                }
+            };
+            match chunk {
+                Some(data) if chunked => rampart_http::write_chunk(&mut out, &data),
+                Some(data) => out.extend_from_slice(&data),
+                None => {
+                    body_ended = true;
+                    if chunked {
+                        rampart_http::write_last_chunk(&mut out);
+                    }
+                }
+            }
+        }
+        if !out.is_empty() {
+            // A write that makes no progress for the response timeout ends the upload: the
+            // origin may have answered early and stopped reading without closing (RFC 9112
+            // §9.3); its answer is read next.
+            conn.timer_in(policy.response);
+            let written = tokio::select! {
+                biased;
+                r = conn.stream.write_all(&out) => r.is_ok(),
+                _ = conn.timer.as_mut() => false,
+            };
+            if !written {
+                if conn.reused && client.body_taken() == 0 {
+                    buffers::give(out);
+                    return Err(Failure::DeadPooled);
+                }
+                break Sent::Partly;
+            }
+            out.clear();
+        }
+        if body_ended {
+            break Sent::Whole;
+        }
+    };
+    buffers::give(out);
+    Ok(sent)
+}
+
+/// Reads until the final response head, relaying interim responses; notices a client that
+/// leaves meanwhile.
+async fn read_head<C: ClientSide>(
+    conn: &mut OriginConn,
+    buf: &mut Vec<u8>,
+    policy: &Policy,
+    req: &OriginRequest<'_>,
+    client: &mut C,
+    sent: Sent,
+) -> Result<rampart_http::ResponseHead, Failure<C::Abort>> {
+    conn.timer_in(policy.response);
+    let upgrade_requested = req.head.upgrade().is_some();
+    let mut interim = Vec::new();
+    loop {
+        let head = take_response_head(buf, &policy.head_limits, upgrade_requested, &mut interim)
+            .map_err(Failure::Origin)?;
+        for early in interim.drain(..) {
+            let status = early.status();
+            let typed = ResponseHead::relayed(status, OriginFields::Http1(early));
+            client.interim(typed).await.map_err(Failure::Client)?;
+        }
+        if let Some(head) = head {
+            return Ok(head);
+        }
+        buf.reserve(ORIGIN_READ);
+        // `biased`: the origin first, then the client, then the deadline.
+        tokio::select! {
+            biased;
+            r = conn.stream.read_buf(buf) => match r {
+                Ok(0) | Err(_) if buf.is_empty() && conn.reused && sent == Sent::Whole => {
+                    return Err(Failure::DeadPooled);
+                }
+                Ok(0) | Err(_) => return Err(Failure::Origin(OriginError::ClosedBeforeResponse)),
+                Ok(_) => {}
+            },
+            abort = client.gone() => return Err(Failure::Client(abort)),
+            _ = conn.timer.as_mut() => {
+                return Err(Failure::Origin(OriginError::ResponseTimedOut(policy.response)));
+            }
+        }
+    }
+}
+
+/// Takes the final response head from the front of `buf`. `None` until a whole head is
+/// buffered.
+///
+/// Interim responses before it are taken off too: 100 is dropped (rampart answers
+/// `Expect: 100-continue` itself and does not forward Expect), the others (102, 103 Early
+/// Hints, any other 1xx) go to `interim`, for the caller to relay (RFC 9110 §15.2: a proxy
+/// forwards 1xx responses it did not ask for; never to HTTP/1.0 clients). 101 is final when
+/// the request asked to upgrade, and a broken response otherwise (RFC 9110 §7.8).
+fn take_response_head(
+    buf: &mut Vec<u8>,
+    limits: &rampart_http::Limits,
+    upgrade_requested: bool,
+    interim: &mut Vec<rampart_http::ResponseHead>,
+) -> Result<Option<rampart_http::ResponseHead>, OriginError> {
+    while !buf.is_empty() {
+        match rampart_http::parse_response_head(buf, limits) {
+            Ok(Parse::Complete((head, len))) => {
+                buf.drain(..len);
+                match head.status() {
+                    101 if !upgrade_requested => {
+                        return Err(OriginError::InvalidResponse(
+                            "101 Switching Protocols to a request that did not ask to upgrade"
+                                .into(),
+                        ));
+                    }
+                    100 => continue,
+                    102..=199 => {
+                        interim.push(head);
+                        continue;
+                    }
+                    _ => return Ok(Some(head)),
+                }
+            }
+            Ok(Parse::Partial) => return Ok(None),
+            Err(e) => return Err(OriginError::InvalidResponse(e.to_string())),
+        }
+    }
+    Ok(None)
+}
+
+/// Where reading a response body stands.
+enum Framing {
+    /// This many bytes are still to come.
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+    /// Until the origin closes the connection.
+    UntilClose,
+    /// The body ended; `reusable`: by its framing, with nothing after it.
+    Done {
+        reusable: bool,
+    },
+}
+
+/// A response body from an HTTP/1.1 origin. Dropped after it was read to its end, its
+/// connection goes back to the pool when the origin keeps it alive, the whole request was
+/// sent, and nothing followed the body.
+pub struct Body<'u> {
+    up: &'u Upstream,
+    conn: Option<OriginConn>,
+    framing: Framing,
+    /// Bytes read from the origin and not yet handed out.
+    buf: Vec<u8>,
+    /// Bytes at the front of `buf` handed out as the last piece, dropped at the next call.
+    handed_out: usize,
+    /// Decoded chunk data.
+    scratch: Vec<u8>,
+    trailers: Vec<u8>,
+    /// The request was sent whole and the origin keeps the connection alive.
+    reusable: bool,
+    /// Longest wait for the next bytes of the body.
+    idle: Duration,
+}
+
+impl Body<'_> {
+    /// The connection and the bytes after the head, for a tunnel.
+    pub(super) fn into_upgraded(mut self) -> (OriginStream, Vec<u8>) {
+        let conn = self.conn.take().map(|c| c.stream);
+        let buf = std::mem::take(&mut self.buf);
+        match conn {
+            Some(stream) => (stream, buf),
+            None => unreachable!("a body holds its connection until dropped"),
+        }
+    }
+
+    pub(super) async fn next_piece(&mut self) -> Result<Piece<'_>, BodyCut> {
+        if self.handed_out > 0 {
+            self.buf.drain(..self.handed_out);
+            self.handed_out = 0;
+        }
+        loop {
+            match &mut self.framing {
+                Framing::Done { .. } => return Ok(Piece::END),
+                Framing::Length(remaining) => {
+                    if !self.buf.is_empty() {
+                        let n = (*remaining).min(self.buf.len() as u64) as usize;
+                        *remaining -= n as u64;
+                        let last = *remaining == 0;
+                        if last {
+                            self.framing = Framing::Done {
+                                reusable: self.buf.len() == n,
+                            };
+                        }
+                        self.handed_out = n;
+                        return Ok(Piece {
+                            data: &self.buf[..n],
+                            last,
+                            trailers: None,
+                        });
+                    }
+                }
+                Framing::Chunked(decoder) => {
+                    if !self.buf.is_empty() {
+                        self.scratch.clear();
+                        let used = decoder.decode(&self.buf, &mut self.scratch).map_err(|e| {
+                            BodyCut(format!("the origin's chunked body is malformed: {e}"))
+                        })?;
+                        self.buf.drain(..used);
+                        let last = decoder.is_done();
+                        if last {
+                            self.trailers = decoder.trailers().to_vec();
+                            self.framing = Framing::Done {
+                                reusable: self.buf.is_empty(),
+                            };
+                        }
+                        if last || !self.scratch.is_empty() {
+                            let trailers =
+                                (last && !self.trailers.is_empty()).then_some(&self.trailers[..]);
+                            return Ok(Piece {
+                                data: &self.scratch,
+                                last,
+                                trailers,
+                            });
+                        }
+                    }
+                }
+                Framing::UntilClose => {
+                    if !self.buf.is_empty() {
+                        self.handed_out = self.buf.len();
+                        return Ok(Piece {
+                            data: &self.buf,
+                            last: false,
+                            trailers: None,
+                        });
+                    }
+                }
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(Piece::END);
+            };
+            self.buf.reserve(ORIGIN_READ);
+            conn.timer_in(self.idle);
+            let read = tokio::select! {
+                biased;
+                r = conn.stream.read_buf(&mut self.buf) => r,
+                _ = conn.timer.as_mut() => {
+                    return Err(BodyCut(format!(
+                        "the origin sent no more of the body for {}",
+                        humantime::format_duration(self.idle)
+                    )));
+                }
+            };
+            match read {
+                Ok(0) if matches!(self.framing, Framing::UntilClose) => {
+                    self.framing = Framing::Done { reusable: false };
+                    return Ok(Piece::END);
+                }
+                Ok(0) => {
+                    return Err(BodyCut(
+                        "the origin closed the connection before the end of the body".into(),
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return Err(BodyCut(format!("reading the origin's body failed: {e}"))),
+            }
+        }
+    }
+}
+
+impl Drop for Body<'_> {
+    fn drop(&mut self) {
+        buffers::give(std::mem::take(&mut self.buf));
+        let clean = matches!(self.framing, Framing::Done { reusable: true });
+        if let Some(conn) = self.conn.take()
+            && clean
+            && self.reusable
+        {
+            self.up.idle.put(conn);
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! HTTP/2 to an origin (`origin_protocol = "h2"`), spoken natively: each request is a stream
+//! on the origin's one shared connection (ALPN `h2` over TLS, prior knowledge in cleartext).
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::RecvStream;
+use h2::client::SendRequest;
+use http::{HeaderName, HeaderValue};
+use rampart_http::BodyFraming;
+
+use super::{
+    ClientSide, Failure, OriginBody, OriginConn, OriginError, OriginRequest, OriginResponse,
+    Policy, Upstream, connect, forward,
+};
+use crate::h2_flow::{SendFailed, never_indexed, send_data, trailer_lines};
+use crate::message::{BodyCut, BodyKind, OriginFields, Piece, RAY_ID_HEADER, ResponseHead};
+use crate::observe::Metrics;
+use crate::stream::OriginStream;
+
+/// The origin's one HTTP/2 connection, opened on first use and again after it closes.
+#[derive(Default)]
+pub(super) struct SharedConnection {
+    current: tokio::sync::Mutex<Option<Shared>>,
+}
+
+struct Shared {
+    send: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+    addr: SocketAddr,
+}
+
+impl SharedConnection {
+    /// The live connection, or a new one: its handle, address, and whether it served
+    /// requests before (and so may turn out dead on first use).
+    async fn get(
+        &self,
+        up: &Upstream,
+        policy: &Policy,
+        metrics: &Metrics,
+        zone: &str,
+    ) -> Result<(SendRequest<Bytes>, SocketAddr, bool), OriginError> {
+        let mut current = self.current.lock().await;
+        if let Some(s) = current.as_ref()
+            && !s.closed.load(Ordering::Acquire)
+        {
+            return Ok((s.send.clone(), s.addr, true));
+        }
+        let conn = connect::connect(&up.addr, up.tls.as_ref(), policy, metrics, zone).await?;
+        let addr = conn.addr;
+        let shared = handshake(conn).await?;
+        let send = shared.send.clone();
+        *current = Some(shared);
+        Ok((send, addr, false))
+    }
+
+    /// Marks the connection dead, so the next request opens a new one.
+    fn mark_closed(&self) {
+        if let Ok(current) = self.current.try_lock()
+            && let Some(s) = current.as_ref()
+        {
+            s.closed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// HTTP/2 on a fresh connection: ALPN must have chosen `h2` over TLS; cleartext is prior
+/// knowledge. The connection is driven by a task of its own until it closes.
+async fn handshake(conn: OriginConn) -> Result<Shared, OriginError> {
+    let closed = Arc::new(AtomicBool::new(false));
+    let flag = closed.clone();
+    let send = match conn.stream {
+        OriginStream::Tls(tls) => {
+            if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+                return Err(OriginError::TlsHandshake(
+                    "the origin did not accept HTTP/2 (ALPN h2), but origin_protocol = \"h2\""
+                        .into(),
+                ));
+            }
+            let (send, c) = h2::client::handshake(*tls).await.map_err(h2_failure)?;
+            tokio::spawn(async move {
+                let _ = c.await;
+                flag.store(true, Ordering::Release);
+            });
+            send
+        }
+        OriginStream::Plain(tcp) => {
+            let (send, c) = h2::client::handshake(tcp).await.map_err(h2_failure)?;
+            tokio::spawn(async move {
+                let _ = c.await;
+                flag.store(true, Ordering::Release);
+            });
+            send
+        }
+    };
+    Ok(Shared {
+        send,
+        closed,
+        addr: conn.addr,
+    })
+}
+
+fn h2_failure(e: h2::Error) -> OriginError {
+    if e.is_io() || e.is_go_away() || e.is_reset() {
+        OriginError::ClosedBeforeResponse
+    } else {
+        OriginError::InvalidResponse(format!("HTTP/2 with the origin failed: {e}"))
+    }
+}
+
+/// The request as an HTTP/2 request: `:authority` from Host, the forwarded fields, and the
+/// declared Content-Length.
+fn build_request(req: &OriginRequest<'_>, scheme: &str) -> Result<http::Request<()>, OriginError> {
+    let head = req.head;
+    let mut authority = Vec::new();
+    forward::authority(req, &mut authority);
+    let uri = format!(
+        "{scheme}://{}{}",
+        String::from_utf8_lossy(&authority),
+        head.path_and_query()
+    );
+    let mut request = http::Request::new(());
+    *request.method_mut() = http::Method::from_bytes(head.method().as_bytes())
+        .map_err(|e| OriginError::InvalidResponse(format!("method: {e}")))?;
+    *request.uri_mut() = uri
+        .parse()
+        .map_err(|e| OriginError::InvalidResponse(format!("request-target: {e}")))?;
+    let headers = request.headers_mut();
+    let mut scratch = Vec::new();
+    forward::each_field(req, &mut scratch, |name, value| {
+        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
+            return;
+        };
+        let v = if n == RAY_ID_HEADER {
+            never_indexed(v)
+        } else {
+            v
+        };
+        headers.append(n, v);
+    });
+    if let BodyFraming::ContentLength(n) = head.body() {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    Ok(request)
+}
+
+/// What waiting for the response yields next.
+enum Next {
+    Interim(Result<http::Response<()>, h2::Error>),
+    Final(Result<http::Response<RecvStream>, h2::Error>),
+}
+
+/// Sends the request as a stream on the shared connection and waits for the response head,
+/// relaying interim responses.
+pub(super) async fn exchange<'u, C: ClientSide>(
+    up: &'u Upstream,
+    policy: &Policy,
+    metrics: &Metrics,
+    zone: &str,
+    req: &OriginRequest<'_>,
+    client: &mut C,
+) -> Result<OriginResponse<'u>, Failure<C::Abort>> {
+    let (send, addr, reused) = up
+        .shared_h2
+        .get(up, policy, metrics, zone)
+        .await
+        .map_err(Failure::Origin)?;
+    let dead = |up: &Upstream| {
+        up.shared_h2.mark_closed();
+        if reused {
+            Failure::DeadPooled
+        } else {
+            Failure::Origin(OriginError::ClosedBeforeResponse)
+        }
+    };
+    let mut send = match send.ready().await {
+        Ok(s) => s,
+        Err(_) => return Err(dead(up)),
+    };
+    let scheme = if up.addr.tls { "https" } else { "http" };
+    let request = build_request(req, scheme).map_err(Failure::Origin)?;
+    let Ok((mut response, mut body_out)) = send.send_request(request, !req.has_body()) else {
+        return Err(dead(up));
+    };
+    let sent_at = Instant::now();
+    if req.has_body() {
+        loop {
+            let chunk = client.body_chunk().await.map_err(Failure::Client)?;
+            let (data, end) = match chunk {
+                Some(data) => (data, false),
+                None => (Bytes::new(), true),
+            };
+            // An origin that gives no window for the response timeout ends the exchange.
+            match send_data(&mut body_out, data, end, policy.response).await {
+                Ok(()) => {}
+                Err(SendFailed::Closed) => {
+                    return Err(Failure::Origin(OriginError::ClosedBeforeResponse));
+                }
+                Err(SendFailed::Stalled) => {
+                    return Err(Failure::Origin(OriginError::ResponseTimedOut(
+                        policy.response,
+                    )));
+                }
+            }
+            if end {
+                break;
+            }
+        }
+    }
+    let deadline = tokio::time::sleep(policy.response);
+    tokio::pin!(deadline);
+    let response = loop {
+        let next = poll_fn(|cx| {
+            if let Poll::Ready(Some(i)) = response.poll_informational(cx) {
+                return Poll::Ready(Next::Interim(i));
+            }
+            std::pin::Pin::new(&mut response).poll(cx).map(Next::Final)
+        });
+        tokio::select! {
+            biased;
+            n = next => match n {
+                Next::Interim(Ok(i)) => {
+                    let status = i.status().as_u16();
+                    let (parts, ()) = i.into_parts();
+                    let head = ResponseHead::relayed(status, OriginFields::Http2(parts.headers));
+                    client.interim(head).await.map_err(Failure::Client)?;
+                }
+                Next::Interim(Err(e)) | Next::Final(Err(e)) => {
+                    return Err(Failure::Origin(h2_failure(e)));
+                }
+                Next::Final(Ok(r)) => break r,
+            },
+            abort = client.gone() => return Err(Failure::Client(abort)),
+            _ = deadline.as_mut() => {
+                return Err(Failure::Origin(OriginError::ResponseTimedOut(policy.response)));
+            }
+        }
+    };
+    let (parts, stream) = response.into_parts();
+    let status = parts.status.as_u16();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let bodiless = req.head.is_head() || status == 204 || status == 304 || status < 200;
+    let kind = match declared {
+        _ if bodiless => BodyKind::None,
+        Some(n) => BodyKind::Length(n),
+        None if stream.is_end_stream() => BodyKind::Length(0),
+        None => BodyKind::Stream,
+    };
+    let mut head = ResponseHead::relayed(status, OriginFields::Http2(parts.headers));
+    head.content_length = match kind {
+        BodyKind::Length(n) => Some(n),
+        BodyKind::None if status >= 200 && status != 204 => declared,
+        _ => None,
+    };
+    Ok(OriginResponse {
+        head,
+        kind,
+        body: OriginBody::Http2(Body {
+            stream,
+            current: Bytes::new(),
+            done: bodiless,
+            trailers: Vec::new(),
+            idle: policy.response,
+        }),
+        origin_ip: addr.ip(),
+        sent_at,
+    })
+}
+
+/// A response body from a stream of an HTTP/2 origin.
+pub struct Body {
+    stream: RecvStream,
+    current: Bytes,
+    done: bool,
+    trailers: Vec<u8>,
+    idle: Duration,
+}
+
+impl Body {
+    pub(super) async fn next_piece(&mut self) -> Result<Piece<'_>, BodyCut> {
+        if self.done {
+            return Ok(Piece::END);
+        }
+        let next = tokio::time::timeout(self.idle, self.stream.data()).await;
+        match next {
+            Err(_) => Err(BodyCut(format!(
+                "the origin sent no more of the body for {}",
+                humantime::format_duration(self.idle)
+            ))),
+            Ok(Some(Err(e))) => Err(BodyCut(format!("the origin's stream failed: {e}"))),
+            Ok(Some(Ok(data))) => {
+                let _ = self.stream.flow_control().release_capacity(data.len());
+                self.current = data;
+                let last = self.stream.is_end_stream();
+                self.done = last;
+                Ok(Piece {
+                    data: &self.current,
+                    last,
+                    trailers: None,
+                })
+            }
+            Ok(None) => {
+                self.done = true;
+                if let Ok(Ok(Some(map))) =
+                    tokio::time::timeout(self.idle, self.stream.trailers()).await
+                {
+                    self.trailers = trailer_lines(&map);
+                }
+                Ok(Piece {
+                    data: &[],
+                    last: true,
+                    trailers: (!self.trailers.is_empty()).then_some(&self.trailers[..]),
+                })
+            }
+        }
+    }
+}
