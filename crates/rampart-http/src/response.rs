@@ -21,6 +21,8 @@ pub struct ResponseHead {
     faulty_framing: bool,
     /// The Content-Length, validated (one value, however many times the origin repeated it).
     length: Option<u64>,
+    /// The origin sent a Date field.
+    date: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -55,6 +57,11 @@ impl ResponseHead {
     pub fn content_length(&self) -> Option<u64> {
         self.length
     }
+    /// Whether the origin sent a Date field (RFC 9110 §6.6.1: a proxy with a clock adds one to
+    /// a response that lacks it). Found while the head is parsed, so asking costs nothing.
+    pub fn has_date(&self) -> bool {
+        self.date
+    }
     /// The HTTP version of the response.
     pub fn version(&self) -> Version {
         self.version
@@ -67,7 +74,8 @@ impl ResponseHead {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers().get(name)
     }
-    fn connection_has_token(&self, token: impl AsRef<[u8]>) -> bool {
+    /// Whether the Connection field lists `token` (any case).
+    pub fn connection_has_token(&self, token: impl AsRef<[u8]>) -> bool {
         has_token(self.data.bytes(), &self.connection, token.as_ref())
     }
     /// Whether the origin lets the connection be reused.
@@ -180,6 +188,7 @@ pub fn parse_response_head(
     // Transfer codings named, over every Transfer-Encoding line, and whether all are `chunked`.
     let (mut codings, mut all_chunked) = (0usize, true);
     let mut connection = Tokens::new();
+    let mut date = false;
     for &((ns, ne), (vs, ve)) in &headers {
         let name = &head[ns as usize..ne as usize];
         let value = &head[vs as usize..ve as usize];
@@ -203,6 +212,8 @@ pub fn parse_response_head(
             for (s, e) in framing::list_elements(value) {
                 connection.push((vs + s as u32, vs + e as u32));
             }
+        } else if name.eq_ignore_ascii_case(b"date") {
+            date = true;
         }
     }
     let framing = match (codings, length) {
@@ -242,6 +253,7 @@ pub fn parse_response_head(
             connection,
             faulty_framing,
             length,
+            date,
         },
         end,
     )))

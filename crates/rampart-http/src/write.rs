@@ -33,8 +33,12 @@ pub fn write_status_line(
 }
 
 /// `name: value CRLF`.
+#[inline]
 pub fn write_header(out: &mut Vec<u8>, name: impl AsRef<[u8]>, value: &[u8]) {
-    out.extend_from_slice(name.as_ref());
+    let name = name.as_ref();
+    // One capacity check for the line, not four.
+    out.reserve(name.len() + value.len() + 4);
+    out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");

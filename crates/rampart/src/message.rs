@@ -13,7 +13,6 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderName;
-use smallvec::SmallVec;
 
 /// Which protocol a request arrived over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,11 +55,12 @@ pub struct RayId([u8; 16]);
 
 impl RayId {
     /// The ray id made of `n`'s 16 hex digits.
-    pub fn from_u64(mut n: u64) -> RayId {
+    pub fn from_u64(n: u64) -> RayId {
         let mut out = [0u8; 16];
-        for b in out.iter_mut().rev() {
-            *b = b"0123456789abcdef"[(n & 0xf) as usize];
-            n >>= 4;
+        for (i, pair) in out.chunks_exact_mut(2).enumerate() {
+            let byte = (n >> (56 - 8 * i)) as u8;
+            pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
+            pair[1] = b"0123456789abcdef"[usize::from(byte & 0xf)];
         }
         RayId(out)
     }
@@ -98,11 +98,13 @@ pub struct ResponseHead {
     status: u16,
     origin: Option<OriginFields>,
     /// Origin fields not to relay, beyond those a proxy never relays.
-    removed: SmallVec<[HeaderName; 2]>,
+    removed: Vec<HeaderName>,
     /// 101 Switching Protocols to an upgrade: the origin's Upgrade and Connection go through.
     upgrade: bool,
     /// Fields rampart adds, after the origin's.
-    added: SmallVec<[(HeaderName, Bytes); 4]>,
+    added: Vec<(HeaderName, Bytes)>,
+    /// The ray id, sent last (every response carries one but the SNI-mismatch answers).
+    ray_id: Option<RayId>,
     /// The Content-Length to send: the body's length, or for HEAD and 304 the length of the
     /// body not sent. `None`: no Content-Length (streamed, or 204 and 1xx).
     pub content_length: Option<u64>,
@@ -116,9 +118,10 @@ impl ResponseHead {
         ResponseHead {
             status,
             origin: None,
-            removed: SmallVec::new(),
+            removed: Vec::new(),
             upgrade: false,
-            added: SmallVec::new(),
+            added: Vec::new(),
+            ray_id: None,
             content_length: None,
             close: false,
         }
@@ -167,6 +170,11 @@ impl ResponseHead {
         self.added.push((name, value.into()));
     }
 
+    /// Sends `ray_id` in the [`RAY_ID_HEADER`] field, after every other field.
+    pub fn set_ray_id(&mut self, ray_id: RayId) {
+        self.ray_id = Some(ray_id);
+    }
+
     /// Leaves the origin's fields named `name` out.
     pub fn remove_origin(&mut self, name: HeaderName) {
         self.removed.push(name);
@@ -185,18 +193,22 @@ impl ResponseHead {
             .map(|(_, v)| v)
     }
 
-    /// Whether an origin field named `name` is relayed.
-    fn relays(&self, name: &[u8], hop_by_hop: impl Fn(&[u8]) -> bool) -> bool {
-        if self.upgrade
-            && (name.eq_ignore_ascii_case(b"upgrade") || name.eq_ignore_ascii_case(b"connection"))
-        {
-            return true;
-        }
+    /// Whether an origin field named `name` is relayed; `listed` says whether the origin's
+    /// Connection field names it (which makes it hop-by-hop, RFC 9110 §7.6.1).
+    fn relays(&self, name: &[u8], listed: impl Fn(&[u8]) -> bool) -> bool {
         // Content-Length is rampart's own (the origin's may be a list, or be hop-by-hop by its
-        // Connection field, RFC 9110 §8.6), and so is the ray id.
-        !(hop_by_hop(name)
-            || name.eq_ignore_ascii_case(b"content-length")
-            || name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes())
+        // Connection field, RFC 9110 §8.6), and so is the ray id. The names never relayed
+        // have these lengths: a field of another length is looked at no further here.
+        let fixed = matches!(name.len(), 2 | 7 | 10 | 11 | 14 | 16 | 17)
+            && (rampart_http::is_standard_hop_by_hop(name)
+                || name.eq_ignore_ascii_case(b"content-length")
+                || name.eq_ignore_ascii_case(RAY_ID_HEADER.as_bytes()));
+        if fixed {
+            return self.upgrade
+                && (name.eq_ignore_ascii_case(b"upgrade")
+                    || name.eq_ignore_ascii_case(b"connection"));
+        }
+        !(listed(name)
             || self
                 .removed
                 .iter()
@@ -205,27 +217,103 @@ impl ResponseHead {
 
     /// Every field to send, in order: the origin's that are relayed, then rampart's own.
     /// Content-Length is not among them (see [`ResponseHead::content_length`]).
-    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let (h1, h2) = match &self.origin {
-            Some(OriginFields::Http1(h)) => (Some(h), None),
-            Some(OriginFields::Http2(m)) => (None, Some(m)),
-            None => (None, None),
+    pub fn fields(&self) -> Fields<'_> {
+        let origin = match &self.origin {
+            Some(OriginFields::Http1(h)) => Origin::Http1(h, h.headers().raw()),
+            Some(OriginFields::Http2(m)) => Origin::Http2(m.iter()),
+            None => Origin::Done,
         };
-        let from_h1 = h1.into_iter().flat_map(move |h| {
-            h.headers()
-                .raw()
-                .filter(move |(n, _)| self.relays(n, |n| h.is_hop_by_hop(n)))
-        });
-        let from_h2 = h2.into_iter().flat_map(move |m| {
-            m.iter()
-                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-                .filter(move |(n, _)| self.relays(n, |_| false))
-        });
-        let added = self
-            .added
-            .iter()
-            .map(|(n, v)| (n.as_str().as_bytes(), v.as_ref()));
-        from_h1.chain(from_h2).chain(added)
+        Fields {
+            head: self,
+            origin,
+            added: self.added.iter(),
+            ray_id: self.ray_id.as_ref(),
+        }
+    }
+
+    /// Calls `f` with every field to send, in the order of [`ResponseHead::fields`] (a loop
+    /// of the caller's, for the drivers that write every field).
+    pub fn for_each_field(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        match &self.origin {
+            Some(OriginFields::Http1(h)) => {
+                for (n, v) in h.headers().raw() {
+                    if self.relays(n, |n| h.connection_has_token(n)) {
+                        f(n, v);
+                    }
+                }
+            }
+            Some(OriginFields::Http2(m)) => {
+                for (n, v) in m {
+                    if self.relays(n.as_str().as_bytes(), |_| false) {
+                        f(n.as_str().as_bytes(), v.as_bytes());
+                    }
+                }
+            }
+            None => {}
+        }
+        for (n, v) in &self.added {
+            f(n.as_str().as_bytes(), v);
+        }
+        if let Some(r) = &self.ray_id {
+            f(RAY_ID_HEADER.as_bytes(), r.as_bytes());
+        }
+    }
+
+    /// Whether the origin sent a Date field.
+    pub fn origin_sent_date(&self) -> bool {
+        match &self.origin {
+            Some(OriginFields::Http1(h)) => h.has_date(),
+            Some(OriginFields::Http2(m)) => m.contains_key(http::header::DATE),
+            None => false,
+        }
+    }
+}
+
+/// The fields of a [`ResponseHead`] to send, in order.
+pub struct Fields<'a> {
+    head: &'a ResponseHead,
+    origin: Origin<'a>,
+    added: std::slice::Iter<'a, (HeaderName, Bytes)>,
+    ray_id: Option<&'a RayId>,
+}
+
+enum Origin<'a> {
+    Http1(&'a rampart_http::ResponseHead, rampart_http::RawHeaders<'a>),
+    Http2(http::header::Iter<'a, http::HeaderValue>),
+    Done,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match &mut self.origin {
+                Origin::Http1(h, fields) => match fields.next() {
+                    Some((n, v)) if self.head.relays(n, |n| h.connection_has_token(n)) => {
+                        return Some((n, v));
+                    }
+                    Some(_) => {}
+                    None => self.origin = Origin::Done,
+                },
+                Origin::Http2(fields) => match fields.next() {
+                    Some((n, v)) if self.head.relays(n.as_str().as_bytes(), |_| false) => {
+                        return Some((n.as_str().as_bytes(), v.as_bytes()));
+                    }
+                    Some(_) => {}
+                    None => self.origin = Origin::Done,
+                },
+                Origin::Done => {
+                    return match self.added.next() {
+                        Some((n, v)) => Some((n.as_str().as_bytes(), v.as_ref())),
+                        None => self
+                            .ray_id
+                            .take()
+                            .map(|r| (RAY_ID_HEADER.as_bytes(), r.as_bytes())),
+                    };
+                }
+            }
+        }
     }
 }
 
@@ -379,7 +467,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nConnection: x-hop\r\nX-Hop: 1\r\nContent-Length: 3\r\nKeep-Alive: t=1\r\nB: 2\r\nrampart-ray: forged\r\nA: 1\r\n\r\n",
         );
         let mut head = ResponseHead::relayed(200, OriginFields::Http1(h));
-        head.append(HeaderName::from_static(RAY_ID_HEADER), "0123456789abcdef");
+        head.set_ray_id(RayId::from_u64(0x0123_4567_89ab_cdef));
         let fields: Vec<_> = head.fields().collect();
         assert_eq!(
             fields,

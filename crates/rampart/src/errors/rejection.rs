@@ -9,7 +9,7 @@ use http::HeaderName;
 
 use super::pages::{ErrorPages, PageVars, render_page};
 use super::{EdgeError, Format, Problem, negotiate, render};
-use crate::message::{Body, RAY_ID_HEADER, RayId, Response, ResponseHead, http_date_now};
+use crate::message::{Body, RayId, Response, ResponseHead, http_date_now};
 
 /// A response a rule sends instead of the catalogue's error page.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,15 +74,6 @@ pub struct Audience<'a> {
     pub pages: Option<&'a ErrorPages>,
 }
 
-/// The `ray_id` field value.
-pub fn ray_id_field(ray_id: RayId) -> Bytes {
-    Bytes::copy_from_slice(ray_id.as_bytes())
-}
-
-fn ray_id_name() -> HeaderName {
-    HeaderName::from_static(RAY_ID_HEADER)
-}
-
 /// The generated answer to `rejection`: the rule's own response as configured; else the
 /// zone's page for the error when the client takes HTML; else the problem document in the
 /// negotiated format. Always `Cache-Control: no-store`, the ray id, Retry-After when the
@@ -134,7 +125,7 @@ pub fn rejection_response(rejection: &Rejection, a: &Audience<'_>) -> Response {
     head.append(http::header::DATE, http_date_now());
     head.append(http::header::CONTENT_TYPE, content_type);
     head.append(http::header::CACHE_CONTROL, Bytes::from_static(b"no-store"));
-    head.append(ray_id_name(), ray_id_field(a.ray_id));
+    head.set_ray_id(a.ray_id);
     if let Some(secs) = rejection.retry_after {
         head.append(http::header::RETRY_AFTER, Bytes::from(secs.to_string()));
     }

@@ -27,7 +27,7 @@ pub struct RequestFields<'a> {
     response_code: OnceLock<u16>,
     /// The inspected prefix of the body, once a phase asked for it.
     body: OnceLock<super::InspectedBody>,
-    derived: OnceLock<HttpRequestFields>,
+    derived: OnceLock<Box<HttpRequestFields>>,
 }
 
 impl<'a> RequestFields<'a> {
@@ -90,7 +90,7 @@ impl<'a> RequestFields<'a> {
             f.timestamp_sec = self.timestamp_sec;
             f.ssl = self.ssl;
             f.response_code = self.response_code.get().copied();
-            f
+            Box::new(f)
         })
     }
 

@@ -128,7 +128,7 @@ pub async fn serve<D: Downstream>(
     if let Some(answer) = send::misdirected(generation, head, &arrival) {
         // Before any zone applies: unstyled, unlogged, counted.
         rt.metrics.sni_mismatch();
-        let _ = send::full(ds, answer, head.is_head()).await;
+        let _ = Box::pin(send::full(ds, answer, head.is_head())).await;
         return;
     }
     let env = PhaseEnv::current();
@@ -153,12 +153,29 @@ pub async fn serve<D: Downstream>(
     let mut ctx = RequestContext::new(generation, head, conn, &geo, &fields, &env);
     ctx.log.client_request_bytes = arrival.head_bytes;
     let mut body = body::RequestBody::new(head, config.limits.max_body_bytes);
-    match request_phases(ds, &mut ctx, &env, &mut body).await {
-        Outcome::Forward => send::forward(rt, ds, &mut ctx, &env, &mut body).await,
-        Outcome::Respond(response) => send::respond(rt, ds, &mut ctx, *response).await,
-        Outcome::Reject(rejection) => send::reject(rt, ds, &mut ctx, &rejection, false).await,
-        Outcome::BodyRejected(rejection) => send::reject(rt, ds, &mut ctx, &rejection, true).await,
-        Outcome::ClientGone => ctx.log.edge_response_status = 499,
+    // Generated answers are boxed: large futures the forwarding path need not carry. The
+    // outcome is gone by the time the request is forwarded, so its future does not keep it.
+    let forward = match request_phases(ds, &mut ctx, &env, &mut body).await {
+        Outcome::Forward => true,
+        Outcome::Respond(response) => {
+            Box::pin(send::respond(rt, ds, &mut ctx, *response)).await;
+            false
+        }
+        Outcome::Reject(rejection) => {
+            Box::pin(send::reject(rt, ds, &mut ctx, &rejection, false)).await;
+            false
+        }
+        Outcome::BodyRejected(rejection) => {
+            Box::pin(send::reject(rt, ds, &mut ctx, &rejection, true)).await;
+            false
+        }
+        Outcome::ClientGone => {
+            ctx.log.edge_response_status = 499;
+            false
+        }
+    };
+    if forward {
+        send::forward(rt, ds, &mut ctx, &env, &mut body).await;
     }
     ctx.log.client_request_bytes += ds.body_wire_bytes();
     pipeline::response::after_response(&ctx, &env, ctx.log.edge_response_status);

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::HeaderName;
 use rampart_http::RequestHead;
 
 use super::body::{Abort, ClientPort, RequestBody};
@@ -12,8 +11,7 @@ use super::{Arrival, Downstream, Gone};
 use crate::config::LogField;
 use crate::errors::{Audience, Rejection, rejection_response};
 use crate::message::{
-    Body, BodyKind, BodyStream, NoStream, Protocol, RAY_ID_HEADER, RayId, Response, ResponseHead,
-    http_date_now,
+    Body, BodyKind, BodyStream, Protocol, RayId, Response, ResponseHead, http_date_now,
 };
 use crate::observe::{LogRecord, RequestInfo};
 use crate::pipeline::response::{ORIGIN_RESPONSE_PHASES, ResponseDecision};
@@ -42,9 +40,8 @@ pub(super) fn misdirected(
     head: &RequestHead,
     arrival: &Arrival<'_>,
 ) -> Option<Response> {
-    let (Some(sni), Some(host)) = (arrival.sni, head.host()) else {
-        return None;
-    };
+    let sni = arrival.sni?;
+    let host = head.host()?;
     let host = host.host().trim_end_matches('.');
     if host.eq_ignore_ascii_case(sni) {
         return None;
@@ -84,14 +81,24 @@ pub(super) async fn full<D: Downstream>(
         Body::Full(b) => b,
         Body::Stream(never) => match never {},
     };
+    whole(ds, &response.head, &body, head_only).await
+}
+
+/// Sends `head` and the whole of `body` (only the head for HEAD).
+async fn whole<D: Downstream>(
+    ds: &mut D,
+    head: &ResponseHead,
+    body: &[u8],
+    head_only: bool,
+) -> Result<(), Gone> {
     let kind = if head_only || body.is_empty() {
         BodyKind::None
     } else {
         BodyKind::Length(body.len() as u64)
     };
-    ds.send_head(&response.head, kind).await?;
+    ds.send_head(head, kind).await?;
     if kind != BodyKind::None {
-        ds.send_data(&body, true).await?;
+        ds.send_data(body, true).await?;
     }
     Ok(())
 }
@@ -103,7 +110,7 @@ async fn send_and_record<D: Downstream>(
     ctx: &mut RequestContext<'_>,
     response: Response,
 ) {
-    record_head(rt, ctx, &response.head);
+    record_head(rt, ctx, &response.head, Instant::now());
     let sent = full(ds, response, ctx.head.is_head()).await;
     ctx.log.edge_response_bytes = ds.bytes_sent();
     if sent.is_err() && ds.bytes_sent() == 0 {
@@ -111,10 +118,11 @@ async fn send_and_record<D: Downstream>(
     }
 }
 
-/// Records the status and type of the head about to be sent, and the time to first byte.
-fn record_head(rt: &Runtime, ctx: &mut RequestContext<'_>, head: &ResponseHead) {
+/// Records the status and type of the head about to be sent, and the time to first byte
+/// (`now` is when it goes out).
+fn record_head(rt: &Runtime, ctx: &mut RequestContext<'_>, head: &ResponseHead, now: Instant) {
     ctx.log.edge_response_status = head.status();
-    ctx.log.edge_time_to_first_byte_ms = ctx.started.elapsed().as_millis() as u64;
+    ctx.log.edge_time_to_first_byte_ms = (now - ctx.started).as_millis() as u64;
     if rt.log.logs(LogField::EdgeResponseContentType)
         && let Some(ct) = head.get("content-type")
     {
@@ -170,15 +178,8 @@ pub(super) async fn respond<D: Downstream>(
     ctx: &mut RequestContext<'_>,
     mut response: Response,
 ) {
-    response.head.append(
-        HeaderName::from_static(RAY_ID_HEADER),
-        ray_id_value(ctx.ray_id),
-    );
+    response.head.set_ray_id(ctx.ray_id);
     send_and_record(rt, ds, ctx, response).await;
-}
-
-fn ray_id_value(ray_id: RayId) -> Bytes {
-    Bytes::copy_from_slice(ray_id.as_bytes())
 }
 
 /// Fetches from the zone's upstream and relays the answer; an origin failure or a body that
@@ -193,101 +194,110 @@ pub(super) async fn forward<D: Downstream>(
     let Some(zone) = ctx.zone.clone() else {
         unreachable!("the route phase sets the zone before a request is forwarded")
     };
-    let policy = Policy::of(&zone.config, &ctx.generation.config.limits);
-    let request = OriginRequest {
-        head: ctx.head,
-        client_ip: ctx.client_ip,
-        tls: ctx.tls,
-        protocol: ctx.protocol,
-        ray_id: ctx.ray_id,
+    // In a block of its own: what the fetch needs is not kept in the future beyond it.
+    let fetched = {
+        let policy = Policy::of(&zone.config, &ctx.generation.config.limits);
+        let request = OriginRequest {
+            head: ctx.head,
+            client_ip: ctx.client_ip,
+            tls: ctx.tls,
+            protocol: ctx.protocol,
+            ray_id: ctx.ray_id,
+        };
+        let mut port = ClientPort { ds, body };
+        zone.upstream
+            .fetch(&policy, &rt.metrics, &zone.config.name, &request, &mut port)
+            .await
     };
-    let started = Instant::now();
-    let mut port = ClientPort { ds, body };
-    let fetched = zone
-        .upstream
-        .fetch(&policy, &rt.metrics, &zone.config.name, &request, &mut port)
-        .await;
-    match fetched {
-        Ok(response) => relay(rt, ds, ctx, env, &zone.config.name, response).await,
-        Err(FetchError::Client(Abort::Gone)) => ctx.log.edge_response_status = 499,
-        Err(FetchError::Client(Abort::Reject(rejection))) => {
-            reject(rt, ds, ctx, &rejection, true).await;
+    let (rejection, framing) = match fetched {
+        Ok(response) => return relay(rt, ds, ctx, env, &zone.config.name, response).await,
+        Err(FetchError::Client(Abort::Gone)) => {
+            ctx.log.edge_response_status = 499;
+            return;
         }
+        Err(FetchError::Client(Abort::Reject(rejection))) => (rejection, true),
         Err(FetchError::Origin(rejection)) => {
-            ctx.log.origin_response_duration_ms = started.elapsed().as_millis() as u64;
-            reject(rt, ds, ctx, &rejection, false).await;
+            // From the request's start: the phases before took microseconds.
+            ctx.log.origin_response_duration_ms = ctx.started.elapsed().as_millis() as u64;
+            (rejection, false)
         }
-    }
+    };
+    // Boxed, as every generated answer: a large future the common path need not carry.
+    Box::pin(reject(rt, ds, ctx, &rejection, framing)).await;
 }
 
-/// Relays the origin's answer: response phases, then the head and the body as it arrives.
+/// Relays the origin's answer: the response phases, then the head, then the body as it
+/// arrives (or the page that replaces it, or a tunnel after a 101).
 async fn relay<D: Downstream>(
     rt: &Runtime,
     ds: &mut D,
     ctx: &mut RequestContext<'_>,
     env: &PhaseEnv,
     zone: &str,
-    response: OriginResponse<'_>,
+    mut response: OriginResponse<'_>,
 ) {
-    let OriginResponse {
-        mut head,
-        kind,
-        body,
-        origin_ip,
-        sent_at,
-    } = response;
-    let status = head.status();
-    let elapsed = sent_at.elapsed();
-    ctx.log.origin_ip = Some(origin_ip);
-    ctx.log.origin_response_status = status;
-    ctx.log.origin_response_duration_ms = elapsed.as_millis() as u64;
-    rt.metrics
-        .origin_response(zone, status, elapsed.as_secs_f64());
-    // RFC 9110 §6.6.1: a recipient with a clock adds Date to a response that lacks one.
-    if !head.contains("date") {
-        head.append(http::header::DATE, http_date_now());
-    }
-    head.append(
-        HeaderName::from_static(RAY_ID_HEADER),
-        ray_id_value(ctx.ray_id),
-    );
-    let mut replacement = None;
-    for phase in ORIGIN_RESPONSE_PHASES {
-        if let ResponseDecision::ReplaceBody(b) = phase(ctx, env, &mut head) {
-            replacement = Some(b);
-        }
-    }
-    record_head(rt, ctx, &head);
-    if let Some(page) = replacement {
+    let page = answer_phases(rt, ctx, env, zone, &mut response);
+    if let Some(page) = page {
         // The origin's own body is not read, so its connection is not reused.
-        let page = Response {
-            head,
-            body: Body::<NoStream>::Full(page),
-        };
-        let _ = full(ds, page, ctx.head.is_head()).await;
-    } else if head.is_upgrade() {
-        if ds.send_head(&head, BodyKind::None).await.is_ok()
-            && let Some((stream, buffered)) = body.into_upgraded()
+        let _ = Box::pin(whole(ds, &response.head, &page, ctx.head.is_head())).await;
+    } else if response.head.is_upgrade() {
+        if ds.send_head(&response.head, BodyKind::None).await.is_ok()
+            && let Some((stream, buffered)) = response.body.into_upgraded()
         {
             ctx.log.edge_response_bytes = ds.bytes_sent();
             ds.tunnel(stream, buffered).await;
             return;
         }
     } else {
-        stream_body(ds, ctx, head, kind, body).await;
+        stream_body(ds, ctx, &response.head, response.kind, &mut response.body).await;
     }
     ctx.log.edge_response_bytes = ds.bytes_sent();
+}
+
+/// What happens once the origin's head is here: it is recorded and counted, gets Date when
+/// it has none and the ray id, and goes through the response phases; a page that replaces
+/// its body is returned.
+fn answer_phases(
+    rt: &Runtime,
+    ctx: &mut RequestContext<'_>,
+    env: &PhaseEnv,
+    zone: &str,
+    response: &mut OriginResponse<'_>,
+) -> Option<Bytes> {
+    let head = &mut response.head;
+    let status = head.status();
+    // One clock read for the origin's time and the time to first byte.
+    let now = Instant::now();
+    let elapsed = now - response.sent_at;
+    ctx.log.origin_ip = Some(response.origin_ip);
+    ctx.log.origin_response_status = status;
+    ctx.log.origin_response_duration_ms = elapsed.as_millis() as u64;
+    rt.metrics
+        .origin_response(zone, status, elapsed.as_secs_f64());
+    // RFC 9110 §6.6.1: a recipient with a clock adds Date to a response that lacks one.
+    if !head.origin_sent_date() {
+        head.append(http::header::DATE, http_date_now());
+    }
+    head.set_ray_id(ctx.ray_id);
+    let mut replacement = None;
+    for phase in ORIGIN_RESPONSE_PHASES {
+        if let ResponseDecision::ReplaceBody(b) = phase(ctx, env, head) {
+            replacement = Some(b);
+        }
+    }
+    record_head(rt, ctx, head, now);
+    replacement
 }
 
 /// Sends the head, then the body piece by piece as the origin sends it.
 async fn stream_body<D: Downstream>(
     ds: &mut D,
     ctx: &mut RequestContext<'_>,
-    head: ResponseHead,
+    head: &ResponseHead,
     kind: BodyKind,
-    mut body: OriginBody<'_>,
+    body: &mut OriginBody<'_>,
 ) {
-    if ds.send_head(&head, kind).await.is_err() {
+    if ds.send_head(head, kind).await.is_err() {
         ctx.log.edge_response_status = 499;
         return;
     }

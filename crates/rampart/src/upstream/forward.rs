@@ -2,8 +2,10 @@
 //!
 //! The same rules for an HTTP/1.1 and an HTTP/2 origin: the client's end-to-end fields in
 //! their order, less the framing (rampart frames the body itself), `Expect` (rampart answers
-//! it), `Host` (sent as the request's authority) and the forwarding fields rampart sets; then
-//! `Via`, `X-Forwarded-For`, `X-Forwarded-Proto`, `Forwarded` and the ray id.
+//! it) and the forwarding fields rampart sets; then `Via`, `X-Forwarded-For`,
+//! `X-Forwarded-Proto`, `Forwarded` and the ray id. `Host` stays in its place for an
+//! HTTP/1.1 origin, unless the target was in absolute form (then the target's authority is
+//! the Host, RFC 9112 §3.2.2); an HTTP/2 origin gets it as `:authority`.
 
 use std::io::Write as _;
 
@@ -51,7 +53,6 @@ fn rewritten(req: &OriginRequest<'_>, name: &[u8]) -> bool {
         || [
             &b"content-length"[..],
             b"expect",
-            b"host",
             b"x-forwarded-for",
             b"x-forwarded-proto",
             b"forwarded",
@@ -61,13 +62,22 @@ fn rewritten(req: &OriginRequest<'_>, name: &[u8]) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n))
 }
 
-/// Calls `field` with every field the origin gets but Host and the framing, in order.
-/// `scratch` holds the values rampart builds.
-pub(super) fn each_field(
-    req: &OriginRequest<'_>,
-    scratch: &mut Vec<u8>,
-    mut field: impl FnMut(&[u8], &[u8]),
-) {
+/// Whether the client's Host field goes to an HTTP/1.1 origin in its place.
+pub(super) fn host_in_place(req: &OriginRequest<'_>) -> bool {
+    req.head.target_form() != TargetForm::Absolute
+}
+
+/// Where the forwarded fields go: an HTTP/1.1 head being written, or an HTTP/2 request.
+pub(super) trait FieldSink {
+    /// A field whose value is at hand.
+    fn field(&mut self, name: &[u8], value: &[u8]);
+    /// A field whose value `value` writes into the buffer it is given.
+    fn built(&mut self, name: &[u8], value: impl Fn(&mut Vec<u8>));
+}
+
+/// Gives `sink` every field the origin gets but the framing, in order; the client's Host
+/// only when `keep_host`.
+pub(super) fn each_field(req: &OriginRequest<'_>, keep_host: bool, sink: &mut impl FieldSink) {
     let head = req.head;
     // Each may come as several lines, which form one list in order (RFC 9110 §5.3).
     let mut xff: SmallVec<[&[u8]; 2]> = SmallVec::new();
@@ -78,43 +88,47 @@ pub(super) fn each_field(
         } else if name.eq_ignore_ascii_case(b"forwarded") {
             forwarded.push(value);
         }
-        if !rewritten(req, name) {
-            field(name, value);
+        if name.eq_ignore_ascii_case(b"host") {
+            if keep_host {
+                sink.field(name, value);
+            }
+        } else if !rewritten(req, name) {
+            sink.field(name, value);
         }
     }
     // RFC 9110 §7.6.3: a gateway adds itself to Via on inbound requests (after any Via lines
     // the client sent, so the list stays in order), naming the protocol it received.
-    field(b"via", req.protocol.via());
-    scratch.clear();
-    for prev in xff {
-        scratch.extend_from_slice(prev);
-        scratch.extend_from_slice(b", ");
-    }
-    write_ip(scratch, req.client_ip);
-    field(b"x-forwarded-for", scratch);
+    sink.field(b"via", req.protocol.via());
+    sink.built(b"x-forwarded-for", |out| {
+        for prev in &xff {
+            out.extend_from_slice(prev);
+            out.extend_from_slice(b", ");
+        }
+        write_ip(out, req.client_ip);
+    });
     let proto: &[u8] = if req.tls { b"https" } else { b"http" };
-    field(b"x-forwarded-proto", proto);
-    scratch.clear();
-    for prev in forwarded {
-        scratch.extend_from_slice(prev);
-        scratch.extend_from_slice(b", ");
-    }
-    // RFC 7239 §4: IPv6 nodes are quoted and bracketed.
-    if req.client_ip.is_ipv6() {
-        scratch.extend_from_slice(b"for=\"[");
-        write_ip(scratch, req.client_ip);
-        scratch.extend_from_slice(b"]\"");
-    } else {
-        scratch.extend_from_slice(b"for=");
-        write_ip(scratch, req.client_ip);
-    }
-    if let Some(h) = head.host() {
-        scratch.extend_from_slice(b";host=\"");
-        write_authority(scratch, &h);
-        scratch.push(b'"');
-    }
-    scratch.extend_from_slice(b";proto=");
-    scratch.extend_from_slice(proto);
-    field(b"forwarded", scratch);
-    field(RAY_ID_HEADER.as_bytes(), req.ray_id.as_bytes());
+    sink.field(b"x-forwarded-proto", proto);
+    sink.built(b"forwarded", |out| {
+        for prev in &forwarded {
+            out.extend_from_slice(prev);
+            out.extend_from_slice(b", ");
+        }
+        // RFC 7239 §4: IPv6 nodes are quoted and bracketed.
+        if req.client_ip.is_ipv6() {
+            out.extend_from_slice(b"for=\"[");
+            write_ip(out, req.client_ip);
+            out.extend_from_slice(b"]\"");
+        } else {
+            out.extend_from_slice(b"for=");
+            write_ip(out, req.client_ip);
+        }
+        if let Some(h) = head.host() {
+            out.extend_from_slice(b";host=\"");
+            write_authority(out, &h);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b";proto=");
+        out.extend_from_slice(proto);
+    });
+    sink.field(RAY_ID_HEADER.as_bytes(), req.ray_id.as_bytes());
 }

@@ -20,16 +20,33 @@ use crate::stream::{OriginStream, buffers};
 /// them when the body has been read.
 pub(crate) const ORIGIN_READ: usize = 32 * 1024;
 
+/// Forwarded fields written straight into an HTTP/1.1 head.
+struct HeadWriter<'o>(&'o mut Vec<u8>);
+
+impl forward::FieldSink for HeadWriter<'_> {
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        rampart_http::write_header(self.0, name, value);
+    }
+
+    fn built(&mut self, name: &[u8], value: impl Fn(&mut Vec<u8>)) {
+        self.0.extend_from_slice(name);
+        self.0.extend_from_slice(b": ");
+        value(self.0);
+        self.0.extend_from_slice(b"\r\n");
+    }
+}
+
 /// The request head sent to the origin: request line, Host, the forwarded fields, framing.
-fn write_head(req: &OriginRequest<'_>, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+fn write_head(req: &OriginRequest<'_>, out: &mut Vec<u8>) {
     let head = req.head;
     rampart_http::write_request_line(out, head.method(), &head.path_and_query(), Version::Http11);
-    out.extend_from_slice(b"host: ");
-    forward::authority(req, out);
-    out.extend_from_slice(b"\r\n");
-    forward::each_field(req, scratch, |name, value| {
-        rampart_http::write_header(out, name, value)
-    });
+    let in_place = forward::host_in_place(req);
+    if !in_place {
+        out.extend_from_slice(b"host: ");
+        forward::authority(req, out);
+        out.extend_from_slice(b"\r\n");
+    }
+    forward::each_field(req, in_place, &mut HeadWriter(out));
     match head.body() {
         BodyFraming::ContentLength(n) => {
             out.extend_from_slice(b"content-length: ");
@@ -97,9 +114,12 @@ pub(super) async fn exchange<'u, C: ClientSide>(
             reusable: buf.is_empty(),
         },
         ResponseBody::ContentLength(n) => Framing::Length(n),
-        ResponseBody::Chunked => Framing::Chunked(Box::new(ChunkedDecoder::new(
-            rampart_http::DEFAULT_MAX_TRAILER_BYTES,
-        ))),
+        ResponseBody::Chunked => Framing::Chunked(Box::new(Chunked {
+            decoder: ChunkedDecoder::new(rampart_http::DEFAULT_MAX_TRAILER_BYTES),
+            data: Vec::new(),
+            trailers: Vec::new(),
+            ended: None,
+        })),
         ResponseBody::CloseDelimited => Framing::UntilClose,
     };
     let body = Body {
@@ -108,8 +128,6 @@ pub(super) async fn exchange<'u, C: ClientSide>(
         framing: reader,
         buf,
         handed_out: 0,
-        scratch: Vec::new(),
-        trailers: Vec::new(),
         reusable: sent == Sent::Whole && keep_alive,
         idle: policy.response,
     };
@@ -140,11 +158,19 @@ async fn send_request<C: ClientSide>(
     client: &mut C,
 ) -> Result<Sent, Failure<C::Abort>> {
     let mut out = buffers::take(512);
-    let mut scratch = buffers::take(128);
-    write_head(req, &mut out, &mut scratch);
-    buffers::give(scratch);
+    write_head(req, &mut out);
+    if !req.has_body() {
+        // A head alone: no upload to stall, so no timer (a head fits the socket's buffer).
+        let written = conn.stream.write_all(&out).await;
+        buffers::give(out);
+        return match written {
+            Ok(()) => Ok(Sent::Whole),
+            Err(_) if conn.reused => Err(Failure::DeadPooled),
+            Err(_) => Ok(Sent::Partly),
+        };
+    }
     let chunked = req.head.body() == BodyFraming::Chunked;
-    let mut body_ended = !req.has_body();
+    let mut body_ended = false;
     let sent = loop {
         if !body_ended {
             let chunk = match client.body_chunk().await {
@@ -211,7 +237,10 @@ async fn read_head<C: ClientSide>(
         for early in interim.drain(..) {
             let status = early.status();
             let typed = ResponseHead::relayed(status, OriginFields::Http1(early));
-            client.interim(typed).await.map_err(Failure::Client)?;
+            // Boxed: rare, and its future would grow every exchange's.
+            Box::pin(client.interim(typed))
+                .await
+                .map_err(Failure::Client)?;
         }
         if let Some(head) = head {
             return Ok(head);
@@ -279,13 +308,24 @@ fn take_response_head(
 enum Framing {
     /// This many bytes are still to come.
     Length(u64),
-    Chunked(Box<ChunkedDecoder>),
+    Chunked(Box<Chunked>),
     /// Until the origin closes the connection.
     UntilClose,
     /// The body ended; `reusable`: by its framing, with nothing after it.
     Done {
         reusable: bool,
     },
+}
+
+/// A chunked body being decoded.
+struct Chunked {
+    decoder: ChunkedDecoder,
+    /// The data of the chunks last decoded.
+    data: Vec<u8>,
+    /// The trailer section, once the body ended.
+    trailers: Vec<u8>,
+    /// The body ended, and whether nothing came after it.
+    ended: Option<bool>,
 }
 
 /// A response body from an HTTP/1.1 origin. Dropped after it was read to its end, its
@@ -299,9 +339,6 @@ pub struct Body<'u> {
     buf: Vec<u8>,
     /// Bytes at the front of `buf` handed out as the last piece, dropped at the next call.
     handed_out: usize,
-    /// Decoded chunk data.
-    scratch: Vec<u8>,
-    trailers: Vec<u8>,
     /// The request was sent whole and the origin keeps the connection alive.
     reusable: bool,
     /// Longest wait for the next bytes of the body.
@@ -319,70 +356,87 @@ impl Body<'_> {
         }
     }
 
+    /// Whether the body was read to its end by its framing, with nothing after it.
+    fn ended_cleanly(&self) -> bool {
+        match &self.framing {
+            Framing::Done { reusable } => *reusable,
+            Framing::Chunked(c) => c.ended == Some(true),
+            _ => false,
+        }
+    }
+
     pub(super) async fn next_piece(&mut self) -> Result<Piece<'_>, BodyCut> {
         if self.handed_out > 0 {
             self.buf.drain(..self.handed_out);
             self.handed_out = 0;
         }
+        let ready = self.fill().await?;
+        Ok(match ready {
+            Ready::End => Piece::END,
+            Ready::Buffered { len, last } => {
+                self.handed_out = len;
+                Piece {
+                    data: &self.buf[..len],
+                    last,
+                    trailers: None,
+                }
+            }
+            Ready::Chunks { last } => match &self.framing {
+                Framing::Chunked(c) => Piece {
+                    data: &c.data,
+                    last,
+                    trailers: (last && !c.trailers.is_empty()).then_some(&c.trailers[..]),
+                },
+                _ => unreachable!("chunks come from a chunked body"),
+            },
+        })
+    }
+
+    /// Reads until the next piece is ready, and says where it is.
+    async fn fill(&mut self) -> Result<Ready, BodyCut> {
         loop {
             match &mut self.framing {
-                Framing::Done { .. } => return Ok(Piece::END),
+                Framing::Done { .. } => return Ok(Ready::End),
+                Framing::Chunked(c) if c.ended.is_some() => return Ok(Ready::End),
                 Framing::Length(remaining) => {
                     if !self.buf.is_empty() {
-                        let n = (*remaining).min(self.buf.len() as u64) as usize;
-                        *remaining -= n as u64;
+                        let len = (*remaining).min(self.buf.len() as u64) as usize;
+                        *remaining -= len as u64;
                         let last = *remaining == 0;
                         if last {
                             self.framing = Framing::Done {
-                                reusable: self.buf.len() == n,
+                                reusable: self.buf.len() == len,
                             };
                         }
-                        self.handed_out = n;
-                        return Ok(Piece {
-                            data: &self.buf[..n],
-                            last,
-                            trailers: None,
-                        });
+                        return Ok(Ready::Buffered { len, last });
                     }
                 }
-                Framing::Chunked(decoder) => {
+                Framing::Chunked(c) => {
                     if !self.buf.is_empty() {
-                        self.scratch.clear();
-                        let used = decoder.decode(&self.buf, &mut self.scratch).map_err(|e| {
+                        c.data.clear();
+                        let used = c.decoder.decode(&self.buf, &mut c.data).map_err(|e| {
                             BodyCut(format!("the origin's chunked body is malformed: {e}"))
                         })?;
                         self.buf.drain(..used);
-                        let last = decoder.is_done();
+                        let last = c.decoder.is_done();
                         if last {
-                            self.trailers = decoder.trailers().to_vec();
-                            self.framing = Framing::Done {
-                                reusable: self.buf.is_empty(),
-                            };
+                            c.trailers = c.decoder.trailers().to_vec();
+                            c.ended = Some(self.buf.is_empty());
                         }
-                        if last || !self.scratch.is_empty() {
-                            let trailers =
-                                (last && !self.trailers.is_empty()).then_some(&self.trailers[..]);
-                            return Ok(Piece {
-                                data: &self.scratch,
-                                last,
-                                trailers,
-                            });
+                        if last || !c.data.is_empty() {
+                            return Ok(Ready::Chunks { last });
                         }
                     }
                 }
                 Framing::UntilClose => {
                     if !self.buf.is_empty() {
-                        self.handed_out = self.buf.len();
-                        return Ok(Piece {
-                            data: &self.buf,
-                            last: false,
-                            trailers: None,
-                        });
+                        let len = self.buf.len();
+                        return Ok(Ready::Buffered { len, last: false });
                     }
                 }
             }
             let Some(conn) = self.conn.as_mut() else {
-                return Ok(Piece::END);
+                return Ok(Ready::End);
             };
             self.buf.reserve(ORIGIN_READ);
             conn.timer_in(self.idle);
@@ -399,7 +453,7 @@ impl Body<'_> {
             match read {
                 Ok(0) if matches!(self.framing, Framing::UntilClose) => {
                     self.framing = Framing::Done { reusable: false };
-                    return Ok(Piece::END);
+                    return Ok(Ready::End);
                 }
                 Ok(0) => {
                     return Err(BodyCut(
@@ -413,10 +467,20 @@ impl Body<'_> {
     }
 }
 
+/// Where the next piece of a body is.
+enum Ready {
+    /// The body has ended.
+    End,
+    /// The first `len` bytes of the read buffer.
+    Buffered { len: usize, last: bool },
+    /// The chunk data just decoded.
+    Chunks { last: bool },
+}
+
 impl Drop for Body<'_> {
     fn drop(&mut self) {
         buffers::give(std::mem::take(&mut self.buf));
-        let clean = matches!(self.framing, Framing::Done { reusable: true });
+        let clean = self.ended_cleanly();
         if let Some(conn) = self.conn.take()
             && clean
             && self.reusable

@@ -113,6 +113,35 @@ fn h2_failure(e: h2::Error) -> OriginError {
     }
 }
 
+/// Forwarded fields added to an HTTP/2 request's header map.
+struct MapWriter<'m> {
+    map: &'m mut http::HeaderMap,
+    scratch: Vec<u8>,
+}
+
+impl forward::FieldSink for MapWriter<'_> {
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
+            return;
+        };
+        // The ray id is unique per request: never worth a place in HPACK's table.
+        let v = if n == RAY_ID_HEADER {
+            never_indexed(v)
+        } else {
+            v
+        };
+        self.map.append(n, v);
+    }
+
+    fn built(&mut self, name: &[u8], value: impl Fn(&mut Vec<u8>)) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        value(&mut scratch);
+        self.field(name, &scratch);
+        self.scratch = scratch;
+    }
+}
+
 /// The request as an HTTP/2 request: `:authority` from Host, the forwarded fields, and the
 /// declared Content-Length.
 fn build_request(req: &OriginRequest<'_>, scheme: &str) -> Result<http::Request<()>, OriginError> {
@@ -130,19 +159,15 @@ fn build_request(req: &OriginRequest<'_>, scheme: &str) -> Result<http::Request<
     *request.uri_mut() = uri
         .parse()
         .map_err(|e| OriginError::InvalidResponse(format!("request-target: {e}")))?;
+    forward::each_field(
+        req,
+        false,
+        &mut MapWriter {
+            map: request.headers_mut(),
+            scratch: Vec::new(),
+        },
+    );
     let headers = request.headers_mut();
-    let mut scratch = Vec::new();
-    forward::each_field(req, &mut scratch, |name, value| {
-        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) else {
-            return;
-        };
-        let v = if n == RAY_ID_HEADER {
-            never_indexed(v)
-        } else {
-            v
-        };
-        headers.append(n, v);
-    });
     if let BodyFraming::ContentLength(n) = head.body() {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
     }

@@ -211,7 +211,11 @@ impl Upstream {
                         .map_err(origin_failed)?;
                     h1::exchange(self, conn, policy, req, client).await
                 }
-                OriginProtocol::H2 => h2::exchange(self, policy, metrics, zone, req, client).await,
+                OriginProtocol::H2 => {
+                    // Boxed: HTTP/2's exchange (with the connection's set-up) is a large
+                    // future that every HTTP/1.1 exchange would otherwise carry.
+                    Box::pin(h2::exchange(self, policy, metrics, zone, req, client)).await
+                }
             };
             match result {
                 Ok(response) => return Ok(response),

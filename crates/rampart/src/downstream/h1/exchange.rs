@@ -98,10 +98,9 @@ impl<'c> Exchange<'c> {
 
     /// What becomes of the connection: it stays open for the next request only when a whole
     /// response went out, the request's body was read to its end, and nothing asked to close.
-    pub(super) async fn finish(self) -> Next {
+    pub(super) fn finish(self) -> Next {
         buffers::give(self.out);
         if self.sent == 0 || self.close || self.broken || !self.body.is_done() {
-            let _ = self.conn.stream.shutdown().await;
             return Next::Close;
         }
         Next::KeepAlive
@@ -146,9 +145,7 @@ impl Downstream for Exchange<'_> {
         }
         let mut out = buffers::take(512);
         rampart_http::write_status_line(&mut out, Version::Http11, head.status(), head.reason());
-        for (name, value) in head.fields() {
-            rampart_http::write_header(&mut out, name, value);
-        }
+        head.for_each_field(|name, value| rampart_http::write_header(&mut out, name, value));
         rampart_http::write_end_of_head(&mut out);
         let written = self.conn.stream.write_all(&out).await;
         buffers::give(out);
@@ -175,9 +172,7 @@ impl Downstream for Exchange<'_> {
                 || self.rt.shutting_down());
         let mut out = buffers::take(1024);
         rampart_http::write_status_line(&mut out, Version::Http11, status, head.reason());
-        for (name, value) in head.fields() {
-            rampart_http::write_header(&mut out, name, value);
-        }
+        head.for_each_field(|name, value| rampart_http::write_header(&mut out, name, value));
         // Without a body (HEAD, 304) the length still describes the one not sent; a 204 and a
         // 1xx never carry one (RFC 9110 §8.6).
         let length = match kind {

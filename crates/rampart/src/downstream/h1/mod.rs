@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_http::{Parse, RequestError, RequestHead, Version};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant as TokioInstant, Sleep};
 
 use crate::errors::{EdgeError, Rejection};
@@ -151,10 +152,12 @@ pub(crate) async fn serve(
                     arrival,
                 ))
                 .await;
-                exchange.finish().await
+                exchange.finish()
             }
         };
         if next == Next::Close || rt.shutting_down() {
+            // The client gets a FIN after the last response, not a reset.
+            let _ = conn.stream.shutdown().await;
             return;
         }
         if conn.buf.is_empty() {
@@ -181,7 +184,7 @@ async fn reject_unparsed(
     };
     let mut exchange = exchange::Exchange::unparsed(conn, rt);
     session::reject_unparsed(rt, generation, &mut exchange, arrival, what, rejection).await;
-    exchange.finish().await;
+    exchange.finish();
 }
 
 /// Reads until a complete, valid head is buffered.

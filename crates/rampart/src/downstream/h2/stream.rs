@@ -58,9 +58,9 @@ fn header_map(head: &ResponseHead) -> HeaderMap {
     };
     let shared = Bytes::copy_from_slice(origin);
     let mut map = HeaderMap::with_capacity(16);
-    for (name, value) in head.fields() {
+    head.for_each_field(|name, value| {
         let Ok(n) = HeaderName::from_bytes(name) else {
-            continue;
+            return;
         };
         let start = value.as_ptr() as usize;
         let within = start >= origin.as_ptr() as usize
@@ -71,14 +71,14 @@ fn header_map(head: &ResponseHead) -> HeaderMap {
         } else {
             HeaderValue::from_bytes(value)
         };
-        let Ok(v) = v else { continue };
+        let Ok(v) = v else { return };
         let v = if n == RAY_ID_HEADER {
             never_indexed(v)
         } else {
             v
         };
         map.append(n, v);
-    }
+    });
     map
 }
 
