@@ -233,7 +233,7 @@ impl ResponseHead {
 
     /// Calls `f` with every field to send, in the order of [`ResponseHead::fields`] (a loop
     /// of the caller's, for the drivers that write every field).
-    pub fn for_each_field(&self, mut f: impl FnMut(&[u8], &[u8])) {
+    pub fn for_each_field<'a>(&'a self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
         match &self.origin {
             Some(OriginFields::Http1(h)) => {
                 for (n, v) in h.headers().raw() {

@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use h2::RecvStream;
 use h2::server::SendResponse;
 use http::Request;
@@ -105,19 +107,20 @@ pub(crate) async fn serve<T>(
     // re-armed (a stream finishing does not wake this loop, so the check is made then).
     let idle = tokio::time::sleep(keepalive);
     tokio::pin!(idle);
+    // The streams are driven by this task, not spawned: their frames and the connection's
+    // are then handled in one poll, with no wake-up of one task by another in between.
+    let mut streams = FuturesUnordered::new();
     loop {
         tokio::select! {
             next = conn.accept() => match next {
                 Some(Ok((request, respond))) => {
                     idle.as_mut().reset(TokioInstant::now() + keepalive);
-                    let cx = cx.clone();
-                    tokio::spawn(async move {
-                        Box::pin(stream(request, respond, cx)).await;
-                    });
+                    streams.push(Box::pin(stream(request, respond, cx.clone())));
                 }
                 // A connection error (h2 has sent GOAWAY) or the client closed.
-                Some(Err(_)) | None => return,
+                Some(Err(_)) | None => break,
             },
+            Some(()) = streams.next(), if !streams.is_empty() => {}
             _ = shutdown.changed(), if drain_until.is_none() => {
                 // GOAWAY: streams in flight finish, no new ones start.
                 conn.graceful_shutdown();
@@ -133,10 +136,15 @@ pub(crate) async fn serve<T>(
                 }
             }
             _ = tokio::time::sleep_until(drain_until.unwrap_or(far)), if drain_until.is_some() => {
-                return;
+                break;
             }
         }
     }
+    // The connection is over: the streams still in flight end too (their sends fail at
+    // once; one waiting for its origin is bounded by the origin's timeouts), and each is
+    // logged.
+    drop(conn);
+    while streams.next().await.is_some() {}
 }
 
 /// One request: validate its head, then the session; a head that does not pass is answered

@@ -4,13 +4,14 @@
 use std::future::poll_fn;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use smallvec::SmallVec;
 
 use crate::h2_flow::{SEND_STALL_TIMEOUT, never_indexed, send_data, trailer_map};
-use crate::message::{BodyKind, OriginFields, RAY_ID_HEADER, ResponseHead};
+use crate::message::{BodyKind, RAY_ID_HEADER, ResponseHead};
 use crate::session::{BodyError, Downstream, Gone};
 use crate::stream::OriginStream;
 
@@ -49,47 +50,55 @@ impl Stream {
     }
 }
 
-/// A response head's fields as a header map: field values are slices of one shared copy of an
-/// HTTP/1.1 origin's head rather than an allocation each; the ray id is never indexed.
-fn header_map(head: &ResponseHead) -> HeaderMap {
-    let origin = match head.origin() {
-        Some(OriginFields::Http1(h)) => h.as_bytes(),
-        _ => &[],
-    };
-    let shared = Bytes::copy_from_slice(origin);
-    let mut map = HeaderMap::with_capacity(16);
+/// A response head as HTTP/2 fields: the values (and the Content-Length) are copied into one
+/// buffer and given to the map as slices of it, one allocation for them all; the map is made
+/// as large as the head; the ray id is never indexed.
+fn response(head: &ResponseHead, content_length: Option<u64>) -> Response<()> {
+    let mut fields: SmallVec<[(&[u8], &[u8]); 16]> = SmallVec::new();
+    let mut room = 20;
     head.for_each_field(|name, value| {
-        let Ok(n) = HeaderName::from_bytes(name) else {
-            return;
-        };
-        let start = value.as_ptr() as usize;
-        let within = start >= origin.as_ptr() as usize
-            && start + value.len() <= origin.as_ptr() as usize + origin.len();
-        let v = if within && !value.is_empty() {
-            let at = start - origin.as_ptr() as usize;
-            HeaderValue::from_maybe_shared(shared.slice(at..at + value.len()))
+        room += value.len();
+        fields.push((name, value));
+    });
+    let mut values = BytesMut::with_capacity(room);
+    for (_, value) in &fields {
+        values.extend_from_slice(value);
+    }
+    if let Some(n) = content_length {
+        let mut digits = Vec::with_capacity(20);
+        crate::text::write_decimal(&mut digits, n);
+        values.extend_from_slice(&digits);
+    }
+    let values = values.freeze();
+    let mut map = HeaderMap::with_capacity(fields.len() + 1);
+    let mut at = 0;
+    for (name, value) in fields {
+        let v = HeaderValue::from_maybe_shared(values.slice(at..at + value.len()));
+        at += value.len();
+        let n = if name == RAY_ID_HEADER.as_bytes() {
+            HeaderName::from_static(RAY_ID_HEADER)
         } else {
-            HeaderValue::from_bytes(value)
+            match HeaderName::from_bytes(name) {
+                Ok(n) => n,
+                Err(_) => continue,
+            }
         };
-        let Ok(v) = v else { return };
+        let Ok(v) = v else { continue };
         let v = if n == RAY_ID_HEADER {
             never_indexed(v)
         } else {
             v
         };
         map.append(n, v);
-    });
-    map
-}
-
-fn response(head: &ResponseHead, content_length: Option<u64>) -> Response<()> {
+    }
+    if content_length.is_some()
+        && let Ok(v) = HeaderValue::from_maybe_shared(values.slice(at..))
+    {
+        map.insert(http::header::CONTENT_LENGTH, v);
+    }
     let mut r = Response::new(());
     *r.status_mut() = StatusCode::from_u16(head.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    *r.headers_mut() = header_map(head);
-    if let Some(n) = content_length {
-        r.headers_mut()
-            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
-    }
+    *r.headers_mut() = map;
     r
 }
 
