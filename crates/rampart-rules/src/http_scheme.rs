@@ -195,6 +195,16 @@ impl HttpField {
     pub fn from_name(name: &str) -> Option<HttpField> {
         HttpField::ALL.iter().copied().find(|f| f.name() == name)
     }
+
+    /// The field a [`FieldSource`] is asked for: with the standard scheme the id is the
+    /// position in [`HttpField::ALL`], which one comparison of `name` confirms; a scheme
+    /// declared in another order falls back to the name.
+    pub fn from_id(id: FieldId, name: &str) -> Option<HttpField> {
+        match HttpField::ALL.get(id.index()) {
+            Some(f) if f.name() == name => Some(*f),
+            _ => HttpField::from_name(name),
+        }
+    }
 }
 
 impl Scheme {
@@ -407,13 +417,7 @@ fn push<'a>(map: &mut MapValue<'a>, key: Cow<'a, [u8]>, value: Cow<'a, [u8]>) {
 
 impl FieldSource for HttpRequestFields {
     fn field(&self, id: FieldId, name: &str) -> Option<Value<'_>> {
-        // With the standard scheme the id is the position in `HttpField::ALL`;
-        // one comparison confirms it, otherwise look the name up.
-        let field = match HttpField::ALL.get(id.index()) {
-            Some(f) if f.name() == name => *f,
-            _ => HttpField::from_name(name)?,
-        };
-        self.http_field(field)
+        self.http_field(HttpField::from_id(id, name)?)
     }
 }
 

@@ -483,8 +483,9 @@ async fn the_server_announces_its_stream_and_header_limits() {
         "{settings:?}"
     );
     assert!(
-        settings.iter().any(|&(id, _)| id == 0x6),
-        "MAX_HEADER_LIST_SIZE: {settings:?}"
+        settings.iter().any(|&(id, v)| id == 0x6
+            && v as usize >= rampart::downstream::h2::MIN_ANNOUNCED_HEADER_LIST),
+        "MAX_HEADER_LIST_SIZE well above rampart's own limit: {settings:?}"
     );
 }
 
@@ -992,4 +993,28 @@ async fn a_stalled_upload_does_not_stall_the_others() {
     assert_eq!(healthy.received()[0].body.len(), 100_000);
     stalled.abort();
     holder.abort();
+}
+
+/// A header list over rampart's limit gets rampart's own 431 and its explanation, not a stream
+/// refused by h2 (curl retries a refused stream, then fails with no status at all): h2 is told
+/// to take lists well past rampart's limit, so that rampart's check is the one that answers.
+#[tokio::test]
+async fn a_header_list_far_over_the_limit_gets_rampart_s_own_431() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let r = Rampart::start(origin.addr).await;
+    let mut c = h2c(r.addr).await;
+    for size in [70 * 1024, 300 * 1024] {
+        let request = Request::get("http://example.test/")
+            .header("accept", "application/json")
+            .header("x-big", "v".repeat(size))
+            .body(())
+            .unwrap();
+        let resp = send(&mut c, request, None).await;
+        assert_eq!(resp.status, 431, "{size}");
+        assert!(
+            resp.json()["detail"].as_str().unwrap().contains("header"),
+            "{size}"
+        );
+    }
+    assert!(origin.received().is_empty());
 }

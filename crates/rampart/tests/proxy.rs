@@ -679,3 +679,40 @@ async fn early_hints_are_relayed_to_http11_clients_only() {
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
 }
+
+/// A reload keeps a zone's kept-alive origin connections when its origin settings did not
+/// change (a rule did), and starts afresh for a zone whose origin changed.
+#[tokio::test]
+async fn origin_pools_survive_a_reload_that_leaves_the_origin_as_it_was() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let other = Origin::start(Behaviour::Echo).await;
+    let zone = |addr: std::net::SocketAddr, rule: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\nadmin_listen = \"off\"\n\n[[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{addr}\"\n{rule}"
+        )
+    };
+    let rampart = Rampart::start(origin.addr).await;
+    let get = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    assert_eq!(rampart.request(get).await.0.status, 200);
+    let reload = |src: String| {
+        let loaded = rampart::config::load_str("reload.toml", &src, None).unwrap();
+        rampart.server.as_ref().unwrap().reload(loaded.config);
+    };
+    reload(zone(
+        origin.addr,
+        "[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/blocked\"'\naction = \"block\"\n",
+    ));
+    assert_eq!(rampart.request(get).await.0.status, 200);
+    let (blocked, _) = rampart
+        .request(b"GET /blocked HTTP/1.1\r\nHost: example.test\r\n\r\n")
+        .await;
+    assert_eq!(blocked.status, 403, "the new rule is in force");
+    assert_eq!(
+        origin.connection_count(),
+        1,
+        "the pooled connection served the request after the reload"
+    );
+    reload(zone(other.addr, ""));
+    assert_eq!(rampart.request(get).await.0.status, 200);
+    assert_eq!((origin.received().len(), other.received().len()), (2, 1));
+}

@@ -758,3 +758,26 @@ async fn http2_connection_reuse_across_hosts_of_one_certificate_is_served() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn an_https_only_configuration_loads_and_serves() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let pki = Pki::new();
+    pki.issue("a", &["a.test"]);
+    let zones = zone("a", &["a.test"], origin.addr, &pki.tls("a"));
+    let r =
+        Rampart::start_listening("listen = []\ntls_listen = [\"127.0.0.1:0\"]\n", "", &zones).await;
+    let addrs = &r.server.as_ref().unwrap().local_addrs;
+    assert_eq!(addrs.len(), 1, "one listener: the TLS one");
+    let s = pki.connect(addrs[0], "a.test").await.unwrap();
+    let mut c = Client::over(s);
+    c.send(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n").await;
+    assert_eq!(c.response(false).await.status, 200);
+    // Without any address it does not load, and says so at the key.
+    let e = load("[server]\nlisten = []\n\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:9\"\n")
+        .unwrap_err();
+    assert!(
+        e.contains("server.listen") && e.contains("no address to listen on"),
+        "{e}"
+    );
+}

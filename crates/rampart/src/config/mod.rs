@@ -380,6 +380,19 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
     if let Some(list) = read_addresses(w, &t, "tls_listen", &mut bound) {
         s.tls_listen = list;
     }
+    // Either list may be empty (an HTTPS-only or a cleartext-only edge), not both.
+    if s.listen.is_empty() && s.tls_listen.is_empty() {
+        let key = if t.get("listen").is_some() {
+            "listen"
+        } else {
+            "tls_listen"
+        };
+        w.error(
+            &t.span_of(key),
+            &t.key(key),
+            "no address to listen on: give `listen` or `tls_listen` at least one, e.g. [\"127.0.0.1:8080\"]",
+        );
+    }
     s.default_certificate = read_certificate(w, &t, "default_certificate", base_dir);
     if let Some((v, span)) = w.string(&t, "access_log") {
         s.access_log = match v.as_str() {
@@ -571,11 +584,7 @@ fn read_addresses(
     key: &'static str,
     bound: &mut Vec<(SocketAddr, &'static str)>,
 ) -> Option<Vec<SocketAddr>> {
-    let list = w.nonempty_strings(
-        t,
-        key,
-        "needs at least one address, e.g. [\"127.0.0.1:8080\"]",
-    )?;
+    let list = w.strings(t, key)?;
     Some(
         list.into_iter()
             .filter_map(|(a, span)| match a.parse::<SocketAddr>() {

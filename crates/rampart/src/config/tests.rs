@@ -163,7 +163,7 @@ fn bad_values_name_the_key() {
         (
             "[server]\nlisten = []\n",
             "server.listen",
-            "needs at least one address",
+            "no address to listen on",
         ),
         (
             "[server]\naccess_log_fields = [\"ClientIp\"]\n",

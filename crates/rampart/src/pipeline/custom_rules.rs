@@ -157,3 +157,43 @@ requests_per_period = 1
         assert!(skipped);
     }
 }
+
+#[cfg(test)]
+mod header_name_tests {
+    use super::*;
+    use crate::pipeline::testing::{TestRequest, run_phases, zone_config};
+
+    fn blocked(expression: &str, raw: &str) -> bool {
+        let rules =
+            format!("[[zone.custom_rule]]\nexpression = '{expression}'\naction = \"block\"\n");
+        let t = TestRequest::new(&zone_config(&rules), raw, "192.0.2.1");
+        t.at(0, |ctx, env| {
+            matches!(run_phases(ctx, env), Decision::Reject(_))
+        })
+    }
+
+    /// `http.request.headers.names` has each name as sent (Cloudflare documents it so); the
+    /// keys of `http.request.headers` are lowercase.
+    #[test]
+    fn header_names_keep_their_case_and_map_keys_are_lowercase() {
+        let raw = "GET / HTTP/1.1\r\nHost: a.test\r\nReferer: x\r\n\r\n";
+        assert!(!blocked(
+            r#"any(http.request.headers.names[*] == "referer")"#,
+            raw
+        ));
+        assert!(blocked(
+            r#"any(http.request.headers.names[*] == "Referer")"#,
+            raw
+        ));
+        assert!(blocked(
+            r#"http.request.headers.names[1] == "Referer""#,
+            raw
+        ));
+        assert!(blocked(
+            r#"any(lower(http.request.headers.names[*])[*] == "referer")"#,
+            raw
+        ));
+        assert!(blocked(r#"http.request.headers["referer"][0] == "x""#, raw));
+        assert!(!blocked(r#"len(http.request.headers["Referer"]) > 0"#, raw));
+    }
+}

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use rampart_http::RequestHead;
-use rampart_rules::{FieldId, FieldSource, HttpRequestFields, Value};
+use rampart_rules::{FieldId, FieldSource, HttpField, HttpRequestFields, Value};
 
 use crate::geo::GeoInfo;
 
@@ -120,42 +120,42 @@ fn bytes(s: &str) -> Value<'_> {
 
 impl FieldSource for RequestFields<'_> {
     fn field(&self, id: FieldId, name: &str) -> Option<Value<'_>> {
-        let quick = match name {
-            "http.host" => Some(bytes(self.host())),
-            "http.request.method" => Some(bytes(self.head.method())),
-            "http.request.uri" => Some(bytes(self.head.target())),
-            "http.request.uri.path" => Some(bytes(self.head.path())),
-            "http.request.uri.query" => Some(bytes(self.head.query().unwrap_or(""))),
-            "http.request.version" => Some(bytes(self.protocol)),
+        use HttpField as F;
+        let field = HttpField::from_id(id, name)?;
+        let quick = match field {
+            F::Host => Some(bytes(self.host())),
+            F::Method => Some(bytes(self.head.method())),
+            F::Uri => Some(bytes(self.head.target())),
+            F::UriPath => Some(bytes(self.head.path())),
+            F::UriQuery => Some(bytes(self.head.query().unwrap_or(""))),
+            F::Version => Some(bytes(self.protocol)),
             // The map borrows from the head: no copy of the request is made for it.
-            "http.request.headers" => Some(rampart_rules::header_map(self.head.headers().raw())),
-            "http.user_agent" => self.single_header("user-agent"),
-            "http.referer" => self.single_header("referer"),
-            "http.x_forwarded_for" => self.single_header("x-forwarded-for"),
-            "http.request.body.size" => Some(Value::Int(match self.head.body() {
+            F::Headers => Some(rampart_rules::header_map(self.head.headers().raw())),
+            F::UserAgent => self.single_header("user-agent"),
+            F::Referer => self.single_header("referer"),
+            F::XForwardedFor => self.single_header("x-forwarded-for"),
+            F::BodySize => Some(Value::Int(match self.head.body() {
                 rampart_http::BodyFraming::ContentLength(n) => i64::try_from(n).unwrap_or(i64::MAX),
                 _ => 0,
             })),
-            "http.request.timestamp.sec" => Some(Value::Int(self.timestamp_sec)),
-            "http.response.code" => {
+            F::TimestampSec => Some(Value::Int(self.timestamp_sec)),
+            F::ResponseCode => {
                 return self.response_code.get().map(|&c| Value::Int(i64::from(c)));
             }
-            "ip.src" => Some(Value::Ip(self.client_ip)),
-            "ip.src.country" | "ip.geoip.country" => {
+            F::IpSrc => Some(Value::Ip(self.client_ip)),
+            F::IpSrcCountry | F::GeoipCountry => {
                 Some(bytes(self.geo.country.as_deref().unwrap_or("")))
             }
-            "ip.src.continent" | "ip.geoip.continent" => {
+            F::IpSrcContinent | F::GeoipContinent => {
                 Some(bytes(self.geo.continent.as_deref().unwrap_or("")))
             }
-            "ip.src.asnum" | "ip.geoip.asnum" => {
-                Some(Value::Int(i64::from(self.geo.asn.unwrap_or(0))))
-            }
-            "ssl" => Some(Value::Bool(self.ssl)),
+            F::IpSrcAsnum | F::GeoipAsnum => Some(Value::Int(i64::from(self.geo.asn.unwrap_or(0)))),
+            F::Ssl => Some(Value::Bool(self.ssl)),
             _ => None,
         };
         match quick {
             Some(v) => Some(v),
-            None => self.derived().field(id, name),
+            None => self.derived().http_field(field),
         }
     }
 }

@@ -361,13 +361,18 @@ impl Rampart {
     /// Starts rampart with `server_extra` inside `[server]` (which already has a loopback
     /// `listen`, `admin_listen` and the access log) and `zones` after it.
     pub async fn start_zones(server_extra: &str, zones: &str) -> Rampart {
+        Rampart::start_listening("listen = [\"127.0.0.1:0\"]\n", server_extra, zones).await
+    }
+
+    /// rampart with `listeners` (the `listen` and `tls_listen` lines of `[server]`).
+    pub async fn start_listening(listeners: &str, server_extra: &str, zones: &str) -> Rampart {
         let log_path = std::env::temp_dir().join(format!(
             "rampart-test-{}-{}.log",
             std::process::id(),
             fastrand::u64(..)
         ));
         let src = format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"{}\"\n{server_extra}\n{zones}",
+            "[server]\n{listeners}admin_listen = \"127.0.0.1:0\"\naccess_log = \"{}\"\n{server_extra}\n{zones}",
             log_path.display()
         );
         let loaded = rampart::config::load_str("test.toml", &src, None)

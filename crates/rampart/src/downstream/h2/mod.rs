@@ -45,6 +45,22 @@ pub const MAX_PENDING_RESET_STREAMS: usize = 20;
 /// Streams rampart may reset because of the client's errors before it ends the connection.
 pub const MAX_LOCAL_ERROR_RESETS: usize = 256;
 
+/// Smallest header-list size announced to clients (SETTINGS_MAX_HEADER_LIST_SIZE).
+pub const MIN_ANNOUNCED_HEADER_LIST: usize = 1 << 20;
+
+/// The header-list size (name + value + 32 per field, RFC 9113 §6.5.2) h2 takes: well above
+/// rampart's own limits (at least [`MIN_ANNOUNCED_HEADER_LIST`], and twice the header bytes
+/// rampart takes), so that a list over them reaches rampart-http and gets the same explained
+/// 431 as over HTTP/1.1. Past it h2 refuses the stream itself; the client was told the size.
+/// h2 decodes one header block at a time, so this bounds a connection's memory for heads.
+fn header_list_limit(limits: &crate::config::LimitsConfig) -> usize {
+    limits
+        .max_header_bytes
+        .saturating_mul(2)
+        .saturating_add(limits.max_headers.saturating_mul(32))
+        .max(MIN_ANNOUNCED_HEADER_LIST)
+}
+
 /// What a stream needs from its connection.
 #[derive(Clone)]
 struct StreamCx {
@@ -67,13 +83,7 @@ pub(crate) async fn serve<T>(
     let generation = rt.generation();
     let server = &generation.config.server;
     let limits = &generation.config.limits;
-    // h2's own header-list limit (name + value + 32 per field, RFC 9113 §6.5.2) is a memory
-    // bound set above ours, so that the request reaches rampart-http and gets the same
-    // explained 431 as over HTTP/1.1; past it, h2 answers a bare 431 itself.
-    let list_limit = limits
-        .max_header_bytes
-        .saturating_add(limits.max_headers.saturating_mul(32))
-        .saturating_add(4096);
+    let list_limit = header_list_limit(limits);
     let mut builder = h2::server::Builder::new();
     builder
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
