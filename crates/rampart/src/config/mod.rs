@@ -380,8 +380,9 @@ fn read_server(w: &mut Walker<'_>, root: &Table<'_, '_>, base_dir: &Path) -> Opt
     if let Some(list) = read_addresses(w, &t, "tls_listen", &mut bound) {
         s.tls_listen = list;
     }
-    // Either list may be empty (an HTTPS-only or a cleartext-only edge), not both.
-    if s.listen.is_empty() && s.tls_listen.is_empty() {
+    // Either list may be empty (an HTTPS-only or a cleartext-only edge), not both (unless
+    // their addresses were wrong, which is said already).
+    if s.listen.is_empty() && s.tls_listen.is_empty() && w.errors.len() == errors_before {
         let key = if t.get("listen").is_some() {
             "listen"
         } else {
