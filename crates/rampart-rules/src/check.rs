@@ -12,7 +12,7 @@ use crate::compile::{
 };
 use crate::error::{CompileError, ErrorKind, Span, suggest};
 use crate::exec::{ConstVal, IndexKey, Node};
-use crate::functions::{Func, NAMES, parse_replacement};
+use crate::functions::{Arg, FUNCTIONS, Typing, function};
 use crate::ipset::Prefix;
 use crate::lexer::{decode_basic, decode_regex};
 use crate::lists::Lists;
@@ -41,6 +41,38 @@ pub(crate) struct Checker<'a> {
 }
 
 type R<T> = Result<T, CompileError>;
+
+impl Typing for Checker<'_> {
+    fn error(&self, kind: ErrorKind, span: Span) -> CompileError {
+        self.err(kind, span)
+    }
+
+    fn regex(&mut self, pattern: &str, span: Span) -> R<regex::bytes::Regex> {
+        Checker::regex(self, pattern, span)
+    }
+
+    fn wildcard(
+        &mut self,
+        pattern: &[u8],
+        case_insensitive: bool,
+        span: Span,
+    ) -> R<Arc<crate::compile::Wildcard>> {
+        let s = self.settings;
+        self.cache
+            .wildcard(
+                pattern,
+                case_insensitive,
+                true,
+                s.max_wildcard_stars,
+                s.max_regex_size,
+            )
+            .map_err(|k| self.err(k, span))
+    }
+
+    fn max_value_length(&self) -> usize {
+        self.settings.max_value_length
+    }
+}
 
 impl Checker<'_> {
     fn err(&self, kind: ErrorKind, span: Span) -> CompileError {
@@ -456,31 +488,20 @@ impl Checker<'_> {
 
     fn call(&mut self, span: Span, name_span: Span, args: &[Expr]) -> R<Typed> {
         let name = self.text(name_span).to_owned();
-        let Some(fname) = NAMES.iter().copied().find(|n| *n == name) else {
+        let Some(function) = function(&name) else {
             return Err(self.err(
                 ErrorKind::UnknownFunction {
-                    suggestion: suggest(&name, NAMES.iter().copied()),
+                    suggestion: suggest(&name, FUNCTIONS.iter().map(|f| f.name)),
                     name,
                 },
                 name_span,
             ));
         };
-        let (min, max, expected): (usize, usize, &'static str) = match fname {
-            "any" | "all" | "lower" | "upper" | "len" | "to_string" | "decode_base64" => {
-                (1, 1, "1")
-            }
-            "starts_with" | "ends_with" | "join" | "remove_bytes" | "cidr6" => (2, 2, "2"),
-            "url_decode" => (1, 2, "1 or 2"),
-            "substring" => (2, 3, "2 or 3"),
-            "split" | "regex_replace" | "cidr" => (3, 3, "3"),
-            "wildcard_replace" => (3, 4, "3 or 4"),
-            "concat" => (1, usize::MAX, "at least 1"),
-            _ => (2, usize::MAX, "at least 2"),
-        };
+        let (min, max, expected) = function.arity;
         if args.len() < min || args.len() > max {
             return Err(self.err(
                 ErrorKind::WrongArgumentCount {
-                    function: fname,
+                    function: function.name,
                     expected,
                     found: args.len(),
                 },
@@ -493,257 +514,17 @@ impl Checker<'_> {
             typed.push(self.expr(a, i == 0)?);
         }
         self.fn_depth -= 1;
+        let view: Vec<Arg<'_>> = typed
+            .iter()
+            .map(|t| Arg {
+                ty: &t.ty,
+                span: t.span,
+                mapped: t.mapped,
+                literal: t.literal.as_ref(),
+            })
+            .collect();
+        let (func, ret) = (function.compile)(self, &view)?;
         let first = &typed[0];
-        let bytes = Type::Bytes;
-        let lit_bytes = |c: &Self, t: &Typed, what: &str| match &t.literal {
-            Some(ConstVal::Bytes(b)) => Ok(b.to_vec()),
-            _ => Err(c.err(
-                ErrorKind::InvalidArgument {
-                    message: format!("the {what} of `{fname}` must be a literal string"),
-                },
-                t.span,
-            )),
-        };
-        let lit_int = |c: &Self, t: &Typed, lo: i64, hi: i64, what: &str| match &t.literal {
-            Some(ConstVal::Int(i)) if (lo..=hi).contains(i) => Ok(Some(*i)),
-            Some(_) => Err(c.err(
-                ErrorKind::InvalidArgument {
-                    message: format!("the {what} of `{fname}` must be between {lo} and {hi}"),
-                },
-                t.span,
-            )),
-            None => Ok(None),
-        };
-        let (func, ret) = match fname {
-            "any" | "all" => {
-                if first.mapped {
-                    return Err(self.err(ErrorKind::MisplacedStar, first.span));
-                }
-                self.expect_ty(first, &Type::array(Type::Bool))?;
-                (
-                    if fname == "any" { Func::Any } else { Func::All },
-                    Type::Bool,
-                )
-            }
-            "lower" | "upper" => {
-                self.expect_ty(first, &bytes)?;
-                (
-                    if fname == "lower" {
-                        Func::Lower
-                    } else {
-                        Func::Upper
-                    },
-                    bytes.clone(),
-                )
-            }
-            "len" => {
-                if !matches!(first.ty, Type::Bytes | Type::Array(_) | Type::Map(_)) {
-                    return Err(self.mismatch("Bytes, an Array or a Map", &first.ty, first.span));
-                }
-                (Func::Len, Type::Int)
-            }
-            "starts_with" | "ends_with" | "remove_bytes" => {
-                self.expect_ty(first, &bytes)?;
-                self.expect_ty(&typed[1], &bytes)?;
-                match fname {
-                    "starts_with" => (Func::StartsWith, Type::Bool),
-                    "ends_with" => (Func::EndsWith, Type::Bool),
-                    _ => (Func::RemoveBytes, bytes.clone()),
-                }
-            }
-            "concat" => {
-                if !matches!(first.ty, Type::Bytes | Type::Array(_)) {
-                    return Err(self.mismatch("Bytes or an Array", &first.ty, first.span));
-                }
-                for t in &typed[1..] {
-                    self.expect_ty(t, &first.ty)?;
-                }
-                (
-                    Func::Concat {
-                        limit: self.settings.max_value_length,
-                    },
-                    first.ty.clone(),
-                )
-            }
-            "url_decode" => {
-                self.expect_ty(first, &bytes)?;
-                let (mut recursive, mut unicode) = (false, false);
-                if let Some(opts) = typed.get(1) {
-                    for b in lit_bytes(self, opts, "options")? {
-                        match b {
-                            b'r' => recursive = true,
-                            b'u' => unicode = true,
-                            _ => {
-                                return Err(self.err(
-                                    ErrorKind::InvalidArgument {
-                                        message: "url_decode options may only contain `r` (recursive) and `u` (%uXXXX decoding)".into(),
-                                    },
-                                    opts.span,
-                                ));
-                            }
-                        }
-                    }
-                }
-                (Func::UrlDecode { recursive, unicode }, bytes.clone())
-            }
-            "to_string" => {
-                if !matches!(first.ty, Type::Int | Type::Bool | Type::Ip) {
-                    return Err(self.mismatch("Int, Bool or Ip", &first.ty, first.span));
-                }
-                (Func::ToString, bytes.clone())
-            }
-            "substring" => {
-                self.expect_ty(first, &bytes)?;
-                for t in &typed[1..] {
-                    self.expect_ty(t, &Type::Int)?;
-                }
-                (Func::Substring, bytes.clone())
-            }
-            "split" => {
-                self.expect_ty(first, &bytes)?;
-                let separator = lit_bytes(self, &typed[1], "separator")?;
-                if separator.is_empty() {
-                    return Err(self.err(
-                        ErrorKind::InvalidArgument {
-                            message: "the separator of `split` must not be empty".into(),
-                        },
-                        typed[1].span,
-                    ));
-                }
-                let limit = lit_int(self, &typed[2], 1, 128, "limit")?.ok_or_else(|| {
-                    self.err(
-                        ErrorKind::InvalidArgument {
-                            message:
-                                "the limit of `split` must be a literal integer between 1 and 128"
-                                    .into(),
-                        },
-                        typed[2].span,
-                    )
-                })?;
-                (
-                    Func::Split {
-                        separator: separator.into(),
-                        limit: limit as usize,
-                    },
-                    Type::array(bytes.clone()),
-                )
-            }
-            "join" => {
-                self.expect_ty(first, &Type::array(bytes.clone()))?;
-                self.expect_ty(&typed[1], &bytes)?;
-                (
-                    Func::Join {
-                        limit: self.settings.max_value_length,
-                    },
-                    bytes.clone(),
-                )
-            }
-            "regex_replace" => {
-                self.expect_ty(first, &bytes)?;
-                let pattern = lit_bytes(self, &typed[1], "regular expression")?;
-                let pattern = String::from_utf8(pattern).map_err(|_| {
-                    self.err(
-                        ErrorKind::InvalidRegex {
-                            message: "a regular expression must be valid UTF-8".into(),
-                        },
-                        typed[1].span,
-                    )
-                })?;
-                let regex = self.regex(&pattern, typed[1].span)?;
-                let template = lit_bytes(self, &typed[2], "replacement")?;
-                let replacement =
-                    parse_replacement(&template, regex.captures_len() - 1).map_err(|message| {
-                        self.err(ErrorKind::InvalidArgument { message }, typed[2].span)
-                    })?;
-                (
-                    Func::RegexReplace {
-                        regex,
-                        replacement,
-                        limit: self.settings.max_value_length,
-                    },
-                    bytes.clone(),
-                )
-            }
-            "wildcard_replace" => {
-                self.expect_ty(first, &bytes)?;
-                let pattern = lit_bytes(self, &typed[1], "wildcard pattern")?;
-                let case_insensitive = match typed.get(3) {
-                    None => true,
-                    Some(flags) => match lit_bytes(self, flags, "flags")?.as_slice() {
-                        b"s" => false,
-                        b"" => true,
-                        _ => {
-                            return Err(self.err(
-                                ErrorKind::InvalidArgument {
-                                    message: "the only flag of `wildcard_replace` is `s` (case-sensitive)".into(),
-                                },
-                                flags.span,
-                            ));
-                        }
-                    },
-                };
-                let s = self.settings;
-                let wildcard = self
-                    .cache
-                    .wildcard(
-                        &pattern,
-                        case_insensitive,
-                        true,
-                        s.max_wildcard_stars,
-                        s.max_regex_size,
-                    )
-                    .map_err(|k| self.err(k, typed[1].span))?;
-                let template = lit_bytes(self, &typed[2], "replacement")?;
-                let replacement =
-                    parse_replacement(&template, wildcard.stars()).map_err(|message| {
-                        self.err(ErrorKind::InvalidArgument { message }, typed[2].span)
-                    })?;
-                (
-                    Func::WildcardReplace {
-                        wildcard,
-                        replacement,
-                        limit: self.settings.max_value_length,
-                    },
-                    bytes.clone(),
-                )
-            }
-            "cidr" => {
-                self.expect_ty(first, &Type::Ip)?;
-                self.expect_ty(&typed[1], &Type::Int)?;
-                self.expect_ty(&typed[2], &Type::Int)?;
-                lit_int(self, &typed[1], 1, 32, "IPv4 network bits")?;
-                lit_int(self, &typed[2], 1, 128, "IPv6 network bits")?;
-                (Func::Cidr, Type::Ip)
-            }
-            "cidr6" => {
-                self.expect_ty(first, &Type::Ip)?;
-                self.expect_ty(&typed[1], &Type::Int)?;
-                lit_int(self, &typed[1], 1, 128, "IPv6 network bits")?;
-                (Func::Cidr6, Type::Ip)
-            }
-            "decode_base64" => {
-                self.expect_ty(first, &bytes)?;
-                (Func::DecodeBase64, bytes.clone())
-            }
-            _ => {
-                // lookup_json_string / lookup_json_integer
-                self.expect_ty(first, &bytes)?;
-                for t in &typed[1..] {
-                    if !matches!(t.ty, Type::Bytes | Type::Int) {
-                        return Err(self.mismatch(
-                            "Bytes or Int (a key or an array position)",
-                            &t.ty,
-                            t.span,
-                        ));
-                    }
-                }
-                if fname == "lookup_json_string" {
-                    (Func::LookupJsonString, bytes.clone())
-                } else {
-                    (Func::LookupJsonInteger, Type::Int)
-                }
-            }
-        };
         for t in &typed[1..] {
             if t.mapped {
                 return Err(self.err(ErrorKind::MisplacedStar, t.span));

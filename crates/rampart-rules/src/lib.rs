@@ -101,8 +101,8 @@ pub use scheme::{FieldId, ParserSettings, Scheme, SchemeError};
 pub use types::{MapValue, Type, Value};
 
 /// The names of all functions of the language.
-pub fn function_names() -> &'static [&'static str] {
-    functions::NAMES
+pub fn function_names() -> impl Iterator<Item = &'static str> {
+    functions::FUNCTIONS.iter().map(|f| f.name)
 }
 
 /// A compiled expression, ready to execute against any number of requests.

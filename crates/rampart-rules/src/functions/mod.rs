@@ -2,6 +2,7 @@
 //! regexes, replacement templates) compiled once at compile time.
 
 mod json;
+mod table;
 mod text;
 
 use std::borrow::Cow;
@@ -14,32 +15,8 @@ use crate::compile::Wildcard;
 use crate::exec::Val;
 use crate::ipset::network_of;
 
+pub(crate) use table::{Arg, FUNCTIONS, Typing, function};
 pub(crate) use text::{Piece, parse_replacement, push_limited};
-
-/// Every function name, for "did you mean" suggestions and documentation.
-pub(crate) const NAMES: &[&str] = &[
-    "any",
-    "all",
-    "lower",
-    "upper",
-    "len",
-    "starts_with",
-    "ends_with",
-    "concat",
-    "url_decode",
-    "to_string",
-    "substring",
-    "split",
-    "join",
-    "remove_bytes",
-    "regex_replace",
-    "wildcard_replace",
-    "cidr",
-    "cidr6",
-    "decode_base64",
-    "lookup_json_string",
-    "lookup_json_integer",
-];
 
 /// A function, with what could be prepared at compile time.
 #[derive(Debug, Clone)]
