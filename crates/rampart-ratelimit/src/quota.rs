@@ -60,21 +60,12 @@ impl Quota {
         requests_per_period: u32,
         mitigation_timeout_secs: u32,
     ) -> Result<Quota, QuotaError> {
-        if !ALLOWED_PERIODS_SECS.contains(&period_secs) {
-            return Err(QuotaError::PeriodNotAllowed(period_secs));
-        }
-        if requests_per_period == 0 {
-            return Err(QuotaError::RequestsPerPeriodZero);
-        }
-        if requests_per_period > MAX_REQUESTS_PER_PERIOD {
-            return Err(QuotaError::RequestsPerPeriodTooLarge(requests_per_period));
-        }
+        Quota::check_period(period_secs)?;
+        Quota::check_requests_per_period(requests_per_period)?;
+        Quota::check_mitigation_timeout(mitigation_timeout_secs)?;
         let mitigation = match mitigation_timeout_secs {
             0 => Mitigation::Throttle,
-            t if ALLOWED_MITIGATION_TIMEOUTS_SECS.contains(&t) => {
-                Mitigation::Block { timeout_secs: t }
-            }
-            t => return Err(QuotaError::MitigationTimeoutNotAllowed(t)),
+            t => Mitigation::Block { timeout_secs: t },
         };
         Ok(Quota {
             period_secs,
@@ -168,6 +159,34 @@ pub enum QuotaError {
     /// `mitigation_timeout` is neither 0 nor one of
     /// [`ALLOWED_MITIGATION_TIMEOUTS_SECS`].
     MitigationTimeoutNotAllowed(u32),
+}
+
+impl Quota {
+    /// Whether `period_secs` is one of [`ALLOWED_PERIODS_SECS`].
+    pub fn check_period(period_secs: u32) -> Result<(), QuotaError> {
+        match ALLOWED_PERIODS_SECS.contains(&period_secs) {
+            true => Ok(()),
+            false => Err(QuotaError::PeriodNotAllowed(period_secs)),
+        }
+    }
+
+    /// Whether `requests_per_period` is from 1 to [`MAX_REQUESTS_PER_PERIOD`].
+    pub fn check_requests_per_period(requests_per_period: u32) -> Result<(), QuotaError> {
+        match requests_per_period {
+            0 => Err(QuotaError::RequestsPerPeriodZero),
+            n if n > MAX_REQUESTS_PER_PERIOD => Err(QuotaError::RequestsPerPeriodTooLarge(n)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `mitigation_timeout_secs` is 0 or one of [`ALLOWED_MITIGATION_TIMEOUTS_SECS`].
+    pub fn check_mitigation_timeout(mitigation_timeout_secs: u32) -> Result<(), QuotaError> {
+        match mitigation_timeout_secs {
+            0 => Ok(()),
+            t if ALLOWED_MITIGATION_TIMEOUTS_SECS.contains(&t) => Ok(()),
+            t => Err(QuotaError::MitigationTimeoutNotAllowed(t)),
+        }
+    }
 }
 
 impl fmt::Display for QuotaError {

@@ -185,10 +185,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
         Some(p) => config::load_file(p),
         None => config::load_str(config::EMBEDDED_NAME, config::EMBEDDED_DEFAULT, None),
     };
-    let Loaded {
-        mut config,
-        warnings,
-    } = match loaded {
+    let Loaded { config, warnings } = match loaded {
         Ok(l) => l,
         Err(e) => {
             report(&e);
@@ -208,82 +205,90 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let signals = Signals::install();
-        if path.is_none() {
-            match rampart::demo::start().await {
-                Ok(addr) => {
-                    config.zones[0].origin = config::OriginAddr::parse(&format!("http://{addr}"))
-                        .expect("a socket address is a valid origin");
-                    tracing::info!("demo origin listening on {addr}");
-                }
-                Err(e) => {
-                    eprintln!("error: cannot start the demo origin: {e}");
-                    return ExitCode::FAILURE;
-                }
+    runtime.block_on(serve(config, path))
+}
+
+/// Serves `config` (with the demo origin when it is the embedded default) until SIGTERM or
+/// SIGINT; SIGHUP reloads `path`.
+async fn serve(mut config: config::Config, path: Option<PathBuf>) -> ExitCode {
+    let signals = Signals::install();
+    if path.is_none() {
+        match rampart::demo::start().await {
+            Ok(addr) => {
+                config.zones[0].origin = config::OriginAddr::parse(&format!("http://{addr}"))
+                    .expect("a socket address is a valid origin");
+                tracing::info!("demo origin listening on {addr}");
             }
-        }
-        let metrics = Arc::new(Metrics::new());
-        let log = match AccessLog::start(
-            &config.server.access_log,
-            &config.server.access_log_fields,
-            metrics.clone(),
-        ) {
-            Ok(l) => l,
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: cannot start the demo origin: {e}");
                 return ExitCode::FAILURE;
             }
-        };
-        let zones: Vec<String> = config.zones.iter().map(|z| z.name.clone()).collect();
-        let workers = config.server.workers;
-        let drain = config.server.drain_timeout;
-        // `local_addrs` lists `listen`, then `tls_listen`.
-        let plain = config.server.listen.len();
-        let log_at_exit = log.clone();
-        let server = match Server::start_workers(config, log, metrics, workers).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        for (i, a) in server.local_addrs.iter().enumerate() {
-            let scheme = if i < plain { "http" } else { "https" };
-            tracing::info!(
-                "rampart listening on {scheme}://{a} for zones: {}",
-                zones.join(", ")
-            );
         }
-        if let Some(a) = server.admin_addr {
-            tracing::info!("metrics on http://{a}/metrics");
+    }
+    let metrics = Arc::new(Metrics::new());
+    let log = match AccessLog::start(
+        &config.server.access_log,
+        &config.server.access_log_fields,
+        metrics.clone(),
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
         }
-        let mut signals = signals;
-        while signals.wait().await == Signal::Reload {
-            reload(path.as_deref(), &server);
+    };
+    let zones: Vec<String> = config.zones.iter().map(|z| z.name.clone()).collect();
+    let workers = config.server.workers;
+    let drain = config.server.drain_timeout;
+    // `local_addrs` lists `listen`, then `tls_listen`.
+    let plain = config.server.listen.len();
+    let log_at_exit = log.clone();
+    let server = match Server::start_workers(config, log, metrics, workers).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
         }
-        tracing::info!("shutting down: finishing in-flight requests");
-        let left = server.shutdown().await;
-        if left > 0 {
-            tracing::warn!("{left} connection(s) still open after the drain timeout; closing them");
-        }
-        // Lines of the last requests are still waiting for the writer's next batch. A sink
-        // that does not take them (a pipe nobody reads, a stalled disk) gets `drain_timeout`,
-        // then rampart exits without them rather than never.
-        let (done, flushed) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            log_at_exit.close();
-            let _ = done.send(());
-        });
-        if tokio::time::timeout(drain, flushed).await.is_err() {
-            tracing::warn!(
-                "the access log did not take its last lines within the drain timeout ({}); \
-                 exiting without them",
-                humantime::format_duration(drain)
-            );
-        }
-        ExitCode::SUCCESS
-    })
+    };
+    for (i, a) in server.local_addrs.iter().enumerate() {
+        let scheme = if i < plain { "http" } else { "https" };
+        tracing::info!(
+            "rampart listening on {scheme}://{a} for zones: {}",
+            zones.join(", ")
+        );
+    }
+    if let Some(a) = server.admin_addr {
+        tracing::info!("metrics on http://{a}/metrics");
+    }
+    let mut signals = signals;
+    while signals.wait().await == Signal::Reload {
+        reload(path.as_deref(), &server);
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    let left = server.shutdown().await;
+    if left > 0 {
+        tracing::warn!("{left} connection(s) still open after the drain timeout; closing them");
+    }
+    flush_log(log_at_exit, drain).await;
+    ExitCode::SUCCESS
+}
+
+/// Lines of the last requests are still waiting for the writer's next batch. A sink that does
+/// not take them (a pipe nobody reads, a stalled disk) gets `drain`, then rampart exits
+/// without them rather than never.
+async fn flush_log(log: AccessLog, drain: std::time::Duration) {
+    let (done, flushed) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        log.close();
+        let _ = done.send(());
+    });
+    if tokio::time::timeout(drain, flushed).await.is_err() {
+        tracing::warn!(
+            "the access log did not take its last lines within the drain timeout ({}); \
+             exiting without them",
+            humantime::format_duration(drain)
+        );
+    }
 }
 
 /// SIGHUP: loads the configuration file again and, when it is valid, swaps it in for new

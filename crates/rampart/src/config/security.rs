@@ -418,104 +418,14 @@ fn read_ip_rules(
     let (mut allow_nets, mut block_nets) = (IpSet::new(), IpSet::new());
     let mut rules = Vec::with_capacity(tables.len());
     for (i, (_, t)) in tables.iter().enumerate() {
-        let allow = match w.string(t, "mode") {
-            Some((m, _)) if m == "block" => Some(false),
-            Some((m, _)) if m == "allow" => Some(true),
-            Some((m, span)) => {
-                let msg = if m.contains("challenge") {
-                    format!(
-                        "the `{m}` mode needs browser challenges, which rampart does not have yet; use block or allow"
-                    )
-                } else {
-                    format!("unknown mode `{m}`; one of: block, allow")
-                };
-                w.error(&span, &t.key("mode"), msg);
-                None
-            }
-            None => {
-                if t.get("mode").is_none() {
-                    w.missing(t, "mode");
-                }
-                None
-            }
-        };
+        let allow = read_ip_mode(w, t);
         let value = w.string(t, "value");
         if value.is_none() && t.get("value").is_none() {
             w.missing(t, "value");
         }
         let target = match (w.string(t, "target"), value) {
             (Some((kind, kspan)), Some((v, span))) => {
-                match kind.as_str() {
-                    "ip" => match v.parse::<IpAddr>() {
-                        Ok(ip) => Some(IpTarget::Net(IpNet::from(ip))),
-                        Err(_) => {
-                            w.error(
-                                &span,
-                                &t.key("value"),
-                                format!("`{v}` is not an IP address"),
-                            );
-                            None
-                        }
-                    },
-                    "ip_range" => match v.parse::<IpNet>() {
-                        Ok(net) if net.trunc() != net => {
-                            w.error(
-                                &span,
-                                &t.key("value"),
-                                format!("`{v}` has host bits set; did you mean `{}`?", net.trunc()),
-                            );
-                            None
-                        }
-                        Ok(net) => Some(IpTarget::Net(net)),
-                        Err(_) => {
-                            w.error(
-                                &span,
-                                &t.key("value"),
-                                format!("`{v}` is not a CIDR range (e.g. 198.51.100.0/24)"),
-                            );
-                            None
-                        }
-                    },
-                    "asn" => match v.trim_start_matches("AS").parse::<u32>() {
-                        Ok(n) => {
-                            if !cx.has_asn_db {
-                                w.warn(&span, &t.key("value"), "no [geoip] asn_db is configured, so this ASN rule never matches");
-                            }
-                            Some(IpTarget::Asn(n))
-                        }
-                        Err(_) => {
-                            w.error(
-                                &span,
-                                &t.key("value"),
-                                format!("`{v}` is not an AS number (e.g. 64496 or AS64496)"),
-                            );
-                            None
-                        }
-                    },
-                    "country" => {
-                        if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
-                            if !cx.has_country_db {
-                                w.warn(&span, &t.key("value"), "no [geoip] country_db is configured, so this country rule never matches");
-                            }
-                            Some(IpTarget::Country(v.to_ascii_uppercase()))
-                        } else {
-                            w.error(
-                                &span,
-                                &t.key("value"),
-                                format!("`{v}` is not a two-letter ISO 3166-1 country code"),
-                            );
-                            None
-                        }
-                    }
-                    other => {
-                        w.error(
-                            &kspan,
-                            &t.key("target"),
-                            format!("unknown target `{other}`; one of: ip, ip_range, asn, country"),
-                        );
-                        None
-                    }
-                }
+                read_ip_target(w, t, (&kind, &kspan), (&v, &span), cx)
             }
             (None, _) => {
                 if t.get("target").is_none() {
@@ -526,42 +436,134 @@ fn read_ip_rules(
             _ => None,
         };
         let note = w.string(t, "note").map(|(s, _)| s).unwrap_or_default();
-        if let (Some(target), Some(allow)) = (target, allow) {
-            match &target {
-                IpTarget::Net(n) => {
-                    if allow {
-                        allow_nets.insert(*n);
-                    } else {
-                        block_nets.insert(*n);
-                    }
-                }
-                IpTarget::Asn(a) => {
-                    if allow {
-                        out.allow_asn.insert(*a);
-                    } else {
-                        out.block_asn.insert(*a);
-                    }
-                }
-                IpTarget::Country(c) => {
-                    if allow {
-                        out.allow_country.insert(c.clone());
-                    } else {
-                        out.block_country.insert(c.clone());
-                    }
-                }
+        let (Some(target), Some(allow)) = (target, allow) else {
+            continue;
+        };
+        match &target {
+            IpTarget::Net(n) if allow => {
+                allow_nets.insert(*n);
             }
-            rules.push(IpAccessRule {
-                target,
-                allow,
-                note,
-                index: i + 1,
-            });
+            IpTarget::Net(n) => {
+                block_nets.insert(*n);
+            }
+            IpTarget::Asn(a) if allow => {
+                out.allow_asn.insert(*a);
+            }
+            IpTarget::Asn(a) => {
+                out.block_asn.insert(*a);
+            }
+            IpTarget::Country(c) if allow => {
+                out.allow_country.insert(c.clone());
+            }
+            IpTarget::Country(c) => {
+                out.block_country.insert(c.clone());
+            }
         }
+        rules.push(IpAccessRule {
+            target,
+            allow,
+            note,
+            index: i + 1,
+        });
     }
     out.rules = Arc::new(rules);
     out.allow_nets = Arc::new(allow_nets);
     out.block_nets = Arc::new(block_nets);
     out
+}
+
+/// `mode`: `allow` (true) or `block` (false).
+fn read_ip_mode(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<bool> {
+    match w.string(t, "mode") {
+        Some((m, _)) if m == "block" => Some(false),
+        Some((m, _)) if m == "allow" => Some(true),
+        Some((m, span)) => {
+            let msg = if m.contains("challenge") {
+                format!(
+                    "the `{m}` mode needs browser challenges, which rampart does not have yet; use block or allow"
+                )
+            } else {
+                format!("unknown mode `{m}`; one of: block, allow")
+            };
+            w.error(&span, &t.key("mode"), msg);
+            None
+        }
+        None => {
+            if t.get("mode").is_none() {
+                w.missing(t, "mode");
+            }
+            None
+        }
+    }
+}
+
+/// `target` and `value`: an address, a range, an AS number or a country.
+fn read_ip_target(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    (kind, kspan): (&str, &std::ops::Range<usize>),
+    (v, span): (&str, &std::ops::Range<usize>),
+    cx: &SecurityContext<'_>,
+) -> Option<IpTarget> {
+    let bad = |w: &mut Walker<'_>, message: String| {
+        w.error(span, &t.key("value"), message);
+        None
+    };
+    match kind {
+        "ip" => match v.parse::<IpAddr>() {
+            Ok(ip) => Some(IpTarget::Net(IpNet::from(ip))),
+            Err(_) => bad(w, format!("`{v}` is not an IP address")),
+        },
+        "ip_range" => match v.parse::<IpNet>() {
+            Ok(net) if net.trunc() != net => bad(
+                w,
+                format!("`{v}` has host bits set; did you mean `{}`?", net.trunc()),
+            ),
+            Ok(net) => Some(IpTarget::Net(net)),
+            Err(_) => bad(
+                w,
+                format!("`{v}` is not a CIDR range (e.g. 198.51.100.0/24)"),
+            ),
+        },
+        "asn" => match v.trim_start_matches("AS").parse::<u32>() {
+            Ok(n) => {
+                if !cx.has_asn_db {
+                    w.warn(
+                        span,
+                        &t.key("value"),
+                        "no [geoip] asn_db is configured, so this ASN rule never matches",
+                    );
+                }
+                Some(IpTarget::Asn(n))
+            }
+            Err(_) => bad(
+                w,
+                format!("`{v}` is not an AS number (e.g. 64496 or AS64496)"),
+            ),
+        },
+        "country" if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            if !cx.has_country_db {
+                w.warn(
+                    span,
+                    &t.key("value"),
+                    "no [geoip] country_db is configured, so this country rule never matches",
+                );
+            }
+            Some(IpTarget::Country(v.to_ascii_uppercase()))
+        }
+        "country" => bad(
+            w,
+            format!("`{v}` is not a two-letter ISO 3166-1 country code"),
+        ),
+        other => {
+            w.error(
+                kspan,
+                &t.key("target"),
+                format!("unknown target `{other}`; one of: ip, ip_range, asn, country"),
+            );
+            None
+        }
+    }
 }
 
 fn read_rate_limits(
@@ -601,70 +603,8 @@ fn read_rate_limits(
                 .unwrap_or(None),
             None => None,
         };
-        let mut characteristics = Vec::new();
-        let mut chars_ok = true;
-        for (c, span) in w.strings(t, "characteristics").unwrap_or_default() {
-            let parsed = match c.as_str() {
-                "ip.src" => Some(Characteristic::IpSrc),
-                "http.host" => Some(Characteristic::Host),
-                "http.request.uri.path" => Some(Characteristic::Path),
-                "ip.src.asnum" => Some(Characteristic::Asn),
-                "ip.src.country" => Some(Characteristic::Country),
-                other => match other.split_once(':') {
-                    Some(("header", n)) if !n.is_empty() => {
-                        Some(Characteristic::Header(n.to_ascii_lowercase()))
-                    }
-                    Some(("cookie", n)) if !n.is_empty() => {
-                        Some(Characteristic::Cookie(n.to_string()))
-                    }
-                    Some(("query", n)) if !n.is_empty() => {
-                        Some(Characteristic::Query(n.to_string()))
-                    }
-                    _ => None,
-                },
-            };
-            match parsed {
-                Some(p) => characteristics.push(p),
-                None => {
-                    chars_ok = false;
-                    w.error(&span, &t.key("characteristics"), format!(
-                        "unknown characteristic `{c}`; one of: ip.src, http.host, http.request.uri.path, ip.src.asnum, ip.src.country, header:<name>, cookie:<name>, query:<name>"
-                    ));
-                }
-            }
-        }
-        if chars_ok && characteristics.is_empty() && t.get("characteristics").is_some() {
-            let span = t.span_of("characteristics");
-            w.error(
-                &span,
-                &t.key("characteristics"),
-                "at least one characteristic is needed, e.g. [\"ip.src\"]",
-            );
-        }
-        let period = w.integer(t, "period", 0..=i64::from(u32::MAX));
-        let rpp = w.integer(t, "requests_per_period", 0..=i64::from(u32::MAX));
-        let timeout = w
-            .integer(t, "mitigation_timeout", 0..=i64::from(u32::MAX))
-            .map_or((0, None), |(n, s)| (n, Some(s)));
-        let quota = match (period, rpp) {
-            (Some((p, pspan)), Some((r, rspan))) => {
-                match Quota::new(p as u32, r as u32, timeout.0 as u32) {
-                    Ok(q) => Some(q),
-                    Err(e) => {
-                        let (span, key) = match e {
-                            rampart_ratelimit::QuotaError::PeriodNotAllowed(_) => (pspan, "period"),
-                            rampart_ratelimit::QuotaError::MitigationTimeoutNotAllowed(_) => {
-                                (timeout.1.unwrap_or(pspan), "mitigation_timeout")
-                            }
-                            _ => (rspan, "requests_per_period"),
-                        };
-                        w.error(&span, &t.key(key), e.to_string());
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        let characteristics = read_characteristics(w, t);
+        let quota = read_quota(w, t);
         let action = match w.string(t, "action") {
             None => Some(RateLimitAction::Block),
             Some((a, _)) if a == "block" => Some(RateLimitAction::Block),
@@ -679,8 +619,8 @@ fn read_rate_limits(
             }
         };
         let response = read_response(w, t, MAX_RATE_LIMIT_BODY_BYTES, &id);
-        if let (Some(filter), Some(quota), Some(action), true, true) =
-            (filter, quota, action, chars_ok, enabled)
+        if let (Some(filter), Some(quota), Some(action), Some(characteristics), true) =
+            (filter, quota, action, characteristics, enabled)
         {
             out.push(Arc::new(RateLimitRule {
                 id,
@@ -695,6 +635,90 @@ fn read_rate_limits(
         }
     }
     out
+}
+
+/// `characteristics`: what a counter is kept per (at least one).
+fn read_characteristics(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Vec<Characteristic>> {
+    let mut characteristics = Vec::new();
+    let mut ok = true;
+    for (c, span) in w.strings(t, "characteristics").unwrap_or_default() {
+        let parsed = match c.as_str() {
+            "ip.src" => Some(Characteristic::IpSrc),
+            "http.host" => Some(Characteristic::Host),
+            "http.request.uri.path" => Some(Characteristic::Path),
+            "ip.src.asnum" => Some(Characteristic::Asn),
+            "ip.src.country" => Some(Characteristic::Country),
+            other => match other.split_once(':') {
+                Some(("header", n)) if !n.is_empty() => {
+                    Some(Characteristic::Header(n.to_ascii_lowercase()))
+                }
+                Some(("cookie", n)) if !n.is_empty() => Some(Characteristic::Cookie(n.to_string())),
+                Some(("query", n)) if !n.is_empty() => Some(Characteristic::Query(n.to_string())),
+                _ => None,
+            },
+        };
+        match parsed {
+            Some(p) => characteristics.push(p),
+            None => {
+                ok = false;
+                w.error(&span, &t.key("characteristics"), format!(
+                    "unknown characteristic `{c}`; one of: ip.src, http.host, http.request.uri.path, ip.src.asnum, ip.src.country, header:<name>, cookie:<name>, query:<name>"
+                ));
+            }
+        }
+    }
+    if ok && characteristics.is_empty() && t.get("characteristics").is_some() {
+        let span = t.span_of("characteristics");
+        w.error(
+            &span,
+            &t.key("characteristics"),
+            "at least one characteristic is needed, e.g. [\"ip.src\"]",
+        );
+    }
+    (ok && !characteristics.is_empty()).then_some(characteristics)
+}
+
+/// `period`, `requests_per_period` and `mitigation_timeout`: each is checked on its own, so
+/// every one that is wrong is reported, not only the first.
+fn read_quota(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Quota> {
+    let period = w.integer(t, "period", 0..=i64::from(u32::MAX));
+    let rpp = w.integer(t, "requests_per_period", 0..=i64::from(u32::MAX));
+    let timeout = w.integer(t, "mitigation_timeout", 0..=i64::from(u32::MAX));
+    let mut ok = true;
+    type Check = fn(u32) -> Result<(), rampart_ratelimit::QuotaError>;
+    let checks = [
+        ("period", &period, Quota::check_period as Check),
+        (
+            "requests_per_period",
+            &rpp,
+            Quota::check_requests_per_period,
+        ),
+        (
+            "mitigation_timeout",
+            &timeout,
+            Quota::check_mitigation_timeout,
+        ),
+    ];
+    for (key, value, check) in checks {
+        if let Some((n, span)) = value
+            && let Err(e) = check(*n as u32)
+        {
+            w.error(span, &t.key(key), e.to_string());
+            ok = false;
+        }
+    }
+    let ((p, pspan), (r, _)) = (period?, rpp?);
+    if !ok {
+        return None;
+    }
+    let timeout = timeout.map_or(0, |(n, _)| n as u32);
+    match Quota::new(p as u32, r as u32, timeout) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            w.error(&pspan, &t.key("period"), e.to_string());
+            None
+        }
+    }
 }
 
 fn read_error_pages(w: &mut Walker<'_>, zone: &Table<'_, '_>, base_dir: &Path) -> ErrorPages {

@@ -501,3 +501,20 @@ fn access_log_fields_are_every_field_unless_listed_and_keep_their_order() {
         [LogField::EdgeResponseStatus, LogField::ClientIP]
     );
 }
+
+#[test]
+fn every_wrong_number_of_a_rate_limit_is_reported() {
+    let e = errors(&zone_with(
+        "[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 7\nrequests_per_period = 0\nmitigation_timeout = 5\n",
+    ));
+    let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "zone[0].rate_limit[0].period",
+            "zone[0].rate_limit[0].requests_per_period",
+            "zone[0].rate_limit[0].mitigation_timeout"
+        ],
+        "{e:#?}"
+    );
+}

@@ -212,45 +212,9 @@ pub(super) fn read_zones(
         if name.is_none() && t.get("name").is_none() {
             w.missing(t, "name");
         }
-        let mut hosts = Vec::new();
-        match w.nonempty_strings(t, "hosts", "a zone needs at least one host") {
-            None if t.get("hosts").is_none() => w.missing(t, "hosts"),
-            None => {}
-            Some(list) => {
-                for (h, span) in list {
-                    match HostPattern::parse(&h) {
-                        Ok(p) => {
-                            let zone_name = name.clone().unwrap_or_else(|| path.clone());
-                            if let Some(other) = seen_hosts.insert(p.clone(), zone_name) {
-                                let message = if hosts.contains(&p) {
-                                    format!("host `{h}` is listed twice in this zone")
-                                } else {
-                                    format!("host `{h}` is already served by zone `{other}`")
-                                };
-                                w.error(&span, &t.key("hosts"), message);
-                            }
-                            hosts.push(p);
-                        }
-                        Err(m) => w.error(&span, &t.key("hosts"), m),
-                    }
-                }
-            }
-        }
-        let origin = match w.string(t, "origin") {
-            Some((o, span)) => match OriginAddr::parse(&o) {
-                Ok(o) => Some(o),
-                Err(m) => {
-                    w.error(&span, &t.key("origin"), m);
-                    None
-                }
-            },
-            None => {
-                if t.get("origin").is_none() {
-                    w.missing(t, "origin");
-                }
-                None
-            }
-        };
+        let zone_name = name.clone().unwrap_or_else(|| path.clone());
+        let hosts = read_hosts(w, t, &zone_name, &mut seen_hosts);
+        let origin = read_origin(w, t);
         let connect_timeout = w
             .duration(t, "origin_connect_timeout", MAX_TIMEOUT)
             .unwrap_or(Duration::from_secs(15));
@@ -262,21 +226,7 @@ pub(super) fn read_zones(
             .unwrap_or(Duration::from_secs(100));
         let security = super::security::read_zone_security(w, t, cx);
         let tls = super::read_certificate(w, t, "tls", cx.base_dir);
-        let origin_protocol = match w.string(t, "origin_protocol") {
-            None => OriginProtocol::Http1,
-            Some((p, span)) => match p.as_str() {
-                "http1" | "http/1.1" => OriginProtocol::Http1,
-                "h2" => OriginProtocol::H2,
-                other => {
-                    w.error(
-                        &span,
-                        &t.key("origin_protocol"),
-                        format!("unknown protocol `{other}`; one of: http1, h2"),
-                    );
-                    OriginProtocol::Http1
-                }
-            },
-        };
+        let origin_protocol = read_origin_protocol(w, t);
         let origin_tls = read_origin_tls(
             w,
             t,
@@ -300,6 +250,77 @@ pub(super) fn read_zones(
         }
     }
     (w.errors.len() == errors_before).then_some(zones)
+}
+
+/// `hosts`: each a name or `*.` wildcard, served by no other zone.
+fn read_hosts(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+    zone_name: &str,
+    seen: &mut HashMap<HostPattern, String>,
+) -> Vec<HostPattern> {
+    let mut hosts = Vec::new();
+    match w.nonempty_strings(t, "hosts", "a zone needs at least one host") {
+        None if t.get("hosts").is_none() => w.missing(t, "hosts"),
+        None => {}
+        Some(list) => {
+            for (h, span) in list {
+                match HostPattern::parse(&h) {
+                    Ok(p) => {
+                        if let Some(other) = seen.insert(p.clone(), zone_name.to_string()) {
+                            let message = if hosts.contains(&p) {
+                                format!("host `{h}` is listed twice in this zone")
+                            } else {
+                                format!("host `{h}` is already served by zone `{other}`")
+                            };
+                            w.error(&span, &t.key("hosts"), message);
+                        }
+                        hosts.push(p);
+                    }
+                    Err(m) => w.error(&span, &t.key("hosts"), m),
+                }
+            }
+        }
+    }
+    hosts
+}
+
+/// `origin`: `http://` or `https://` host and port.
+fn read_origin(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<OriginAddr> {
+    match w.string(t, "origin") {
+        Some((o, span)) => match OriginAddr::parse(&o) {
+            Ok(o) => Some(o),
+            Err(m) => {
+                w.error(&span, &t.key("origin"), m);
+                None
+            }
+        },
+        None => {
+            if t.get("origin").is_none() {
+                w.missing(t, "origin");
+            }
+            None
+        }
+    }
+}
+
+/// `origin_protocol`: `http1` (the default) or `h2`.
+fn read_origin_protocol(w: &mut Walker<'_>, t: &Table<'_, '_>) -> OriginProtocol {
+    match w.string(t, "origin_protocol") {
+        None => OriginProtocol::Http1,
+        Some((p, span)) => match p.as_str() {
+            "http1" | "http/1.1" => OriginProtocol::Http1,
+            "h2" => OriginProtocol::H2,
+            other => {
+                w.error(
+                    &span,
+                    &t.key("origin_protocol"),
+                    format!("unknown protocol `{other}`; one of: http1, h2"),
+                );
+                OriginProtocol::Http1
+            }
+        },
+    }
 }
 
 /// `origin_tls_verify` and `origin_ca_file`, for an `https://` origin.

@@ -209,37 +209,57 @@ pub(super) async fn exchange<'u, C: ClientSide>(
     };
     let scheme = if up.addr.tls { "https" } else { "http" };
     let request = build_request(req, scheme).map_err(Failure::Origin)?;
-    let Ok((mut response, mut body_out)) = send.send_request(request, !req.has_body()) else {
+    let Ok((response, mut body_out)) = send.send_request(request, !req.has_body()) else {
         return Err(dead(up));
     };
     let sent_at = Instant::now();
     if req.has_body() {
-        loop {
-            let chunk = client.body_chunk().await.map_err(Failure::Client)?;
-            let (data, end) = match chunk {
-                Some(data) => (data, false),
-                None => (Bytes::new(), true),
-            };
-            // An origin that gives no window for the response timeout ends the exchange.
-            match send_data(&mut body_out, data, end, policy.response).await {
-                Ok(()) => {}
-                Err(SendFailed::Closed) => {
-                    return Err(Failure::Origin(OriginError::ClosedBeforeResponse));
-                }
-                Err(SendFailed::Stalled) => {
-                    return Err(Failure::Origin(OriginError::ResponseTimedOut(
-                        policy.response,
-                    )));
-                }
+        send_body(&mut body_out, policy, client).await?;
+    }
+    let response = response_head(response, policy, client).await?;
+    Ok(origin_response(req, policy, response, addr, sent_at))
+}
+
+/// Streams the request body, as the origin's flow control allows.
+async fn send_body<C: ClientSide>(
+    body_out: &mut h2::SendStream<Bytes>,
+    policy: &Policy,
+    client: &mut C,
+) -> Result<(), Failure<C::Abort>> {
+    loop {
+        let chunk = client.body_chunk().await.map_err(Failure::Client)?;
+        let (data, end) = match chunk {
+            Some(data) => (data, false),
+            None => (Bytes::new(), true),
+        };
+        // An origin that gives no window for the response timeout ends the exchange.
+        match send_data(body_out, data, end, policy.response).await {
+            Ok(()) => {}
+            Err(SendFailed::Closed) => {
+                return Err(Failure::Origin(OriginError::ClosedBeforeResponse));
             }
-            if end {
-                break;
+            Err(SendFailed::Stalled) => {
+                return Err(Failure::Origin(OriginError::ResponseTimedOut(
+                    policy.response,
+                )));
             }
         }
+        if end {
+            return Ok(());
+        }
     }
+}
+
+/// Waits for the final response head, relaying interim responses, noticing a client that
+/// leaves.
+async fn response_head<C: ClientSide>(
+    mut response: h2::client::ResponseFuture,
+    policy: &Policy,
+    client: &mut C,
+) -> Result<http::Response<RecvStream>, Failure<C::Abort>> {
     let deadline = tokio::time::sleep(policy.response);
     tokio::pin!(deadline);
-    let response = loop {
+    loop {
         let next = poll_fn(|cx| {
             if let Poll::Ready(Some(i)) = response.poll_informational(cx) {
                 return Poll::Ready(Next::Interim(i));
@@ -258,14 +278,25 @@ pub(super) async fn exchange<'u, C: ClientSide>(
                 Next::Interim(Err(e)) | Next::Final(Err(e)) => {
                     return Err(Failure::Origin(h2_failure(e)));
                 }
-                Next::Final(Ok(r)) => break r,
+                Next::Final(Ok(r)) => return Ok(r),
             },
             abort = client.gone() => return Err(Failure::Client(abort)),
             _ = deadline.as_mut() => {
                 return Err(Failure::Origin(OriginError::ResponseTimedOut(policy.response)));
             }
         }
-    };
+    }
+}
+
+/// The origin's answer as rampart relays it: the body framed by its Content-Length when it
+/// declared one (h2 holds the DATA frames to it), else streamed.
+fn origin_response<'u>(
+    req: &OriginRequest<'_>,
+    policy: &Policy,
+    response: http::Response<RecvStream>,
+    addr: SocketAddr,
+    sent_at: Instant,
+) -> OriginResponse<'u> {
     let (parts, stream) = response.into_parts();
     let status = parts.status.as_u16();
     let declared = parts
@@ -286,7 +317,7 @@ pub(super) async fn exchange<'u, C: ClientSide>(
         BodyKind::None if status >= 200 && status != 204 => declared,
         _ => None,
     };
-    Ok(OriginResponse {
+    OriginResponse {
         head,
         kind,
         body: OriginBody::Http2(Body {
@@ -298,7 +329,7 @@ pub(super) async fn exchange<'u, C: ClientSide>(
         }),
         origin_ip: addr.ip(),
         sent_at,
-    })
+    }
 }
 
 /// A response body from a stream of an HTTP/2 origin.
