@@ -105,33 +105,23 @@ pub(crate) async fn serve(
         };
         let next = match head {
             HeadRead::Closed => return,
-            HeadRead::TimedOut => {
-                let detail = format!(
-                    "the request head did not arrive within {}",
-                    humantime::format_duration(generation.config.server.client_header_timeout)
-                );
-                let rejection = Rejection::new(EdgeError::RequestTimeout, detail);
-                reject_unparsed(
-                    &mut conn,
-                    &rt,
-                    &generation,
-                    arrival(0, Protocol::Http11),
-                    rejection,
-                )
-                .await;
-                Next::Close
-            }
-            HeadRead::Invalid(e) => {
-                let rejection =
-                    Rejection::new(EdgeError::from_request_status(e.status()), e.to_string());
-                reject_unparsed(
-                    &mut conn,
-                    &rt,
-                    &generation,
-                    arrival(0, Protocol::Http11),
-                    rejection,
-                )
-                .await;
+            HeadRead::TimedOut | HeadRead::Invalid(_) => {
+                let rejection = match head {
+                    HeadRead::Invalid(e) => {
+                        Rejection::new(EdgeError::from_request_status(e.status()), e.to_string())
+                    }
+                    _ => Rejection::new(
+                        EdgeError::RequestTimeout,
+                        format!(
+                            "the request head did not arrive within {}",
+                            humantime::format_duration(
+                                generation.config.server.client_header_timeout
+                            )
+                        ),
+                    ),
+                };
+                let arrival = arrival(0, Protocol::Http11);
+                reject_unparsed(&mut conn, &rt, &generation, arrival, rejection).await;
                 Next::Close
             }
             HeadRead::Complete(head, len) => {
