@@ -53,6 +53,8 @@ print()
 print(f"- Machine: {os.cpu_count()} cores, {cpu}; loopback only; wrk, the origin (nginx, 1 worker) and the proxy (2 workers each) share the cores.")
 print("- CPU µs/req: the proxy's own CPU time (all its processes and threads, from /proc, user + system) divided by the requests completed in the run; medians over rounds.")
 print(f"- Command: `{env} bench/run`; wrk -t2 -c{conns} -d{duration}s per run, {rounds} interleaved rounds, medians.")
+if any(p == "baseline" for _, _, p in rows):
+    print(f"- baseline: an earlier rampart, `{os.environ.get('BASELINE', '?')}`, with the same configuration, interleaved with the others.")
 if any(p == "relay" for _, _, p in rows):
     print("- null relay: bench/null-relay.c, byte copying between a client and its own origin connection with no HTTP at all; the most any epoll proxy can reach here.")
 if any(sc == "f" for sc, _, _ in rows):
@@ -70,7 +72,7 @@ for sc in ("a", "b", "c", "f", "e"):
         nginx = rows.get((sc, log, "nginx"))
         nginx_rps = med([x[0] for x in nginx]) if nginx else None
         base = direct.get("b") if sc == "b" else direct.get("e")
-        for proxy in ("rampart", "nginx", "haproxy", "relay", "direct"):
+        for proxy in ("rampart", "baseline", "nginx", "haproxy", "relay", "direct"):
             v = rows.get((sc, log, proxy))
             if not v:
                 continue

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use futures_util::stream::FuturesUnordered;
 use h2::RecvStream;
 use h2::server::SendResponse;
@@ -130,7 +130,11 @@ pub(crate) async fn serve<T>(
                 // A connection error (h2 has sent GOAWAY) or the client closed.
                 Some(Err(_)) | None => break,
             },
-            Some(()) = streams.next(), if !streams.is_empty() => {}
+            Some(()) = streams.next(), if !streams.is_empty() => {
+                // Every other stream that can go on does so before the connection is polled
+                // again: their frames then go out together, in as few writes as possible.
+                while let Some(Some(())) = streams.next().now_or_never() {}
+            }
             _ = shutdown.changed(), if drain_until.is_none() => {
                 // GOAWAY: streams in flight finish, no new ones start.
                 conn.graceful_shutdown();
