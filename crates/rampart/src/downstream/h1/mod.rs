@@ -121,7 +121,15 @@ pub(crate) async fn serve(
                     ),
                 };
                 let arrival = arrival(0, Protocol::Http11);
-                reject_unparsed(&mut conn, &rt, &generation, arrival, rejection).await;
+                // Boxed: rare, and its future would grow every idle connection's.
+                Box::pin(reject_unparsed(
+                    &mut conn,
+                    &rt,
+                    &generation,
+                    arrival,
+                    rejection,
+                ))
+                .await;
                 Next::Close
             }
             HeadRead::Complete(head, len) => {
