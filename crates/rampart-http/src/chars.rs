@@ -54,10 +54,17 @@ const fn is_reg_name_fn(b: u8) -> bool {
         )
 }
 
-/// RFC 3986 characters allowed in a request-target (unreserved, sub-delims, ":", "@", "/",
-/// "?", and "%" which is checked separately). Not "#", "[", "]" (only in an authority).
+/// Bytes allowed in a request-target: every visible ASCII character but `#`, and every byte
+/// with the high bit set (which [`crate::target`] then requires to be UTF-8).
+///
+/// This is wider than RFC 3986 on purpose. Browsers leave `[ ] { } | ^ \ \`` unencoded in
+/// paths or queries (the WHATWG URL standard's percent-encode sets) and common clients send
+/// `" < >` as typed, so refusing them refuses real sites' traffic; none of them can end the
+/// target or confuse its framing, and URL normalisation percent-encodes them before rules
+/// see the path. What stays refused breaks parsing: controls, space, DEL, a fragment (`#`,
+/// which a client never sends), bad percent-encoding and bytes that are not UTF-8.
 const fn is_target_fn(b: u8) -> bool {
-    is_reg_name_fn(b) || matches!(b, b':' | b'@' | b'/' | b'?' | b'%')
+    (b > 0x20 && b < 0x7f && b != b'#') || b >= 0x80
 }
 
 /// field-vchar, SP, HTAB and obs-text (RFC 9110 §5.5).

@@ -57,6 +57,8 @@ pub struct ChunkedDecoder {
     remaining: u64,
     line_len: usize,
     position: u64,
+    /// Data bytes of the chunks whose size line is complete.
+    announced: u64,
     trailers: Vec<u8>,
     max_trailer_bytes: usize,
 }
@@ -70,6 +72,7 @@ impl ChunkedDecoder {
             remaining: 0,
             line_len: 0,
             position: 0,
+            announced: 0,
             trailers: Vec::new(),
             max_trailer_bytes,
         }
@@ -78,6 +81,28 @@ impl ChunkedDecoder {
     /// Whether the last-chunk and the trailer section have been read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// How many data bytes the body has declared so far: the sizes of the chunks begun,
+    /// including the one whose size is being read (a size only grows as its digits arrive).
+    /// A receiver with a body limit can refuse a body as soon as this passes it, without
+    /// waiting for data that would only be thrown away.
+    pub fn declared(&self) -> u64 {
+        let reading_size = matches!(
+            self.state,
+            State::Size { .. }
+                | State::SizeBws
+                | State::ExtNameStart
+                | State::ExtName
+                | State::ExtAfterName
+                | State::ExtValueStart
+                | State::ExtValueToken
+                | State::ExtValueQuoted
+                | State::ExtValueEscape
+                | State::SizeLf
+        );
+        self.announced
+            .saturating_add(if reading_size { self.size } else { 0 })
     }
 
     /// The raw trailer section seen (field lines with their CRLFs), possibly empty.
@@ -196,6 +221,7 @@ impl ChunkedDecoder {
                         self.state = State::TrailerStart;
                     } else {
                         self.remaining = self.size;
+                        self.announced = self.announced.saturating_add(self.size);
                         self.state = State::Data;
                     }
                 }
@@ -358,5 +384,25 @@ mod tests {
             d.decode(&line, &mut Vec::new()).unwrap_err().kind(),
             E::ChunkLineTooLong
         );
+    }
+
+    #[test]
+    fn the_declared_size_grows_with_each_digit_and_chunk() {
+        let mut d = ChunkedDecoder::new(64);
+        let mut out = Vec::new();
+        assert_eq!(d.declared(), 0);
+        d.decode(b"5\r\nhello\r\n1", &mut out).unwrap();
+        assert_eq!(d.declared(), 6, "5 bytes, and the next chunk's first digit");
+        d.decode(b"0", &mut out).unwrap();
+        assert_eq!(d.declared(), 5 + 0x10);
+        d.decode(b"00000;x=y", &mut out).unwrap();
+        assert_eq!(
+            d.declared(),
+            5 + 0x1000000,
+            "extensions do not hide the size"
+        );
+        let mut d = ChunkedDecoder::new(64);
+        d.decode(b"ffffffffffffffff", &mut out).unwrap();
+        assert_eq!(d.declared(), u64::MAX, "known before the line ends");
     }
 }

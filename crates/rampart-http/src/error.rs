@@ -25,7 +25,7 @@ pub enum RequestErrorKind {
     MissingRequestTarget,
     /// More than one space, or other whitespace, between request-line parts (RFC 9112 §3).
     ExtraWhitespaceInRequestLine,
-    /// A byte outside RFC 3986 in the request-target.
+    /// A control, space, DEL, `#`, or a byte that is not UTF-8, in the request-target.
     InvalidTargetByte {
         /// The offending byte.
         byte: u8,
@@ -199,7 +199,7 @@ impl fmt::Display for RequestError {
             ),
             InvalidTargetByte { byte } => write!(
                 f,
-                "invalid byte {} in the request-target at offset {at}: only RFC 3986 characters are allowed",
+                "invalid byte {} in the request-target at offset {at}: controls, space, DEL, '#' and bytes that are not UTF-8 are refused",
                 describe_byte(*byte)
             ),
             InvalidPercentEncoding => write!(

@@ -1,7 +1,10 @@
 //! Entry points for the fuzz targets in `fuzz/`, which are one-liners calling these. Each
 //! checks invariants that must hold for any input, not just that nothing panics.
 
-use crate::{ChunkedDecoder, Limits, Parse, Version, parse_request_head, parse_response_head};
+use crate::{
+    ChunkedDecoder, Limits, Normalization, Parse, Version, normalize_path, parse_request_head,
+    parse_response_head,
+};
 
 /// Any bytes: parsing never panics; a parsed head re-serialises to bytes that parse to the
 /// same head; a rejection's offset lies within the input.
@@ -97,5 +100,36 @@ pub fn fuzz_response_head(data: &[u8]) {
         assert!((100..=599).contains(&head.status()));
         assert!(matches!(head.version(), Version::Http10 | Version::Http11));
         let _ = head.body(false);
+    }
+}
+
+/// Any bytes as a path: normalising gives plain ASCII that starts with `/`, has no `..`
+/// segment left (the path never climbs above the root), and normalising it again changes
+/// nothing. A target the request parser accepts normalises the same way.
+pub fn fuzz_normalize(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let path = if text.starts_with('/') {
+        text.into_owned()
+    } else {
+        format!("/{text}")
+    };
+    for kind in [Normalization::Cloudflare, Normalization::Rfc3986] {
+        let once = normalize_path(&path, kind);
+        assert!(
+            once.is_ascii() && once.starts_with('/'),
+            "{path:?} -> {once:?}"
+        );
+        assert!(!once.split('/').any(|s| s == ".."), "{path:?} -> {once:?}");
+        if kind == Normalization::Cloudflare {
+            assert!(
+                !once.contains("//") && !once.contains('\\'),
+                "{path:?} -> {once:?}"
+            );
+        }
+        let twice = normalize_path(&once, kind);
+        assert_eq!(
+            once, twice,
+            "{path:?} is not normal after one pass ({kind:?})"
+        );
     }
 }

@@ -16,6 +16,8 @@
 //! - [`parse_response_head`] reads an origin's response head and its body framing, with the
 //!   same field tokeniser's building blocks (bare LF line endings allowed, as RFC 9112 §2.2
 //!   lets a recipient); it is tested to accept exactly what httparse does.
+//! - [`normalize_path`] gives a path the one spelling that rules judge (Cloudflare's URL
+//!   normalisation: escapes, literal bytes, `\`, repeated slashes, dot segments).
 //! - The `write_*` functions serialise heads and chunks.
 //!
 //! ```
@@ -33,10 +35,10 @@
 //! assert_eq!(&raw[len..], b"hello");
 //!
 //! // Every rejection says what, where, and which status.
-//! let err = parse_request_head(b"GET /a<b HTTP/1.1\r\nHost: x\r\n\r\n", &Limits::default()).unwrap_err();
+//! let err = parse_request_head(b"GET /a\x7fb HTTP/1.1\r\nHost: x\r\n\r\n", &Limits::default()).unwrap_err();
 //! assert_eq!(err.status(), 400);
 //! assert_eq!(err.offset(), 6);
-//! assert!(err.to_string().contains("0x3c ('<')"));
+//! assert!(err.to_string().contains("0x7f"));
 //! # Ok::<(), rampart_http::RequestError>(())
 //! ```
 
@@ -49,6 +51,7 @@ mod error;
 mod fields;
 mod framing;
 mod fuzzing;
+mod normalize;
 mod request;
 mod response;
 mod target;
@@ -60,7 +63,8 @@ pub use error::{
 };
 pub use fields::{Headers, RawHeaders};
 pub use framing::{BodyFraming, ResponseBody, is_standard_hop_by_hop};
-pub use fuzzing::{fuzz_chunked, fuzz_request_head, fuzz_response_head};
+pub use fuzzing::{fuzz_chunked, fuzz_normalize, fuzz_request_head, fuzz_response_head};
+pub use normalize::{Normalization, normalize_path};
 pub use request::{MAX_LEADING_EMPTY_LINES, RequestHead, parse_request_head};
 pub use response::{ResponseHead, parse_response_head};
 pub use target::{Authority, TargetForm};

@@ -285,7 +285,7 @@ pub(crate) fn parse_target(t: &[u8]) -> Result<TargetParts, (RequestErrorKind, u
             .position(|&b| b == b'/' || b == b'?')
             .map_or(t.len(), |i| auth_start + i);
         for (i, &b) in t[auth_start..auth_end].iter().enumerate() {
-            if !(is_target_byte(b) || b == b'[' || b == b']') {
+            if !is_authority_byte(b) {
                 return Err((
                     RequestErrorKind::InvalidTargetByte { byte: b },
                     auth_start + i,
@@ -303,7 +303,7 @@ pub(crate) fn parse_target(t: &[u8]) -> Result<TargetParts, (RequestErrorKind, u
     // authority-form: host:port (only meaningful for CONNECT).
     if t.contains(&b':') && !t.contains(&b'/') && !t.contains(&b'?') {
         for (i, &b) in t.iter().enumerate() {
-            if !(is_target_byte(b) || b == b'[' || b == b']') {
+            if !is_authority_byte(b) {
                 return Err((RequestErrorKind::InvalidTargetByte { byte: b }, i));
             }
         }
@@ -320,10 +320,18 @@ pub(crate) fn parse_target(t: &[u8]) -> Result<TargetParts, (RequestErrorKind, u
     }
 }
 
+/// A byte of an authority as the target check sees it: a target byte that is ASCII (the
+/// host parser then checks the authority itself).
+fn is_authority_byte(b: u8) -> bool {
+    b.is_ascii() && is_target_byte(b)
+}
+
 /// Checks the characters and percent-encoding of a path and query; returns where the first
-/// `?` is (offset by `base`), if any.
+/// `?` is (offset by `base`), if any. Bytes with the high bit set must be UTF-8, so that the
+/// target is text for the rules and the logs.
 fn check_chars(s: &[u8], base: usize) -> Result<Option<usize>, (RequestErrorKind, usize)> {
     let mut query = None;
+    let mut high = false;
     let mut i = 0;
     loop {
         i += plain_target_prefix_len(&s[i..]);
@@ -331,6 +339,7 @@ fn check_chars(s: &[u8], base: usize) -> Result<Option<usize>, (RequestErrorKind
         if !is_target_byte(b) {
             return Err((RequestErrorKind::InvalidTargetByte { byte: b }, base + i));
         }
+        high |= b >= 0x80;
         if b == b'?' && query.is_none() {
             query = Some(base + i);
         }
@@ -344,6 +353,13 @@ fn check_chars(s: &[u8], base: usize) -> Result<Option<usize>, (RequestErrorKind
             continue;
         }
         i += 1;
+    }
+    if high && let Err(e) = std::str::from_utf8(s) {
+        let at = e.valid_up_to();
+        return Err((
+            RequestErrorKind::InvalidTargetByte { byte: s[at] },
+            base + at,
+        ));
     }
     Ok(query)
 }
@@ -470,12 +486,19 @@ mod tests {
             }
             i += 1;
         }
+        if let Err(e) = std::str::from_utf8(s) {
+            let at = e.valid_up_to();
+            return Err((
+                RequestErrorKind::InvalidTargetByte { byte: s[at] },
+                base + at,
+            ));
+        }
         Ok(query)
     }
 
     #[test]
     fn path_checks_agree_with_the_bytewise_check() {
-        let alphabet = b"aZ09/._=&-?%%%fG~!:@ #\x7f\x80\t";
+        let alphabet = b"aZ09/._=&-?%%%fG~!:@ #\x7f\x80\t[|\\\xc3\xa9\xe2";
         let mut rng = 0x0123_4567_89ab_cdefu64;
         let (mut ok, mut err) = (0, 0);
         for _ in 0..200_000 {

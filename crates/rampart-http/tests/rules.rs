@@ -117,9 +117,8 @@ fn request_line_rules() {
 
 #[test]
 fn request_target_rules() {
-    for b in [
-        b' ', b'"', b'<', b'>', b'\\', b'^', b'`', b'{', b'|', b'}', b'#', 0x01, 0x7f, 0xc3,
-    ] {
+    // What breaks parsing is refused: controls, space, DEL, a fragment, bytes not UTF-8.
+    for b in [b' ', b'#', 0x01, 0x0b, 0x7f, 0xc3, 0x80, 0xff] {
         let mut raw = b"GET /a".to_vec();
         raw.push(b);
         raw.extend_from_slice(b"b HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -129,7 +128,41 @@ fn request_target_rules() {
             "byte 0x{b:02x}"
         );
     }
+    // What browsers and common clients send is served (the WHATWG URL standard leaves these
+    // unencoded in paths or queries), and so is UTF-8.
+    for target in [
+        &b"/?filter[name]=x"[..],
+        b"/?a[]=1",
+        b"/?q={a:1}",
+        b"/?q=a|b",
+        b"/?q=a^b",
+        b"/?q=`x`",
+        b"/a|b",
+        b"/a[1]",
+        b"/a\\b",
+        b"/q=\"x\"<y>",
+        "/caf\u{e9}/\u{2603}?q=\u{1f600}".as_bytes(),
+        b"http://a/x{y}",
+    ] {
+        let mut raw = b"GET ".to_vec();
+        raw.extend_from_slice(target);
+        raw.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        let Ok(Parse::Complete((head, _))) = parse_request_head(&raw, &Limits::default()) else {
+            panic!("{:?} is refused", String::from_utf8_lossy(target));
+        };
+        assert_eq!(head.target().as_bytes(), target);
+    }
     let cases: &[(&[u8], K, usize)] = &[
+        (
+            b"GET /\xe2\x98 HTTP/1.1\r\nHost: a\r\n\r\n",
+            K::InvalidTargetByte { byte: 0xe2 },
+            5,
+        ),
+        (
+            b"GET http://\xc3\xa9/ HTTP/1.1\r\nHost: a\r\n\r\n",
+            K::InvalidTargetByte { byte: 0xc3 },
+            11,
+        ),
         (
             b"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
             K::InvalidPercentEncoding,
@@ -475,12 +508,15 @@ fn leading_empty_lines_are_ignored_and_partial_heads_wait() {
 
 #[test]
 fn every_error_kind_has_a_name_and_a_sentence() {
-    let e = parse_request_head(b"GET /a<b HTTP/1.1\r\nHost: a\r\n\r\n", &Limits::default())
-        .unwrap_err();
+    let e = parse_request_head(
+        b"GET /a\x7fb HTTP/1.1\r\nHost: a\r\n\r\n",
+        &Limits::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.kind().name(), "invalid_target_byte");
     assert_eq!(
         e.to_string(),
-        "invalid byte 0x3c ('<') in the request-target at offset 6: only RFC 3986 characters are allowed"
+        "invalid byte 0x7f in the request-target at offset 6: controls, space, DEL, '#' and bytes that are not UTF-8 are refused"
     );
     assert!(e.closes_connection());
 }

@@ -222,7 +222,11 @@ impl Checker<'_> {
                 })
             }
             ExprKind::Index { base, index } => {
-                let b = self.expr(base, false)?;
+                // `a[*][0]`: an index after `[*]` applies to each element.
+                let b = self.expr(base, allow_mapped)?;
+                if b.mapped {
+                    return self.index_each(b, index, e.span);
+                }
                 match index {
                     IndexKind::Star => {
                         if !allow_mapped {
@@ -261,17 +265,7 @@ impl Checker<'_> {
                                 b.span,
                             ));
                         };
-                        let pos = parse_int(self.text(*span))
-                            .and_then(|i| usize::try_from(i).ok())
-                            .ok_or_else(|| {
-                                self.err(
-                                    ErrorKind::InvalidArgument {
-                                        message: "an array index must be a non-negative integer"
-                                            .into(),
-                                    },
-                                    *span,
-                                )
-                            })?;
+                        let pos = self.position(*span)?;
                         Ok(typed(
                             Node::Index(Box::new(b.node), IndexKey::Position(pos)),
                             (**inner).clone(),
@@ -281,6 +275,42 @@ impl Checker<'_> {
             }
             ExprKind::Call { name, args } => self.call(e.span, *name, args),
         }
+    }
+
+    /// The array index written at `at`.
+    fn position(&self, at: Span) -> R<usize> {
+        parse_int(self.text(at))
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(|| {
+                self.err(
+                    ErrorKind::InvalidArgument {
+                        message: "an array index must be a non-negative integer".into(),
+                    },
+                    at,
+                )
+            })
+    }
+
+    /// An index after `[*]` (`names[*][0]`, `args[*]["k"]`): applied to each element of the
+    /// array `b` stands for; the result is mapped too.
+    fn index_each(&mut self, b: Typed, index: &IndexKind, span: Span) -> R<Typed> {
+        let (key, inner) = match (index, &b.ty) {
+            (IndexKind::Position(at), Type::Array(inner)) => {
+                (IndexKey::Position(self.position(*at)?), inner)
+            }
+            (IndexKind::Key(lit), Type::Map(inner)) => {
+                (IndexKey::Key(self.lit_bytes(lit)?.into()), inner)
+            }
+            (IndexKind::Star, _) => return Err(self.err(ErrorKind::MisplacedStar, span)),
+            (_, other) => return Err(self.mismatch("an Array or a Map", other, b.span)),
+        };
+        Ok(Typed {
+            ty: (**inner).clone(),
+            node: Node::IndexEach(Box::new(b.node), key),
+            mapped: true,
+            span,
+            literal: None,
+        })
     }
 
     fn lit_bytes(&self, lit: &Literal) -> R<Vec<u8>> {

@@ -170,6 +170,9 @@ pub(crate) enum Node {
     Field(FieldId),
     Const(ConstVal),
     Index(Box<Node>, IndexKey),
+    /// The index applied to each element of an array (`names[*][0]`): an array of the
+    /// elements that have it.
+    IndexEach(Box<Node>, IndexKey),
     /// A function call. When `mapped`, `args[0]` yields an array and the
     /// function is applied to each element, giving an array.
     Call {
@@ -209,7 +212,34 @@ pub(crate) enum ConstVal {
     Ip(IpAddr),
 }
 
+/// `v[key]`: `None` when `v` has no such element.
+fn index<'c>(v: Val<'c>, key: &IndexKey) -> Option<Val<'c>> {
+    match (v, key) {
+        (Val::ArrayRef(a), IndexKey::Position(i)) => a.get(*i).map(Val::from_ref),
+        (Val::Array(a), IndexKey::Position(i)) => a.into_iter().nth(*i),
+        (Val::MapRef(m), IndexKey::Key(k)) => m.get(&k[..]).map(Val::from_ref),
+        _ => None,
+    }
+}
+
 impl Node {
+    /// Calls `f` with every field the node reads (a field read twice, twice).
+    pub(crate) fn each_field(&self, f: &mut impl FnMut(FieldId)) {
+        match self {
+            Node::Field(id) | Node::FieldCompare { field: id, .. } => f(*id),
+            Node::Const(_) => {}
+            Node::Index(inner, _)
+            | Node::IndexEach(inner, _)
+            | Node::Not(inner)
+            | Node::NotEach(inner) => inner.each_field(f),
+            Node::Call { args, .. } => args.iter().for_each(|a| a.each_field(f)),
+            Node::Compare { lhs, .. } => lhs.each_field(f),
+            Node::And(items) | Node::Or(items) | Node::Xor(items) => {
+                items.iter().for_each(|n| n.each_field(f));
+            }
+        }
+    }
+
     /// Evaluates a Bool-typed node.
     pub(crate) fn eval_bool(&self, ctx: &ExecutionContext<'_>) -> bool {
         match self {
@@ -249,12 +279,14 @@ impl Node {
                 ConstVal::Bytes(b) => Val::Bytes(Cow::Borrowed(b)),
                 ConstVal::Ip(ip) => Val::Ip(*ip),
             }),
-            Node::Index(base, key) => match (base.eval(ctx)?, key) {
-                (Val::ArrayRef(a), IndexKey::Position(i)) => a.get(*i).map(Val::from_ref),
-                (Val::Array(a), IndexKey::Position(i)) => a.into_iter().nth(*i),
-                (Val::MapRef(m), IndexKey::Key(k)) => m.get(&k[..]).map(Val::from_ref),
-                _ => None,
-            },
+            Node::Index(base, key) => index(base.eval(ctx)?, key),
+            Node::IndexEach(base, key) => Some(Val::Array(
+                base.eval(ctx)?
+                    .into_elements()
+                    .into_iter()
+                    .filter_map(|e| index(e, key))
+                    .collect(),
+            )),
             Node::Call { func, args, mapped } => {
                 if *mapped {
                     let elements = args[0].eval(ctx)?.into_elements();

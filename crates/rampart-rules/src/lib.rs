@@ -79,6 +79,8 @@ mod compile;
 mod error;
 mod exec;
 mod functions;
+mod http_body;
+mod http_request;
 mod http_scheme;
 mod ipset;
 mod lexer;
@@ -92,7 +94,8 @@ use std::fmt;
 
 pub use error::{CompileError, ErrorKind, Span};
 pub use exec::{ExecutionContext, FieldSource};
-pub use http_scheme::{HttpField, HttpRequestFields, header_map};
+pub use http_request::{HttpRequestFields, header_map};
+pub use http_scheme::HttpField;
 pub use ipset::IpSet;
 pub use lists::{List, Lists};
 pub use parse::Ast;
@@ -122,6 +125,14 @@ impl Filter {
     /// Whether the request in `ctx` matches.
     pub fn execute(&self, ctx: &ExecutionContext<'_>) -> bool {
         self.root.eval_bool(ctx)
+    }
+
+    /// Whether the expression reads the field `id` (so a host can prepare only what its
+    /// rules read: the request body, for instance).
+    pub fn reads(&self, id: FieldId) -> bool {
+        let mut found = false;
+        self.root.each_field(&mut |f| found |= f == id);
+        found
     }
 }
 

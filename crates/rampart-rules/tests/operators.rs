@@ -342,3 +342,94 @@ fn http_request_fields_serve_a_scheme_declared_in_another_order() {
         assert_eq!((id.index(), ty), (i, field.field_type()));
     }
 }
+
+/// The body fields as Cloudflare documents them, with its own examples: form fields not
+/// decoded, multipart parts with their names and headers (`names[*][0]`), the sniffed type.
+#[test]
+fn body_fields_follow_cloudflare_s_examples() {
+    let scheme = Scheme::http();
+    let eval = |req: &HttpRequestFields, e: &str| {
+        let f = Compiler::new(&scheme)
+            .compile(e)
+            .unwrap_or_else(|err| panic!("{err}"));
+        f.execute(&ExecutionContext::new(&scheme, req))
+    };
+    let mut form = HttpRequestFields::from_parts(
+        "POST",
+        "/",
+        "HTTP/1.1",
+        vec![(
+            "Content-Type".into(),
+            b"application/x-www-form-urlencoded; charset=utf-8".to_vec(),
+        )],
+    );
+    form.body = b"username=admin&q=a%20b&username=root".to_vec();
+    assert!(eval(
+        &form,
+        r#"any(http.request.body.form["username"][*] == "admin")"#
+    ));
+    assert!(eval(
+        &form,
+        r#"http.request.body.form.names[2] == "username""#
+    ));
+    assert!(eval(
+        &form,
+        r#"any(http.request.body.form.values[*] == "a%20b")"#
+    ));
+    assert!(!eval(&form, "http.request.body.truncated"));
+    let mut part = HttpRequestFields::from_parts(
+        "POST",
+        "/",
+        "HTTP/1.1",
+        vec![(
+            "content-type".into(),
+            b"multipart/form-data; boundary=XX".to_vec(),
+        )],
+    );
+    part.body = b"--XX\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice_doe\r\n--XX\r\nContent-Disposition: form-data; name=\"picture\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\r\n--XX--\r\n".to_vec();
+    part.body_truncated = true;
+    for (e, want) in [
+        (
+            r#"any(http.request.body.multipart.names[*][0] == "picture")"#,
+            true,
+        ),
+        (
+            r#"any(http.request.body.multipart["username"][*] == "alice_doe")"#,
+            true,
+        ),
+        (
+            r#"any(http.request.body.multipart.values[*] == "alice_doe")"#,
+            true,
+        ),
+        (
+            r#"any(http.request.body.multipart.filenames[*][0] == "a.png")"#,
+            true,
+        ),
+        (
+            r#"any(http.request.body.multipart.content_types[*][0] == "image/png")"#,
+            true,
+        ),
+        (
+            r#"any(http.request.body.multipart.content_dispositions[*][0] in {"form-data; name=\"username\""})"#,
+            true,
+        ),
+        (r#"http.request.body.mime == """#, true),
+        ("http.request.body.truncated", true),
+        (
+            r#"any(http.request.body.form.names[*] == "username")"#,
+            false,
+        ),
+    ] {
+        assert_eq!(eval(&part, e), want, "{e}");
+    }
+    let pdf = HttpRequestFields {
+        body: b"%PDF-1.7 ...".to_vec(),
+        ..Default::default()
+    };
+    assert!(eval(&pdf, r#"http.request.body.mime == "application/pdf""#));
+    assert!(
+        Compiler::new(&scheme)
+            .compile("any(http.request.headers[*][*] == \"x\")")
+            .is_err()
+    );
+}

@@ -46,6 +46,7 @@ pub mod pipeline;
 pub mod rules_cli;
 pub mod runtime;
 pub mod session;
+pub mod signals;
 pub mod state;
 pub mod stream;
 pub mod text;

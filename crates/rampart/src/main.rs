@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use rampart::config::{self, ConfigErrors, Loaded};
 use rampart::listen::Server;
 use rampart::observe::{AccessLog, Metrics};
+use rampart::signals::{Signal, Signals};
 
 /// rampart: a self-hosted edge reverse proxy.
 #[derive(Parser)]
@@ -24,6 +25,8 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(short, long)]
         config: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
     },
     /// Validate a configuration file and report every problem with file, line, column and key.
     Check {
@@ -41,6 +44,74 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+}
+
+/// What `rampart run` may change of the configuration it runs, for a first run or a test.
+#[derive(clap::Args)]
+struct Overrides {
+    /// Accept HTTP on ADDR instead of the configuration's `server.listen` (repeat for more).
+    #[arg(long = "listen", value_name = "ADDR")]
+    listen: Vec<std::net::SocketAddr>,
+    /// Serve /metrics on ADDR instead of `server.admin_listen`; `off` serves no metrics.
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_admin_listen)]
+    admin_listen: Option<AdminListen>,
+    /// Accept TLS on ADDR instead of the configuration's `server.tls_listen` (repeat for more).
+    #[arg(long = "tls-listen", value_name = "ADDR")]
+    tls_listen: Vec<std::net::SocketAddr>,
+    /// HTTPS for local use: a self-signed certificate for the zones' hosts (written to
+    /// certs/, never for production), served on 127.0.0.1:8443 unless `tls_listen` is set.
+    #[arg(long)]
+    tls_dev: bool,
+}
+
+/// `--admin-listen`: an address, or off.
+#[derive(Clone, Copy)]
+struct AdminListen(Option<std::net::SocketAddr>);
+
+fn parse_admin_listen(s: &str) -> Result<AdminListen, String> {
+    if s == "off" {
+        return Ok(AdminListen(None));
+    }
+    s.parse()
+        .map(|a| AdminListen(Some(a)))
+        .map_err(|e| format!("`{s}` is not an address like 127.0.0.1:9191, nor `off`: {e}"))
+}
+
+impl Overrides {
+    /// Applies the flags to `config`; an error says what could not be done.
+    fn apply(&self, config: &mut config::Config) -> Result<(), String> {
+        if !self.listen.is_empty() {
+            config.server.listen = self.listen.clone();
+        }
+        if !self.tls_listen.is_empty() {
+            config.server.tls_listen = self.tls_listen.clone();
+        }
+        if let Some(AdminListen(a)) = self.admin_listen {
+            config.server.admin_listen = a;
+        }
+        if self.tls_dev {
+            let mut hosts: Vec<String> = config
+                .zones
+                .iter()
+                .flat_map(|z| z.hosts.iter().map(|h| h.to_string()))
+                .collect();
+            hosts.dedup();
+            let (cert, key) = rampart::tls::write_dev_certificate(&hosts, "certs".as_ref())?;
+            config.server.default_certificate = Some(rampart::tls::ServerCert::load(&cert, &key)?);
+            if config.server.tls_listen.is_empty() {
+                config.server.tls_listen = vec![([127, 0, 0, 1], 8443).into()];
+            }
+            tracing::info!(
+                "--tls-dev: a self-signed certificate for {} in {} (try curl --cacert {} https://{}:{}/)",
+                hosts.join(", "),
+                cert.display(),
+                cert.display(),
+                hosts.first().map_or("localhost", String::as_str),
+                config.server.tls_listen[0].port()
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Subcommand)]
@@ -64,6 +135,9 @@ enum RulesCommand {
     Check {
         /// The expression, e.g. 'http.request.uri.path wildcard "/admin*"'.
         expression: String,
+        /// A configuration whose `[[list]]`s the expression may name.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
     /// Evaluate an expression against a raw HTTP/1.1 request; prints true or false.
     /// Exit status: 0 for true, 1 for false, 2 for an error.
@@ -76,7 +150,16 @@ enum RulesCommand {
         /// The client IP the request is taken to come from.
         #[arg(long, default_value = "127.0.0.1")]
         client_ip: std::net::IpAddr,
+        /// A configuration whose `[[list]]`s the expression may name.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
+}
+
+/// Whether the error log is coloured: only when stderr is a terminal and `NO_COLOR` is not set.
+fn use_colour() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -87,10 +170,13 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour for a person at a terminal; a file or a pipe gets plain text (NO_COLOR is
+        // honoured too).
+        .with_ansi(use_colour())
         .init();
     match cli.command {
         Command::Check { config } => check(&config),
-        Command::Run { config } => run(config),
+        Command::Run { config, overrides } => run(config, &overrides),
         Command::Certs {
             command: CertsCommand::Dev { hosts, dir },
         } => match rampart::tls::write_dev_certificate(&hosts, &dir) {
@@ -109,8 +195,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Rules {
-            command: RulesCommand::Check { expression },
-        } => match rampart::rules_cli::check(&expression) {
+            command: RulesCommand::Check { expression, config },
+        } => match rampart::rules_cli::lists(config.as_deref())
+            .and_then(|lists| rampart::rules_cli::check(&expression, &lists))
+        {
             Ok(_) => {
                 println!("ok");
                 ExitCode::SUCCESS
@@ -126,10 +214,13 @@ fn main() -> ExitCode {
                     expression,
                     request,
                     client_ip,
+                    config,
                 },
         } => {
-            let result = rampart::rules_cli::read_request(&request)
-                .and_then(|raw| rampart::rules_cli::test(&expression, &raw, client_ip));
+            let result = rampart::rules_cli::lists(config.as_deref()).and_then(|lists| {
+                let raw = rampart::rules_cli::read_request(&request)?;
+                rampart::rules_cli::test(&expression, &raw, client_ip, &lists)
+            });
             match result {
                 Ok(true) => {
                     println!("true");
@@ -180,12 +271,15 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-fn run(path: Option<PathBuf>) -> ExitCode {
+fn run(path: Option<PathBuf>, overrides: &Overrides) -> ExitCode {
     let loaded = match &path {
         Some(p) => config::load_file(p),
         None => config::load_str(config::EMBEDDED_NAME, config::EMBEDDED_DEFAULT, None),
     };
-    let Loaded { config, warnings } = match loaded {
+    let Loaded {
+        mut config,
+        warnings,
+    } = match loaded {
         Ok(l) => l,
         Err(e) => {
             report(&e);
@@ -194,6 +288,10 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     };
     for w in &warnings {
         tracing::warn!("{w}");
+    }
+    if let Err(e) = overrides.apply(&mut config) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -209,7 +307,7 @@ fn run(path: Option<PathBuf>) -> ExitCode {
 }
 
 /// Serves `config` (with the demo origin when it is the embedded default) until SIGTERM or
-/// SIGINT; SIGHUP reloads `path`.
+/// SIGINT; SIGHUP reloads `path` and reopens the access log, SIGUSR1 only reopens it.
 async fn serve(mut config: config::Config, path: Option<PathBuf>) -> ExitCode {
     let signals = Signals::install();
     if path.is_none() {
@@ -261,8 +359,15 @@ async fn serve(mut config: config::Config, path: Option<PathBuf>) -> ExitCode {
         tracing::info!("metrics on http://{a}/metrics");
     }
     let mut signals = signals;
-    while signals.wait().await == Signal::Reload {
-        reload(path.as_deref(), &server);
+    loop {
+        match signals.wait().await {
+            Signal::Stop => break,
+            Signal::Reload => {
+                reload(path.as_deref(), &server);
+                log_at_exit.reopen();
+            }
+            Signal::ReopenLogs => log_at_exit.reopen(),
+        }
     }
     tracing::info!("shutting down: finishing in-flight requests");
     let left = server.shutdown().await;
@@ -321,70 +426,6 @@ fn reload(path: Option<&std::path::Path>, server: &Server) {
                 "SIGHUP: {} is not valid; still running the previous configuration",
                 path.display()
             );
-        }
-    }
-}
-
-/// What a signal asks for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Signal {
-    /// SIGTERM or Ctrl-C: drain and exit 0.
-    Stop,
-    /// SIGHUP: reload the configuration file.
-    Reload,
-}
-
-/// Ctrl-C, SIGTERM and SIGHUP, installed before any listener is bound: a signal that arrives
-/// as soon as the port accepts connections must already mean "drain and exit 0" (or
-/// "reload"), not the default action of killing the process.
-struct Signals {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    int: Option<tokio::signal::unix::Signal>,
-    #[cfg(unix)]
-    hup: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn install() -> Signals {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Signals {
-                term: signal(SignalKind::terminate()).ok(),
-                int: signal(SignalKind::interrupt()).ok(),
-                hup: signal(SignalKind::hangup()).ok(),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            Signals {}
-        }
-    }
-
-    /// The next signal.
-    async fn wait(&mut self) -> Signal {
-        #[cfg(unix)]
-        {
-            async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-                match s {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            }
-            tokio::select! {
-                _ = next(&mut self.term) => Signal::Stop,
-                _ = next(&mut self.int) => Signal::Stop,
-                _ = next(&mut self.hup) => Signal::Reload,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            Signal::Stop
         }
     }
 }

@@ -321,3 +321,163 @@ fn a_port_taken_by_another_process_fails_start_up() {
     );
     drop(taken);
 }
+
+/// Free loopback ports for a child process.
+#[cfg(unix)]
+fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// logrotate's way: the log is renamed, then SIGUSR1 (or SIGHUP) has rampart open a new file
+/// of the old name; lines go to the renamed file until then, and to the new one after.
+#[cfg(unix)]
+#[test]
+fn sigusr1_and_sighup_reopen_the_access_log() {
+    let free = free_port();
+    let log = temp("access.log", "");
+    let p = temp(
+        "reopen.toml",
+        &config_for(
+            free,
+            &format!("access_log = \"{}\"", log.display()),
+            "\"a.test\"",
+        ),
+    );
+    let mut child = run_with(&p, std::process::Stdio::null());
+    wait_until_listening(free);
+    let lines_in = |path: &std::path::Path, n: usize| {
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.lines().count() >= n {
+                return text.lines().count();
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let mut rotated = Vec::new();
+    for (i, signal) in ["-USR1", "-HUP"].into_iter().enumerate() {
+        assert_eq!(status_for(free, "a.test"), 521);
+        assert_eq!(lines_in(&log, 1), 1, "the line before the rotation");
+        let moved = log.with_extension(format!("log.{i}"));
+        std::fs::rename(&log, &moved).unwrap();
+        assert_eq!(status_for(free, "a.test"), 521);
+        assert_eq!(lines_in(&moved, 2), 2, "still writing to the renamed file");
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut reopened = false;
+        for _ in 0..100 {
+            if log.exists() {
+                reopened = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        assert!(reopened, "{signal} did not reopen the log");
+        rotated.push(moved);
+    }
+    assert_eq!(status_for(free, "a.test"), 521);
+    assert_eq!(lines_in(&log, 1), 1, "the new file gets the new lines");
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    assert_eq!(signal_and_wait(&mut child, "-TERM"), Some(0));
+}
+
+/// `rampart run --listen --admin-listen` move the embedded default's ports; a taken admin
+/// port says how to move it; a log written to a file has no colour escapes.
+#[cfg(unix)]
+#[test]
+fn run_flags_move_the_ports_and_a_taken_admin_port_says_how() {
+    let (listen, admin) = (free_port(), free_port());
+    let stderr_file = temp("stderr.log", "");
+    let mut child = rampart()
+        .args([
+            "run",
+            "--listen",
+            &listen.to_string(),
+            "--admin-listen",
+            &admin.to_string(),
+        ])
+        .stderr(std::fs::File::create(&stderr_file).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until_listening(listen);
+    wait_until_listening(admin);
+    assert_eq!(
+        status_for(listen, "localhost"),
+        200,
+        "the demo origin answers"
+    );
+    assert_eq!(signal_and_wait(&mut child, "-TERM"), Some(0));
+    let log = std::fs::read_to_string(&stderr_file).unwrap();
+    assert!(
+        log.contains(&format!("listening on http://{listen}")),
+        "{log}"
+    );
+    assert!(!log.contains('\x1b'), "colour escapes in a file: {log:?}");
+
+    // The admin port taken (Prometheus's 9090, say): the error says how to move it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = rampart()
+        .args(["run", "--listen", &free_port().to_string()])
+        .args(["--admin-listen", &taken.local_addr().unwrap().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--admin-listen") && err.contains("server.admin_listen"),
+        "{err}"
+    );
+    let out = rampart()
+        .args(["run", "--admin-listen", "nowhere"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nor `off`"));
+}
+
+/// The README's HTTPS recipe: `rampart run --tls-dev` serves the embedded default over TLS
+/// with a certificate written to certs/, which a client can trust.
+#[cfg(unix)]
+#[test]
+fn tls_dev_serves_the_embedded_default_over_https() {
+    let dir = temp("marker", "").parent().unwrap().to_path_buf();
+    let (listen, tls) = (free_port(), free_port());
+    let mut child = rampart()
+        .current_dir(&dir)
+        .args([
+            "run",
+            "--tls-dev",
+            "--listen",
+            &listen.to_string(),
+            "--admin-listen",
+            "off",
+        ])
+        .args(["--tls-listen", &tls.to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(tls);
+    let cert = dir.join("certs/localhost.pem");
+    assert!(
+        cert.exists(),
+        "the certificate is written where the README says"
+    );
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(&cert)
+        .args(["--resolve", &format!("localhost:{}:127.0.0.1", tls.port())])
+        .arg(format!("https://localhost:{}/", tls.port()))
+        .output()
+        .expect("curl (scripts/test installs it)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(signal_and_wait(&mut child, "-TERM"), Some(0));
+}

@@ -57,15 +57,11 @@ async fn malformed_request_lines_and_fields_get_400() {
         b"GET /\tHTTP/1.1\r\nHost: example.test\r\n\r\n",
         b"GET example.test:80 HTTP/1.1\r\nHost: example.test\r\n\r\n",
         b"GET * HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /a<b HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /a\"b HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /a{b HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /a|b HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /a\\b HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /a^b HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /a`b HTTP/1.1\r\nHost: example.test\r\n\r\n",
         b"GET /a\x01b HTTP/1.1\r\nHost: example.test\r\n\r\n",
-        b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: example.test\r\n\r\n",
+        b"GET /a\x7fb HTTP/1.1\r\nHost: example.test\r\n\r\n",
+        b"GET /a#b HTTP/1.1\r\nHost: example.test\r\n\r\n",
+        b"GET /caf\xc3 HTTP/1.1\r\nHost: example.test\r\n\r\n",
+        b"GET /caf\xe9 HTTP/1.1\r\nHost: example.test\r\n\r\n",
         b"GET /%zz HTTP/1.1\r\nHost: example.test\r\n\r\n",
         b"GET /%4 HTTP/1.1\r\nHost: example.test\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: example.test\r\nBad(Name: x\r\n\r\n",
@@ -94,13 +90,13 @@ async fn the_400_detail_names_the_byte_and_its_offset() {
     let resp = rejected(
         &rampart,
         &origin,
-        b"GET /a<b HTTP/1.1\r\nHost: example.test\r\nAccept: application/json\r\n\r\n",
+        b"GET /a\x7fb HTTP/1.1\r\nHost: example.test\r\nAccept: application/json\r\n\r\n",
         400,
     )
     .await;
     let detail = resp.json()["detail"].as_str().unwrap().to_string();
     assert!(
-        detail.contains("0x3c") && detail.contains("offset 6"),
+        detail.contains("0x7f") && detail.contains("offset 6"),
         "{detail}"
     );
 }

@@ -74,6 +74,9 @@ log_fields! {
     EdgeResponseBytes,
     /// The `Content-Type` of the response sent to the client.
     EdgeResponseContentType,
+    /// `true` when the response was cut short after its head went out (the origin reset or
+    /// closed mid-body, or broke its framing): the client got fewer bytes than announced.
+    EdgeResponseCutShort,
     /// Milliseconds from the request's first byte to the response's first byte.
     EdgeTimeToFirstByteMs,
     /// The origin's status (0 = no origin response).

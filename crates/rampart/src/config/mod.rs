@@ -5,7 +5,10 @@
 //! with a configuration that has any error. The [`Config`] in memory is immutable; the server
 //! holds it behind an `Arc` so a request sees one configuration from start to end.
 
+mod ip_rules;
+mod lists;
 mod log_fields;
+pub mod request;
 pub mod security;
 mod server;
 pub mod walk;
@@ -39,6 +42,8 @@ pub struct Config {
     pub zones: Vec<Zone>,
     /// `[geoip]`: the opened databases (empty when none are configured).
     pub geoip: std::sync::Arc<crate::geo::GeoIp>,
+    /// `[[list]]`: the named lists rules refer to as `$name`.
+    pub lists: rampart_rules::Lists,
 }
 
 /// Request body limit of each plan.
@@ -181,7 +186,7 @@ pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded
     }
 }
 
-const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "zone"];
+const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "list", "zone"];
 const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
 const LIMITS_KEYS: &[&str] = &[
@@ -200,10 +205,12 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let server = server::read_server(w, &root, base_dir);
     let limits = read_limits(w, &root);
     let geoip = read_geoip(w, &root, base_dir);
+    let lists = lists::read_lists(w, &root);
     let cx = security::SecurityContext {
         base_dir,
         has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),
         has_asn_db: geoip.as_ref().is_some_and(|g| g.has_asn()),
+        lists: &lists,
     };
     let zones = zone::read_zones(w, &root, &cx);
     if let (Some(server), Some(zones)) = (&server, &zones) {
@@ -214,6 +221,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         limits: limits?,
         zones: zones?,
         geoip: std::sync::Arc::new(geoip?),
+        lists,
     })
 }
 
@@ -337,22 +345,15 @@ fn read_limits(w: &mut Walker<'_>, root: &Table<'_, '_>) -> Option<LimitsConfig>
         return Some(l);
     };
     let errors_before = w.errors.len();
-    if let Some((plan, span)) = w.string(&t, "plan") {
-        l.plan = match plan.as_str() {
-            "free" => Plan::Free,
-            "pro" => Plan::Pro,
-            "business" => Plan::Business,
-            "enterprise" => Plan::Enterprise,
-            other => {
-                w.error(
-                    &span,
-                    &t.key("plan"),
-                    format!("unknown plan `{other}`; one of: free, pro, business, enterprise"),
-                );
-                Plan::Free
-            }
-        };
-        l.max_body_bytes = l.plan.max_body_bytes();
+    let plans = [
+        ("free", Plan::Free),
+        ("pro", Plan::Pro),
+        ("business", Plan::Business),
+        ("enterprise", Plan::Enterprise),
+    ];
+    if let Some(plan) = w.choice(&t, "plan", &plans) {
+        l.plan = plan;
+        l.max_body_bytes = plan.max_body_bytes();
     }
     if let Some((n, _)) = w.integer(&t, "max_body_bytes", 0..=i64::MAX) {
         l.max_body_bytes = n as u64;

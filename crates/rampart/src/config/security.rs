@@ -2,15 +2,13 @@
 //! `[[zone.rate_limit]]` and `[[zone.error_page]]`, compiled when the configuration loads so
 //! that `rampart check` finds every mistake and requests only execute.
 
-use std::collections::HashSet;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use ipnet::IpNet;
 use rampart_ratelimit::Quota;
-use rampart_rules::{Compiler, Filter, IpSet, RuleSet, Scheme};
+use rampart_rules::{Compiler, Filter, RuleSet, Scheme};
 
+pub use super::ip_rules::{IpAccessRule, IpAccessRules, IpTarget};
 use super::walk::{Table, Walker};
 use crate::errors::CustomResponse;
 use crate::errors::pages::{ErrorPages, MAX_PAGE_BYTES, PageFor};
@@ -32,6 +30,8 @@ pub struct ZoneSecurity {
     pub rate_limits: Vec<Arc<RateLimitRule>>,
     /// Custom error pages.
     pub error_pages: ErrorPages,
+    /// Which phases' rules read the request body.
+    pub body_readers: super::request::BodyReaders,
 }
 
 /// Content types a custom response may declare.
@@ -126,64 +126,6 @@ pub struct RateLimitRule {
     pub response: Option<CustomResponse>,
 }
 
-/// What an IP access rule targets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IpTarget {
-    /// One address or a CIDR range.
-    Net(IpNet),
-    /// An autonomous system.
-    Asn(u32),
-    /// An ISO 3166-1 alpha-2 country code, uppercase.
-    Country(String),
-}
-
-/// An IP access rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IpAccessRule {
-    /// What it matches.
-    pub target: IpTarget,
-    /// `true` for allow, `false` for block.
-    pub allow: bool,
-    /// The note, logged as SecurityRuleDescription.
-    pub note: String,
-    /// Position in the file (1-based), logged in SecurityRuleID as `ip_access_rule.N`.
-    pub index: usize,
-}
-
-/// A zone's IP access rules, indexed for lookups: prefix sets for addresses and ranges,
-/// hash sets for ASNs and countries.
-#[derive(Clone, Debug, Default)]
-pub struct IpAccessRules {
-    /// Every rule, in file order (to attribute a match).
-    pub rules: Arc<Vec<IpAccessRule>>,
-    /// Allowed networks.
-    pub allow_nets: Arc<IpSet>,
-    /// Blocked networks.
-    pub block_nets: Arc<IpSet>,
-    /// Allowed / blocked ASNs.
-    pub allow_asn: HashSet<u32>,
-    /// Blocked ASNs.
-    pub block_asn: HashSet<u32>,
-    /// Allowed countries.
-    pub allow_country: HashSet<String>,
-    /// Blocked countries.
-    pub block_country: HashSet<String>,
-}
-
-impl IpAccessRules {
-    /// Whether there are no rules.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
-    /// The first blocking rule of `target`'s kind that matches `ip` (for logging).
-    pub fn blocking_net_rule(&self, ip: IpAddr) -> Option<&IpAccessRule> {
-        self.rules
-            .iter()
-            .find(|r| !r.allow && matches!(&r.target, IpTarget::Net(n) if n.contains(&ip)))
-    }
-}
-
 const CUSTOM_RULE_KEYS: &[&str] = &[
     "id",
     "description",
@@ -193,7 +135,6 @@ const CUSTOM_RULE_KEYS: &[&str] = &[
     "response",
     "skip",
 ];
-const IP_RULE_KEYS: &[&str] = &["target", "value", "mode", "note"];
 const RATE_LIMIT_KEYS: &[&str] = &[
     "id",
     "description",
@@ -215,6 +156,8 @@ pub(super) struct SecurityContext<'a> {
     pub base_dir: &'a Path,
     pub has_country_db: bool,
     pub has_asn_db: bool,
+    /// The `[[list]]`s expressions may name.
+    pub lists: &'a rampart_rules::Lists,
 }
 
 pub(super) fn read_zone_security(
@@ -222,13 +165,16 @@ pub(super) fn read_zone_security(
     zone: &Table<'_, '_>,
     cx: &SecurityContext<'_>,
 ) -> ZoneSecurity {
-    let mut compiler = Compiler::new(scheme());
-    ZoneSecurity {
-        ip_access: read_ip_rules(w, zone, cx),
+    let mut compiler = Compiler::new(scheme()).with_lists(cx.lists.clone());
+    let mut security = ZoneSecurity {
+        ip_access: super::ip_rules::read_ip_rules(w, zone, cx),
         custom_rules: read_custom_rules(w, zone, &mut compiler),
         rate_limits: read_rate_limits(w, zone, &mut compiler),
         error_pages: read_error_pages(w, zone, cx.base_dir),
-    }
+        body_readers: Default::default(),
+    };
+    security.body_readers = super::request::BodyReaders::of(&security);
+    security
 }
 
 /// Compiles one expression, reporting the engine's caret message at the expression's place
@@ -406,164 +352,6 @@ fn read_custom_rules(
         }
     }
     Some(Arc::new(RuleSet::new(rules)))
-}
-
-fn read_ip_rules(
-    w: &mut Walker<'_>,
-    zone: &Table<'_, '_>,
-    cx: &SecurityContext<'_>,
-) -> IpAccessRules {
-    let tables = w.tables(zone, "ip_access_rule", IP_RULE_KEYS);
-    let mut out = IpAccessRules::default();
-    let (mut allow_nets, mut block_nets) = (IpSet::new(), IpSet::new());
-    let mut rules = Vec::with_capacity(tables.len());
-    for (i, (_, t)) in tables.iter().enumerate() {
-        let allow = read_ip_mode(w, t);
-        let value = w.string(t, "value");
-        if value.is_none() && t.get("value").is_none() {
-            w.missing(t, "value");
-        }
-        let target = match (w.string(t, "target"), value) {
-            (Some((kind, kspan)), Some((v, span))) => {
-                read_ip_target(w, t, (&kind, &kspan), (&v, &span), cx)
-            }
-            (None, _) => {
-                if t.get("target").is_none() {
-                    w.missing(t, "target");
-                }
-                None
-            }
-            _ => None,
-        };
-        let note = w.string(t, "note").map(|(s, _)| s).unwrap_or_default();
-        let (Some(target), Some(allow)) = (target, allow) else {
-            continue;
-        };
-        match &target {
-            IpTarget::Net(n) if allow => {
-                allow_nets.insert(*n);
-            }
-            IpTarget::Net(n) => {
-                block_nets.insert(*n);
-            }
-            IpTarget::Asn(a) if allow => {
-                out.allow_asn.insert(*a);
-            }
-            IpTarget::Asn(a) => {
-                out.block_asn.insert(*a);
-            }
-            IpTarget::Country(c) if allow => {
-                out.allow_country.insert(c.clone());
-            }
-            IpTarget::Country(c) => {
-                out.block_country.insert(c.clone());
-            }
-        }
-        rules.push(IpAccessRule {
-            target,
-            allow,
-            note,
-            index: i + 1,
-        });
-    }
-    out.rules = Arc::new(rules);
-    out.allow_nets = Arc::new(allow_nets);
-    out.block_nets = Arc::new(block_nets);
-    out
-}
-
-/// `mode`: `allow` (true) or `block` (false).
-fn read_ip_mode(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<bool> {
-    match w.string(t, "mode") {
-        Some((m, _)) if m == "block" => Some(false),
-        Some((m, _)) if m == "allow" => Some(true),
-        Some((m, span)) => {
-            let msg = if m.contains("challenge") {
-                format!(
-                    "the `{m}` mode needs browser challenges, which rampart does not have yet; use block or allow"
-                )
-            } else {
-                format!("unknown mode `{m}`; one of: block, allow")
-            };
-            w.error(&span, &t.key("mode"), msg);
-            None
-        }
-        None => {
-            if t.get("mode").is_none() {
-                w.missing(t, "mode");
-            }
-            None
-        }
-    }
-}
-
-/// `target` and `value`: an address, a range, an AS number or a country.
-fn read_ip_target(
-    w: &mut Walker<'_>,
-    t: &Table<'_, '_>,
-    (kind, kspan): (&str, &std::ops::Range<usize>),
-    (v, span): (&str, &std::ops::Range<usize>),
-    cx: &SecurityContext<'_>,
-) -> Option<IpTarget> {
-    let bad = |w: &mut Walker<'_>, message: String| {
-        w.error(span, &t.key("value"), message);
-        None
-    };
-    match kind {
-        "ip" => match v.parse::<IpAddr>() {
-            Ok(ip) => Some(IpTarget::Net(IpNet::from(ip))),
-            Err(_) => bad(w, format!("`{v}` is not an IP address")),
-        },
-        "ip_range" => match v.parse::<IpNet>() {
-            Ok(net) if net.trunc() != net => bad(
-                w,
-                format!("`{v}` has host bits set; did you mean `{}`?", net.trunc()),
-            ),
-            Ok(net) => Some(IpTarget::Net(net)),
-            Err(_) => bad(
-                w,
-                format!("`{v}` is not a CIDR range (e.g. 198.51.100.0/24)"),
-            ),
-        },
-        "asn" => match v.trim_start_matches("AS").parse::<u32>() {
-            Ok(n) => {
-                if !cx.has_asn_db {
-                    w.warn(
-                        span,
-                        &t.key("value"),
-                        "no [geoip] asn_db is configured, so this ASN rule never matches",
-                    );
-                }
-                Some(IpTarget::Asn(n))
-            }
-            Err(_) => bad(
-                w,
-                format!("`{v}` is not an AS number (e.g. 64496 or AS64496)"),
-            ),
-        },
-        "country" if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) => {
-            if !cx.has_country_db {
-                w.warn(
-                    span,
-                    &t.key("value"),
-                    "no [geoip] country_db is configured, so this country rule never matches",
-                );
-            }
-            Some(IpTarget::Country(v.to_ascii_uppercase()))
-        }
-        "country" => bad(
-            w,
-            format!("`{v}` is not a two-letter ISO 3166-1 country code"),
-        ),
-        other => {
-            w.error(
-                kspan,
-                &t.key("target"),
-                format!("unknown target `{other}`; one of: ip, ip_range, asn, country"),
-            );
-            None
-        }
-    }
 }
 
 fn read_rate_limits(

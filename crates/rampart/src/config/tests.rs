@@ -518,3 +518,53 @@ fn every_wrong_number_of_a_rate_limit_is_reported() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn request_handling_keys_have_cloudflare_s_defaults_and_exact_errors() {
+    let c = load_str("t", MINIMAL, None).unwrap().config;
+    let h = c.zones[0].request;
+    assert_eq!(
+        h.url_normalization.for_rules(),
+        Some(rampart_http::Normalization::Cloudflare)
+    );
+    assert!(!h.url_normalization.to_origin());
+    assert_eq!(h.max_body_inspection, 128 * 1024);
+    assert_eq!(h.underscores_in_headers, request::Underscores::Pass);
+    let src = format!(
+        "{MINIMAL}url_normalization = {{ type = \"rfc3986\", scope = \"both\" }}\nmax_body_inspection = 0\nunderscores_in_headers = \"drop\"\n"
+    );
+    let h = load_str("t", &src, None).unwrap().config.zones[0].request;
+    assert_eq!(
+        h.url_normalization.for_rules(),
+        Some(rampart_http::Normalization::Rfc3986)
+    );
+    assert!(h.url_normalization.to_origin());
+    assert_eq!(h.max_body_inspection, 0);
+    assert_eq!(h.underscores_in_headers, request::Underscores::Drop);
+    let src = format!(
+        "{MINIMAL}url_normalization = {{ type = \"nginx\", scope = \"out\", mode = 1 }}\nmax_body_inspection = -1\nunderscores_in_headers = \"allow\"\n"
+    );
+    let e: Vec<String> = errors(&src).iter().map(|e| e.to_string()).collect();
+    let all = e.join("\n");
+    for want in [
+        "`zone[0].url_normalization.type`: unknown value `nginx`; one of: cloudflare, rfc3986",
+        "`zone[0].url_normalization.scope`: unknown value `out`; one of: incoming, both, none",
+        "`zone[0].url_normalization.mode`: unknown key",
+        "`zone[0].max_body_inspection`: must be an integer from 0 to 16777216",
+        "`zone[0].underscores_in_headers`: unknown value `allow`; one of: pass, drop, reject",
+    ] {
+        assert!(all.contains(want), "{want}\n{all}");
+    }
+    assert_eq!(e.len(), 5, "{all}");
+}
+
+#[test]
+fn only_rules_that_read_the_body_make_their_phase_wait_for_it() {
+    let src = format!(
+        "{MINIMAL}[[zone.custom_rule]]\nexpression = 'http.request.body.size > 10'\naction = \"block\"\n[[zone.rate_limit]]\nexpression = 'len(http.request.body.raw) > 0'\ncharacteristics = [\"ip.src\"]\nperiod = 10\nrequests_per_period = 5\n"
+    );
+    let c = load_str("t", &src, None).unwrap().config;
+    let readers = c.zones[0].security.body_readers;
+    assert!(!readers.custom_rules, "the size is in the head");
+    assert!(readers.rate_limits);
+}

@@ -185,6 +185,29 @@ impl<'s> Walker<'s> {
         }
     }
 
+    /// A string that must be one of `choices`' names: the value it names, or an error
+    /// listing them.
+    pub fn choice<T: Copy>(
+        &mut self,
+        t: &Table<'_, '_>,
+        key: &str,
+        choices: &[(&str, T)],
+    ) -> Option<T> {
+        let (s, span) = self.string(t, key)?;
+        match choices.iter().find(|(name, _)| *name == s) {
+            Some((_, v)) => Some(*v),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                self.error(
+                    &span,
+                    &t.key(key),
+                    format!("unknown value `{s}`; one of: {}", names.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
     /// A boolean value.
     pub fn boolean(&mut self, t: &Table<'_, '_>, key: &str) -> Option<bool> {
         let v = t.get(key)?;

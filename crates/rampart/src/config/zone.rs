@@ -30,6 +30,8 @@ pub struct Zone {
     pub origin_tls: Option<crate::tls::OriginTls>,
     /// The protocol spoken to the origin.
     pub origin_protocol: OriginProtocol,
+    /// URL normalisation, body inspection, underscores in header names.
+    pub request: super::request::RequestHandling,
 }
 
 /// `origin_protocol`: what rampart speaks to a zone's origin.
@@ -167,6 +169,9 @@ const ZONE_KEYS: &[&str] = &[
     "origin_tls_verify",
     "origin_ca_file",
     "origin_protocol",
+    "url_normalization",
+    "max_body_inspection",
+    "underscores_in_headers",
 ];
 
 pub(super) fn read_zones(
@@ -227,6 +232,7 @@ pub(super) fn read_zones(
         let security = super::security::read_zone_security(w, t, cx);
         let tls = super::read_certificate(w, t, "tls", cx.base_dir);
         let origin_protocol = read_origin_protocol(w, t);
+        let request = super::request::read_request_handling(w, t);
         let origin_tls = read_origin_tls(
             w,
             t,
@@ -246,6 +252,7 @@ pub(super) fn read_zones(
                 tls,
                 origin_tls,
                 origin_protocol,
+                request,
             });
         }
     }
@@ -306,21 +313,13 @@ fn read_origin(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<OriginAddr> {
 
 /// `origin_protocol`: `http1` (the default) or `h2`.
 fn read_origin_protocol(w: &mut Walker<'_>, t: &Table<'_, '_>) -> OriginProtocol {
-    match w.string(t, "origin_protocol") {
-        None => OriginProtocol::Http1,
-        Some((p, span)) => match p.as_str() {
-            "http1" | "http/1.1" => OriginProtocol::Http1,
-            "h2" => OriginProtocol::H2,
-            other => {
-                w.error(
-                    &span,
-                    &t.key("origin_protocol"),
-                    format!("unknown protocol `{other}`; one of: http1, h2"),
-                );
-                OriginProtocol::Http1
-            }
-        },
-    }
+    let protocols = [
+        ("http1", OriginProtocol::Http1),
+        ("http/1.1", OriginProtocol::Http1),
+        ("h2", OriginProtocol::H2),
+    ];
+    w.choice(t, "origin_protocol", &protocols)
+        .unwrap_or_default()
 }
 
 /// `origin_tls_verify` and `origin_ca_file`, for an `https://` origin.

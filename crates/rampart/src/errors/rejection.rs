@@ -27,8 +27,12 @@ pub struct CustomResponse {
 pub struct Rejection {
     /// Which error from the catalogue.
     pub error: EdgeError,
-    /// The specific reason, shown to the client and logged as ErrorReason.
+    /// The specific reason, logged as ErrorReason; shown to the client only when `explained`.
     pub detail: String,
+    /// Whether the client is shown `detail`: only for what the client itself did wrong and
+    /// can mend (a malformed request, a limit it passed). Origin addresses, rule descriptions
+    /// and internal reasons stay in the logs.
+    pub explained: bool,
     /// Seconds until a retry makes sense, overriding the catalogue's value (rate limiting).
     pub retry_after: Option<u32>,
     /// The rule's own response, sent as configured instead of the catalogue's page.
@@ -38,15 +42,30 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// A rejection with the catalogue's retry advice.
+    /// A rejection with the catalogue's retry advice, whose detail goes to the logs only: the
+    /// client sees the catalogue's explanation and the ray id.
     pub fn new(error: EdgeError, detail: impl Into<String>) -> Rejection {
         Rejection {
             error,
             detail: detail.into(),
+            explained: false,
             retry_after: error.entry().retry_after,
             response: None,
             headers: Vec::new(),
         }
+    }
+
+    /// A rejection whose detail the client is shown too: what it sent wrong, exactly.
+    pub fn explained(error: EdgeError, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            explained: true,
+            ..Rejection::new(error, detail)
+        }
+    }
+
+    /// The detail as the client may see it: empty unless `explained`.
+    pub fn public_detail(&self) -> &str {
+        if self.explained { &self.detail } else { "" }
     }
 
     /// The status the client gets: the rule's own, else the catalogue's.
@@ -101,13 +120,13 @@ pub fn rejection_response(rejection: &Rejection, a: &Audience<'_>) -> Response {
                         client_ip: &a.client_ip.to_string(),
                         error_code: entry.code.unwrap_or(entry.status),
                         title: entry.title,
-                        detail: &rejection.detail,
+                        detail: rejection.public_detail(),
                     },
                 ),
                 None => render(
                     &Problem {
                         error: rejection.error,
-                        detail: &rejection.detail,
+                        detail: rejection.public_detail(),
                         ray_id: a.ray_id.as_str(),
                         client_ip: a.client_ip,
                         zone: a.zone,

@@ -64,8 +64,24 @@ fn spawn_admin(
 }
 
 fn bind_named(addr: SocketAddr, reuse_port: bool, what: &str) -> std::io::Result<TcpListener> {
-    bind(addr, reuse_port)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {what}{addr}: {e}")))
+    bind(addr, reuse_port).map_err(|e| {
+        let hint = match (e.kind(), what.is_empty()) {
+            (std::io::ErrorKind::AddrInUse, true) => {
+                "; another program holds it: choose another address with `server.listen` (or \
+                 `tls_listen`), or `rampart run --listen ADDR`"
+            }
+            (std::io::ErrorKind::AddrInUse, false) => {
+                "; another program holds it (Prometheus's own port is 9090): choose another \
+                 address with `server.admin_listen`, or `rampart run --admin-listen ADDR` \
+                 (`off` serves no metrics)"
+            }
+            _ => "",
+        };
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {what}{addr}: {e}{hint}"),
+        )
+    })
 }
 
 impl Server {

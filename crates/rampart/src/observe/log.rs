@@ -43,6 +43,8 @@ pub struct LogRecord {
     pub edge_response_bytes: u64,
     /// EdgeResponseContentType.
     pub edge_response_content_type: String,
+    /// EdgeResponseCutShort: the body ended abnormally after the head went out.
+    pub cut_short: bool,
     /// EdgeTimeToFirstByteMs.
     pub edge_time_to_first_byte_ms: u64,
     /// OriginResponseStatus (0 = no origin response).
@@ -133,6 +135,9 @@ fn write_value(out: &mut Vec<u8>, f: LogField, r: &RequestInfo<'_>, o: &LogRecor
         LogField::EdgeResponseStatus => num(out, u64::from(o.edge_response_status)),
         LogField::EdgeResponseBytes => num(out, o.edge_response_bytes),
         LogField::EdgeResponseContentType => escape(out, &o.edge_response_content_type),
+        LogField::EdgeResponseCutShort => {
+            out.extend_from_slice(if o.cut_short { b"true" } else { b"false" })
+        }
         LogField::EdgeTimeToFirstByteMs => num(out, o.edge_time_to_first_byte_ms),
         LogField::OriginResponseStatus => num(out, u64::from(o.origin_response_status)),
         LogField::OriginResponseDurationMs => num(out, o.origin_response_duration_ms),
@@ -198,6 +203,23 @@ fn escape(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Opens (creating it if need be) the access log file, to append.
+fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot open the access log {} (server.access_log): {e}",
+                    path.display()
+                ),
+            )
+        })
+}
+
 /// Handle for writing access log lines. Cloning is cheap.
 #[derive(Clone)]
 pub struct AccessLog {
@@ -224,6 +246,8 @@ struct Queue {
     pending: AtomicBool,
     /// No more lines are taken; the writer writes what is waiting and ends.
     closed: AtomicBool,
+    /// The writer reopens the file after its next batch (logrotate moved it).
+    reopen: AtomicBool,
 }
 
 /// One worker's lines.
@@ -254,21 +278,7 @@ impl AccessLog {
         let sink: Box<dyn Write + Send> = match target {
             AccessLogTarget::Off => return Ok(AccessLog::off(metrics)),
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
-            AccessLogTarget::File(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| {
-                        std::io::Error::new(
-                            e.kind(),
-                            format!(
-                                "cannot open the access log {} (server.access_log): {e}",
-                                path.display()
-                            ),
-                        )
-                    })?,
-            ),
+            AccessLogTarget::File(path) => Box::new(open_file(path)?),
         };
         let queue = Arc::new(Queue {
             shards: (0..SHARDS)
@@ -277,11 +287,16 @@ impl AccessLog {
             waiting_bytes,
             pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            reopen: AtomicBool::new(false),
         });
         let (q, m) = (queue.clone(), metrics.clone());
+        let path = match target {
+            AccessLogTarget::File(p) => Some(p.clone()),
+            _ => None,
+        };
         let join = std::thread::Builder::new()
             .name("rampart-access-log".into())
-            .spawn(move || write_batches(&q, sink, &m))?;
+            .spawn(move || write_batches(&q, sink, &m, path.as_deref()))?;
         let writer = Writer {
             queue,
             fields: fields.into(),
@@ -333,6 +348,16 @@ impl AccessLog {
         }
     }
 
+    /// Has the writer reopen the file at its path after writing what is waiting (SIGUSR1,
+    /// SIGHUP): once logrotate has renamed it, new lines go to a new file of the old name.
+    /// Nothing happens for standard output or when the log is off.
+    pub fn reopen(&self) {
+        let Some(w) = &self.writer else { return };
+        w.queue.reopen.store(true, Ordering::Release);
+        w.queue.pending.store(true, Ordering::Release);
+        w.thread.unpark();
+    }
+
     /// Writes every line logged so far and stops the writer (at shutdown, once requests
     /// have finished). Lines logged afterwards are dropped and counted.
     pub fn close(&self) {
@@ -361,7 +386,12 @@ impl Drop for Writer {
 
 /// The writer thread: waits for a first line, lets more gather for [`BATCH_DELAY`] (request
 /// threads append meanwhile without waking it), then writes every worker's buffer.
-fn write_batches(q: &Queue, mut sink: Box<dyn Write + Send>, metrics: &Metrics) {
+fn write_batches(
+    q: &Queue,
+    mut sink: Box<dyn Write + Send>,
+    metrics: &Metrics,
+    path: Option<&std::path::Path>,
+) {
     let mut batch = Vec::new();
     let mut warned = false;
     let mut mid_line = false;
@@ -388,6 +418,18 @@ fn write_batches(q: &Queue, mut sink: Box<dyn Write + Send>, metrics: &Metrics) 
         }
         let flushed = sink.flush().is_ok();
         metrics.log_dropped().inc_by(lost);
+        if q.reopen.swap(false, Ordering::AcqRel)
+            && let Some(path) = path
+        {
+            match open_file(path) {
+                Ok(file) => {
+                    sink = Box::new(file);
+                    mid_line = false;
+                    tracing::info!("access log reopened: {}", path.display());
+                }
+                Err(e) => tracing::error!("{e}; still writing to the file open before"),
+            }
+        }
         if lost > 0 || !flushed {
             if !warned {
                 tracing::error!("access log sink is failing; lines are being dropped and counted");

@@ -79,6 +79,7 @@ pub struct Metrics {
     origin_responses: Family<OriginLabels, Counter>,
     origin_duration: HistogramFamily,
     client_closed: Family<ZoneLabels, Counter>,
+    cut_short: Family<ZoneLabels, Counter>,
     connect_retries: Family<ZoneLabels, Counter>,
     security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
@@ -110,6 +111,7 @@ impl Metrics {
             origin_responses: Family::default(),
             origin_duration: Family::new_with_constructor(origin_histogram as fn() -> Histogram),
             client_closed: Family::default(),
+            cut_short: Family::default(),
             connect_retries: Family::default(),
             security_actions: Family::default(),
             open_connections: Gauge::default(),
@@ -144,6 +146,11 @@ impl Metrics {
             "client_closed_requests",
             "Requests whose client left before the response (logged as 499)",
             m.client_closed.clone(),
+        );
+        registry.register(
+            "responses_cut_short",
+            "Responses whose body ended abnormally after the head went out (the origin reset, closed or broke its framing mid-body)",
+            m.cut_short.clone(),
         );
         registry.register(
             "origin_connect_retries",
@@ -263,6 +270,15 @@ impl Metrics {
     /// Counts a request whose client left before the response.
     pub fn client_closed(&self, zone: Option<&str>) {
         self.client_closed
+            .get_or_create(&ZoneLabels {
+                zone: zone.unwrap_or("").to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a response whose body was cut short after its head went out.
+    pub fn cut_short(&self, zone: Option<&str>) {
+        self.cut_short
             .get_or_create(&ZoneLabels {
                 zone: zone.unwrap_or("").to_string(),
             })

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use rampart_http::RequestHead;
+use rampart_http::{Normalization, RequestHead, normalize_path};
 use rampart_rules::{FieldId, FieldSource, HttpField, HttpRequestFields, Value};
 
 use crate::geo::GeoInfo;
@@ -27,7 +27,15 @@ pub struct RequestFields<'a> {
     response_code: OnceLock<u16>,
     /// The inspected prefix of the body, once a phase asked for it.
     body: OnceLock<super::InspectedBody>,
+    /// The path and query after URL normalisation, when that changed them.
+    normalized: OnceLock<Normalized>,
     derived: OnceLock<Box<HttpRequestFields>>,
+}
+
+/// A normalised `path?query`.
+struct Normalized {
+    uri: Box<str>,
+    path_len: usize,
 }
 
 impl<'a> RequestFields<'a> {
@@ -49,8 +57,48 @@ impl<'a> RequestFields<'a> {
             ssl,
             response_code: OnceLock::new(),
             body: OnceLock::new(),
+            normalized: OnceLock::new(),
             derived: OnceLock::new(),
         }
+    }
+
+    /// Normalises the path as `kind` says: the rules' `http.request.uri*` fields (and
+    /// [`RequestFields::path`]) show the result, the `raw.*` fields the target as sent. Call
+    /// it before any rule runs (once; later calls change nothing).
+    pub fn normalize(&self, kind: Normalization) {
+        let path = self.head.path();
+        let normal = normalize_path(path, kind);
+        if matches!(normal, Cow::Borrowed(_)) {
+            return;
+        }
+        let mut uri =
+            String::with_capacity(normal.len() + 1 + self.head.query().map_or(0, str::len));
+        uri.push_str(&normal);
+        if let Some(q) = self.head.query() {
+            uri.push('?');
+            uri.push_str(q);
+        }
+        let _ = self.normalized.set(Normalized {
+            uri: uri.into_boxed_str(),
+            path_len: normal.len(),
+        });
+    }
+
+    /// The path after URL normalisation (the path as sent when the zone normalises nothing).
+    pub fn path(&self) -> &str {
+        match self.normalized.get() {
+            Some(n) => &n.uri[..n.path_len],
+            None => self.head.path(),
+        }
+    }
+
+    /// The normalised `path?query`, when normalisation changed the target.
+    pub fn normalized_uri(&self) -> Option<&str> {
+        self.normalized.get().map(|n| &*n.uri)
+    }
+
+    fn uri(&self) -> &str {
+        self.normalized_uri().unwrap_or(self.head.target())
     }
 
     /// Sets the response status (for counting expressions, evaluated after the response;
@@ -90,8 +138,24 @@ impl<'a> RequestFields<'a> {
             f.timestamp_sec = self.timestamp_sec;
             f.ssl = self.ssl;
             f.response_code = self.response_code.get().copied();
+            if let Some(uri) = self.normalized_uri() {
+                f.set_normalized_uri(uri);
+            }
+            if let Some(body) = self.body.get() {
+                f.body = body.bytes.to_vec();
+                f.body_truncated = body.truncated;
+            }
+            f.body_size = self.body_size();
             Box::new(f)
         })
+    }
+
+    /// The declared body size (0 for a chunked body, whose size is not known in advance).
+    fn body_size(&self) -> u64 {
+        match self.head.body() {
+            rampart_http::BodyFraming::ContentLength(n) => n,
+            _ => 0,
+        }
     }
 
     fn host(&self) -> &str {
@@ -125,19 +189,24 @@ impl FieldSource for RequestFields<'_> {
         let quick = match field {
             F::Host => Some(bytes(self.host())),
             F::Method => Some(bytes(self.head.method())),
-            F::Uri => Some(bytes(self.head.target())),
-            F::UriPath => Some(bytes(self.head.path())),
-            F::UriQuery => Some(bytes(self.head.query().unwrap_or(""))),
+            F::Uri => Some(bytes(self.uri())),
+            F::UriPath => Some(bytes(self.path())),
+            F::UriQuery | F::RawUriQuery => Some(bytes(self.head.query().unwrap_or(""))),
+            F::RawUri => Some(bytes(self.head.target())),
+            F::RawUriPath => Some(bytes(self.head.path())),
+            F::BodyRaw => Some(Value::Bytes(Cow::Borrowed(
+                self.body.get().map_or(&b""[..], |b| &b.bytes[..]),
+            ))),
+            F::BodyTruncated => Some(Value::Bool(self.body.get().is_some_and(|b| b.truncated))),
             F::Version => Some(bytes(self.protocol)),
             // The map borrows from the head: no copy of the request is made for it.
             F::Headers => Some(rampart_rules::header_map(self.head.headers().raw())),
             F::UserAgent => self.single_header("user-agent"),
             F::Referer => self.single_header("referer"),
             F::XForwardedFor => self.single_header("x-forwarded-for"),
-            F::BodySize => Some(Value::Int(match self.head.body() {
-                rampart_http::BodyFraming::ContentLength(n) => i64::try_from(n).unwrap_or(i64::MAX),
-                _ => 0,
-            })),
+            F::BodySize => Some(Value::Int(
+                i64::try_from(self.body_size()).unwrap_or(i64::MAX),
+            )),
             F::TimestampSec => Some(Value::Int(self.timestamp_sec)),
             F::ResponseCode => {
                 return self.response_code.get().map(|&c| Value::Int(i64::from(c)));

@@ -62,7 +62,7 @@ pub fn ip_access(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
         description: target.map_or_else(String::new, |r| r.note.clone()),
         source,
     });
-    Decision::Reject(Rejection::new(error, detail))
+    Decision::Reject(Rejection::explained(error, detail))
 }
 
 #[cfg(test)]

@@ -3,30 +3,59 @@
 use rampart_http::BodyFraming;
 
 use super::{Decision, PhaseEnv, RequestContext};
+use crate::config::request::Underscores;
 use crate::errors::{EdgeError, Rejection};
 
-/// The 413 for a body over `max` bytes: `declared` in its Content-Length, or counted as it
-/// arrives. The one place that says so, whichever way the body's size became known.
-pub fn body_too_large(size: u64, max: u64, declared: bool) -> Rejection {
-    let detail = if declared {
-        format!(
+/// How a body's size over the limit became known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodySize {
+    /// Its Content-Length.
+    ContentLength,
+    /// A chunk size, before the chunk's data arrived.
+    Chunked,
+    /// Counted as it arrived.
+    Counted,
+}
+
+/// The 413 for a body of `size` bytes over `max`: the one place that says so, whichever way
+/// the body's size became known.
+pub fn body_too_large(size: u64, max: u64, known: BodySize) -> Rejection {
+    let detail = match known {
+        BodySize::ContentLength => format!(
             "the declared Content-Length of {size} bytes exceeds this site's limit of {max} bytes"
-        )
-    } else {
-        format!("the request body grew past this site's limit of {max} bytes")
+        ),
+        BodySize::Chunked => format!(
+            "the chunk sizes declare at least {size} bytes of body, over this site's limit of {max} bytes"
+        ),
+        BodySize::Counted => format!("the request body grew past this site's limit of {max} bytes"),
     };
-    Rejection::new(EdgeError::PayloadTooLarge, detail)
+    Rejection::explained(EdgeError::PayloadTooLarge, detail)
 }
 
 /// Limits phase: a declared body over the limit is refused before it is read (and before
 /// any `100 Continue`). A body of unknown length is counted as it streams (the session
-/// answers 413 the moment it passes the limit).
+/// answers 413 the moment it passes the limit). A zone with `underscores_in_headers =
+/// "reject"` refuses a header name with `_` here.
 pub fn limits(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
     let max = ctx.generation.config.limits.max_body_bytes;
     if let BodyFraming::ContentLength(n) = ctx.head.body()
         && n > max
     {
-        return Decision::Reject(body_too_large(n, max, true));
+        return Decision::Reject(body_too_large(n, max, BodySize::ContentLength));
+    }
+    let refuses_underscores = ctx
+        .zone
+        .as_ref()
+        .is_some_and(|z| z.config.request.underscores_in_headers == Underscores::Reject);
+    if refuses_underscores
+        && let Some((name, _)) = ctx.head.headers().find(|(n, _)| n.contains('_'))
+    {
+        return Decision::Reject(Rejection::explained(
+            EdgeError::BadRequest,
+            format!(
+                "the header field name `{name}` has an underscore, which this site refuses (underscores_in_headers = \"reject\")"
+            ),
+        ));
     }
     Decision::Continue
 }
@@ -34,7 +63,7 @@ pub fn limits(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
 /// Method phase: rampart is a reverse proxy and does not open CONNECT tunnels.
 pub fn method(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
     if ctx.head.method() == "CONNECT" {
-        return Decision::Reject(Rejection::new(
+        return Decision::Reject(Rejection::explained(
             EdgeError::NotImplemented,
             "this edge is a reverse proxy and does not open CONNECT tunnels",
         ));
@@ -81,11 +110,15 @@ mod tests {
     #[test]
     fn the_413_detail_says_how_the_size_became_known() {
         assert!(
-            body_too_large(11, 10, true)
+            body_too_large(11, 10, BodySize::ContentLength)
                 .detail
                 .contains("declared Content-Length of 11")
         );
-        assert!(body_too_large(11, 10, false).detail.contains("grew past"));
-        assert_eq!(body_too_large(11, 10, false).status(), 413);
+        assert!(
+            body_too_large(11, 10, BodySize::Counted)
+                .detail
+                .contains("grew past")
+        );
+        assert_eq!(body_too_large(11, 10, BodySize::Counted).status(), 413);
     }
 }

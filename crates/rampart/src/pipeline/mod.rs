@@ -36,6 +36,7 @@ use bytes::Bytes;
 use rampart_http::RequestHead;
 use rampart_rules::ExecutionContext;
 
+use crate::config::request::BodyReaders;
 use crate::errors::Rejection;
 use crate::geo::GeoInfo;
 use crate::message::{Protocol, RayId, Response};
@@ -172,6 +173,25 @@ fn head_only(_: &RequestContext<'_>) -> BodyNeed {
     BodyNeed::None
 }
 
+/// The zone's inspection limit, when `reads` says the phase's rules read the body.
+fn rules_body(ctx: &RequestContext<'_>, reads: fn(&BodyReaders) -> bool) -> BodyNeed {
+    match &ctx.zone {
+        Some(z) if reads(&z.config.security.body_readers) => BodyNeed::Inspect {
+            max: z.config.request.max_body_inspection,
+            over: OverLimit::InspectPrefix,
+        },
+        _ => BodyNeed::None,
+    }
+}
+
+fn custom_rules_body(ctx: &RequestContext<'_>) -> BodyNeed {
+    rules_body(ctx, |r| r.custom_rules)
+}
+
+fn rate_limit_body(ctx: &RequestContext<'_>) -> BodyNeed {
+    rules_body(ctx, |r| r.rate_limits)
+}
+
 /// The request phases, in the order they run.
 pub const REQUEST_PHASES: [Phase; 6] = [
     Phase {
@@ -197,12 +217,12 @@ pub const REQUEST_PHASES: [Phase; 6] = [
     Phase {
         id: PhaseId::CustomRules,
         run: custom_rules::custom_rules,
-        body: head_only,
+        body: custom_rules_body,
     },
     Phase {
         id: PhaseId::RateLimit,
         run: rate_limit::rate_limit,
-        body: head_only,
+        body: rate_limit_body,
     },
 ];
 

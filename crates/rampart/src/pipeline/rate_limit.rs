@@ -30,7 +30,7 @@ fn key_for(limiter: &RateLimiter, rule: &RateLimitRule, ctx: &RequestContext<'_>
                 std::net::IpAddr::V6(v6) => parts.part(&v6.octets()),
             },
             Characteristic::Host => parts.part(head.host_name().unwrap_or("").as_bytes()),
-            Characteristic::Path => parts.part(head.path().as_bytes()),
+            Characteristic::Path => parts.part(ctx.rules.fields().path().as_bytes()),
             Characteristic::Asn => parts.part(&ctx.geo.asn.unwrap_or(0).to_be_bytes()),
             Characteristic::Country => {
                 parts.part(ctx.geo.country.as_deref().unwrap_or("").as_bytes())
@@ -119,7 +119,7 @@ pub fn rate_limit(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
             q.period_secs(),
             rule.id
         );
-        let mut rejection = Rejection::new(EdgeError::RateLimited, detail);
+        let mut rejection = Rejection::explained(EdgeError::RateLimited, detail);
         rejection.retry_after = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
         rejection
             .headers

@@ -1,4 +1,5 @@
-//! Route phase: the Host (or the absolute-form authority) picks the zone.
+//! Route phase: the Host (or the absolute-form authority) picks the zone, whose URL
+//! normalisation then gives the path the rules see.
 
 use super::{Decision, PhaseEnv, RequestContext};
 use crate::errors::{EdgeError, Rejection};
@@ -7,23 +8,28 @@ use crate::errors::{EdgeError, Rejection};
 /// first. An IP literal gets 403 / 1003, a host no zone serves 409 / 1001.
 pub fn route(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
     let Some(host) = ctx.head.host() else {
-        return Decision::Reject(Rejection::new(
+        return Decision::Reject(Rejection::explained(
             EdgeError::DnsResolutionError,
             "the request names no host (an HTTP/1.0 request without a Host header field), so no site can be chosen",
         ));
     };
     if host.is_ip_literal() {
-        return Decision::Reject(Rejection::new(
+        return Decision::Reject(Rejection::explained(
             EdgeError::DirectIpAccess,
             format!("the request's host `{}` is an IP address", host.host()),
         ));
     }
     match ctx.generation.router.find(host.host()) {
         Some(zone) => {
+            // Every later phase judges the one spelling of the path the zone's
+            // normalisation gives.
+            if let Some(kind) = zone.config.request.url_normalization.for_rules() {
+                ctx.rules.fields().normalize(kind);
+            }
             ctx.zone = Some(zone.clone());
             Decision::Continue
         }
-        None => Decision::Reject(Rejection::new(
+        None => Decision::Reject(Rejection::explained(
             EdgeError::DnsResolutionError,
             format!("no site on this edge serves the host `{}`", host.host()),
         )),

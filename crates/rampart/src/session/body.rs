@@ -11,7 +11,7 @@ use super::Downstream;
 use crate::errors::{EdgeError, Rejection};
 use crate::message::ResponseHead;
 use crate::pipeline::InspectedBody;
-use crate::pipeline::limits::body_too_large;
+use crate::pipeline::limits::{BodySize, body_too_large};
 use crate::upstream::ClientSide;
 
 /// Why the client's side could not deliver the request body.
@@ -21,6 +21,13 @@ pub enum BodyError {
     TimedOut(Duration),
     /// The body's framing is malformed (a chunked body): 400.
     Malformed(String),
+    /// A chunk size declares more body than the limit allows: 413.
+    TooLarge {
+        /// Bytes of body the chunk sizes declare.
+        declared: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The client closed the connection or reset the stream: logged as 499.
     ClientGone,
 }
@@ -38,17 +45,20 @@ pub enum Abort {
 impl From<BodyError> for Abort {
     fn from(e: BodyError) -> Abort {
         match e {
-            BodyError::TimedOut(d) => Abort::Reject(Rejection::new(
+            BodyError::TimedOut(d) => Abort::Reject(Rejection::explained(
                 EdgeError::RequestTimeout,
                 format!(
                     "the request body stalled: no bytes arrived for {}",
                     humantime::format_duration(d)
                 ),
             )),
-            BodyError::Malformed(e) => Abort::Reject(Rejection::new(
+            BodyError::Malformed(e) => Abort::Reject(Rejection::explained(
                 EdgeError::BadRequest,
                 format!("malformed chunked body: {e}"),
             )),
+            BodyError::TooLarge { declared, max } => {
+                Abort::Reject(body_too_large(declared, max, BodySize::Chunked))
+            }
             BodyError::ClientGone => Abort::Gone,
         }
     }
@@ -110,7 +120,7 @@ impl RequestBody {
                     return Err(Abort::Reject(body_too_large(
                         self.received,
                         self.max,
-                        false,
+                        BodySize::Counted,
                     )));
                 }
                 Ok(Some(piece))

@@ -13,6 +13,9 @@ pub(super) fn finish(rt: &Runtime, ctx: &RequestContext<'_>) {
     if status == 499 {
         rt.metrics.client_closed(zone);
     }
+    if ctx.log.cut_short {
+        rt.metrics.cut_short(zone);
+    }
     for m in ctx.security.iter().chain(&ctx.logged) {
         rt.metrics
             .security_action(zone.unwrap_or(""), m.action, m.source);

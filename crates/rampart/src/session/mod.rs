@@ -207,7 +207,7 @@ async fn request_phases<D: Downstream>(
                 return Outcome::BodyRejected(pipeline::limits::body_too_large(
                     body.received().max(max + 1),
                     max,
-                    false,
+                    pipeline::limits::BodySize::Counted,
                 ));
             }
             ctx.rules.fields().set_body(inspected);

@@ -165,8 +165,7 @@ pub(super) async fn reject<D: Downstream>(
 /// Counts a generated error and records its code and reason in the log line.
 fn count_and_record_error(rt: &Runtime, log: &mut LogRecord, rejection: &Rejection) {
     let entry = rejection.error.entry();
-    rt.metrics
-        .generated_error(entry.name, rejection.error.status());
+    rt.metrics.generated_error(entry.name, rejection.status());
     log.error_code = entry.code.unwrap_or(entry.status);
     log.error_reason = format!("{}: {}", entry.name, rejection.detail);
 }
@@ -197,12 +196,27 @@ pub(super) async fn forward<D: Downstream>(
     // In a block of its own: what the fetch needs is not kept in the future beyond it.
     let fetched = {
         let policy = Policy::of(&zone.config, &ctx.generation.config.limits);
+        let handling = &zone.config.request;
+        let fields = ctx.rules.fields();
         let request = OriginRequest {
             head: ctx.head,
             client_ip: ctx.client_ip,
             tls: ctx.tls,
             protocol: ctx.protocol,
             ray_id: ctx.ray_id,
+            target: handling
+                .url_normalization
+                .to_origin()
+                .then(|| fields.normalized_uri())
+                .flatten(),
+            underscores: handling.underscores_in_headers,
+            client_ip_header: ctx
+                .generation
+                .config
+                .server
+                .trusted_proxies
+                .header
+                .as_deref(),
         };
         let mut port = ClientPort { ds, body };
         zone.upstream
@@ -308,13 +322,16 @@ async fn stream_body<D: Downstream>(
         let piece = match body.next_piece().await {
             Ok(p) => p,
             Err(cut) => {
-                // The head is out: all that is left is to end the response abnormally.
+                // The head is out: all that is left is to end the response abnormally, and
+                // to say so in the log and the metrics.
                 tracing::debug!(
                     ray_id = ctx.ray_id.as_str(),
                     "response body cut short: {}",
                     cut.0
                 );
                 ds.cut_short();
+                ctx.log.cut_short = true;
+                ctx.log.error_reason = format!("origin_body_cut_short: {}", cut.0);
                 return;
             }
         };

@@ -13,6 +13,7 @@ use rampart_http::{Authority, TargetForm};
 use smallvec::SmallVec;
 
 use super::OriginRequest;
+use crate::config::request::Underscores;
 use crate::message::RAY_ID_HEADER;
 use crate::text::write_ip;
 
@@ -60,6 +61,47 @@ fn rewritten(req: &OriginRequest<'_>, name: &[u8]) -> bool {
         ]
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n))
+        || (name.contains(&b'_') && !underscore_passes(req, name))
+}
+
+/// Fields that rampart sets, that origins trust to come from it, or that frame a message:
+/// a client must not reach an origin with one of them spelled with `_` for `-`, which CGI,
+/// PHP and WSGI read as the same name (`X_Forwarded_For` is their `HTTP_X_FORWARDED_FOR`).
+const SPOOFABLE: &[&[u8]] = &[
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"x-forwarded-port",
+    b"x-real-ip",
+    b"forwarded",
+    b"via",
+    RAY_ID_HEADER.as_bytes(),
+    b"cf-connecting-ip",
+    b"true-client-ip",
+    b"host",
+    b"content-length",
+    b"transfer-encoding",
+    b"connection",
+];
+
+/// Whether a client field whose name has `_` goes to the origin: never when it spells a
+/// field of [`SPOOFABLE`] or the trusted client-IP field; otherwise as `underscores_in_headers`
+/// says (`reject` was refused before the request got here).
+fn underscore_passes(req: &OriginRequest<'_>, name: &[u8]) -> bool {
+    let spoofs = SPOOFABLE
+        .iter()
+        .chain(req.client_ip_header.map(str::as_bytes).as_ref())
+        .any(|field| same_with_dashes(name, field));
+    !spoofs && req.underscores == Underscores::Pass
+}
+
+/// Whether `name` is `field` with `_` read as `-`, ignoring case.
+fn same_with_dashes(name: &[u8], field: &[u8]) -> bool {
+    name.len() == field.len()
+        && name.iter().zip(field).all(|(&a, &b)| {
+            let a = if a == b'_' { b'-' } else { a };
+            a.eq_ignore_ascii_case(&b)
+        })
 }
 
 /// Whether the client's Host field goes to an HTTP/1.1 origin in its place.

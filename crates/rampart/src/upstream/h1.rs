@@ -39,7 +39,7 @@ impl forward::FieldSink for HeadWriter<'_> {
 /// The request head sent to the origin: request line, Host, the forwarded fields, framing.
 fn write_head(req: &OriginRequest<'_>, out: &mut Vec<u8>) {
     let head = req.head;
-    rampart_http::write_request_line(out, head.method(), &head.path_and_query(), Version::Http11);
+    rampart_http::write_request_line(out, head.method(), &req.path_and_query(), Version::Http11);
     let in_place = forward::host_in_place(req);
     if !in_place {
         out.extend_from_slice(b"host: ");

@@ -142,6 +142,31 @@ impl forward::FieldSink for MapWriter<'_> {
     }
 }
 
+/// `target` as the `http` crate takes a path and query: the few bytes rampart accepts from
+/// clients but `http` refuses (`<`, `>` and `` ` `` in a path, `"`, `<` and `>` in a query)
+/// percent-encoded, which an origin reads as the same URL.
+fn encode_for_http_crate(target: &str) -> std::borrow::Cow<'_, str> {
+    let query = target.find('?').unwrap_or(target.len());
+    let refused = |i: usize, b: u8| match b {
+        b'<' | b'>' => true,
+        b'`' => i < query,
+        b'"' => i > query,
+        _ => false,
+    };
+    if !target.bytes().enumerate().any(|(i, b)| refused(i, b)) {
+        return std::borrow::Cow::Borrowed(target);
+    }
+    let mut out = String::with_capacity(target.len() + 8);
+    for (i, c) in target.char_indices() {
+        if c.is_ascii() && refused(i, c as u8) {
+            out.push_str(&format!("%{:02X}", c as u8));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The request as an HTTP/2 request: `:authority` from Host, the forwarded fields, and the
 /// declared Content-Length.
 fn build_request(req: &OriginRequest<'_>, scheme: &str) -> Result<http::Request<()>, OriginError> {
@@ -151,7 +176,7 @@ fn build_request(req: &OriginRequest<'_>, scheme: &str) -> Result<http::Request<
     let uri = format!(
         "{scheme}://{}{}",
         String::from_utf8_lossy(&authority),
-        head.path_and_query()
+        encode_for_http_crate(&req.path_and_query())
     );
     let mut request = http::Request::new(());
     *request.method_mut() = http::Method::from_bytes(head.method().as_bytes())
@@ -378,5 +403,29 @@ impl Body {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every target rampart accepts from a client becomes a URI the `http` crate takes.
+    #[test]
+    fn accepted_targets_all_make_http_uris() {
+        for t in [
+            "/a<b>`c\"d?q=<\"`>",
+            "/caf\u{e9}?q=\u{2603}",
+            "/a|b^c{d}[e]\\f",
+            "/?a[]=1&q={a:1}",
+        ] {
+            let uri = format!("http://a.test{}", encode_for_http_crate(t));
+            assert!(uri.parse::<http::Uri>().is_ok(), "{uri}");
+        }
+        assert!(matches!(
+            encode_for_http_crate("/plain?q=1"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(encode_for_http_crate("/a`b?c`\""), "/a%60b?c`%22");
     }
 }

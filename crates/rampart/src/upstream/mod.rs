@@ -28,6 +28,7 @@ use bytes::Bytes;
 use rampart_http::{BodyFraming, RequestHead};
 use tokio::time::Sleep;
 
+use crate::config::request::Underscores;
 use crate::config::{OriginAddr, OriginProtocol, Zone};
 use crate::errors::Rejection;
 use crate::message::{BodyCut, BodyKind, BodyStream, Piece, Protocol, RayId, ResponseHead};
@@ -49,11 +50,27 @@ pub struct OriginRequest<'a> {
     pub protocol: Protocol,
     /// The request's ray id.
     pub ray_id: RayId,
+    /// The path and query to send instead of the client's (the normalised URL, when the
+    /// zone normalises URLs to the origin too).
+    pub target: Option<&'a str>,
+    /// What happens to client fields whose names have `_`.
+    pub underscores: Underscores,
+    /// The field a trusted proxy names the client in (never passed on under another
+    /// spelling).
+    pub client_ip_header: Option<&'a str>,
 }
 
 impl OriginRequest<'_> {
     fn has_body(&self) -> bool {
         self.head.body() != BodyFraming::None
+    }
+
+    /// The request-target the origin is sent, in origin-form.
+    fn path_and_query(&self) -> std::borrow::Cow<'_, str> {
+        match self.target {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => self.head.path_and_query(),
+        }
     }
 }
 

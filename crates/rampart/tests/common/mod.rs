@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod http2;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -21,10 +21,17 @@ pub(super) struct ClientBody {
     /// Bytes read off the wire for the body, framing included.
     pub(super) wire_bytes: u64,
     timeout: Duration,
+    /// The body limit: a chunk size that declares more is refused at once.
+    max: u64,
 }
 
 impl ClientBody {
-    pub(super) fn new(framing: BodyFraming, max_trailer_bytes: usize, timeout: Duration) -> Self {
+    pub(super) fn new(
+        framing: BodyFraming,
+        max_trailer_bytes: usize,
+        timeout: Duration,
+        max: u64,
+    ) -> Self {
         let state = match framing {
             BodyFraming::None | BodyFraming::ContentLength(0) => State::Done,
             BodyFraming::ContentLength(n) => State::Length { remaining: n },
@@ -36,6 +43,7 @@ impl ClientBody {
             state,
             wire_bytes: 0,
             timeout,
+            max,
         }
     }
 
@@ -81,6 +89,15 @@ impl ClientBody {
                         let consumed = decoder
                             .decode(&conn.buf, &mut data)
                             .map_err(|e| BodyError::Malformed(e.to_string()))?;
+                        // The data already decoded is within the limit or the session
+                        // refuses it as it counts; a chunk size over the limit is refused
+                        // now, not after waiting for bytes that would be thrown away.
+                        if decoder.declared() > self.max {
+                            return Err(BodyError::TooLarge {
+                                declared: decoder.declared(),
+                                max: self.max,
+                            });
+                        }
                         conn.buf.drain(..consumed);
                         self.wire_bytes += consumed as u64;
                         if decoder.is_done() {

@@ -59,6 +59,7 @@ impl<'c> Exchange<'c> {
             head.body(),
             rampart_http::DEFAULT_MAX_TRAILER_BYTES,
             generation.config.server.client_body_timeout,
+            generation.config.limits.max_body_bytes,
         );
         Exchange {
             conn,
@@ -86,6 +87,7 @@ impl<'c> Exchange<'c> {
                 rampart_http::BodyFraming::None,
                 0,
                 std::time::Duration::ZERO,
+                0,
             ),
             out: Vec::new(),
             framing: Framing::None,

@@ -107,10 +107,11 @@ pub(crate) async fn serve(
             HeadRead::Closed => return,
             HeadRead::TimedOut | HeadRead::Invalid(_) => {
                 let rejection = match head {
-                    HeadRead::Invalid(e) => {
-                        Rejection::new(EdgeError::from_request_status(e.status()), e.to_string())
-                    }
-                    _ => Rejection::new(
+                    HeadRead::Invalid(e) => Rejection::explained(
+                        EdgeError::from_request_status(e.status()),
+                        e.to_string(),
+                    ),
+                    _ => Rejection::explained(
                         EdgeError::RequestTimeout,
                         format!(
                             "the request head did not arrive within {}",

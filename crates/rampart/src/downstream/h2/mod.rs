@@ -8,6 +8,7 @@
 //! Content-Length that disagrees with the DATA frames, floods) is h2's to refuse, with the
 //! stream or connection error RFC 9113 prescribes.
 
+mod flood;
 mod request;
 mod stream;
 
@@ -44,6 +45,12 @@ pub const MAX_PENDING_RESET_STREAMS: usize = 20;
 
 /// Streams rampart may reset because of the client's errors before it ends the connection.
 pub const MAX_LOCAL_ERROR_RESETS: usize = 256;
+
+/// How long a flooding client's connection stays open after its GOAWAY.
+const FLOOD_GOAWAY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+pub use flood::{CONTROL_FRAME_BURST, CONTROL_FRAMES_PER_SEC};
+pub use request::fuzz_h2_request;
 
 /// Smallest header-list size announced to clients (SETTINGS_MAX_HEADER_LIST_SIZE).
 pub const MIN_ANNOUNCED_HEADER_LIST: usize = 1 << 20;
@@ -96,8 +103,10 @@ pub(crate) async fn serve<T>(
         .max_pending_accept_reset_streams(MAX_PENDING_RESET_STREAMS)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS));
     let deadline = TokioInstant::now() + server.client_header_timeout;
-    let mut conn = match tokio::time::timeout_at(deadline, builder.handshake::<T, Bytes>(io)).await
-    {
+    let flood = Arc::new(flood::Flood::default());
+    let io = flood::Guarded::new(io, flood.clone());
+    let handshake = builder.handshake::<flood::Guarded<T>, Bytes>(io);
+    let mut conn = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(c)) => c,
         _ => return,
     };
@@ -120,6 +129,7 @@ pub(crate) async fn serve<T>(
     // The streams are driven by this task, not spawned: their frames and the connection's
     // are then handled in one poll, with no wake-up of one task by another in between.
     let mut streams = FuturesUnordered::new();
+    let mut flooded = false;
     loop {
         tokio::select! {
             next = conn.accept() => match next {
@@ -134,6 +144,14 @@ pub(crate) async fn serve<T>(
                 // Every other stream that can go on does so before the connection is polled
                 // again: their frames then go out together, in as few writes as possible.
                 while let Some(Some(())) = streams.next().now_or_never() {}
+            }
+            _ = flood.tripped(), if !flooded => {
+                // GOAWAY (ENHANCE_YOUR_CALM) goes out if the client reads at all; the
+                // connection ends after a second either way.
+                flooded = true;
+                tracing::debug!(%peer, "HTTP/2 control-frame flood: GOAWAY ENHANCE_YOUR_CALM");
+                conn.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                drain_until = Some(TokioInstant::now() + FLOOD_GOAWAY_GRACE);
             }
             _ = shutdown.changed(), if drain_until.is_none() => {
                 // GOAWAY: streams in flight finish, no new ones start.
@@ -185,7 +203,7 @@ async fn stream(request: Request<RecvStream>, respond: SendResponse<Bytes>, cx: 
         Ok(Parse::Partial) => ds.reset(),
         Err(e) => {
             let rejection =
-                Rejection::new(EdgeError::from_request_status(e.status()), e.to_string());
+                Rejection::explained(EdgeError::from_request_status(e.status()), e.to_string());
             let header = |name| parts.headers.get(name).map(http::HeaderValue::as_bytes);
             let what = Unparsed {
                 accept: header(http::header::ACCEPT),

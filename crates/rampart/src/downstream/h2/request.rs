@@ -5,7 +5,7 @@
 /// Host (a Host field equal to it is dropped; a different one stays, and two Hosts are a 400);
 /// a body without Content-Length is marked chunked so that the head's framing says a body
 /// follows.
-pub(super) fn http1_head(parts: &http::request::Parts, has_body: bool) -> Vec<u8> {
+pub(crate) fn http1_head(parts: &http::request::Parts, has_body: bool) -> Vec<u8> {
     let authority = parts.uri.authority().map(|a| a.as_str());
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(parts.method.as_str().as_bytes());
@@ -46,4 +46,51 @@ pub(super) fn http1_head(parts: &http::request::Parts, has_body: bool) -> Vec<u8
     }
     rampart_http::write_end_of_head(&mut out);
     out
+}
+
+/// Any bytes as an HTTP/2 request (method, authority, path and fields, one per line, in the
+/// form the `http` crate accepts, as h2 hands them over): the head written for it is always
+/// complete, and when rampart-http accepts it, it has the request's method, path and fields.
+pub fn fuzz_h2_request(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.split('\n');
+    let (Some(method), Some(authority), Some(path)) = (lines.next(), lines.next(), lines.next())
+    else {
+        return;
+    };
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(format!("https://{authority}{path}"));
+    for line in lines {
+        if let Some((n, v)) = line.split_once(':') {
+            builder = builder.header(n.trim(), v.trim());
+        }
+    }
+    let Ok(request) = builder.body(()) else {
+        return;
+    };
+    let (parts, ()) = request.into_parts();
+    let raw = http1_head(&parts, data.len() % 2 == 1);
+    match rampart_http::parse_request_head(&raw, &rampart_http::Limits::default()) {
+        Ok(rampart_http::Parse::Complete((head, len))) => {
+            assert_eq!(len, raw.len(), "the whole head is one request");
+            assert_eq!(head.method(), parts.method.as_str());
+            if parts.method != http::Method::CONNECT {
+                let sent = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                assert_eq!(head.target(), sent);
+            }
+            for (name, value) in &parts.headers {
+                if name != http::header::HOST && name != http::header::COOKIE {
+                    let found = head
+                        .headers()
+                        .any(|(n, v)| n == name.as_str() && v == value.as_bytes().trim_ascii());
+                    assert!(found, "{name} lost: {:?}", String::from_utf8_lossy(&raw));
+                }
+            }
+        }
+        Ok(rampart_http::Parse::Partial) => {
+            panic!("incomplete: {:?}", String::from_utf8_lossy(&raw))
+        }
+        Err(e) => assert!(e.offset() <= raw.len()),
+    }
 }
