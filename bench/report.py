@@ -23,10 +23,14 @@ def ms(v):
 
 rows = {}
 mem = []
+peaks = {}
 for line in open(results):
     sc, log, proxy, a, b, c, non2xx, *cpu = line.rstrip("\n").split("\t")
     if sc == "d":
         mem.append((proxy, int(a or 0), int(b or 0), int(c or 0)))
+        continue
+    if sc == "m":
+        peaks[(b, log, proxy)] = int(a or 0)
         continue
     user, system = (float(cpu[0]), float(cpu[1])) if len(cpu) == 2 else (None, None)
     rows.setdefault((sc, log, proxy), []).append((float(a or 0), ms(b), ms(c), int(non2xx or 0), user, system))
@@ -100,3 +104,13 @@ if mem:
             continue
         per = (after - before) * 1024 / held
         print(f"| {proxy} | {held:,} | {before / 1024:.1f} MB | {after / 1024:.1f} MB | {per:,.0f} B |")
+if peaks:
+    print()
+    print("| peak RSS over a scenario's rounds (VmHWM, all processes) | access log | " + " | ".join(p for p in ("rampart", "baseline", "nginx", "haproxy") if any(k[2] == p for k in peaks)) + " |")
+    shown = [p for p in ("rampart", "baseline", "nginx", "haproxy") if any(k[2] == p for k in peaks)]
+    print("|---|---|" + "---:|" * len(shown))
+    for sc in ("a", "b", "c", "f"):
+        for log in ("off", "on"):
+            cells = [peaks.get((sc, log, p)) for p in shown]
+            if any(cells):
+                print(f"| {names.get(sc, sc)} | {log} | " + " | ".join(f"{c / 1024:.1f} MB" if c else "" for c in cells) + " |")

@@ -20,8 +20,13 @@ use crate::config::{AccessLogTarget, LogField};
 use crate::worker::WorkerSlot;
 
 /// How many bytes of lines may wait for the writer in one worker's buffer before new lines
-/// are dropped: at 100,000 requests a second on one worker, about 200 ms of lines.
-pub const WAITING_BYTES: usize = 16 << 20;
+/// are dropped (a sink that does not keep up, a full disk): with lines of every field, about
+/// 50 ms of 100,000 requests a second on one worker; the writer is woken to take a buffer
+/// long before, at [`EARLY_WRITE_BYTES`].
+pub const WAITING_BYTES: usize = 4 << 20;
+
+/// A worker's buffer this full wakes the writer before [`BATCH_DELAY`] has passed.
+pub const EARLY_WRITE_BYTES: usize = 256 << 10;
 
 /// How long the writer lets lines gather before it writes them.
 pub const BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
@@ -30,7 +35,7 @@ pub const BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(50
 const SHARDS: usize = 64;
 
 /// A batch buffer whose capacity grew beyond this is not kept for the next batch.
-const KEPT_CAPACITY: usize = 4 << 20;
+const KEPT_CAPACITY: usize = 1 << 20;
 
 /// What happened to a request, filled in by the protocol driver as the request is handled.
 #[derive(Debug, Default)]
@@ -341,6 +346,14 @@ impl AccessLog {
                 return;
             }
             write_line(&mut lines, &w.fields, request, outcome);
+            if lines.len() >= EARLY_WRITE_BYTES {
+                // The writer ends its wait for more lines now (and as often as lines come,
+                // until it has taken these).
+                drop(lines);
+                q.pending.store(true, Ordering::Release);
+                w.thread.unpark();
+                return;
+            }
         }
         // Only the first line after the writer last looked wakes it.
         if !q.pending.load(Ordering::Relaxed) && !q.pending.swap(true, Ordering::AcqRel) {
@@ -397,7 +410,7 @@ fn write_batches(
     let mut mid_line = false;
     loop {
         let closing = q.closed.load(Ordering::Acquire);
-        if !q.pending.swap(false, Ordering::AcqRel) {
+        if !q.pending.load(Ordering::Acquire) {
             if closing {
                 return;
             }
@@ -405,11 +418,22 @@ fn write_batches(
             continue;
         }
         if !closing {
-            std::thread::sleep(BATCH_DELAY);
+            // Lines gather; while `pending` is set no request thread wakes the writer, but
+            // one whose buffer passes EARLY_WRITE_BYTES does, to end the wait early.
+            std::thread::park_timeout(BATCH_DELAY);
         }
+        q.pending.store(false, Ordering::Release);
         let mut lost = 0;
         for shard in q.shards.iter() {
-            std::mem::swap(&mut *lock(shard), &mut batch);
+            {
+                let mut lines = lock(shard);
+                // Only buffers with lines are traded, so the writer's spare capacity moves
+                // between the workers' buffers and is not spread over every shard.
+                if lines.is_empty() {
+                    continue;
+                }
+                std::mem::swap(&mut *lines, &mut batch);
+            }
             lost += write_lines(&mut sink, &batch, &mut mid_line);
             batch.clear();
             if batch.capacity() > KEPT_CAPACITY {
@@ -566,6 +590,36 @@ mod tests {
         ));
         let _ = std::fs::remove_file(&path);
         path
+    }
+
+    /// Buffers of lines stay with the workers that write: shards no worker uses hold no
+    /// memory, however many batches pass (the writer's spare buffer once wandered into
+    /// every shard in turn, 64 of them, and the memory with it).
+    #[test]
+    fn idle_shards_hold_no_memory_after_many_batches() {
+        let path = temp_log("idle-shards");
+        let log = AccessLog::start(
+            &AccessLogTarget::File(path.clone()),
+            LogField::ALL,
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        let writer = log.writer.clone().unwrap();
+        crate::worker::set_worker_index(3);
+        for n in 0..20_000 {
+            log.write(&request(&format!("/{n}")), &LogRecord::default());
+            if n % 500 == 0 {
+                // Let batches pass.
+                std::thread::sleep(BATCH_DELAY / 10);
+            }
+        }
+        log.close();
+        let _ = std::fs::remove_file(&path);
+        for (i, shard) in writer.queue.shards.iter().enumerate() {
+            if i != 3 {
+                assert_eq!(lock(shard).capacity(), 0, "shard {i} holds a buffer");
+            }
+        }
     }
 
     /// Four workers, each with its own buffer, log 5,000 lines each while the writer drains:
