@@ -220,6 +220,15 @@ async fn malformed_requests_get_the_stream_error_rfc_9113_prescribes() {
                 (":authority", "example.test"),
             ]),
         ),
+        (
+            "a :path byte the http crate refuses (browsers encode it)",
+            block(&[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/a<b"),
+                (":authority", "example.test"),
+            ]),
+        ),
     ];
     for (what, fields) in cases {
         let mut raw = Raw::open(r.addr).await;
