@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod demo;
 pub mod downstream;

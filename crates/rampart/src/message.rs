@@ -89,6 +89,8 @@ pub enum OriginFields {
     Http1(rampart_http::ResponseHead),
     /// An HTTP/2 origin's fields (h2 has refused connection-specific ones already).
     Http2(http::HeaderMap),
+    /// A stored response's fields (filtered when it was stored).
+    Stored(std::sync::Arc<rampart_cache::object::Object>),
 }
 
 /// A response head as rampart sends it: status, reason, fields, and the Content-Length that
@@ -221,6 +223,7 @@ impl ResponseHead {
         let origin = match &self.origin {
             Some(OriginFields::Http1(h)) => Origin::Http1(h, h.headers().raw()),
             Some(OriginFields::Http2(m)) => Origin::Http2(m.iter()),
+            Some(OriginFields::Stored(o)) => Origin::Stored(o.fields.iter()),
             None => Origin::Done,
         };
         Fields {
@@ -234,6 +237,18 @@ impl ResponseHead {
     /// Calls `f` with every field to send, in the order of [`ResponseHead::fields`] (a loop
     /// of the caller's, for the drivers that write every field).
     pub fn for_each_field<'a>(&'a self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+        self.for_each_origin_field(&mut f);
+        for (n, v) in &self.added {
+            f(n.as_str().as_bytes(), v);
+        }
+        if let Some(r) = &self.ray_id {
+            f(RAY_ID_HEADER.as_bytes(), r.as_bytes());
+        }
+    }
+
+    /// Calls `f` with every origin field that is relayed, in order (not rampart's own: what a
+    /// cache stores of a response).
+    pub fn for_each_origin_field<'a>(&'a self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
         match &self.origin {
             Some(OriginFields::Http1(h)) => {
                 for (n, v) in h.headers().raw() {
@@ -249,13 +264,14 @@ impl ResponseHead {
                     }
                 }
             }
+            Some(OriginFields::Stored(o)) => {
+                for (n, v) in &o.fields {
+                    if self.relays(n, |_| false) {
+                        f(n, v);
+                    }
+                }
+            }
             None => {}
-        }
-        for (n, v) in &self.added {
-            f(n.as_str().as_bytes(), v);
-        }
-        if let Some(r) = &self.ray_id {
-            f(RAY_ID_HEADER.as_bytes(), r.as_bytes());
         }
     }
 
@@ -264,6 +280,7 @@ impl ResponseHead {
         match &self.origin {
             Some(OriginFields::Http1(h)) => h.has_date(),
             Some(OriginFields::Http2(m)) => m.contains_key(http::header::DATE),
+            Some(OriginFields::Stored(o)) => o.field("date").is_some(),
             None => false,
         }
     }
@@ -280,6 +297,7 @@ pub struct Fields<'a> {
 enum Origin<'a> {
     Http1(&'a rampart_http::ResponseHead, rampart_http::RawHeaders<'a>),
     Http2(http::header::Iter<'a, http::HeaderValue>),
+    Stored(std::slice::Iter<'a, (Bytes, Bytes)>),
     Done,
 }
 
@@ -300,6 +318,11 @@ impl<'a> Iterator for Fields<'a> {
                     Some((n, v)) if self.head.relays(n.as_str().as_bytes(), |_| false) => {
                         return Some((n.as_str().as_bytes(), v.as_bytes()));
                     }
+                    Some(_) => {}
+                    None => self.origin = Origin::Done,
+                },
+                Origin::Stored(fields) => match fields.next() {
+                    Some((n, v)) if self.head.relays(n, |_| false) => return Some((n, v)),
                     Some(_) => {}
                     None => self.origin = Origin::Done,
                 },

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 
+use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::observe::{AccessLog, Metrics};
 use crate::state::Generation;
@@ -18,6 +19,8 @@ pub struct Runtime {
     pub metrics: Arc<Metrics>,
     /// Access log.
     pub log: AccessLog,
+    /// The edge cache (none when `[cache] memory = 0`). Made once: a reload keeps it.
+    pub cache: Option<Arc<EdgeCache>>,
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     open: AtomicUsize,
@@ -34,7 +37,9 @@ impl Runtime {
     /// The runtime of `config`, with no connection yet.
     pub fn new(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> Arc<Runtime> {
         let (shutdown_tx, _) = watch::channel(false);
+        let cache = EdgeCache::new(&config.cache).map(Arc::new);
         Arc::new(Runtime {
+            cache,
             generation: ArcSwap::from_pointee(Generation::new(config)),
             metrics,
             log,

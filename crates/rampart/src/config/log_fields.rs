@@ -93,6 +93,11 @@ log_fields! {
     SecurityRuleDescription,
     /// Every security phase that matched.
     SecuritySources,
+    /// What the edge cache did: `hit`, `miss`, `expired`, `stale`, `bypass`, `revalidated`,
+    /// `updating`, `dynamic` ("" when no cache is configured).
+    CacheCacheStatus,
+    /// Bytes of the response body served from the cache.
+    CacheResponseBytes,
     /// A generated error's 1xxx code, else its status; 0 otherwise.
     ErrorCode,
     /// `name: detail` of a generated error.

@@ -5,6 +5,7 @@
 //! with a configuration that has any error. The [`Config`] in memory is immutable; the server
 //! holds it behind an `Arc` so a request sees one configuration from start to end.
 
+pub mod cache;
 mod ip_rules;
 mod lists;
 mod log_fields;
@@ -44,6 +45,8 @@ pub struct Config {
     pub geoip: std::sync::Arc<crate::geo::GeoIp>,
     /// `[[list]]`: the named lists rules refer to as `$name`.
     pub lists: rampart_rules::Lists,
+    /// `[cache]`: the edge cache's store.
+    pub cache: cache::CacheConfig,
 }
 
 /// Request body limit of each plan.
@@ -186,7 +189,7 @@ pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded
     }
 }
 
-const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "list", "zone"];
+const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "cache", "list", "zone"];
 const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
 const LIMITS_KEYS: &[&str] = &[
@@ -206,6 +209,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let limits = read_limits(w, &root);
     let geoip = read_geoip(w, &root, base_dir);
     let lists = lists::read_lists(w, &root);
+    let cache = cache::read_cache(w, &root);
     let cx = security::SecurityContext {
         base_dir,
         has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),
@@ -222,6 +226,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         zones: zones?,
         geoip: std::sync::Arc::new(geoip?),
         lists,
+        cache,
     })
 }
 

@@ -179,7 +179,7 @@ pub(super) fn read_zone_security(
 
 /// Compiles one expression, reporting the engine's caret message at the expression's place
 /// in the file.
-fn compile(
+pub(super) fn compile(
     w: &mut Walker<'_>,
     t: &Table<'_, '_>,
     key: &str,

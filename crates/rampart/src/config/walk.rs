@@ -248,6 +248,40 @@ impl<'s> Walker<'s> {
         }
     }
 
+    /// A size: an integer of bytes, or a string with a unit, `"512KB"`, `"256MB"`, `"10GB"`
+    /// (binary units: 1 KB = 1,024 bytes, as nginx counts; `KiB` and friends too), at most
+    /// `max` bytes.
+    pub fn size(&mut self, t: &Table<'_, '_>, key: &str, max: u64) -> Option<u64> {
+        let v = t.get(key)?;
+        let parsed = match (v.get_ref().as_integer(), v.get_ref().as_str()) {
+            (Some(i), _) => i.as_str().replace('_', "").parse::<u64>().ok(),
+            (None, Some(s)) => parse_size(s),
+            _ => {
+                self.type_error(t, key, v, "a size such as \"256MB\"");
+                return None;
+            }
+        };
+        match parsed {
+            Some(n) if n <= max => Some(n),
+            Some(_) => {
+                self.error(
+                    &v.span(),
+                    &t.key(key),
+                    format!("must be at most {max} bytes"),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    &v.span(),
+                    &t.key(key),
+                    "not a size: write bytes as an integer, or e.g. \"512KB\", \"256MB\", \"10GB\"",
+                );
+                None
+            }
+        }
+    }
+
     /// An array of strings, each with its span.
     pub fn strings(&mut self, t: &Table<'_, '_>, key: &str) -> Option<Vec<(String, Range<usize>)>> {
         let v = t.get(key)?;
@@ -385,6 +419,24 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// `"256MB"` → bytes (binary units; `B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`, `TB`/`TiB`,
+/// case-insensitive, a space allowed before the unit).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,5 +450,16 @@ mod tests {
             Some("keepalive_timeout")
         );
         assert_eq!(nearest("banana", &known), None);
+    }
+
+    #[test]
+    fn sizes_have_binary_units() {
+        assert_eq!(super::parse_size("256MB"), Some(256 << 20));
+        assert_eq!(super::parse_size("10 GiB"), Some(10 << 30));
+        assert_eq!(super::parse_size("512kb"), Some(512 << 10));
+        assert_eq!(super::parse_size("4096"), Some(4096));
+        assert_eq!(super::parse_size("1.5GB"), None);
+        assert_eq!(super::parse_size("12 parsecs"), None);
+        assert_eq!(super::parse_size("99999999999999999999TB"), None);
     }
 }

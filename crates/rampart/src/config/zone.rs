@@ -32,6 +32,8 @@ pub struct Zone {
     pub origin_protocol: OriginProtocol,
     /// URL normalisation, body inspection, underscores in header names.
     pub request: super::request::RequestHandling,
+    /// `[[zone.cache_rule]]`, in order.
+    pub cache_rules: super::cache::CacheRules,
 }
 
 /// `origin_protocol`: what rampart speaks to a zone's origin.
@@ -172,6 +174,7 @@ const ZONE_KEYS: &[&str] = &[
     "url_normalization",
     "max_body_inspection",
     "underscores_in_headers",
+    "cache_rule",
 ];
 
 pub(super) fn read_zones(
@@ -233,6 +236,9 @@ pub(super) fn read_zones(
         let tls = super::read_certificate(w, t, "tls", cx.base_dir);
         let origin_protocol = read_origin_protocol(w, t);
         let request = super::request::read_request_handling(w, t);
+        let mut compiler =
+            rampart_rules::Compiler::new(super::security::scheme()).with_lists(cx.lists.clone());
+        let cache_rules = super::cache::read_cache_rules(w, t, &mut compiler);
         let origin_tls = read_origin_tls(
             w,
             t,
@@ -253,6 +259,7 @@ pub(super) fn read_zones(
                 origin_tls,
                 origin_protocol,
                 request,
+                cache_rules,
             });
         }
     }

@@ -50,6 +50,10 @@ pub struct LogRecord {
     pub edge_response_content_type: String,
     /// EdgeResponseCutShort: the body ended abnormally after the head went out.
     pub cut_short: bool,
+    /// CacheCacheStatus.
+    pub cache_status: Option<&'static str>,
+    /// CacheResponseBytes.
+    pub cache_response_bytes: u64,
     /// EdgeTimeToFirstByteMs.
     pub edge_time_to_first_byte_ms: u64,
     /// OriginResponseStatus (0 = no origin response).
@@ -165,6 +169,8 @@ fn write_value(out: &mut Vec<u8>, f: LogField, r: &RequestInfo<'_>, o: &LogRecor
             }
             out.push(b']');
         }
+        LogField::CacheCacheStatus => escape(out, o.cache_status.unwrap_or("")),
+        LogField::CacheResponseBytes => num(out, o.cache_response_bytes),
         LogField::ErrorCode => num(out, u64::from(o.error_code)),
         LogField::ErrorReason => escape(out, &o.error_reason),
     }

@@ -38,6 +38,12 @@ struct SecurityLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    zone: String,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -80,6 +86,10 @@ pub struct Metrics {
     origin_duration: HistogramFamily,
     client_closed: Family<ZoneLabels, Counter>,
     cut_short: Family<ZoneLabels, Counter>,
+    cache_requests: Family<CacheLabels, Counter>,
+    cache_bytes: Family<CacheLabels, Counter>,
+    cache_objects: Gauge,
+    cache_stored_bytes: Gauge,
     connect_retries: Family<ZoneLabels, Counter>,
     security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
@@ -112,6 +122,10 @@ impl Metrics {
             origin_duration: Family::new_with_constructor(origin_histogram as fn() -> Histogram),
             client_closed: Family::default(),
             cut_short: Family::default(),
+            cache_requests: Family::default(),
+            cache_bytes: Family::default(),
+            cache_objects: Gauge::default(),
+            cache_stored_bytes: Gauge::default(),
             connect_retries: Family::default(),
             security_actions: Family::default(),
             open_connections: Gauge::default(),
@@ -151,6 +165,26 @@ impl Metrics {
             "responses_cut_short",
             "Responses whose body ended abnormally after the head went out (the origin reset, closed or broke its framing mid-body)",
             m.cut_short.clone(),
+        );
+        registry.register(
+            "cache_requests",
+            "Requests by what the edge cache did (hit, miss, expired, stale, bypass, revalidated, updating, dynamic)",
+            m.cache_requests.clone(),
+        );
+        registry.register(
+            "cache_response_bytes",
+            "Response body bytes served from the edge cache, by cache status",
+            m.cache_bytes.clone(),
+        );
+        registry.register(
+            "cache_objects",
+            "Objects in the edge cache's memory tier",
+            m.cache_objects.clone(),
+        );
+        registry.register(
+            "cache_bytes",
+            "Bytes held by the edge cache's memory tier",
+            m.cache_stored_bytes.clone(),
         );
         registry.register(
             "origin_connect_retries",
@@ -283,6 +317,26 @@ impl Metrics {
                 zone: zone.unwrap_or("").to_string(),
             })
             .inc();
+    }
+
+    /// Counts a request by what the cache did, and the bytes it served from the cache.
+    pub fn cache(&self, zone: &str, status: &'static str, bytes: u64) {
+        let labels = CacheLabels {
+            zone: zone.to_string(),
+            status,
+        };
+        self.cache_requests.get_or_create(&labels).inc();
+        if bytes > 0 {
+            self.cache_bytes.get_or_create(&labels).inc_by(bytes);
+        }
+    }
+
+    /// Sets the cache's size gauges (before the metrics are read).
+    pub fn cache_size(&self, objects: usize, bytes: usize) {
+        self.cache_objects
+            .set(i64::try_from(objects).unwrap_or(i64::MAX));
+        self.cache_stored_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// Counts a retried origin connect.

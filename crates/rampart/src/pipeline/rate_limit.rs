@@ -47,7 +47,8 @@ fn key_for(limiter: &RateLimiter, rule: &RateLimitRule, ctx: &RequestContext<'_>
     parts.finish()
 }
 
-fn cookie<'h>(head: &'h rampart_http::RequestHead, name: &str) -> Option<&'h [u8]> {
+/// The value of the cookie `name` in the request's Cookie fields.
+pub fn cookie<'h>(head: &'h rampart_http::RequestHead, name: &str) -> Option<&'h [u8]> {
     head.headers()
         .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
         .flat_map(|(_, v)| v.split(|&b| b == b';'))

@@ -16,6 +16,10 @@ pub(super) fn finish(rt: &Runtime, ctx: &RequestContext<'_>) {
     if ctx.log.cut_short {
         rt.metrics.cut_short(zone);
     }
+    if let Some(status) = ctx.log.cache_status {
+        rt.metrics
+            .cache(zone.unwrap_or(""), status, ctx.log.cache_response_bytes);
+    }
     for m in ctx.security.iter().chain(&ctx.logged) {
         rt.metrics
             .security_action(zone.unwrap_or(""), m.action, m.source);

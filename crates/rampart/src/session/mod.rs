@@ -14,6 +14,7 @@
 //! logged as 499, which page replaces an origin error — it is here, once.
 
 mod body;
+mod cached;
 mod log;
 mod send;
 
@@ -175,7 +176,7 @@ pub async fn serve<D: Downstream>(
         }
     };
     if forward {
-        send::forward(rt, ds, &mut ctx, &env, &mut body).await;
+        cached::forward(rt, ds, &mut ctx, &env, &mut body).await;
     }
     ctx.log.client_request_bytes += ds.body_wire_bytes();
     pipeline::response::after_response(&ctx, &env, ctx.log.edge_response_status);

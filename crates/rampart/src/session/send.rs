@@ -8,6 +8,7 @@ use rampart_http::RequestHead;
 
 use super::body::{Abort, ClientPort, RequestBody};
 use super::{Arrival, Downstream, Gone};
+use crate::cache::fill::Filling;
 use crate::config::LogField;
 use crate::errors::{Audience, Rejection, rejection_response};
 use crate::message::{
@@ -19,6 +20,8 @@ use crate::pipeline::{PhaseEnv, RequestContext};
 use crate::runtime::Runtime;
 use crate::state::Generation;
 use crate::upstream::{FetchError, OriginBody, OriginRequest, OriginResponse, Policy};
+
+pub(super) use super::cached::CacheUse;
 
 /// The whole body of the answer to a request whose Host differs from its TLS server name.
 pub(crate) const SNI_MISMATCH_BODY: &str =
@@ -104,7 +107,7 @@ async fn whole<D: Downstream>(
 }
 
 /// Sends `response` and records it in the log.
-async fn send_and_record<D: Downstream>(
+pub(super) async fn send_and_record<D: Downstream>(
     rt: &Runtime,
     ds: &mut D,
     ctx: &mut RequestContext<'_>,
@@ -189,6 +192,7 @@ pub(super) async fn forward<D: Downstream>(
     ctx: &mut RequestContext<'_>,
     env: &PhaseEnv,
     body: &mut RequestBody,
+    cache: CacheUse<'_>,
 ) {
     let Some(zone) = ctx.zone.clone() else {
         unreachable!("the route phase sets the zone before a request is forwarded")
@@ -224,7 +228,9 @@ pub(super) async fn forward<D: Downstream>(
             .await
     };
     let (rejection, framing) = match fetched {
-        Ok(response) => return relay(rt, ds, ctx, env, &zone.config.name, response).await,
+        Ok(response) => {
+            return relay(rt, ds, ctx, env, &zone.config.name, response, cache).await;
+        }
         Err(FetchError::Client(Abort::Gone)) => {
             ctx.log.edge_response_status = 499;
             return;
@@ -249,8 +255,10 @@ async fn relay<D: Downstream>(
     env: &PhaseEnv,
     zone: &str,
     mut response: OriginResponse<'_>,
+    cache: CacheUse<'_>,
 ) {
     let page = answer_phases(rt, ctx, env, zone, &mut response);
+    let mut filling = super::cached::on_origin_head(rt, ctx, &mut response, cache);
     if let Some(page) = page {
         // The origin's own body is not read, so its connection is not reused.
         let _ = Box::pin(whole(ds, &response.head, &page, ctx.head.is_head())).await;
@@ -263,7 +271,19 @@ async fn relay<D: Downstream>(
             return;
         }
     } else {
-        stream_body(ds, ctx, &response.head, response.kind, &mut response.body).await;
+        let head = &response.head;
+        stream_body(
+            ds,
+            ctx,
+            head,
+            response.kind,
+            &mut response.body,
+            &mut filling,
+        )
+        .await;
+        if let Some(f) = filling {
+            super::cached::store(rt, ctx, f);
+        }
     }
     ctx.log.edge_response_bytes = ds.bytes_sent();
 }
@@ -303,16 +323,19 @@ fn answer_phases(
     replacement
 }
 
-/// Sends the head, then the body piece by piece as the origin sends it.
+/// Sends the head, then the body piece by piece as the origin sends it; a body being stored
+/// is kept in `filling`, which is left `None` unless the body came whole.
 async fn stream_body<D: Downstream>(
     ds: &mut D,
     ctx: &mut RequestContext<'_>,
     head: &ResponseHead,
     kind: BodyKind,
     body: &mut OriginBody<'_>,
+    filling: &mut Option<Filling>,
 ) {
     if ds.send_head(head, kind).await.is_err() {
         ctx.log.edge_response_status = 499;
+        *filling = None;
         return;
     }
     if kind == BodyKind::None {
@@ -332,9 +355,15 @@ async fn stream_body<D: Downstream>(
                 ds.cut_short();
                 ctx.log.cut_short = true;
                 ctx.log.error_reason = format!("origin_body_cut_short: {}", cut.0);
+                *filling = None;
                 return;
             }
         };
+        if let Some(f) = filling
+            && !f.push(piece.data)
+        {
+            *filling = None;
+        }
         let sent = match piece.trailers {
             Some(trailers) => match ds.send_data(piece.data, false).await {
                 Ok(()) => ds.send_trailers(trailers).await,
@@ -342,7 +371,12 @@ async fn stream_body<D: Downstream>(
             },
             None => ds.send_data(piece.data, piece.last).await,
         };
-        if sent.is_err() || piece.last {
+        if sent.is_err() {
+            // The client left: what was read is not the whole body.
+            *filling = None;
+            return;
+        }
+        if piece.last {
             return;
         }
     }

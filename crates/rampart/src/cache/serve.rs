@@ -1,0 +1,158 @@
+//! From a stored object to the response a request gets: the object, a 304 or a 412 for its
+//! preconditions, or a 206 or a 416 for its Range (RFC 9110 §13, §14).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::HeaderName;
+use rampart_cache::conditional::{self, Conditions, Outcome, Validators};
+use rampart_cache::object::Object;
+use rampart_cache::range::{self, Ranges};
+use rampart_http::RequestHead;
+
+use super::CacheStatus;
+use crate::message::{Body, OriginFields, Response, ResponseHead};
+
+/// The fields a 304 carries of the stored response (RFC 9110 §15.4.5).
+const NOT_MODIFIED_FIELDS: [&str; 6] = [
+    "cache-control",
+    "content-location",
+    "date",
+    "etag",
+    "expires",
+    "vary",
+];
+
+/// The response to `req` from `object`; `boundary` separates the parts of a multi-range
+/// answer.
+pub fn answer(
+    object: &Arc<Object>,
+    req: &RequestHead,
+    now: SystemTime,
+    status: CacheStatus,
+    boundary: &str,
+) -> Response {
+    let conditions = Conditions {
+        if_match: req.header("if-match"),
+        if_none_match: req.header("if-none-match"),
+        if_modified_since: req.header("if-modified-since"),
+        if_unmodified_since: req.header("if-unmodified-since"),
+        if_range: req.header("if-range"),
+    };
+    let validators = Validators {
+        etag: object.meta.etag.as_deref(),
+        last_modified: object.meta.last_modified,
+        date: object.meta.date,
+    };
+    let safe = matches!(req.method(), "GET" | "HEAD");
+    let mut response = match conditional::evaluate(&conditions, &validators, safe) {
+        Outcome::NotModified => not_modified(object),
+        Outcome::Failed => empty(412),
+        Outcome::Proceed => match req.header("range") {
+            Some(r)
+                if object.status == 200 && conditional::range_applies(&conditions, &validators) =>
+            {
+                ranged(object, r, boundary)
+            }
+            _ => whole(object),
+        },
+    };
+    let age = object.age(now).as_secs();
+    response
+        .head
+        .append(http::header::AGE, Bytes::from(age.to_string()));
+    mark(&mut response.head, status, false);
+    response
+}
+
+/// Adds `rampart-cache-status` and `Cache-Status` for `status` (`stored`: the response was
+/// stored on its way).
+pub fn mark(head: &mut ResponseHead, status: CacheStatus, stored: bool) {
+    head.append(
+        HeaderName::from_static("rampart-cache-status"),
+        Bytes::from_static(status.as_str().as_bytes()),
+    );
+    head.append(
+        HeaderName::from_static("cache-status"),
+        Bytes::from(status.cache_status_field(stored)),
+    );
+}
+
+fn whole(object: &Arc<Object>) -> Response {
+    let mut head = ResponseHead::relayed(object.status, OriginFields::Stored(object.clone()));
+    head.content_length = Some(object.body.len() as u64);
+    Response {
+        head,
+        body: Body::Full(object.body.clone()),
+    }
+}
+
+fn not_modified(object: &Arc<Object>) -> Response {
+    let mut head = ResponseHead::new(304);
+    for (n, v) in &object.fields {
+        if NOT_MODIFIED_FIELDS
+            .iter()
+            .any(|f| n.eq_ignore_ascii_case(f.as_bytes()))
+            && let Ok(name) = HeaderName::from_bytes(n)
+        {
+            head.append(name, v.clone());
+        }
+    }
+    Response {
+        head,
+        body: Body::Full(Bytes::new()),
+    }
+}
+
+fn empty(status: u16) -> Response {
+    let mut head = ResponseHead::new(status);
+    head.content_length = Some(0);
+    Response {
+        head,
+        body: Body::Full(Bytes::new()),
+    }
+}
+
+fn ranged(object: &Arc<Object>, value: &[u8], boundary: &str) -> Response {
+    let length = object.body.len() as u64;
+    match range::parse(value, length) {
+        Ranges::Whole => whole(object),
+        Ranges::Unsatisfiable => {
+            let mut r = empty(416);
+            r.head.append(
+                http::header::CONTENT_RANGE,
+                Bytes::from(format!("bytes */{length}")),
+            );
+            r
+        }
+        Ranges::Satisfiable(ranges) => {
+            let mut head = ResponseHead::relayed(206, OriginFields::Stored(object.clone()));
+            let body = if let [one] = ranges.as_slice() {
+                head.append(
+                    http::header::CONTENT_RANGE,
+                    Bytes::from(one.content_range(length)),
+                );
+                object.body.slice(one.first as usize..=one.last as usize)
+            } else {
+                head.remove_origin(http::header::CONTENT_TYPE);
+                head.append(
+                    http::header::CONTENT_TYPE,
+                    Bytes::from(format!("multipart/byteranges; boundary={boundary}")),
+                );
+                let content_type = object.field("content-type");
+                Bytes::from(range::multipart(
+                    &object.body,
+                    &ranges,
+                    content_type,
+                    boundary,
+                ))
+            };
+            head.content_length = Some(body.len() as u64);
+            Response {
+                head,
+                body: Body::Full(body),
+            }
+        }
+    }
+}
