@@ -44,6 +44,86 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// The edge cache of a running rampart (asked through its admin listener).
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Remove objects from the cache, from the next request on (exactly one kind of purge).
+    Purge {
+        /// The configuration rampart runs with (its admin_listen is asked).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The zone whose objects are purged.
+        #[arg(long)]
+        zone: String,
+        #[command(flatten)]
+        what: PurgeWhat,
+    },
+}
+
+/// What `rampart cache purge` removes.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct PurgeWhat {
+    /// Everything the zone has cached.
+    #[arg(long)]
+    everything: bool,
+    /// One URL, e.g. https://example.com/app.css?v=2 (repeat for more).
+    #[arg(long = "url", value_name = "URL")]
+    urls: Vec<String>,
+    /// Every URL that starts with HOST/PATH, e.g. example.com/static/ (repeat for more).
+    #[arg(long = "prefix", value_name = "HOST/PATH")]
+    prefixes: Vec<String>,
+    /// Every object of a host (repeat for more).
+    #[arg(long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+    /// Every object the origin tagged with TAG in Cache-Tag (repeat for more).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+}
+
+impl PurgeWhat {
+    /// The body of Cloudflare's purge_cache request.
+    fn json(&self) -> serde_json::Value {
+        if self.everything {
+            return serde_json::json!({"purge_everything": true});
+        }
+        let (kind, items) = [
+            ("files", &self.urls),
+            ("prefixes", &self.prefixes),
+            ("hosts", &self.hosts),
+            ("tags", &self.tags),
+        ]
+        .into_iter()
+        .find(|(_, items)| !items.is_empty())
+        .unwrap_or(("files", &self.urls));
+        serde_json::json!({ kind: items })
+    }
+}
+
+fn cache_purge(config: Option<&std::path::Path>, zone: &str, what: &PurgeWhat) -> ExitCode {
+    let result = rampart::admin::client::admin_address(config).and_then(|addr| {
+        rampart::admin::client::post(
+            addr,
+            &format!("/client/v4/zones/{zone}/purge_cache"),
+            &what.json(),
+        )
+    });
+    match result {
+        Ok(r) => {
+            println!("purged {} objects of zone {zone}", r["purged"]);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// What `rampart run` may change of the configuration it runs, for a first run or a test.
@@ -177,6 +257,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config, overrides } => run(config, &overrides),
+        Command::Cache {
+            command: CacheCommand::Purge { config, zone, what },
+        } => cache_purge(config.as_deref(), &zone, &what),
         Command::Certs {
             command: CertsCommand::Dev { hosts, dir },
         } => match rampart::tls::write_dev_certificate(&hosts, &dir) {

@@ -1,0 +1,109 @@
+//! The admin API under `/client/v4/`, in Cloudflare's shape: every answer is the envelope
+//! `{"success", "errors": [{"code", "message"}], "messages", "result"}`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::cache::purge::{self, Purge};
+use crate::runtime::Runtime;
+
+/// Largest request body the API reads (a purge of 100 long URLs fits well within it).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Cloudflare's error codes, where the API shares its meaning.
+mod code {
+    /// The zone does not exist ("Could not route to ..., perhaps your object identifier is
+    /// invalid?").
+    pub const NO_ROUTE: u32 = 7003;
+    /// A purge request that names nothing valid to purge.
+    pub const BAD_PURGE: u32 = 1012;
+    /// The request body is larger than the API reads.
+    pub const TOO_LARGE: u32 = 1015;
+    /// The request body could not be read.
+    pub const BAD_BODY: u32 = 1016;
+}
+
+/// The routes under `/client/v4`.
+pub(super) fn routes() -> Router<Arc<Runtime>> {
+    Router::new()
+        .route("/zones/{zone}/purge_cache", post(purge_cache))
+        .route("/cache", get(cache_stats))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// A successful answer.
+fn success(result: Value) -> Response {
+    axum::Json(json!({"success": true, "errors": [], "messages": [], "result": result}))
+        .into_response()
+}
+
+/// A failed answer with `status` and one error.
+fn failure(status: StatusCode, code: u32, message: String) -> Response {
+    let body = json!({
+        "success": false,
+        "errors": [{"code": code, "message": message}],
+        "messages": [],
+        "result": null,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+/// `POST /client/v4/zones/{zone}/purge_cache`: removes what the body names, for the next
+/// request on.
+async fn purge_cache(
+    State(rt): State<Arc<Runtime>>,
+    Path(zone): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let generation = rt.generation();
+    if !generation.config.zones.iter().any(|z| z.name == zone) {
+        return failure(
+            StatusCode::NOT_FOUND,
+            code::NO_ROUTE,
+            format!("Could not route to /zones/{zone}/purge_cache: there is no zone `{zone}`"),
+        );
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::TOO_LARGE,
+                format!("the request body is larger than {MAX_BODY} bytes"),
+            );
+        }
+        Err(e) => return failure(e.status(), code::BAD_BODY, e.body_text()),
+    };
+    let purge = match Purge::from_json(&body) {
+        Ok(p) => p,
+        Err(message) => return failure(StatusCode::BAD_REQUEST, code::BAD_PURGE, message),
+    };
+    let purged = rt
+        .cache
+        .as_deref()
+        .map_or(0, |cache| purge::apply(cache, &zone, &purge));
+    tracing::info!(zone, purged, "cache purge: {purge:?}");
+    success(json!({"id": zone, "purged": purged}))
+}
+
+/// `GET /client/v4/cache`: the memory tier's size and bounds.
+async fn cache_stats(State(rt): State<Arc<Runtime>>) -> Response {
+    match rt.cache.as_deref() {
+        Some(cache) => success(json!({
+            "enabled": true,
+            "objects": cache.store.len(),
+            "bytes": cache.store.bytes(),
+            "memory": cache.store.capacity(),
+            "max_object_size": cache.max_object,
+        })),
+        None => success(json!({"enabled": false, "objects": 0, "bytes": 0})),
+    }
+}
