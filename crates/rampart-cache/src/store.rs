@@ -194,9 +194,10 @@ impl Store {
     pub fn insert<'h>(
         &self,
         key: &str,
-        object: Object,
+        object: impl Into<Arc<Object>>,
         header: impl Fn(&str) -> Option<&'h [u8]>,
     ) -> bool {
+        let object = object.into();
         let weight = object.weight();
         if weight > self.max_object() {
             return false;
@@ -205,7 +206,7 @@ impl Store {
         let secondary = secondary(&object.meta.vary, &header).into_boxed_slice();
         let variant = Variant {
             secondary,
-            object: Arc::new(object),
+            object,
             weight,
         };
         {

@@ -156,3 +156,46 @@ impl Filling {
         (self.key, self.object)
     }
 }
+
+/// The stored object `stale`, freshened by the origin's 304 to its revalidation (RFC 9111
+/// §4.3.4): the 304's fields replace the stored ones of the same name (but the framing), its
+/// Date and Age give the new age, and the body is kept. Tags the 304 does not repeat are
+/// kept too.
+pub fn freshen(
+    stale: &Object,
+    not_modified: &ResponseHead,
+    req: &FillRequest<'_>,
+) -> Result<Object, NotStored> {
+    let mut new: Vec<(Bytes, Bytes)> = Vec::new();
+    not_modified.for_each_field(|n, v| {
+        let framing = n.eq_ignore_ascii_case(b"content-length")
+            || n.eq_ignore_ascii_case(b"transfer-encoding");
+        let own = n.eq_ignore_ascii_case(crate::message::RAY_ID_HEADER.as_bytes());
+        if !framing && !own {
+            new.push((Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)));
+        }
+    });
+    let mut fields: Vec<(Bytes, Bytes)> = stale
+        .fields
+        .iter()
+        .filter(|(n, _)| !new.iter().any(|(m, _)| n.eq_ignore_ascii_case(m)))
+        .cloned()
+        .collect();
+    fields.extend(new);
+    let merged = Object {
+        status: stale.status,
+        fields,
+        body: Bytes::new(),
+        meta: Meta::default(),
+    };
+    let head = ResponseHead::relayed(
+        stale.status,
+        crate::message::OriginFields::Stored(std::sync::Arc::new(merged)),
+    );
+    let mut object = object(&head, req)?;
+    object.body = stale.body.clone();
+    if object.meta.tags.is_empty() {
+        object.meta.tags = stale.meta.tags.clone();
+    }
+    Ok(object)
+}

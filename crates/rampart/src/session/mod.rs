@@ -16,6 +16,7 @@
 mod body;
 mod cached;
 mod log;
+mod refresh;
 mod send;
 
 use std::future::Future;

@@ -21,7 +21,9 @@ use crate::runtime::Runtime;
 use crate::state::Generation;
 use crate::upstream::{FetchError, OriginBody, OriginRequest, OriginResponse, Policy};
 
+use super::cached::AfterHead;
 pub(super) use super::cached::CacheUse;
+use crate::cache::CacheStatus;
 
 /// The whole body of the answer to a request whose Host differs from its TLS server name.
 pub(crate) const SNI_MISMATCH_BODY: &str =
@@ -197,6 +199,7 @@ pub(super) async fn forward<D: Downstream>(
     let Some(zone) = ctx.zone.clone() else {
         unreachable!("the route phase sets the zone before a request is forwarded")
     };
+    let added = cache.added_fields();
     // In a block of its own: what the fetch needs is not kept in the future beyond it.
     let fetched = {
         let policy = Policy::of(&zone.config, &ctx.generation.config.limits);
@@ -221,6 +224,7 @@ pub(super) async fn forward<D: Downstream>(
                 .trusted_proxies
                 .header
                 .as_deref(),
+            added: &added,
         };
         let mut port = ClientPort { ds, body };
         zone.upstream
@@ -239,6 +243,13 @@ pub(super) async fn forward<D: Downstream>(
         Err(FetchError::Origin(rejection)) => {
             // From the request's start: the phases before took microseconds.
             ctx.log.origin_response_duration_ms = ctx.started.elapsed().as_millis() as u64;
+            if let (Some(stale), Some(plan)) = (cache.stale_for_error(), cache.plan()) {
+                let entry = rejection.error.entry();
+                ctx.log.error_reason =
+                    format!("{}: {}; served stale", entry.name, rejection.detail);
+                let status = CacheStatus::Stale;
+                return Box::pin(super::cached::answer(rt, ds, ctx, stale, status, plan)).await;
+            }
             (rejection, false)
         }
     };
@@ -258,7 +269,16 @@ async fn relay<D: Downstream>(
     cache: CacheUse<'_>,
 ) {
     let page = answer_phases(rt, ctx, env, zone, &mut response);
-    let mut filling = super::cached::on_origin_head(rt, ctx, &mut response, cache);
+    let mut filling = match super::cached::on_origin_head(rt, ctx, &mut response, cache) {
+        AfterHead::Relay(filling) => filling,
+        AfterHead::Serve(object, status) => {
+            drop(response);
+            let plan = cache
+                .plan()
+                .expect("only a request fetched for the cache is served");
+            return Box::pin(super::cached::answer(rt, ds, ctx, &object, status, plan)).await;
+        }
+    };
     if let Some(page) = page {
         // The origin's own body is not read, so its connection is not reused.
         let _ = Box::pin(whole(ds, &response.head, &page, ctx.head.is_head())).await;
@@ -331,7 +351,7 @@ async fn stream_body<D: Downstream>(
     head: &ResponseHead,
     kind: BodyKind,
     body: &mut OriginBody<'_>,
-    filling: &mut Option<Filling>,
+    filling: &mut Option<Box<Filling>>,
 ) {
     if ds.send_head(head, kind).await.is_err() {
         ctx.log.edge_response_status = 499;

@@ -138,6 +138,9 @@ pub(super) fn each_field(req: &OriginRequest<'_>, keep_host: bool, sink: &mut im
             sink.field(name, value);
         }
     }
+    for (name, value) in req.added {
+        sink.field(name, value);
+    }
     // RFC 9110 §7.6.3: a gateway adds itself to Via on inbound requests (after any Via lines
     // the client sent, so the list stays in order), naming the protocol it received.
     sink.field(b"via", req.protocol.via());

@@ -58,6 +58,9 @@ pub struct OriginRequest<'a> {
     /// The field a trusted proxy names the client in (never passed on under another
     /// spelling).
     pub client_ip_header: Option<&'a str>,
+    /// Fields the edge adds after the client's: the validators of a stale copy that the
+    /// cache revalidates (never when the client sent preconditions of its own).
+    pub added: &'a [(&'static [u8], Bytes)],
 }
 
 impl OriginRequest<'_> {
