@@ -7,10 +7,12 @@
 //! - [`range`]: 206, `multipart/byteranges` and 416 (RFC 9110 §14).
 //! - [`key`]: the extensions cached by default, and cache keys (query, headers, cookies).
 //! - [`object`]: a stored response and its freshness.
+//! - [`codec`]: a stored object as checked bytes, for the disk tier.
 //! - [`store`]: the memory tier: sharded, bounded in bytes, CLOCK eviction, Vary variants,
 //!   purge by any predicate.
 //!
-//! Nothing here reads a clock or a socket: the caller passes the time and the fields.
+//! Nothing here reads a clock, a socket or a file: the caller passes the time and the fields
+//! (the disk tier's files are the server's).
 //!
 //! ```
 //! use rampart_cache::{control::ResponseDirectives, freshness, store::Store, object::{Object, Meta}};
@@ -37,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod conditional;
 pub mod control;
 pub mod freshness;

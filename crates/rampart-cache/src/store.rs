@@ -100,7 +100,7 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 
 /// The request's values of the `vary` fields, as one byte string (Accept-Encoding by its
 /// class, see [`encoding_class`]).
-fn secondary<'h>(vary: &[Box<str>], header: &impl Fn(&str) -> Option<&'h [u8]>) -> Vec<u8> {
+pub fn secondary<'h>(vary: &[Box<str>], header: &impl Fn(&str) -> Option<&'h [u8]>) -> Vec<u8> {
     let mut out = Vec::new();
     for name in vary {
         if &**name == "accept-encoding" {

@@ -34,11 +34,16 @@ thread_local! {
 }
 
 impl Runtime {
-    /// The runtime of `config`, with no connection yet.
-    pub fn new(config: Config, log: AccessLog, metrics: Arc<Metrics>) -> Arc<Runtime> {
+    /// The runtime of `config`, with no connection yet; an error when its cache's disk tier
+    /// cannot be opened.
+    pub fn new(
+        config: Config,
+        log: AccessLog,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Arc<Runtime>> {
         let (shutdown_tx, _) = watch::channel(false);
-        let cache = EdgeCache::new(&config.cache).map(Arc::new);
-        Arc::new(Runtime {
+        let cache = EdgeCache::new(&config.cache)?.map(Arc::new);
+        Ok(Arc::new(Runtime {
             cache,
             generation: ArcSwap::from_pointee(Generation::new(config)),
             metrics,
@@ -47,7 +52,7 @@ impl Runtime {
             shutdown_tx,
             open: AtomicUsize::new(0),
             idle: Notify::new(),
-        })
+        }))
     }
 
     /// The current configuration generation. A request keeps the `Arc` it got at its start.

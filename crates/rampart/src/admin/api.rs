@@ -86,10 +86,16 @@ async fn purge_cache(
         Ok(p) => p,
         Err(message) => return failure(StatusCode::BAD_REQUEST, code::BAD_PURGE, message),
     };
-    let purged = rt
-        .cache
-        .as_deref()
-        .map_or(0, |cache| purge::apply(cache, &zone, &purge));
+    let purged = match rt.cache.clone() {
+        Some(cache) => {
+            let (z, p) = (zone.clone(), purge.clone());
+            // Deleting the disk tier's files blocks.
+            tokio::task::spawn_blocking(move || purge::apply(&cache, &z, &p))
+                .await
+                .unwrap_or(0)
+        }
+        None => 0,
+    };
     tracing::info!(zone, purged, "cache purge: {purge:?}");
     success(json!({"id": zone, "purged": purged}))
 }
@@ -103,6 +109,11 @@ async fn cache_stats(State(rt): State<Arc<Runtime>>) -> Response {
             "bytes": cache.store.bytes(),
             "memory": cache.store.capacity(),
             "max_object_size": cache.max_object,
+            "disk": cache.disk.as_ref().map(|d| json!({
+                "objects": d.len(),
+                "bytes": d.bytes(),
+                "capacity": d.capacity(),
+            })),
         })),
         None => success(json!({"enabled": false, "objects": 0, "bytes": 0})),
     }

@@ -6,19 +6,22 @@
 //! rampart's requests and responses ([`fill`]: a response to a stored object; [`serve`]: a
 //! stored object to a response; [`purge`]: Cloudflare's purge API).
 
+pub mod disk;
 pub mod fill;
 pub mod purge;
 pub mod serve;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rampart_cache::object::Object;
 use rampart_cache::store::Store;
 use tokio::sync::Notify;
 
 use crate::config::cache::CacheConfig;
+use disk::Disk;
 
 /// What the cache did for a request, in Cloudflare's words (`rampart-cache-status`, the log's
 /// CacheCacheStatus).
@@ -153,24 +156,112 @@ impl Drop for FlightGuard<'_> {
 pub struct EdgeCache {
     /// The memory tier.
     pub store: Store,
+    /// The disk tier, when `[cache] disk_path` is set.
+    pub disk: Option<Arc<Disk>>,
     /// Largest body stored.
     pub max_object: u64,
     flights: Mutex<HashMap<String, Arc<Flight>>>,
+    /// When a failed disk write was last reported (seconds since the epoch): at most one
+    /// report every ten seconds, for a disk that fills.
+    disk_error_reported: AtomicU64,
 }
 
 impl EdgeCache {
-    /// The cache `[cache]` describes; `None` when `memory = 0` turns caching off.
-    pub fn new(config: &CacheConfig) -> Option<EdgeCache> {
+    /// The cache `[cache]` describes; `None` when `memory = 0` turns caching off. Opening
+    /// the disk tier rebuilds its index from the files a previous run left.
+    pub fn new(config: &CacheConfig) -> std::io::Result<Option<EdgeCache>> {
         if config.memory == 0 {
-            return None;
+            return Ok(None);
         }
         let store = Store::new(usize::try_from(config.memory).unwrap_or(usize::MAX));
         let max_object = config.max_object_size.min(store.max_object() as u64);
-        Some(EdgeCache {
+        let disk = match &config.disk_path {
+            Some(path) => {
+                let (disk, found) = Disk::open(path, config.disk).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cache.disk_path `{}`: {e}", path.display()),
+                    )
+                })?;
+                tracing::info!(
+                    "cache: {} objects ({} bytes) on disk in {}; {} bad files dropped",
+                    found.objects,
+                    found.bytes,
+                    path.display(),
+                    found.dropped
+                );
+                Some(Arc::new(disk))
+            }
+            None => None,
+        };
+        Ok(Some(EdgeCache {
             store,
+            disk,
             max_object,
             flights: Mutex::new(HashMap::new()),
-        })
+            disk_error_reported: AtomicU64::new(0),
+        }))
+    }
+
+    /// The object stored for `key` that fits the request whose fields `header` gives: from
+    /// memory, or read from disk (and kept in memory from then on).
+    pub async fn get<'h>(
+        &self,
+        key: &str,
+        header: impl Fn(&str) -> Option<&'h [u8]>,
+    ) -> Option<Arc<Object>> {
+        if let Some(object) = self.store.get(key, &header) {
+            return Some(object);
+        }
+        let disk = self.disk.as_ref()?;
+        let id = disk.find(key, &header)?;
+        let reader = disk.clone();
+        let object = tokio::task::spawn_blocking(move || reader.read(id))
+            .await
+            .ok()??;
+        let object = Arc::new(object);
+        self.store.insert(key, object.clone(), header);
+        Some(object)
+    }
+
+    /// Stores `object` for `key` and the request whose fields `header` gives: in memory at
+    /// once, and on disk behind (a failed write is reported, and the object stays in memory).
+    pub fn put<'h>(
+        self: &Arc<Self>,
+        key: &str,
+        object: impl Into<Arc<Object>>,
+        header: impl Fn(&str) -> Option<&'h [u8]>,
+    ) {
+        let object = object.into();
+        self.store.insert(key, object.clone(), &header);
+        let Some(disk) = self.disk.clone() else {
+            return;
+        };
+        let secondary = rampart_cache::store::secondary(&object.meta.vary, &header);
+        let key = key.to_string();
+        let cache = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = disk.write(&key, &secondary, &object) {
+                cache.report_disk_error(&e);
+            }
+        });
+    }
+
+    fn report_disk_error(&self, e: &std::io::Error) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.disk_error_reported.load(Ordering::Relaxed);
+        if now >= last + 10
+            && self
+                .disk_error_reported
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                "cache: an object could not be written to disk (it stays in memory): {e}"
+            );
+        }
     }
 
     /// Joins the misses of `key`: the first leads, the others follow.
@@ -195,7 +286,7 @@ mod tests {
 
     #[tokio::test]
     async fn followers_wait_for_the_leader_and_are_released_when_it_is_done() {
-        let cache = EdgeCache::new(&CacheConfig::default()).unwrap();
+        let cache = EdgeCache::new(&CacheConfig::default()).unwrap().unwrap();
         let Join::Leader(guard) = cache.join("k") else {
             panic!("the first leads")
         };

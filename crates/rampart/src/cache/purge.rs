@@ -1,7 +1,7 @@
 //! Purging the cache, as Cloudflare's API has it (`POST /client/v4/zones/{zone}/purge_cache`):
 //! everything, files (URLs), prefixes, hosts or tags of a zone.
 
-use rampart_cache::object::Object;
+use rampart_cache::object::Meta;
 
 use super::EdgeCache;
 
@@ -76,12 +76,12 @@ impl Purge {
         }
     }
 
-    /// Whether `object` (of `zone`) is purged.
-    pub fn matches(&self, zone: &str, object: &Object) -> bool {
-        if &*object.meta.zone != zone {
+    /// Whether the object whose metadata is `meta` (of `zone`) is purged.
+    pub fn matches(&self, zone: &str, meta: &Meta) -> bool {
+        if &*meta.zone != zone {
             return false;
         }
-        let url = &*object.meta.url;
+        let url = &*meta.url;
         match self {
             Purge::Everything => true,
             Purge::Files(urls) => urls.iter().any(|u| u == url),
@@ -91,20 +91,22 @@ impl Purge {
                     .iter()
                     .any(|p| without_scheme.starts_with(p.as_str()))
             }
-            Purge::Hosts(hosts) => hosts.iter().any(|h| **h == *object.meta.host),
-            Purge::Tags(tags) => object
-                .meta
-                .tags
-                .iter()
-                .any(|t| tags.iter().any(|p| **p == **t)),
+            Purge::Hosts(hosts) => hosts.iter().any(|h| **h == *meta.host),
+            Purge::Tags(tags) => meta.tags.iter().any(|t| tags.iter().any(|p| **p == **t)),
         }
     }
 }
 
-/// Removes what `purge` names of `zone`; how many objects were removed. It takes effect for
-/// the next request.
+/// Removes what `purge` names of `zone` from memory and disk; how many objects were removed
+/// (an object in both counts once per tier). It takes effect for the next request. Deleting
+/// files blocks: run it off the workers.
 pub fn apply(cache: &EdgeCache, zone: &str, purge: &Purge) -> usize {
-    cache.store.purge(|o| purge.matches(zone, o))
+    let memory = cache.store.purge(|o| purge.matches(zone, &o.meta));
+    let disk = cache
+        .disk
+        .as_ref()
+        .map_or(0, |d| d.purge(|m| purge.matches(zone, m)));
+    memory.max(disk)
 }
 
 /// A URL with its scheme and host in lowercase (as stored).
@@ -133,7 +135,7 @@ fn normalise_prefix(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rampart_cache::object::Meta;
+    use rampart_cache::object::Object;
 
     fn object(url: &str, tags: &[&str]) -> Object {
         let host = url.split("://").nth(1).unwrap().split('/').next().unwrap();
@@ -156,19 +158,21 @@ mod tests {
         let css = object("https://a.test/static/app.css", &["assets", "v2"]);
         let img = object("https://b.test/img/x.png?w=1", &[]);
         let p = |json: &str| Purge::from_json(json.as_bytes()).unwrap();
-        assert!(p(r#"{"purge_everything": true}"#).matches("z", &img));
+        assert!(p(r#"{"purge_everything": true}"#).matches("z", &img.meta));
         assert!(
-            !p(r#"{"purge_everything": true}"#).matches("other", &img),
+            !p(r#"{"purge_everything": true}"#).matches("other", &img.meta),
             "one zone only"
         );
-        assert!(p(r#"{"files": ["HTTPS://A.TEST/static/app.css"]}"#).matches("z", &css));
-        assert!(p(r#"{"files": [{"url": "https://b.test/img/x.png?w=1"}]}"#).matches("z", &img));
-        assert!(!p(r#"{"files": ["https://b.test/img/x.png"]}"#).matches("z", &img));
-        assert!(p(r#"{"prefixes": ["a.test/static/"]}"#).matches("z", &css));
-        assert!(!p(r#"{"prefixes": ["a.test/img/"]}"#).matches("z", &css));
-        assert!(p(r#"{"hosts": ["B.test"]}"#).matches("z", &img));
-        assert!(p(r#"{"tags": ["ASSETS"]}"#).matches("z", &css));
-        assert!(!p(r#"{"tags": ["assets"]}"#).matches("z", &img));
+        assert!(p(r#"{"files": ["HTTPS://A.TEST/static/app.css"]}"#).matches("z", &css.meta));
+        assert!(
+            p(r#"{"files": [{"url": "https://b.test/img/x.png?w=1"}]}"#).matches("z", &img.meta)
+        );
+        assert!(!p(r#"{"files": ["https://b.test/img/x.png"]}"#).matches("z", &img.meta));
+        assert!(p(r#"{"prefixes": ["a.test/static/"]}"#).matches("z", &css.meta));
+        assert!(!p(r#"{"prefixes": ["a.test/img/"]}"#).matches("z", &css.meta));
+        assert!(p(r#"{"hosts": ["B.test"]}"#).matches("z", &img.meta));
+        assert!(p(r#"{"tags": ["ASSETS"]}"#).matches("z", &css.meta));
+        assert!(!p(r#"{"tags": ["assets"]}"#).matches("z", &img.meta));
     }
 
     #[test]

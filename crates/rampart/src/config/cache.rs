@@ -15,6 +15,10 @@ pub struct CacheConfig {
     pub memory: u64,
     /// `max_object_size`: a larger body streams through uncached.
     pub max_object_size: u64,
+    /// `disk_path`: the directory of the disk tier; none without one.
+    pub disk_path: Option<std::path::PathBuf>,
+    /// `disk`: the disk tier's bound in bytes.
+    pub disk: u64,
 }
 
 /// 256 MB of memory, as the default of nginx's and Varnish's usual set-ups.
@@ -23,19 +27,28 @@ pub const DEFAULT_MEMORY: u64 = 256 << 20;
 /// Largest object stored by default.
 pub const DEFAULT_MAX_OBJECT: u64 = 32 << 20;
 
+/// The disk tier's bound by default, when it has a `disk_path`.
+pub const DEFAULT_DISK: u64 = 10 << 30;
+
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             memory: DEFAULT_MEMORY,
             max_object_size: DEFAULT_MAX_OBJECT,
+            disk_path: None,
+            disk: DEFAULT_DISK,
         }
     }
 }
 
-const CACHE_KEYS: &[&str] = &["memory", "max_object_size"];
+const CACHE_KEYS: &[&str] = &["memory", "max_object_size", "disk_path", "disk"];
 
-/// `[cache]` of the root table.
-pub(super) fn read_cache(w: &mut Walker<'_>, root: &Table<'_, '_>) -> CacheConfig {
+/// `[cache]` of the root table; a relative `disk_path` is taken from `base_dir`.
+pub(super) fn read_cache(
+    w: &mut Walker<'_>,
+    root: &Table<'_, '_>,
+    base_dir: &std::path::Path,
+) -> CacheConfig {
     let mut c = CacheConfig::default();
     let Some(v) = root.get("cache") else {
         return c;
@@ -48,6 +61,29 @@ pub(super) fn read_cache(w: &mut Walker<'_>, root: &Table<'_, '_>) -> CacheConfi
     }
     if let Some(n) = w.size(&t, "max_object_size", 1 << 40) {
         c.max_object_size = n;
+    }
+    if let Some(n) = w.size(&t, "disk", 1 << 50) {
+        c.disk = n;
+    }
+    if let Some((p, span)) = w.string(&t, "disk_path") {
+        let path = base_dir.join(&p);
+        if path.exists() && !path.is_dir() {
+            w.error(
+                &span,
+                &t.key("disk_path"),
+                format!("`{}` is a file, not a directory", path.display()),
+            );
+        } else if c.memory == 0 {
+            w.warn(
+                &span,
+                &t.key("disk_path"),
+                "has no effect with memory = 0, which turns the cache off",
+            );
+        }
+        c.disk_path = Some(path);
+    } else if t.get("disk").is_some() {
+        let span = t.span_of("disk");
+        w.warn(&span, &t.key("disk"), "has no effect without disk_path");
     }
     if c.memory > 0 && c.max_object_size > c.memory / 4 {
         let span = t.span_of("max_object_size");

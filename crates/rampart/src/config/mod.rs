@@ -209,7 +209,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let limits = read_limits(w, &root);
     let geoip = read_geoip(w, &root, base_dir);
     let lists = lists::read_lists(w, &root);
-    let cache = cache::read_cache(w, &root);
+    let cache = cache::read_cache(w, &root, base_dir);
     let cx = security::SecurityContext {
         base_dir,
         has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),

@@ -94,7 +94,7 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listen = listen_addresses(&config);
         let admin = config.server.admin_listen;
-        let runtime = Runtime::new(config, log, metrics);
+        let runtime = Runtime::new(config, log, metrics)?;
         let mut listeners = Vec::new();
         for (addr, transport) in &listen {
             listeners.push((bind_named(*addr, false, "")?, *transport));
@@ -139,7 +139,7 @@ impl Server {
         let workers = workers.max(1);
         let listen = listen_addresses(&config);
         let admin = config.server.admin_listen;
-        let runtime = Runtime::new(config, log, metrics);
+        let runtime = Runtime::new(config, log, metrics)?;
         // Bind every worker's listeners here, so a taken port fails start-up; port 0 is
         // resolved by the first bind and reused by the others.
         let mut per_worker: Vec<Vec<(std::net::TcpListener, Transport)>> =
@@ -236,6 +236,8 @@ impl Server {
                 "server.access_log_fields",
                 was.access_log_fields != now.access_log_fields,
             ),
+            // The cache and what it holds outlive a reload.
+            ("cache", old.config.cache != config.cache),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))

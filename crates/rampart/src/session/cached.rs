@@ -212,7 +212,7 @@ pub(super) async fn forward<D: Downstream>(
             revalidating: stale.is_some() && !partial,
         })
     };
-    if let Some(object) = cache.store.get(&plan.key, |h| ctx.head.header(h)) {
+    if let Some(object) = cache.get(&plan.key, |h| ctx.head.header(h)).await {
         let by = match object.state(SystemTime::now()) {
             State::Fresh => return answer(rt, ds, ctx, &object, CacheStatus::Hit, &plan).await,
             State::Stale(by) => by,
@@ -238,7 +238,7 @@ pub(super) async fn forward<D: Downstream>(
                 z.config.origin_response_timeout
             });
             flight.wait(limit).await;
-            if let Some(object) = cache.store.get(&plan.key, |h| ctx.head.header(h))
+            if let Some(object) = cache.get(&plan.key, |h| ctx.head.header(h)).await
                 && object.state(SystemTime::now()) == State::Fresh
             {
                 return answer(rt, ds, ctx, &object, CacheStatus::Hit, &plan).await;
@@ -320,7 +320,7 @@ pub(super) fn on_origin_head(
         ctx.log.error_reason = format!("origin answered {}; served stale", head.status());
         return AfterHead::Serve(stale.clone(), CacheStatus::Stale);
     }
-    let Some(edge) = rt.cache.as_deref() else {
+    let Some(edge) = rt.cache.as_ref() else {
         head.remove_origin(cache_tag);
         return AfterHead::Relay(None);
     };
@@ -333,8 +333,7 @@ pub(super) fn on_origin_head(
     match decision {
         Decision::Freshened(object) => {
             let object = Arc::new(object);
-            edge.store
-                .insert(&fill.plan.key, object.clone(), |h| ctx.head.header(h));
+            edge.put(&fill.plan.key, object.clone(), |h| ctx.head.header(h));
             AfterHead::Serve(object, CacheStatus::Revalidated)
         }
         Decision::Fill(filling) => {
@@ -433,13 +432,9 @@ pub(super) fn decide(
 
 /// Stores a response whose body came whole.
 pub(super) fn store(rt: &Runtime, ctx: &RequestContext<'_>, filling: Box<Filling>) {
-    let Some(cache) = rt.cache.as_deref() else {
+    let Some(cache) = rt.cache.as_ref() else {
         return;
     };
     let (key, object) = filling.finish();
-    insert(cache, ctx, &key, object);
-}
-
-fn insert(cache: &EdgeCache, ctx: &RequestContext<'_>, key: &str, object: Object) {
-    cache.store.insert(key, object, |h| ctx.head.header(h));
+    cache.put(&key, object, |h| ctx.head.header(h));
 }

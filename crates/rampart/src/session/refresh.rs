@@ -112,7 +112,7 @@ pub(super) fn spawn(
         );
         match decision {
             Decision::Freshened(object) => {
-                cache.store.insert(&plan.key, object, |h| head.header(h));
+                cache.put(&plan.key, object, |h| head.header(h));
             }
             Decision::Fill(mut filling) => loop {
                 let Ok(piece) = response.body.next_piece().await else {
@@ -123,7 +123,7 @@ pub(super) fn spawn(
                 }
                 if piece.last {
                     let (key, object) = filling.finish();
-                    cache.store.insert(&key, object, |h| head.header(h));
+                    cache.put(&key, object, |h| head.header(h));
                     return;
                 }
             },
