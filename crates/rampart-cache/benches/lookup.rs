@@ -31,6 +31,7 @@ fn bench(c: &mut Criterion) {
     for i in 0..KEYS {
         let (path, query) = request(i);
         let object = Object {
+            encoded: Default::default(),
             status: 200,
             fields: vec![(
                 Bytes::from_static(b"content-type"),

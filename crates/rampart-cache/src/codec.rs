@@ -197,6 +197,7 @@ pub fn decode_head(bytes: &[u8]) -> Result<Head, CodecError> {
         key,
         secondary,
         object: Object {
+            encoded: Default::default(),
             status,
             fields,
             body: Bytes::new(),
@@ -300,6 +301,7 @@ mod tests {
     fn object() -> Object {
         let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         Object {
+            encoded: Default::default(),
             status: 200,
             fields: vec![
                 (

@@ -5,6 +5,7 @@
 //!   with Cloudflare's default edge TTLs where the origin says nothing; its age (§4.2.3).
 //! - [`conditional`]: 304 and 412 for stored responses, and If-Range (RFC 9110 §13).
 //! - [`range`]: 206, `multipart/byteranges` and 416 (RFC 9110 §14).
+//! - [`encoding`]: Accept-Encoding, what is compressible, and zstd, brotli and gzip.
 //! - [`key`]: the extensions cached by default, and cache keys (query, headers, cookies).
 //! - [`object`]: a stored response and its freshness.
 //! - [`codec`]: a stored object as checked bytes, for the disk tier.
@@ -31,6 +32,7 @@
 //! let object = Object {
 //!     status: 200, fields: vec![], body: "hello".into(),
 //!     meta: Meta { response_time: Some(now), lifetime, ..Default::default() },
+//!     encoded: Default::default(),
 //! };
 //! store.insert("z\nhttps://a.test/x.css", object, |_| None);
 //! assert!(store.get("z\nhttps://a.test/x.css", |_| None).is_some());
@@ -42,6 +44,7 @@
 pub mod codec;
 pub mod conditional;
 pub mod control;
+pub mod encoding;
 pub mod freshness;
 pub mod key;
 pub mod object;

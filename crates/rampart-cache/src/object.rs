@@ -4,6 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use crate::encoding::Encodings;
+
 /// A response as stored: the fields an origin sent (less those a cache never stores), the
 /// whole body, and its freshness.
 #[derive(Clone, Debug)]
@@ -16,6 +18,8 @@ pub struct Object {
     pub body: Bytes,
     /// Freshness, validators and what purges look at.
     pub meta: Meta,
+    /// The body compressed, in each coding a client asked for so far.
+    pub encoded: Encodings,
 }
 
 /// What the cache knows of a stored response.
@@ -118,6 +122,7 @@ mod tests {
     fn age_and_state_follow_the_clock() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         let o = Object {
+            encoded: Default::default(),
             status: 200,
             fields: vec![(Bytes::from_static(b"ETag"), Bytes::from_static(b"\"a\""))],
             body: Bytes::new(),

@@ -220,6 +220,29 @@ impl Store {
         true
     }
 
+    /// Accounts for `extra` bytes that `object` (stored for `key`) holds beyond what it held
+    /// when stored (a compressed copy of its body), and evicts past the bound. Nothing
+    /// happens if `object` is no longer stored.
+    pub fn grew(&self, key: &str, object: &Arc<Object>, extra: usize) {
+        let h = self.hashed(key);
+        {
+            let mut shard = self.shard(h);
+            let Some(entry) = shard.map.get_mut(&h.place).filter(|e| e.check == h.check) else {
+                return;
+            };
+            let Some(v) = entry
+                .variants
+                .iter_mut()
+                .find(|v| Arc::ptr_eq(&v.object, object))
+            else {
+                return;
+            };
+            v.weight += extra;
+            self.bytes.fetch_add(extra, Ordering::Relaxed);
+        }
+        self.evict_from(h.check as usize % SHARDS);
+    }
+
     /// Puts `variant` in the shard; the weight and number of the variants it replaced.
     fn place(shard: &mut Shard, h: Hashed, variant: Variant) -> (usize, usize) {
         match shard.map.get_mut(&h.place) {
@@ -381,6 +404,7 @@ mod tests {
 
     fn object(body: &[u8], vary: &[&str]) -> Object {
         Object {
+            encoded: Default::default(),
             status: 200,
             fields: Vec::new(),
             body: Bytes::copy_from_slice(body),

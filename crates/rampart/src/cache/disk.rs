@@ -330,6 +330,7 @@ mod tests {
 
     fn object(body: &str, tag: &str) -> Object {
         Object {
+            encoded: Default::default(),
             status: 200,
             fields: vec![(Bytes::from_static(b"ETag"), Bytes::from_static(b"\"1\""))],
             body: Bytes::copy_from_slice(body.as_bytes()),

@@ -100,6 +100,7 @@ pub fn object(head: &ResponseHead, req: &FillRequest<'_>) -> Result<Object, NotS
         .collect();
     let seconds = |s: Option<u64>| std::time::Duration::from_secs(s.unwrap_or(0));
     Ok(Object {
+        encoded: Default::default(),
         status: head.status(),
         fields,
         body: Bytes::new(),
@@ -183,6 +184,7 @@ pub fn freshen(
         .collect();
     fields.extend(new);
     let merged = Object {
+        encoded: Default::default(),
         status: stale.status,
         fields,
         body: Bytes::new(),

@@ -140,6 +140,7 @@ mod tests {
     fn object(url: &str, tags: &[&str]) -> Object {
         let host = url.split("://").nth(1).unwrap().split('/').next().unwrap();
         Object {
+            encoded: Default::default(),
             status: 200,
             fields: vec![],
             body: bytes::Bytes::new(),

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::HeaderName;
 use rampart_cache::conditional::{self, Conditions, Outcome, Validators};
+use rampart_cache::encoding::{self, Coding};
 use rampart_cache::object::Object;
 use rampart_cache::range::{self, Ranges};
 use rampart_http::RequestHead;
@@ -24,14 +25,48 @@ const NOT_MODIFIED_FIELDS: [&str; 6] = [
     "vary",
 ];
 
-/// The response to `req` from `object`; `boundary` separates the parts of a multi-range
-/// answer.
+/// Which representation of a stored object a response carries.
+#[derive(Clone, Debug, Default)]
+pub struct Representation {
+    /// The object is compressible: the answer varies on Accept-Encoding, whatever it is.
+    pub varies: bool,
+    /// The body in the coding the client gets, for a whole (200) answer.
+    pub coded: Option<(Coding, Bytes)>,
+}
+
+/// The coding that `req` gets `object`'s whole body in, if any: a compressible 200 that the
+/// origin did not encode and did not mark `no-transform`, not for a ranged request (a range
+/// is of the stored, identity body).
+pub fn coding_for(object: &Object, req: &RequestHead) -> (bool, Option<Coding>) {
+    let no_transform = object
+        .fields
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cache-control"))
+        .any(|(_, v)| {
+            String::from_utf8_lossy(v)
+                .to_ascii_lowercase()
+                .contains("no-transform")
+        });
+    let varies = object.status == 200
+        && object.body.len() >= encoding::MIN_SIZE
+        && object.field("content-encoding").is_none()
+        && !no_transform
+        && encoding::compressible(object.field("content-type"));
+    if !varies || req.header("range").is_some() {
+        return (varies, None);
+    }
+    (varies, encoding::negotiate(req.header("accept-encoding")))
+}
+
+/// The response to `req` from `object`, in `representation`; `boundary` separates the parts
+/// of a multi-range answer.
 pub fn answer(
     object: &Arc<Object>,
     req: &RequestHead,
     now: SystemTime,
     status: CacheStatus,
     boundary: &str,
+    representation: Representation,
 ) -> Response {
     let conditions = Conditions {
         if_match: req.header("if-match"),
@@ -55,9 +90,22 @@ pub fn answer(
             {
                 ranged(object, r, boundary)
             }
-            _ => whole(object),
+            _ => match representation.coded {
+                Some((coding, body)) => coded(object, coding, body),
+                None => whole(object),
+            },
         },
     };
+    let mentions_encoding = object.field("vary").is_some_and(|v| {
+        String::from_utf8_lossy(v)
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    });
+    if representation.varies && !mentions_encoding {
+        response
+            .head
+            .append(http::header::VARY, Bytes::from_static(b"Accept-Encoding"));
+    }
     let age = object.age(now).as_secs();
     response
         .head
@@ -85,6 +133,29 @@ fn whole(object: &Arc<Object>) -> Response {
     Response {
         head,
         body: Body::Full(object.body.clone()),
+    }
+}
+
+/// The whole object in a content coding: its length is the coded body's, and a strong ETag
+/// turns weak (the coded bytes are another representation, RFC 9110 §8.8.1).
+fn coded(object: &Arc<Object>, coding: Coding, body: Bytes) -> Response {
+    let mut head = ResponseHead::relayed(object.status, OriginFields::Stored(object.clone()));
+    if let Some(etag) = object.field("etag")
+        && !etag.starts_with(b"W/")
+    {
+        head.remove_origin(http::header::ETAG);
+        let mut weak = b"W/".to_vec();
+        weak.extend_from_slice(etag);
+        head.append(http::header::ETAG, Bytes::from(weak));
+    }
+    head.append(
+        http::header::CONTENT_ENCODING,
+        Bytes::from_static(coding.name().as_bytes()),
+    );
+    head.content_length = Some(body.len() as u64);
+    Response {
+        head,
+        body: Body::Full(body),
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use rampart_cache::encoding::{self, Coding};
 use rampart_cache::freshness::{NotStored, Policy};
 use rampart_cache::key::{self, KeyRequest, KeySpec};
 use rampart_cache::object::{Object, State};
@@ -258,7 +259,14 @@ pub(super) async fn answer<D: Downstream>(
     plan: &Plan,
 ) {
     let boundary = format!("rampart-{}", ctx.ray_id.as_str());
-    let mut response = serve::answer(object, ctx.head, SystemTime::now(), status, &boundary);
+    let (varies, coding) = serve::coding_for(object, ctx.head);
+    let coded = match (coding, rt.cache.as_ref()) {
+        (Some(c), Some(cache)) => Some((c, coded_body(cache, &plan.key, object, c).await)),
+        _ => None,
+    };
+    let representation = serve::Representation { varies, coded };
+    let now = SystemTime::now();
+    let mut response = serve::answer(object, ctx.head, now, status, &boundary, representation);
     browser_ttl(&mut response.head, plan.browser_ttl);
     response.head.set_ray_id(ctx.ray_id);
     ctx.log.cache_status = Some(status.log_name());
@@ -267,6 +275,31 @@ pub(super) async fn answer<D: Downstream>(
         crate::message::Body::Stream(never) => match *never {},
     };
     send::send_and_record(rt, ds, ctx, response).await;
+}
+
+/// Bodies up to this size are compressed on the worker; larger ones on the blocking pool, so
+/// that a large first compression does not hold up the worker's other connections.
+const COMPRESS_INLINE: usize = 128 * 1024;
+
+/// `object`'s body in `coding`: made once, on the first request for it, and kept with the
+/// object (and counted in the store's bound).
+async fn coded_body(cache: &EdgeCache, key: &str, object: &Arc<Object>, coding: Coding) -> Bytes {
+    if let Some(b) = object.encoded.get(coding) {
+        return b.clone();
+    }
+    let coded = if object.body.len() <= COMPRESS_INLINE {
+        encoding::compress(&object.body, coding)
+    } else {
+        let body = object.body.clone();
+        match tokio::task::spawn_blocking(move || encoding::compress(&body, coding)).await {
+            Ok(b) => b,
+            Err(_) => return encoding::compress(&object.body, coding),
+        }
+    };
+    if object.encoded.set(coding, coded.clone()) {
+        cache.store.grew(key, object, coded.len());
+    }
+    coded
 }
 
 /// A rule's `browser_ttl`: what clients are told of freshness, instead of the origin's.
