@@ -66,6 +66,11 @@ async fn connection(mut stream: TcpStream) {
             429 | 503 => rampart_http::write_header(&mut out, "retry-after", b"30"),
             _ => {}
         }
+        if content_type == "text/css" {
+            // Cacheable, so that the edge cache can be seen at work.
+            rampart_http::write_header(&mut out, "cache-control", b"public, max-age=300");
+            rampart_http::write_header(&mut out, "etag", b"\"demo-1\"");
+        }
         rampart_http::write_end_of_head(&mut out);
         if !head.is_head() {
             out.extend_from_slice(&body);
@@ -82,6 +87,9 @@ fn page(path: &str, raw_head: &[u8]) -> (u16, &'static str, Vec<u8>) {
     }
     if path == "/echo" {
         return (200, "text/plain; charset=utf-8", raw_head.to_vec());
+    }
+    if path == "/style.css" {
+        return (200, "text/css", STYLE.as_bytes().to_vec());
     }
     if let Some(code) = path
         .strip_prefix("/status/")
@@ -102,10 +110,23 @@ fn page(path: &str, raw_head: &[u8]) -> (u16, &'static str, Vec<u8>) {
 }
 
 const WELCOME: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>rampart is running</title></head>\
-<body style=\"font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>rampart is running</title>\
+<link rel=\"stylesheet\" href=\"/style.css\"></head><body>\
 <h1>rampart is running</h1><p>This page comes from the demo origin, through rampart.</p><ul>\
 <li><a href=\"/echo\">/echo</a>: the request as the origin received it</li>\
 <li><a href=\"/status/404\">/status/404</a>: an origin error, passed through untouched</li>\
-<li><a href=\"/%zz\">/%zz</a>: a malformed request-target, answered by rampart with 400</li></ul>\
+<li><a href=\"/%zz\">/%zz</a>: a malformed request-target, answered by rampart with 400</li>\
+<li><a href=\"/style.css\">/style.css</a>: cacheable, served from the edge cache after the first request \
+(see its <code>rampart-cache-status</code>)</li></ul>\
 <p>Edit a config file and run <code>rampart run -c FILE</code> to proxy your own site.</p></body></html>\n";
+
+/// The welcome page's stylesheet: cacheable (max-age=300), and large enough to be compressed.
+const STYLE: &str = "/* rampart demo origin: this stylesheet is cached at the edge. */
+body { font: 16px/1.5 system-ui, -apple-system, \"Segoe UI\", Roboto, sans-serif; }
+body { max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #1b1b1b; }
+h1 { font-size: 1.6rem; margin-bottom: 0.5rem; }
+a { color: #0b57d0; text-decoration: none; }
+a:hover { text-decoration: underline; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.9em; }
+li { margin: 0.25rem 0; }
+";
