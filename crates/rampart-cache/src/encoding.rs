@@ -159,9 +159,10 @@ pub fn compress(body: &[u8], coding: Coding) -> Bytes {
     Bytes::from(out)
 }
 
-/// A stored object's body in each coding, made when first asked for.
+/// A stored object's body in each coding, made when first asked for. One pointer in an object
+/// that is never compressed (most of a large cache: images, fonts, media).
 #[derive(Debug, Default)]
-pub struct Encodings([OnceLock<Bytes>; 3]);
+pub struct Encodings(OnceLock<Box<[OnceLock<Bytes>; 3]>>);
 
 impl Clone for Encodings {
     /// A copy starts empty: it is another object's (a freshened one, say).
@@ -173,17 +174,21 @@ impl Clone for Encodings {
 impl Encodings {
     /// The body in `coding`, if it was made.
     pub fn get(&self, coding: Coding) -> Option<&Bytes> {
-        self.0[coding.index()].get()
+        self.0.get()?[coding.index()].get()
     }
 
     /// Keeps `body` as the body in `coding`; `false` when another request kept one first.
     pub fn set(&self, coding: Coding, body: Bytes) -> bool {
-        self.0[coding.index()].set(body).is_ok()
+        self.0.get_or_init(Box::default)[coding.index()]
+            .set(body)
+            .is_ok()
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        self.0.iter().filter_map(|c| c.get()).map(Bytes::len).sum()
+        self.0.get().map_or(0, |all| {
+            all.iter().filter_map(|c| c.get()).map(Bytes::len).sum()
+        })
     }
 }
 

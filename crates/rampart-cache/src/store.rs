@@ -9,7 +9,9 @@
 //! inserting shard first and then the next ones.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+use foldhash::quality::RandomState;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -118,8 +120,8 @@ impl Store {
     pub fn new(capacity: usize) -> Store {
         Store {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            place: RandomState::new(),
-            check: RandomState::new(),
+            place: RandomState::default(),
+            check: RandomState::default(),
             capacity,
             bytes: AtomicUsize::new(0),
             objects: AtomicUsize::new(0),
@@ -418,6 +420,18 @@ mod tests {
 
     fn no_headers(_: &str) -> Option<&'static [u8]> {
         None
+    }
+
+    #[test]
+    fn the_two_hashes_of_a_key_are_independent() {
+        let store = Store::new(1 << 20);
+        let h = store.hashed("zone\nhttps://a.test/x.css");
+        assert_ne!(h.place, h.check);
+        assert_ne!(
+            Store::new(1 << 20).hashed("k").place,
+            store.hashed("k").place,
+            "seeded per store"
+        );
     }
 
     #[test]
