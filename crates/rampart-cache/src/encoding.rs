@@ -159,6 +159,88 @@ pub fn compress(body: &[u8], coding: Coding) -> Bytes {
     Bytes::from(out)
 }
 
+/// Compresses a body that streams (a response that is not cached): each piece is compressed
+/// and flushed, so that what the origin sent so far can be decoded by the client at once.
+pub struct Compressor(Stream);
+
+enum Stream {
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Br(Box<brotli::CompressorWriter<Vec<u8>>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Compressor {
+    /// A compressor for `coding`, at the levels [`compress`] uses.
+    pub fn new(coding: Coding) -> Compressor {
+        Compressor(match coding {
+            Coding::Gzip => Stream::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(6),
+            )),
+            Coding::Br => Stream::Br(Box::new(brotli::CompressorWriter::new(
+                Vec::new(),
+                16 * 1024,
+                5,
+                22,
+            ))),
+            Coding::Zstd => match zstd::stream::write::Encoder::new(Vec::new(), 3) {
+                Ok(e) => Stream::Zstd(e),
+                // Only fails without memory for its context; gzip needs far less.
+                Err(_) => Stream::Gzip(flate2::write::GzEncoder::new(
+                    Vec::new(),
+                    flate2::Compression::new(6),
+                )),
+            },
+        })
+    }
+
+    /// The coding it produces.
+    pub fn coding(&self) -> Coding {
+        match self.0 {
+            Stream::Gzip(_) => Coding::Gzip,
+            Stream::Br(_) => Coding::Br,
+            Stream::Zstd(_) => Coding::Zstd,
+        }
+    }
+
+    /// Compresses `data` and flushes: the bytes to send now (writing to memory cannot fail).
+    pub fn push(&mut self, data: &[u8]) -> Vec<u8> {
+        let out = match &mut self.0 {
+            Stream::Gzip(e) => {
+                let _ = e.write_all(data).and_then(|()| e.flush());
+                e.get_mut()
+            }
+            Stream::Br(e) => {
+                let _ = e.write_all(data).and_then(|()| e.flush());
+                e.get_mut()
+            }
+            Stream::Zstd(e) => {
+                let _ = e.write_all(data).and_then(|()| e.flush());
+                e.get_mut()
+            }
+        };
+        std::mem::take(out)
+    }
+
+    /// Ends the stream: the last bytes to send.
+    pub fn finish(self) -> Vec<u8> {
+        match self.0 {
+            Stream::Gzip(e) => e.finish().unwrap_or_default(),
+            Stream::Br(e) => e.into_inner(),
+            Stream::Zstd(e) => e.finish().unwrap_or_default(),
+        }
+    }
+}
+
+/// Whether a response of this type is compressed as it streams: what is compressible, but
+/// not event streams, whose events must reach the client one by one.
+pub fn compressible_stream(content_type: Option<&[u8]>) -> bool {
+    let event_stream = content_type.is_some_and(|ct| {
+        ct.len() >= 17 && ct[..17].eq_ignore_ascii_case(b"text/event-stream")
+    });
+    compressible(content_type) && !event_stream
+}
+
 /// A stored object's body in each coding, made when first asked for. One pointer in an object
 /// that is never compressed (most of a large cache: images, fonts, media).
 #[derive(Debug, Default)]
@@ -212,6 +294,39 @@ mod tests {
         assert_eq!(n("br;q=bogus, gzip;q=0.1"), Some(Coding::Br));
         assert_eq!(n(""), None);
         assert_eq!(negotiate(None), None);
+    }
+
+    #[test]
+    fn a_streamed_body_decodes_piece_by_piece_and_whole() {
+        let body = "<p>hello, streamed world</p>\n".repeat(300);
+        for coding in [Coding::Gzip, Coding::Br, Coding::Zstd] {
+            let mut c = Compressor::new(coding);
+            assert_eq!(c.coding(), coding);
+            let mut out = Vec::new();
+            for piece in body.as_bytes().chunks(1000) {
+                let sent = c.push(piece);
+                assert!(!sent.is_empty(), "{coding:?}: flushed with each piece");
+                out.extend_from_slice(&sent);
+            }
+            out.extend_from_slice(&c.finish());
+            let back = match coding {
+                Coding::Gzip => {
+                    let mut s = Vec::new();
+                    flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut s).unwrap();
+                    s
+                }
+                Coding::Br => {
+                    let mut s = Vec::new();
+                    brotli::BrotliDecompress(&mut &out[..], &mut s).unwrap();
+                    s
+                }
+                Coding::Zstd => zstd::stream::decode_all(&out[..]).unwrap(),
+            };
+            assert_eq!(back, body.as_bytes(), "{coding:?}");
+            assert!(out.len() < body.len() / 3, "{coding:?}: {} bytes", out.len());
+        }
+        assert!(!compressible_stream(Some(b"text/event-stream; charset=utf-8")));
+        assert!(compressible_stream(Some(b"text/html")));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Compression at the edge: cached text is served in the coding the client prefers (zstd,
-//! brotli, gzip), made once per object and coding; ranges are of the identity body; what is
-//! compressed already, or not text, or marked no-transform, is left alone.
+//! brotli, gzip), made once per object and coding; relayed text is compressed on the way;
+//! ranges are of the identity body; what is compressed already, or not text, or marked
+//! no-transform, or an event stream, is left alone.
 
 mod common;
 
@@ -81,10 +82,11 @@ async fn cached_text_is_served_in_the_preferred_coding_made_once() {
         Some("MISS")
     );
     assert_eq!(
-        first.text(),
-        css(),
-        "a miss streams the origin's body as it is"
+        first.header("content-encoding").as_deref(),
+        Some("zstd"),
+        "a miss is compressed on the way"
     );
+    assert_eq!(decode("zstd", &first.body), css());
     let stored = cache_bytes(&rampart).await;
     for (accept, coding) in [
         (browser, "zstd"),
@@ -202,4 +204,125 @@ async fn http2_clients_get_the_coded_body_too() {
     let r = http2::send(&mut c, request, None).await;
     assert_eq!(r.headers["content-encoding"], "zstd");
     assert_eq!(decode("zstd", &r.body), css());
+}
+
+/// An origin answering `/html/...` with a page of `n` bytes (`/html/<n>`), `/sse` with an event
+/// stream, `/chunked` with a chunked HTML body in two chunks.
+fn dynamic() -> Responder {
+    Arc::new(|req: &Received| {
+        let target = req
+            .request_line()
+            .split(' ')
+            .nth(1)
+            .unwrap_or("/")
+            .to_string();
+        let page = |n: usize| "<p>dynamic</p>\n".repeat(n / 15 + 1)[..n].to_string();
+        if let Some(n) = target.strip_prefix("/html/") {
+            let body = page(n.parse().unwrap());
+            return format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nETag: \"p\"\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes();
+        }
+        if target == "/sse" {
+            let body = "data: tick\n\n".repeat(50);
+            return format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes();
+        }
+        let (a, b) = (page(3000), page(2000));
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        )
+        .into_bytes()
+    })
+}
+
+#[tokio::test]
+async fn dynamic_text_is_compressed_on_the_way_over_http1_and_http2() {
+    let origin = Origin::start(Behaviour::With(dynamic())).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let page = "<p>dynamic</p>\n".repeat(5000 / 15 + 1)[..5000].to_string();
+    for (path, accept, coding) in [
+        ("/html/5000", "gzip, deflate, br, zstd", "zstd"),
+        ("/html/5000", "gzip", "gzip"),
+        ("/html/5000", "br", "br"),
+        ("/chunked", "br, gzip", "br"),
+    ] {
+        let r = get(&rampart, path, &format!("Accept-Encoding: {accept}\r\n")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("rampart-cache-status").as_deref(), Some("DYNAMIC"));
+        assert_eq!(
+            r.header("content-encoding").as_deref(),
+            Some(coding),
+            "{path} {accept}"
+        );
+        assert_eq!(r.header("vary").as_deref(), Some("Accept-Encoding"));
+        assert_eq!(r.header("content-length"), None, "{path}: streamed");
+        assert!(
+            r.body.len() < 1000,
+            "{path} {coding}: {} bytes",
+            r.body.len()
+        );
+        assert_eq!(decode(coding, &r.body), page, "{path} {coding}");
+    }
+    assert_eq!(
+        get(&rampart, "/html/5000", "Accept-Encoding: gzip\r\n")
+            .await
+            .header("etag")
+            .as_deref(),
+        Some("W/\"p\"")
+    );
+    // HEAD gets the same head, without a body.
+    let head = rampart
+        .request(b"HEAD /html/5000 HTTP/1.1\r\nHost: example.test\r\nAccept-Encoding: gzip\r\n\r\n")
+        .await
+        .0;
+    assert_eq!(head.header("content-encoding").as_deref(), Some("gzip"));
+    assert!(head.body.is_empty());
+    let mut c = h2c(rampart.addr).await;
+    let request = http::Request::get("http://example.test/html/5000")
+        .header("accept-encoding", "br")
+        .body(())
+        .unwrap();
+    let r = http2::send(&mut c, request, None).await;
+    assert_eq!(r.headers["content-encoding"], "br");
+    assert_eq!(decode("br", &r.body), page);
+}
+
+#[tokio::test]
+async fn what_must_stream_as_it_is_is_not_compressed() {
+    let origin = Origin::start(Behaviour::With(dynamic())).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let accept = "Accept-Encoding: gzip, br, zstd\r\n";
+    // Too small, an event stream, no Accept-Encoding, a ranged request.
+    for (path, fields) in [
+        ("/html/100", accept.to_string()),
+        ("/sse", accept.to_string()),
+        ("/html/5000", String::new()),
+        ("/html/5000", format!("{accept}Range: bytes=0-9\r\n")),
+    ] {
+        let r = get(&rampart, path, &fields).await;
+        assert_eq!(r.header("content-encoding"), None, "{path} {fields}");
+        assert!(r.header("content-length").is_some(), "{path} {fields}");
+    }
+}
+
+#[tokio::test]
+async fn a_miss_is_compressed_to_its_client_and_stored_as_the_origin_sent_it() {
+    let origin = Origin::start(Behaviour::With(responder())).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let r = get(&rampart, "/text_css/-/a.css", "Accept-Encoding: gzip\r\n").await;
+    assert_eq!(r.header("rampart-cache-status").as_deref(), Some("MISS"));
+    assert_eq!(r.header("content-encoding").as_deref(), Some("gzip"));
+    assert_eq!(decode("gzip", &r.body), css());
+    let r = get(&rampart, "/text_css/-/a.css", "").await;
+    assert_eq!(r.header("rampart-cache-status").as_deref(), Some("HIT"));
+    assert_eq!((r.header("content-encoding"), r.text()), (None, css()));
+    assert_eq!(r.header("etag").as_deref(), Some("\"v1\""));
 }

@@ -96,15 +96,8 @@ pub fn answer(
             },
         },
     };
-    let mentions_encoding = object.field("vary").is_some_and(|v| {
-        String::from_utf8_lossy(v)
-            .to_ascii_lowercase()
-            .contains("accept-encoding")
-    });
-    if representation.varies && !mentions_encoding {
-        response
-            .head
-            .append(http::header::VARY, Bytes::from_static(b"Accept-Encoding"));
+    if representation.varies {
+        vary_on_encoding(&mut response.head);
     }
     let age = object.age(now).as_secs();
     response
@@ -140,22 +133,40 @@ fn whole(object: &Arc<Object>) -> Response {
 /// turns weak (the coded bytes are another representation, RFC 9110 §8.8.1).
 fn coded(object: &Arc<Object>, coding: Coding, body: Bytes) -> Response {
     let mut head = ResponseHead::relayed(object.status, OriginFields::Stored(object.clone()));
-    if let Some(etag) = object.field("etag")
+    mark_coded(&mut head, coding);
+    head.content_length = Some(body.len() as u64);
+    Response {
+        head,
+        body: Body::Full(body),
+    }
+}
+
+/// Marks `head` as carrying its body in `coding`: `Content-Encoding`, and a strong ETag sent
+/// weak (the coded bytes are another representation of the same resource).
+pub fn mark_coded(head: &mut ResponseHead, coding: Coding) {
+    if let Some(etag) = head.get("etag")
         && !etag.starts_with(b"W/")
     {
-        head.remove_origin(http::header::ETAG);
         let mut weak = b"W/".to_vec();
         weak.extend_from_slice(etag);
+        head.remove_origin(http::header::ETAG);
         head.append(http::header::ETAG, Bytes::from(weak));
     }
     head.append(
         http::header::CONTENT_ENCODING,
         Bytes::from_static(coding.name().as_bytes()),
     );
-    head.content_length = Some(body.len() as u64);
-    Response {
-        head,
-        body: Body::Full(body),
+}
+
+/// Adds `Vary: Accept-Encoding`, unless the head's Vary names it already.
+pub fn vary_on_encoding(head: &mut ResponseHead) {
+    let named = head.get("vary").is_some_and(|v| {
+        String::from_utf8_lossy(v)
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    });
+    if !named {
+        head.append(http::header::VARY, Bytes::from_static(b"Accept-Encoding"));
     }
 }
 

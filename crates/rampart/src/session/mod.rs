@@ -15,6 +15,7 @@
 
 mod body;
 mod cached;
+mod compress;
 mod log;
 mod refresh;
 mod send;

@@ -20,6 +20,7 @@ use crate::pipeline::{PhaseEnv, RequestContext};
 use crate::runtime::Runtime;
 use crate::state::Generation;
 use crate::upstream::{FetchError, OriginBody, OriginRequest, OriginResponse, Policy};
+use rampart_cache::encoding::Compressor;
 
 use super::cached::AfterHead;
 pub(super) use super::cached::CacheUse;
@@ -291,16 +292,15 @@ async fn relay<D: Downstream>(
             return;
         }
     } else {
+        let mut kind = response.kind;
+        let compressor = super::compress::on_the_way(ctx.head, &mut response.head, &mut kind);
         let head = &response.head;
-        stream_body(
-            ds,
-            ctx,
+        let out = Outgoing {
             head,
-            response.kind,
-            &mut response.body,
-            &mut filling,
-        )
-        .await;
+            kind,
+            compressor,
+        };
+        stream_body(ds, ctx, out, &mut response.body, &mut filling).await;
         if let Some(f) = filling {
             super::cached::store(rt, ctx, f);
         }
@@ -343,16 +343,29 @@ fn answer_phases(
     replacement
 }
 
-/// Sends the head, then the body piece by piece as the origin sends it; a body being stored
-/// is kept in `filling`, which is left `None` unless the body came whole.
+/// A relayed response as it goes to the client: the head, the body's kind, and the
+/// compressor its body goes through, if any.
+struct Outgoing<'h> {
+    head: &'h ResponseHead,
+    kind: BodyKind,
+    compressor: Option<Compressor>,
+}
+
+/// Sends the head, then the body piece by piece as the origin sends it (compressed on the
+/// way, when it is); a body being stored is kept in `filling` as the origin sent it, which is
+/// left `None` unless the body came whole.
 async fn stream_body<D: Downstream>(
     ds: &mut D,
     ctx: &mut RequestContext<'_>,
-    head: &ResponseHead,
-    kind: BodyKind,
+    out: Outgoing<'_>,
     body: &mut OriginBody<'_>,
     filling: &mut Option<Box<Filling>>,
 ) {
+    let Outgoing {
+        head,
+        kind,
+        mut compressor,
+    } = out;
     if ds.send_head(head, kind).await.is_err() {
         ctx.log.edge_response_status = 499;
         *filling = None;
@@ -384,12 +397,26 @@ async fn stream_body<D: Downstream>(
         {
             *filling = None;
         }
+        let coded;
+        let data = match &mut compressor {
+            Some(c) => {
+                let mut bytes = c.push(piece.data);
+                if piece.last
+                    && let Some(c) = compressor.take()
+                {
+                    bytes.extend_from_slice(&c.finish());
+                }
+                coded = bytes;
+                &coded[..]
+            }
+            None => piece.data,
+        };
         let sent = match piece.trailers {
-            Some(trailers) => match ds.send_data(piece.data, false).await {
+            Some(trailers) => match ds.send_data(data, false).await {
                 Ok(()) => ds.send_trailers(trailers).await,
                 Err(g) => Err(g),
             },
-            None => ds.send_data(piece.data, piece.last).await,
+            None => ds.send_data(data, piece.last).await,
         };
         if sent.is_err() {
             // The client left: what was read is not the whole body.
