@@ -23,6 +23,14 @@ pub(super) fn on_the_way(
     if !(200..300).contains(&status) || status == 204 || status == 206 || head.is_upgrade() {
         return None;
     }
+    let small = matches!(head.content_length, Some(n) if n < encoding::MIN_SIZE as u64);
+    if small
+        || head.get("content-encoding").is_some()
+        || !encoding::compressible_stream(head.get("content-type"))
+        || req.header("range").is_some()
+    {
+        return None;
+    }
     let mut no_transform = false;
     head.for_each_origin_field(|n, v| {
         if n.eq_ignore_ascii_case(b"cache-control") {
@@ -31,13 +39,7 @@ pub(super) fn on_the_way(
                 .contains("no-transform");
         }
     });
-    let small = matches!(head.content_length, Some(n) if n < encoding::MIN_SIZE as u64);
-    if no_transform
-        || small
-        || head.get("content-encoding").is_some()
-        || !encoding::compressible_stream(head.get("content-type"))
-        || req.header("range").is_some()
-    {
+    if no_transform {
         return None;
     }
     serve::vary_on_encoding(head);
