@@ -235,9 +235,8 @@ impl Compressor {
 /// Whether a response of this type is compressed as it streams: what is compressible, but
 /// not event streams, whose events must reach the client one by one.
 pub fn compressible_stream(content_type: Option<&[u8]>) -> bool {
-    let event_stream = content_type.is_some_and(|ct| {
-        ct.len() >= 17 && ct[..17].eq_ignore_ascii_case(b"text/event-stream")
-    });
+    let event_stream = content_type
+        .is_some_and(|ct| ct.len() >= 17 && ct[..17].eq_ignore_ascii_case(b"text/event-stream"));
     compressible(content_type) && !event_stream
 }
 
@@ -312,7 +311,9 @@ mod tests {
             let back = match coding {
                 Coding::Gzip => {
                     let mut s = Vec::new();
-                    flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut s).unwrap();
+                    flate2::read::GzDecoder::new(&out[..])
+                        .read_to_end(&mut s)
+                        .unwrap();
                     s
                 }
                 Coding::Br => {
@@ -323,9 +324,15 @@ mod tests {
                 Coding::Zstd => zstd::stream::decode_all(&out[..]).unwrap(),
             };
             assert_eq!(back, body.as_bytes(), "{coding:?}");
-            assert!(out.len() < body.len() / 3, "{coding:?}: {} bytes", out.len());
+            assert!(
+                out.len() < body.len() / 3,
+                "{coding:?}: {} bytes",
+                out.len()
+            );
         }
-        assert!(!compressible_stream(Some(b"text/event-stream; charset=utf-8")));
+        assert!(!compressible_stream(Some(
+            b"text/event-stream; charset=utf-8"
+        )));
         assert!(compressible_stream(Some(b"text/html")));
     }
 

@@ -46,6 +46,8 @@ pub mod conditional;
 pub mod control;
 pub mod encoding;
 pub mod freshness;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod key;
 pub mod object;
 pub mod range;
