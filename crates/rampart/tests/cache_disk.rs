@@ -1,5 +1,6 @@
 //! The cache's disk tier: what it stores survives a restart, over HTTP/1.1 and HTTP/2; what
-//! is torn or corrupt is never served; purge reaches it; the bound in bytes holds.
+//! is torn or corrupt is never served; purge reaches it; the bound in bytes holds; a body over
+//! max_object_size is never stored.
 
 mod common;
 
@@ -208,4 +209,45 @@ async fn a_disk_path_that_is_a_file_is_a_config_error_and_a_reload_says_cache_ne
     let loaded = rampart::config::load_str("site.toml", &changed, None).unwrap();
     let fixed = rampart.server.as_ref().unwrap().reload(loaded.config);
     assert!(fixed.contains(&"cache"), "{fixed:?}");
+}
+
+#[tokio::test]
+async fn a_body_over_max_object_size_streams_through_uncached() {
+    let big = "x".repeat(5000);
+    let responder: Responder = std::sync::Arc::new(move |r: &Received| {
+        let path = r
+            .request_line()
+            .split(' ')
+            .nth(1)
+            .unwrap_or("/")
+            .to_string();
+        if path == "/chunked.js" {
+            // No Content-Length: found too large only as it streams.
+            format!(
+                "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+                big.len(),
+                big.len()
+            )
+            .into_bytes()
+        } else {
+            format!(
+                "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\n\r\n{big}",
+                big.len()
+            )
+            .into_bytes()
+        }
+    });
+    let origin = Origin::start(Behaviour::With(responder)).await;
+    let rampart =
+        Rampart::start_with(origin.addr, "", "", "[cache]\nmax_object_size = \"4KB\"\n").await;
+    for path in ["/big.js", "/chunked.js"] {
+        for _ in 0..2 {
+            let r = get(&rampart, path).await;
+            assert_eq!(r.status, 200);
+            assert_eq!(cache_status(&r), "MISS", "{path}: never stored");
+            assert_eq!(r.body.len(), if path == "/big.js" { 5000 } else { 10000 });
+        }
+    }
+    assert_eq!(origin.received().len(), 4);
+    assert_eq!(stats(&rampart).await["objects"], 0);
 }
