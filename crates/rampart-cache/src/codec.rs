@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::object::{Meta, Object};
+use crate::object::{Fields, Meta, Object};
 
 /// The first bytes of every encoded object (the format's version is its last byte).
 pub const MAGIC: &[u8; 8] = b"RMPCACH1";
@@ -153,11 +153,12 @@ pub fn decode_head(bytes: &[u8]) -> Result<Head, CodecError> {
     let secondary = r.bytes()?.to_vec();
     let status = u16::from_le_bytes(r.take(2)?.try_into().unwrap_or_default());
     let count = r.u32()?;
-    let mut fields = Vec::with_capacity(count.min(256) as usize);
+    let mut pairs = Vec::with_capacity(count.min(256) as usize);
     for _ in 0..count {
-        let name = Bytes::copy_from_slice(r.bytes()?);
-        fields.push((name, Bytes::copy_from_slice(r.bytes()?)));
+        let name = r.bytes()?;
+        pairs.push((name, r.bytes()?));
     }
+    let fields = Fields::new(pairs);
     let response_time = r.time()?;
     let mut durations = [Duration::ZERO; 4];
     for d in &mut durations {
@@ -303,13 +304,10 @@ mod tests {
         Object {
             encoded: Default::default(),
             status: 200,
-            fields: vec![
-                (
-                    Bytes::from_static(b"Content-Type"),
-                    Bytes::from_static(b"text/css"),
-                ),
-                (Bytes::from_static(b"ETag"), Bytes::from_static(b"\"v1\"")),
-            ],
+            fields: Fields::new([
+                (&b"Content-Type"[..], &b"text/css"[..]),
+                (&b"ETag"[..], &b"\"v1\""[..]),
+            ]),
             body: Bytes::from_static(b"body { color: red }"),
             meta: Meta {
                 response_time: Some(t),

@@ -54,7 +54,7 @@ mod tests {
     fn the_fuzz_entry_point_takes_the_seeds() {
         let object = crate::object::Object {
             status: 200,
-            fields: vec![],
+            fields: Default::default(),
             body: bytes::Bytes::from_static(b"hello"),
             meta: Default::default(),
             encoded: Default::default(),

@@ -30,7 +30,7 @@
 //!
 //! let store = Store::new(64 << 20);
 //! let object = Object {
-//!     status: 200, fields: vec![], body: "hello".into(),
+//!     status: 200, fields: Default::default(), body: "hello".into(),
 //!     meta: Meta { response_time: Some(now), lifetime, ..Default::default() },
 //!     encoded: Default::default(),
 //! };

@@ -408,7 +408,7 @@ mod tests {
         Object {
             encoded: Default::default(),
             status: 200,
-            fields: Vec::new(),
+            fields: Default::default(),
             body: Bytes::copy_from_slice(body),
             meta: Meta {
                 vary: vary.iter().map(|v| Box::from(*v)).collect(),

@@ -265,7 +265,7 @@ impl ResponseHead {
                 }
             }
             Some(OriginFields::Stored(o)) => {
-                for (n, v) in &o.fields {
+                for (n, v) in o.fields.iter() {
                     if self.relays(n, |_| false) {
                         f(n, v);
                     }
@@ -297,7 +297,7 @@ pub struct Fields<'a> {
 enum Origin<'a> {
     Http1(&'a rampart_http::ResponseHead, rampart_http::RawHeaders<'a>),
     Http2(http::header::Iter<'a, http::HeaderValue>),
-    Stored(std::slice::Iter<'a, (Bytes, Bytes)>),
+    Stored(rampart_cache::object::FieldsIter<'a>),
     Done,
 }
 

@@ -332,7 +332,7 @@ mod tests {
         Object {
             encoded: Default::default(),
             status: 200,
-            fields: vec![(Bytes::from_static(b"ETag"), Bytes::from_static(b"\"1\""))],
+            fields: rampart_cache::object::Fields::new([(&b"ETag"[..], &b"\"1\""[..])]),
             body: Bytes::copy_from_slice(body.as_bytes()),
             meta: Meta {
                 zone: "z".into(),

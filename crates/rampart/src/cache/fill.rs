@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use rampart_cache::control::ResponseDirectives;
 use rampart_cache::freshness::{self, NotStored, Policy};
-use rampart_cache::object::{Meta, Object};
+use rampart_cache::object::{Fields, Meta, Object};
 
 use crate::message::ResponseHead;
 
@@ -84,23 +84,13 @@ pub fn object(head: &ResponseHead, req: &FillRequest<'_>) -> Result<Object, NotS
     };
     let lifetime =
         freshness::lifetime(&response, req.authorization, req.policy, req.response_time)?;
-    // Every kept name and value in one allocation, and the fields as slices of it: a small
-    // object costs a few allocations, not two per field.
-    let mut block = Vec::new();
-    let mut spans = Vec::new();
+    let mut kept_fields = Vec::new();
     head.for_each_origin_field(|n, v| {
         if kept(n) {
-            let start = block.len();
-            block.extend_from_slice(n);
-            block.extend_from_slice(v);
-            spans.push((start, start + n.len(), block.len()));
+            kept_fields.push((n, v));
         }
     });
-    let block = Bytes::from(block);
-    let fields = spans
-        .into_iter()
-        .map(|(a, b, c)| (block.slice(a..b), block.slice(b..c)))
-        .collect();
+    let fields = Fields::new(kept_fields);
     let tags = list(head, "cache-tag")
         .into_iter()
         .map(|t| {
@@ -178,22 +168,22 @@ pub fn freshen(
     not_modified: &ResponseHead,
     req: &FillRequest<'_>,
 ) -> Result<Object, NotStored> {
-    let mut new: Vec<(Bytes, Bytes)> = Vec::new();
+    let mut new: Vec<(&[u8], &[u8])> = Vec::new();
     not_modified.for_each_field(|n, v| {
         let framing = n.eq_ignore_ascii_case(b"content-length")
             || n.eq_ignore_ascii_case(b"transfer-encoding");
         let own = n.eq_ignore_ascii_case(crate::message::RAY_ID_HEADER.as_bytes());
         if !framing && !own {
-            new.push((Bytes::copy_from_slice(n), Bytes::copy_from_slice(v)));
+            new.push((n, v));
         }
     });
-    let mut fields: Vec<(Bytes, Bytes)> = stale
-        .fields
-        .iter()
-        .filter(|(n, _)| !new.iter().any(|(m, _)| n.eq_ignore_ascii_case(m)))
-        .cloned()
-        .collect();
-    fields.extend(new);
+    let fields = Fields::new(
+        stale
+            .fields
+            .iter()
+            .filter(|(n, _)| !new.iter().any(|(m, _)| n.eq_ignore_ascii_case(m)))
+            .chain(new.iter().copied()),
+    );
     let merged = Object {
         encoded: Default::default(),
         status: stale.status,

@@ -142,7 +142,7 @@ mod tests {
         Object {
             encoded: Default::default(),
             status: 200,
-            fields: vec![],
+            fields: Default::default(),
             body: bytes::Bytes::new(),
             meta: Meta {
                 zone: "z".into(),

@@ -178,7 +178,7 @@ fn not_modified(object: &Arc<Object>) -> Response {
             .any(|f| n.eq_ignore_ascii_case(f.as_bytes()))
             && let Ok(name) = HeaderName::from_bytes(n)
         {
-            head.append(name, v.clone());
+            head.append(name, Bytes::copy_from_slice(v));
         }
     }
     Response {
