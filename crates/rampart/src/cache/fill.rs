@@ -53,15 +53,20 @@ fn list<'h>(head: &'h ResponseHead, name: &str) -> Vec<&'h [u8]> {
     out
 }
 
-/// The object `head` would be stored as (its body still to come), or why it is not stored.
-pub fn object(head: &ResponseHead, req: &FillRequest<'_>) -> Result<Object, NotStored> {
+/// The `Cache-Control` directives of the origin's fields in `head`.
+pub fn directives(head: &ResponseHead) -> ResponseDirectives {
     let mut cache_control = Vec::new();
     head.for_each_origin_field(|n, v| {
         if n.eq_ignore_ascii_case(b"cache-control") {
             cache_control.push(v);
         }
     });
-    let directives = ResponseDirectives::parse(cache_control);
+    ResponseDirectives::parse(cache_control)
+}
+
+/// The object `head` would be stored as (its body still to come), or why it is not stored.
+pub fn object(head: &ResponseHead, req: &FillRequest<'_>) -> Result<Object, NotStored> {
+    let directives = directives(head);
     let date = head.get("date").and_then(freshness::parse_date);
     let etag = head.get("etag").map(Bytes::copy_from_slice);
     let last_modified = head.get("last-modified").and_then(freshness::parse_date);

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::HeaderName;
 use rampart_cache::conditional::{self, Conditions, Outcome, Validators};
+use rampart_cache::control::ResponseDirectives;
 use rampart_cache::encoding::{self, Coding};
 use rampart_cache::object::Object;
 use rampart_cache::range::{self, Ranges};
@@ -38,15 +39,14 @@ pub struct Representation {
 /// origin did not encode and did not mark `no-transform`, not for a ranged request (a range
 /// is of the stored, identity body).
 pub fn coding_for(object: &Object, req: &RequestHead) -> (bool, Option<Coding>) {
-    let no_transform = object
-        .fields
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cache-control"))
-        .any(|(_, v)| {
-            String::from_utf8_lossy(v)
-                .to_ascii_lowercase()
-                .contains("no-transform")
-        });
+    let no_transform = ResponseDirectives::parse(
+        object
+            .fields
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(b"cache-control"))
+            .map(|(_, v)| v),
+    )
+    .no_transform;
     let varies = object.status == 200
         && object.body.len() >= encoding::MIN_SIZE
         && object.field("content-encoding").is_none()

@@ -31,15 +31,7 @@ pub(super) fn on_the_way(
     {
         return None;
     }
-    let mut no_transform = false;
-    head.for_each_origin_field(|n, v| {
-        if n.eq_ignore_ascii_case(b"cache-control") {
-            no_transform |= String::from_utf8_lossy(v)
-                .to_ascii_lowercase()
-                .contains("no-transform");
-        }
-    });
-    if no_transform {
+    if crate::cache::fill::directives(head).no_transform {
         return None;
     }
     serve::vary_on_encoding(head);

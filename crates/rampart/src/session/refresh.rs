@@ -58,14 +58,7 @@ pub(super) fn spawn(
     let metrics = rt.metrics.clone();
     let head = ctx.head.clone();
     let policy = Policy::of(&zone.config, &ctx.generation.config.limits);
-    let target = zone
-        .config
-        .request
-        .url_normalization
-        .to_origin()
-        .then(|| ctx.rules.fields().normalized_uri())
-        .flatten()
-        .map(str::to_string);
+    let target = super::send::origin_target(ctx).map(str::to_string);
     let client_ip_header = ctx.generation.config.server.trusted_proxies.header.clone();
     let (client_ip, tls, protocol, ray_id) = (ctx.client_ip, ctx.tls, ctx.protocol, ctx.ray_id);
     let started_at = SystemTime::now();

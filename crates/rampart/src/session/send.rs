@@ -205,18 +205,13 @@ pub(super) async fn forward<D: Downstream>(
     let fetched = {
         let policy = Policy::of(&zone.config, &ctx.generation.config.limits);
         let handling = &zone.config.request;
-        let fields = ctx.rules.fields();
         let request = OriginRequest {
             head: ctx.head,
             client_ip: ctx.client_ip,
             tls: ctx.tls,
             protocol: ctx.protocol,
             ray_id: ctx.ray_id,
-            target: handling
-                .url_normalization
-                .to_origin()
-                .then(|| fields.normalized_uri())
-                .flatten(),
+            target: origin_target(ctx),
             underscores: handling.underscores_in_headers,
             client_ip_header: ctx
                 .generation
@@ -256,6 +251,18 @@ pub(super) async fn forward<D: Downstream>(
     };
     // Boxed, as every generated answer: a large future the common path need not carry.
     Box::pin(reject(rt, ds, ctx, &rejection, framing)).await;
+}
+
+/// The path and query the origin is sent instead of the client's: the normalised URL, when
+/// the zone normalises URLs to the origin too.
+pub(super) fn origin_target<'c>(ctx: &'c RequestContext<'_>) -> Option<&'c str> {
+    let zone = ctx.zone.as_ref()?;
+    zone.config
+        .request
+        .url_normalization
+        .to_origin()
+        .then(|| ctx.rules.fields().normalized_uri())
+        .flatten()
 }
 
 /// Relays the origin's answer: the response phases, then the head, then the body as it
