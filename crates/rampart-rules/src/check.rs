@@ -107,6 +107,20 @@ impl Checker<'_> {
         Ok(t.node)
     }
 
+    /// Checks a whole value expression, which must be a string (Bytes).
+    pub(crate) fn root_string(&mut self, e: &Expr) -> R<Node> {
+        let t = self.expr(e, false)?;
+        if t.ty != Type::Bytes {
+            return Err(self.err(
+                ErrorKind::NotAString {
+                    found: t.ty.to_string(),
+                },
+                t.span,
+            ));
+        }
+        Ok(t.node)
+    }
+
     fn expect_ty(&self, t: &Typed, want: &Type) -> R<()> {
         if t.ty != *want {
             return Err(self.mismatch(want, &t.ty, t.span));

@@ -153,6 +153,11 @@ pub enum ErrorKind {
         /// The type the expression has instead.
         found: String,
     },
+    /// A value expression (a redirect's target, a header's value) is not a string.
+    NotAString {
+        /// The type the expression has instead.
+        found: String,
+    },
 }
 
 impl fmt::Display for ErrorKind {
@@ -238,6 +243,10 @@ impl fmt::Display for ErrorKind {
             NotABoolean { found } => write!(
                 f,
                 "expression must be a Bool (a comparison or a Bool field), but it is {found}"
+            ),
+            NotAString { found } => write!(
+                f,
+                "expression must be a string (a Bytes field, a literal or a function such as concat()), but it is {found}"
             ),
         }
     }

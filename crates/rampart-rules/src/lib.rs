@@ -90,6 +90,7 @@ mod ruleset;
 mod scheme;
 mod types;
 
+use std::borrow::Cow;
 use std::fmt;
 
 pub use error::{CompileError, ErrorKind, Span};
@@ -130,9 +131,7 @@ impl Filter {
     /// Whether the expression reads the field `id` (so a host can prepare only what its
     /// rules read: the request body, for instance).
     pub fn reads(&self, id: FieldId) -> bool {
-        let mut found = false;
-        self.root.each_field(&mut |f| found |= f == id);
-        found
+        reads(&self.root, id)
     }
 }
 
@@ -177,6 +176,41 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
+/// A compiled expression whose value is a string rather than a truth: a redirect's target,
+/// a header's value (`concat("https://", http.host, http.request.uri.path)`).
+#[derive(Clone)]
+pub struct StringExpr {
+    root: exec::Node,
+}
+
+impl fmt::Debug for StringExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StringExpr").finish_non_exhaustive()
+    }
+}
+
+impl StringExpr {
+    /// The value for the request in `ctx`; `None` when it is missing (a function given a
+    /// missing value, a map key that is not there).
+    pub fn evaluate<'c>(&'c self, ctx: &'c ExecutionContext<'_>) -> Option<Cow<'c, [u8]>> {
+        match self.root.eval(ctx)? {
+            exec::Val::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Whether the expression reads the field `id`.
+    pub fn reads(&self, id: FieldId) -> bool {
+        reads(&self.root, id)
+    }
+}
+
+fn reads(root: &exec::Node, id: FieldId) -> bool {
+    let mut found = false;
+    root.each_field(&mut |f| found |= f == id);
+    found
+}
+
 impl<'s> Compiler<'s> {
     /// A compiler for `scheme` with default [`ParserSettings`] and no lists.
     pub fn new(scheme: &'s Scheme) -> Self {
@@ -212,16 +246,28 @@ impl<'s> Compiler<'s> {
 
     /// Type-checks and compiles a parsed expression.
     pub fn compile_ast(&mut self, ast: &Ast) -> Result<Filter, CompileError> {
-        let mut checker = check::Checker {
-            src: &ast.source,
+        Ok(Filter {
+            root: self.checker(&ast.source).root(&ast.root)?,
+        })
+    }
+
+    /// A type-checker of the expression `src` against this compiler's scheme and lists.
+    fn checker<'c>(&'c mut self, src: &'c str) -> check::Checker<'c> {
+        check::Checker {
+            src,
             scheme: self.scheme,
             lists: &self.lists,
             settings: &self.settings,
             cache: &mut self.cache,
             fn_depth: 0,
-        };
-        Ok(Filter {
-            root: checker.root(&ast.root)?,
+        }
+    }
+
+    /// Parses, type-checks and compiles `expression`, whose value must be a string.
+    pub fn compile_string(&mut self, expression: &str) -> Result<StringExpr, CompileError> {
+        let ast = self.parse(expression)?;
+        Ok(StringExpr {
+            root: self.checker(&ast.source).root_string(&ast.root)?,
         })
     }
 

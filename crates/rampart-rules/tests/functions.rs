@@ -345,3 +345,49 @@ fn nested_growth_on_a_large_body_stays_bounded() {
         .unwrap();
     assert!(f.execute(&ctx));
 }
+
+#[test]
+fn string_expressions_give_values_and_refuse_other_types() {
+    let scheme = Scheme::http();
+    let mut c = Compiler::new(&scheme);
+    let req = request();
+    let ctx = ExecutionContext::new(&scheme, &req);
+    let cases = [
+        (
+            r#"concat("https://", lower(http.host), http.request.uri.path)"#,
+            "https://www.cloudflare.com/Apps/calendar/Login.HTML",
+        ),
+        (
+            r#"regex_replace(http.request.uri.path, "^/Apps/(.*)$", "/new/${1}")"#,
+            "/new/calendar/Login.HTML",
+        ),
+        (r#""https://example.com/""#, "https://example.com/"),
+        (
+            "http.request.uri.query",
+            "x-categories=a&filter=waf&filter=botm",
+        ),
+    ];
+    for (expr, want) in cases {
+        let e = c
+            .compile_string(expr)
+            .unwrap_or_else(|e| panic!("{expr}\n{e}"));
+        assert_eq!(e.evaluate(&ctx).as_deref(), Some(want.as_bytes()), "{expr}");
+    }
+    // A missing value is missing, not an empty string.
+    let missing = c
+        .compile_string(r#"http.request.headers["x-none"][0]"#)
+        .unwrap();
+    assert_eq!(missing.evaluate(&ctx), None);
+    for (expr, found) in [
+        ("ssl", "Bool"),
+        ("ip.src", "Ip"),
+        ("len(http.host)", "Int"),
+        (r#"http.host eq "a""#, "Bool"),
+    ] {
+        let err = c.compile_string(expr).unwrap_err().to_string();
+        assert!(
+            err.contains("must be a string") && err.contains(found),
+            "{expr}: {err}"
+        );
+    }
+}

@@ -182,6 +182,14 @@ impl ResponseHead {
         self.removed.push(name);
     }
 
+    /// Leaves every field named `name` out: the origin's, and any rampart added so far.
+    pub fn remove(&mut self, name: &HeaderName) {
+        self.added.retain(|(n, _)| n != name);
+        if self.origin.is_some() {
+            self.removed.push(name.clone());
+        }
+    }
+
     /// Whether a field named `name` will be sent.
     pub fn contains(&self, name: &str) -> bool {
         self.fields()

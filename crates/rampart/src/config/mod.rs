@@ -12,6 +12,7 @@ mod log_fields;
 pub mod request;
 pub mod security;
 mod server;
+pub mod traffic;
 pub mod walk;
 mod zone;
 

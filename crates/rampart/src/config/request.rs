@@ -143,6 +143,11 @@ impl BodyReaders {
 
 /// Whether `filter` reads a field of the request body.
 fn reads_body(filter: &Filter) -> bool {
+    reads_body_field(|id| filter.reads(id))
+}
+
+/// Whether `reads` is true of a field of the request body.
+pub(super) fn reads_body_field(reads: impl Fn(FieldId) -> bool) -> bool {
     static BODY_FIELDS: OnceLock<Vec<FieldId>> = OnceLock::new();
     BODY_FIELDS
         .get_or_init(|| {
@@ -154,5 +159,5 @@ fn reads_body(filter: &Filter) -> bool {
                 .collect()
         })
         .iter()
-        .any(|&id| filter.reads(id))
+        .any(|&id| reads(id))
 }

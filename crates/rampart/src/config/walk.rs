@@ -118,6 +118,20 @@ impl<'s> Walker<'s> {
         Some(self.known_keys(path, map, value.span(), known))
     }
 
+    /// A table whose keys are names of the user's choosing (field names, say), not keys
+    /// of rampart's.
+    pub fn free_table<'t, 'i>(
+        path: &str,
+        map: &'t DeTable<'i>,
+        span: Range<usize>,
+    ) -> Table<'t, 'i> {
+        Table {
+            path: path.to_string(),
+            map,
+            span,
+        }
+    }
+
     /// Like [`Walker::table`] for an already unwrapped table.
     pub fn known_keys<'t, 'i>(
         &mut self,

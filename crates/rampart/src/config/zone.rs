@@ -34,6 +34,8 @@ pub struct Zone {
     pub request: super::request::RequestHandling,
     /// `[[zone.cache_rule]]`, in order.
     pub cache_rules: super::cache::CacheRules,
+    /// Redirects, header rules, HTTPS and HSTS.
+    pub traffic: super::traffic::Traffic,
 }
 
 /// `origin_protocol`: what rampart speaks to a zone's origin.
@@ -175,6 +177,11 @@ const ZONE_KEYS: &[&str] = &[
     "max_body_inspection",
     "underscores_in_headers",
     "cache_rule",
+    "always_use_https",
+    "hsts",
+    "redirect_rule",
+    "request_header_rule",
+    "response_header_rule",
 ];
 
 pub(super) fn read_zones(
@@ -239,6 +246,7 @@ pub(super) fn read_zones(
         let mut compiler =
             rampart_rules::Compiler::new(super::security::scheme()).with_lists(cx.lists.clone());
         let cache_rules = super::cache::read_cache_rules(w, t, &mut compiler);
+        let traffic = super::traffic::read_traffic(w, t, &mut compiler);
         let origin_tls = read_origin_tls(
             w,
             t,
@@ -260,6 +268,7 @@ pub(super) fn read_zones(
                 origin_protocol,
                 request,
                 cache_rules,
+                traffic,
             });
         }
     }

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use rampart_http::{Normalization, RequestHead, normalize_path};
 use rampart_rules::{FieldId, FieldSource, HttpField, HttpRequestFields, Value};
@@ -23,8 +24,9 @@ pub struct RequestFields<'a> {
     protocol: &'static str,
     timestamp_sec: i64,
     ssl: bool,
-    /// The response status, for counting expressions evaluated after the response.
-    response_code: OnceLock<u16>,
+    /// The response status (0 until known), for response header rules and counting
+    /// expressions, evaluated once the response head is known.
+    response_code: AtomicU16,
     /// The inspected prefix of the body, once a phase asked for it.
     body: OnceLock<super::InspectedBody>,
     /// The path and query after URL normalisation, when that changed them.
@@ -55,7 +57,7 @@ impl<'a> RequestFields<'a> {
             protocol,
             timestamp_sec,
             ssl,
-            response_code: OnceLock::new(),
+            response_code: AtomicU16::new(0),
             body: OnceLock::new(),
             normalized: OnceLock::new(),
             derived: OnceLock::new(),
@@ -101,10 +103,14 @@ impl<'a> RequestFields<'a> {
         self.normalized_uri().unwrap_or(self.head.target())
     }
 
-    /// Sets the response status (for counting expressions, evaluated after the response;
-    /// once, later calls change nothing).
+    /// Sets the response status, for the expressions evaluated after it is known (with an
+    /// execution context made after this call: a context keeps the values it read).
     pub fn set_response_code(&self, status: u16) {
-        let _ = self.response_code.set(status);
+        self.response_code.store(status, Ordering::Relaxed);
+    }
+
+    fn response_code(&self) -> Option<u16> {
+        Some(self.response_code.load(Ordering::Relaxed)).filter(|&c| c != 0)
     }
 
     /// Gives the rules the inspected prefix of the body (once; later calls change nothing).
@@ -137,7 +143,7 @@ impl<'a> RequestFields<'a> {
             f.asnum = self.geo.asn.unwrap_or(0);
             f.timestamp_sec = self.timestamp_sec;
             f.ssl = self.ssl;
-            f.response_code = self.response_code.get().copied();
+            f.response_code = self.response_code();
             if let Some(uri) = self.normalized_uri() {
                 f.set_normalized_uri(uri);
             }
@@ -209,7 +215,7 @@ impl FieldSource for RequestFields<'_> {
             )),
             F::TimestampSec => Some(Value::Int(self.timestamp_sec)),
             F::ResponseCode => {
-                return self.response_code.get().map(|&c| Value::Int(i64::from(c)));
+                return self.response_code().map(|c| Value::Int(i64::from(c)));
             }
             F::IpSrc => Some(Value::Ip(self.client_ip)),
             F::IpSrcCountry | F::GeoipCountry => {

@@ -1,9 +1,10 @@
 //! The request pipeline: the phases every request passes through, whatever its protocol.
 //!
 //! ```text
-//! route ─▶ limits ─▶ method ─▶ IP access rules ─▶ custom rules ─▶ rate limiting
-//!   ─▶ (session: upstream fetch) ─▶ response phases: custom error pages, deferred
-//!      rate-limit counts
+//! route ─▶ limits ─▶ method ─▶ redirects ─▶ IP access rules ─▶ custom rules
+//!   ─▶ rate limiting ─▶ request header rules
+//!   ─▶ (session: cache or upstream fetch) ─▶ response phases: custom error pages
+//!   ─▶ every answer: HSTS and response header rules ─▶ deferred rate-limit counts
 //! ```
 //!
 //! Every phase has one signature, `fn(&mut RequestContext, &PhaseEnv) -> Decision`: it looks
@@ -22,6 +23,7 @@ pub mod limits;
 pub mod rate_limit;
 pub mod response;
 pub mod route;
+pub mod traffic;
 
 #[cfg(test)]
 mod testing;
@@ -111,12 +113,16 @@ pub enum PhaseId {
     Limits,
     /// Methods an edge does not serve.
     Method,
+    /// `always_use_https` and redirect rules.
+    Redirect,
     /// IP access rules.
     IpAccess,
     /// The zone's custom rules.
     CustomRules,
     /// The zone's rate limiting rules.
     RateLimit,
+    /// Request header rules (what the origin gets).
+    RequestHeaders,
 }
 
 /// A set of phases (the ones a `skip` rule skips).
@@ -193,7 +199,7 @@ fn rate_limit_body(ctx: &RequestContext<'_>) -> BodyNeed {
 }
 
 /// The request phases, in the order they run.
-pub const REQUEST_PHASES: [Phase; 6] = [
+pub const REQUEST_PHASES: [Phase; 8] = [
     Phase {
         id: PhaseId::Route,
         run: route::route,
@@ -210,6 +216,11 @@ pub const REQUEST_PHASES: [Phase; 6] = [
         body: head_only,
     },
     Phase {
+        id: PhaseId::Redirect,
+        run: traffic::redirect,
+        body: head_only,
+    },
+    Phase {
         id: PhaseId::IpAccess,
         run: ip_access::ip_access,
         body: head_only,
@@ -223,6 +234,11 @@ pub const REQUEST_PHASES: [Phase; 6] = [
         id: PhaseId::RateLimit,
         run: rate_limit::rate_limit,
         body: rate_limit_body,
+    },
+    Phase {
+        id: PhaseId::RequestHeaders,
+        run: traffic::request_headers,
+        body: head_only,
     },
 ];
 
@@ -289,6 +305,8 @@ pub struct RequestContext<'a> {
     pub deferred_hits: Vec<rate_limit::DeferredHit>,
     /// The rules' view of the request.
     pub rules: Rules<'a>,
+    /// What the request header rules change in the fields the origin gets.
+    pub origin_edits: traffic::FieldEdits,
     /// What happened, for the access log: filled as the request is handled.
     pub log: LogRecord,
 }
@@ -337,6 +355,7 @@ impl<'a> RequestContext<'a> {
                 fields,
                 exec: OnceLock::new(),
             },
+            origin_edits: traffic::FieldEdits::default(),
             log: LogRecord::default(),
         }
     }

@@ -61,6 +61,7 @@ pub(super) fn spawn(
     let target = super::send::origin_target(ctx).map(str::to_string);
     let client_ip_header = ctx.generation.config.server.trusted_proxies.header.clone();
     let (client_ip, tls, protocol, ray_id) = (ctx.client_ip, ctx.tls, ctx.protocol, ctx.ray_id);
+    let edits = ctx.origin_edits.clone();
     let started_at = SystemTime::now();
     tokio::spawn(async move {
         let Join::Leader(_guard) = cache.join(&plan.key) else {
@@ -78,6 +79,7 @@ pub(super) fn spawn(
             underscores: zone.config.request.underscores_in_headers,
             client_ip_header: client_ip_header.as_deref(),
             added: &added,
+            edits: &edits,
         };
         let fetched = zone
             .upstream

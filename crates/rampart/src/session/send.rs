@@ -116,12 +116,20 @@ pub(super) async fn send_and_record<D: Downstream>(
     ctx: &mut RequestContext<'_>,
     response: Response,
 ) {
-    record_head(rt, ctx, &response.head, Instant::now());
+    let mut response = response;
+    finish_head(rt, ctx, &mut response.head, Instant::now());
     let sent = full(ds, response, ctx.head.is_head()).await;
     ctx.log.edge_response_bytes = ds.bytes_sent();
     if sent.is_err() && ds.bytes_sent() == 0 {
         ctx.log.edge_response_status = 499;
     }
+}
+
+/// The last step before a generated or cached head goes out: the zone's HSTS and response
+/// header rules, then [`record_head`].
+fn finish_head(rt: &Runtime, ctx: &mut RequestContext<'_>, head: &mut ResponseHead, now: Instant) {
+    crate::pipeline::traffic::response_headers(ctx, head);
+    record_head(rt, ctx, head, now);
 }
 
 /// Records the status and type of the head about to be sent, and the time to first byte
@@ -221,6 +229,7 @@ pub(super) async fn forward<D: Downstream>(
                 .header
                 .as_deref(),
             added: &added,
+            edits: &ctx.origin_edits,
         };
         let mut port = ClientPort { ds, body };
         zone.upstream
@@ -278,7 +287,12 @@ async fn relay<D: Downstream>(
 ) {
     let page = answer_phases(rt, ctx, env, zone, &mut response);
     let mut filling = match super::cached::on_origin_head(rt, ctx, &mut response, cache) {
-        AfterHead::Relay(filling) => filling,
+        AfterHead::Relay(filling) => {
+            // After the cache took its copy of the fields: the rules' changes are for this
+            // client, and are made again for each one served from the cache.
+            crate::pipeline::traffic::response_headers(ctx, &mut response.head);
+            filling
+        }
         AfterHead::Serve(object, status) => {
             drop(response);
             let plan = cache

@@ -134,12 +134,15 @@ pub(super) fn each_field(req: &OriginRequest<'_>, keep_host: bool, sink: &mut im
             if keep_host {
                 sink.field(name, value);
             }
-        } else if !rewritten(req, name) {
+        } else if !rewritten(req, name) && req.edits.keeps(name) {
             sink.field(name, value);
         }
     }
     for (name, value) in req.added {
         sink.field(name, value);
+    }
+    for (name, value) in &req.edits.added {
+        sink.field(name.as_str().as_bytes(), value);
     }
     // RFC 9110 §7.6.3: a gateway adds itself to Via on inbound requests (after any Via lines
     // the client sent, so the list stays in order), naming the protocol it received.

@@ -61,6 +61,8 @@ pub struct OriginRequest<'a> {
     /// Fields the edge adds after the client's: the validators of a stale copy that the
     /// cache revalidates (never when the client sent preconditions of its own).
     pub added: &'a [(&'static [u8], Bytes)],
+    /// What the zone's request header rules change.
+    pub edits: &'a crate::pipeline::traffic::FieldEdits,
 }
 
 impl OriginRequest<'_> {

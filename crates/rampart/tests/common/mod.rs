@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http2;
+pub mod pki;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
