@@ -396,8 +396,9 @@ async fn serve(mut config: config::Config, path: Option<PathBuf>) -> ExitCode {
     if path.is_none() {
         match rampart::demo::start().await {
             Ok(addr) => {
-                config.zones[0].origin = config::OriginAddr::parse(&format!("http://{addr}"))
+                let origin = config::OriginAddr::parse(&format!("http://{addr}"))
                     .expect("a socket address is a valid origin");
+                config.zones[0].origins = config::origins::Origins::single(origin);
                 tracing::info!("demo origin listening on {addr}");
             }
             Err(e) => {

@@ -43,9 +43,11 @@ impl Runtime {
     ) -> std::io::Result<Arc<Runtime>> {
         let (shutdown_tx, _) = watch::channel(false);
         let cache = EdgeCache::new(&config.cache)?.map(Arc::new);
+        let generation = Generation::new(config);
+        generation.start_health_checks(&metrics);
         Ok(Arc::new(Runtime {
             cache,
-            generation: ArcSwap::from_pointee(Generation::new(config)),
+            generation: ArcSwap::from_pointee(generation),
             metrics,
             log,
             shutting_down: AtomicBool::new(false),
@@ -60,9 +62,14 @@ impl Runtime {
         self.generation.load_full()
     }
 
-    /// Swaps in a new configuration; requests already running keep the old one.
+    /// Swaps in a new configuration; requests already running keep the old one. The old
+    /// generation's health checks stop before the new one's start, so that two checks of one
+    /// origin never overlap.
     pub fn reload(&self, config: Config) {
-        let next = self.generation.load().reload(config);
+        let old = self.generation.load_full();
+        let next = old.reload(config);
+        old.stop_health_checks();
+        next.start_health_checks(&self.metrics);
         self.generation.store(Arc::new(next));
     }
 
@@ -74,6 +81,7 @@ impl Runtime {
     /// Begins shutdown: connections finish their request in flight and close.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
+        self.generation.load().stop_health_checks();
         let _ = self.shutdown_tx.send(true);
     }
 

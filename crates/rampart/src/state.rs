@@ -7,7 +7,7 @@
 //! settings did not change (its kept-alive connections stay in use).
 
 use rustc_hash::FxHashMap as HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rampart_ratelimit::{CounterStore, KeyBuilder, MemoryStore};
@@ -19,7 +19,7 @@ use crate::upstream::Upstream;
 pub struct ZoneState {
     /// The zone's configuration.
     pub config: Zone,
-    /// The zone's origin and its kept-alive connections.
+    /// The zone's origins, their kept-alive connections and their health.
     pub upstream: Arc<Upstream>,
 }
 
@@ -76,6 +76,8 @@ pub struct Generation {
     /// Rate-limit counters (kept across reloads by [`Generation::reload`]).
     pub rate_limiter: Arc<RateLimiter>,
     zones: Vec<Arc<ZoneState>>,
+    /// The origins' health checker tasks, while this generation is the current one.
+    checks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Generation {
@@ -85,7 +87,7 @@ impl Generation {
     }
 
     /// The next generation after a reload: new configuration, the same rate-limit counters,
-    /// and the same upstream for each zone whose origin settings did not change.
+    /// and the same origins (connections, health) where their settings did not change.
     pub fn reload(&self, config: Config) -> Generation {
         Self::build(config, self.rate_limiter.clone(), &self.zones)
     }
@@ -95,13 +97,10 @@ impl Generation {
             .zones
             .iter()
             .map(|z| {
-                let kept = old
-                    .iter()
-                    .find(|o| o.config.name == z.name && o.upstream.serves(z))
-                    .map(|o| o.upstream.clone());
+                let previous = old.iter().find(|o| o.config.name == z.name);
                 Arc::new(ZoneState {
                     config: z.clone(),
-                    upstream: kept.unwrap_or_else(|| Arc::new(Upstream::new(z))),
+                    upstream: Arc::new(Upstream::new(z, previous.map(|o| &*o.upstream))),
                 })
             })
             .collect();
@@ -110,7 +109,38 @@ impl Generation {
             config: Arc::new(config),
             rate_limiter,
             zones,
+            checks: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The zones, in configuration order.
+    pub fn zones(&self) -> &[Arc<ZoneState>] {
+        &self.zones
+    }
+
+    /// Starts the origins' health checks on the current tokio runtime (none outside one).
+    pub fn start_health_checks(&self, metrics: &Arc<crate::observe::Metrics>) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        for z in &self.zones {
+            checks.extend(z.upstream.start_checks(&z.config.name, metrics));
+        }
+    }
+
+    /// Stops the health checks: a check under way is abandoned.
+    pub fn stop_health_checks(&self) {
+        let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        for c in checks.drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        self.stop_health_checks();
     }
 }
 

@@ -36,6 +36,7 @@ pub(super) fn routes() -> Router<Arc<Runtime>> {
     Router::new()
         .route("/zones/{zone}/purge_cache", post(purge_cache))
         .route("/cache", get(cache_stats))
+        .route("/zones/{zone}/origin_health", get(origin_health))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -117,4 +118,35 @@ async fn cache_stats(State(rt): State<Arc<Runtime>>) -> Response {
         })),
         None => success(json!({"enabled": false, "objects": 0, "bytes": 0})),
     }
+}
+
+/// `GET /client/v4/zones/{zone}/origin_health`: each origin of the zone, its pool, and
+/// whether it takes traffic (with what its checks and its recent requests say).
+async fn origin_health(State(rt): State<Arc<Runtime>>, Path(zone): Path<String>) -> Response {
+    let generation = rt.generation();
+    let Some(z) = generation.zones().iter().find(|z| z.config.name == zone) else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            code::NO_ROUTE,
+            format!("no zone is named `{zone}`"),
+        );
+    };
+    let origins: Vec<Value> = z
+        .upstream
+        .status()
+        .into_iter()
+        .map(|o| {
+            json!({
+                "pool": o.pool,
+                "origin": o.origin,
+                "weight": o.weight,
+                "healthy": o.healthy,
+                "health_check_up": o.checked_up,
+                "backoff_seconds": o.backoff_left.as_secs_f64(),
+                "last_check": o.last_check,
+                "outstanding": o.outstanding,
+            })
+        })
+        .collect();
+    success(json!({"zone": zone, "origins": origins}))
 }

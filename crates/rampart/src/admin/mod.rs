@@ -41,6 +41,25 @@ async fn metrics(axum::extract::State(rt): axum::extract::State<Arc<Runtime>>) -
         rt.metrics
             .cache_size(cache.store.len(), cache.store.bytes());
     }
+    let generation = rt.generation();
+    let statuses: Vec<(&str, Vec<crate::upstream::OriginStatus>)> = generation
+        .zones()
+        .iter()
+        .filter(|z| !z.config.origins.is_single())
+        .map(|z| (z.config.name.as_str(), z.upstream.status()))
+        .collect();
+    rt.metrics
+        .origin_health(statuses.iter().flat_map(|(zone, list)| {
+            list.iter().map(|o| {
+                (
+                    *zone,
+                    o.pool.as_str(),
+                    o.origin.as_str(),
+                    o.healthy,
+                    o.outstanding,
+                )
+            })
+        }));
     let body = rt.metrics.encode();
     let mut response = body.into_response();
     response.headers_mut().insert(

@@ -9,6 +9,7 @@ pub mod cache;
 mod ip_rules;
 mod lists;
 mod log_fields;
+pub mod origins;
 pub mod request;
 pub mod security;
 mod server;

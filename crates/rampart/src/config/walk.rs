@@ -234,8 +234,18 @@ impl<'s> Walker<'s> {
         }
     }
 
-    /// A duration written as a string ("15s", "250ms", "1m 30s"), at most `max`.
+    /// A duration written as a string ("15s", "250ms", "1m 30s") or an integer of seconds,
+    /// at most `max`.
     pub fn duration(&mut self, t: &Table<'_, '_>, key: &str, max: Duration) -> Option<Duration> {
+        if t.get(key)?.get_ref().as_integer().is_some() {
+            let top = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+            let (n, span) = self.integer(t, key, 0..=top)?;
+            if n == 0 {
+                self.error(&span, &t.key(key), "must be longer than zero");
+                return None;
+            }
+            return Some(Duration::from_secs(n as u64));
+        }
         let (s, span) = self.string(t, key)?;
         match humantime::parse_duration(&s) {
             Ok(d) if d.is_zero() => {

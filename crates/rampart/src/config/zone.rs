@@ -14,8 +14,8 @@ pub struct Zone {
     pub name: String,
     /// Host patterns the zone serves.
     pub hosts: Vec<HostPattern>,
-    /// The origin requests are forwarded to.
-    pub origin: OriginAddr,
+    /// Where requests are forwarded: one origin, or pools of them.
+    pub origins: super::origins::Origins,
     /// Timeout of one TCP connect attempt to the origin.
     pub origin_connect_timeout: Duration,
     /// Extra connect attempts after a timed-out one, before 522.
@@ -162,6 +162,7 @@ const ZONE_KEYS: &[&str] = &[
     "name",
     "hosts",
     "origin",
+    "origin_pool",
     "origin_connect_timeout",
     "origin_connect_retries",
     "origin_response_timeout",
@@ -229,7 +230,11 @@ pub(super) fn read_zones(
         }
         let zone_name = name.clone().unwrap_or_else(|| path.clone());
         let hosts = read_hosts(w, t, &zone_name, &mut seen_hosts);
-        let origin = read_origin(w, t);
+        let default_host = hosts.iter().find_map(|h| match h {
+            HostPattern::Exact(name) => Some(name.as_str()),
+            HostPattern::Wildcard(_) => None,
+        });
+        let origins = super::origins::read_origins(w, t, default_host);
         let connect_timeout = w
             .duration(t, "origin_connect_timeout", MAX_TIMEOUT)
             .unwrap_or(Duration::from_secs(15));
@@ -250,15 +255,15 @@ pub(super) fn read_zones(
         let origin_tls = read_origin_tls(
             w,
             t,
-            origin.as_ref(),
+            origins.as_ref(),
             cx.base_dir,
             origin_protocol == OriginProtocol::H2,
         );
-        if let (Some(name), Some(origin)) = (name, origin) {
+        if let (Some(name), Some(origins)) = (name, origins) {
             zones.push(Zone {
                 name,
                 hosts,
-                origin,
+                origins,
                 origin_connect_timeout: connect_timeout,
                 origin_connect_retries: retries,
                 origin_response_timeout: response_timeout,
@@ -308,25 +313,6 @@ fn read_hosts(
     hosts
 }
 
-/// `origin`: `http://` or `https://` host and port.
-fn read_origin(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<OriginAddr> {
-    match w.string(t, "origin") {
-        Some((o, span)) => match OriginAddr::parse(&o) {
-            Ok(o) => Some(o),
-            Err(m) => {
-                w.error(&span, &t.key("origin"), m);
-                None
-            }
-        },
-        None => {
-            if t.get("origin").is_none() {
-                w.missing(t, "origin");
-            }
-            None
-        }
-    }
-}
-
 /// `origin_protocol`: `http1` (the default) or `h2`.
 fn read_origin_protocol(w: &mut Walker<'_>, t: &Table<'_, '_>) -> OriginProtocol {
     let protocols = [
@@ -342,22 +328,22 @@ fn read_origin_protocol(w: &mut Walker<'_>, t: &Table<'_, '_>) -> OriginProtocol
 fn read_origin_tls(
     w: &mut Walker<'_>,
     t: &Table<'_, '_>,
-    origin: Option<&OriginAddr>,
+    origins: Option<&super::origins::Origins>,
     base_dir: &std::path::Path,
     h2: bool,
 ) -> Option<crate::tls::OriginTls> {
     let verify = w.boolean(t, "origin_tls_verify");
     let ca_file = w.string(t, "origin_ca_file");
-    let origin = origin?;
-    if !origin.tls {
+    let origins = origins?;
+    let Some(origin) = origins.all().find(|o| o.tls) else {
         for key in ["origin_tls_verify", "origin_ca_file"] {
             if t.get(key).is_some() {
                 let span = t.span_of(key);
-                w.warn(&span, &t.key(key), "has no effect: the origin is http://");
+                w.warn(&span, &t.key(key), "has no effect: no origin is https://");
             }
         }
         return None;
-    }
+    };
     let verify = verify.unwrap_or(true);
     if !verify {
         let span = t.span_of("origin_tls_verify");

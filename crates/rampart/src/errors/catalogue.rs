@@ -52,6 +52,8 @@ pub enum EdgeError {
     SslHandshakeFailed,
     /// 526: an `https://` origin presented a certificate that does not verify.
     InvalidSslCertificate,
+    /// 530 / 1016: every origin of every pool of the zone is down by its health.
+    NoHealthyOrigin,
 }
 
 /// The fixed explanation of one [`EdgeError`].
@@ -76,7 +78,7 @@ pub struct Entry {
 
 impl EdgeError {
     /// Every variant, for docs and tests.
-    pub const ALL: [EdgeError; 22] = [
+    pub const ALL: [EdgeError; 23] = [
         EdgeError::BadRequest,
         EdgeError::DirectIpAccess,
         EdgeError::AsnBanned,
@@ -99,6 +101,7 @@ impl EdgeError {
         EdgeError::Timeout,
         EdgeError::SslHandshakeFailed,
         EdgeError::InvalidSslCertificate,
+        EdgeError::NoHealthyOrigin,
     ];
 
     /// The error for a status that rampart-http reports for a malformed request head.
@@ -140,6 +143,7 @@ impl EdgeError {
             EdgeError::Timeout => &TIMEOUT,
             EdgeError::SslHandshakeFailed => &SSL_HANDSHAKE_FAILED,
             EdgeError::InvalidSslCertificate => &INVALID_SSL_CERTIFICATE,
+            EdgeError::NoHealthyOrigin => &NO_HEALTHY_ORIGIN,
         }
     }
 
@@ -353,6 +357,15 @@ const INVALID_SSL_CERTIFICATE: Entry = Entry {
     what_happened: "The website's origin server presented a TLS certificate the edge could not verify.",
     what_you_should_do: "If you own the site, install a certificate on the origin that is unexpired, issued for the origin's host name and signed by a trusted authority (or by the CA in origin_ca_file).",
     retry_after: None,
+};
+const NO_HEALTHY_ORIGIN: Entry = Entry {
+    status: 530,
+    code: Some(1016),
+    name: "no_healthy_origin",
+    title: "No origin available",
+    what_happened: "Every origin server of this website is failing its health checks or its recent requests, so the edge did not try to reach one.",
+    what_you_should_do: "Try again in a minute. If you own the site, check the origin servers and their health check endpoint.",
+    retry_after: Some(60),
 };
 
 #[cfg(test)]

@@ -54,6 +54,21 @@ struct WorkerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolOriginLabels {
+    zone: String,
+    pool: String,
+    origin: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    zone: String,
+    pool: String,
+    origin: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ZoneLabels {
     zone: String,
 }
@@ -91,6 +106,9 @@ pub struct Metrics {
     cache_objects: Gauge,
     cache_stored_bytes: Gauge,
     connect_retries: Family<ZoneLabels, Counter>,
+    origin_healthy: Family<PoolOriginLabels, Gauge>,
+    origin_outstanding: Family<PoolOriginLabels, Gauge>,
+    health_checks: Family<CheckLabels, Counter>,
     security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
     worker_connections: Family<WorkerLabels, Gauge>,
@@ -127,6 +145,9 @@ impl Metrics {
             cache_objects: Gauge::default(),
             cache_stored_bytes: Gauge::default(),
             connect_retries: Family::default(),
+            origin_healthy: Family::default(),
+            origin_outstanding: Family::default(),
+            health_checks: Family::default(),
             security_actions: Family::default(),
             open_connections: Gauge::default(),
             worker_connections: Family::default(),
@@ -190,6 +211,21 @@ impl Metrics {
             "origin_connect_retries",
             "Origin TCP connect attempts retried after a timeout",
             m.connect_retries.clone(),
+        );
+        registry.register(
+            "origin_healthy",
+            "Whether an origin of a pool takes traffic (1) or is down by its health checks or its back-off after failed requests (0)",
+            m.origin_healthy.clone(),
+        );
+        registry.register(
+            "origin_outstanding_requests",
+            "Requests sent to an origin of a pool and not yet answered in full",
+            m.origin_outstanding.clone(),
+        );
+        registry.register(
+            "origin_health_checks",
+            "Active health checks of pool origins, by result (pass, fail)",
+            m.health_checks.clone(),
         );
         registry.register(
             "security_actions",
@@ -346,6 +382,41 @@ impl Metrics {
                 zone: zone.to_string(),
             })
             .inc();
+    }
+
+    /// Counts one active health check.
+    pub fn health_check(&self, zone: &str, pool: &str, origin: &str, passed: bool) {
+        self.health_checks
+            .get_or_create(&CheckLabels {
+                zone: zone.to_string(),
+                pool: pool.to_string(),
+                origin: origin.to_string(),
+                result: if passed { "pass" } else { "fail" },
+            })
+            .inc();
+    }
+
+    /// Sets the pool origins' gauges (before the metrics are read), forgetting origins no
+    /// longer configured: `(zone, pool, origin, healthy, outstanding)`.
+    pub fn origin_health<'a>(
+        &self,
+        origins: impl IntoIterator<Item = (&'a str, &'a str, &'a str, bool, usize)>,
+    ) {
+        self.origin_healthy.clear();
+        self.origin_outstanding.clear();
+        for (zone, pool, origin, healthy, outstanding) in origins {
+            let labels = PoolOriginLabels {
+                zone: zone.to_string(),
+                pool: pool.to_string(),
+                origin: origin.to_string(),
+            };
+            self.origin_healthy
+                .get_or_create(&labels)
+                .set(i64::from(healthy));
+            self.origin_outstanding
+                .get_or_create(&labels)
+                .set(i64::try_from(outstanding).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts a security rule match.

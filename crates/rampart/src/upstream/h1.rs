@@ -8,8 +8,8 @@ use rampart_http::{BodyFraming, ChunkedDecoder, Parse, ResponseBody, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
-    ClientSide, Failure, OriginBody, OriginConn, OriginError, OriginRequest, OriginResponse,
-    Policy, Upstream, forward,
+    ClientSide, Failure, Origin, OriginBody, OriginConn, OriginError, OriginRequest,
+    OriginResponse, Policy, forward,
 };
 use crate::message::{BodyCut, BodyKind, OriginFields, Piece, ResponseHead};
 use crate::stream::{OriginStream, buffers};
@@ -65,7 +65,7 @@ fn write_head(req: &OriginRequest<'_>, out: &mut Vec<u8>) {
 
 /// Sends the request on `conn` and reads the response head.
 pub(super) async fn exchange<'u, C: ClientSide>(
-    up: &'u Upstream,
+    up: &'u Origin,
     mut conn: OriginConn,
     policy: &Policy,
     req: &OriginRequest<'_>,
@@ -137,6 +137,7 @@ pub(super) async fn exchange<'u, C: ClientSide>(
         body: OriginBody::Http1(body),
         origin_ip,
         sent_at,
+        in_flight: None,
     })
 }
 
@@ -332,7 +333,7 @@ struct Chunked {
 /// connection goes back to the pool when the origin keeps it alive, the whole request was
 /// sent, and nothing followed the body.
 pub struct Body<'u> {
-    up: &'u Upstream,
+    up: &'u Origin,
     conn: Option<OriginConn>,
     framing: Framing,
     /// Bytes read from the origin and not yet handed out.
@@ -488,4 +489,66 @@ impl Drop for Body<'_> {
             self.up.idle.put(conn);
         }
     }
+}
+
+/// A health check over HTTP/1.1 on a fresh connection: `GET path` with `Connection: close`,
+/// answered by the status of the response head (its body is not read).
+pub(super) async fn probe(
+    mut conn: OriginConn,
+    host: &str,
+    path: &str,
+) -> Result<u16, OriginError> {
+    let mut out = Vec::with_capacity(128);
+    rampart_http::write_request_line(&mut out, "GET", path, Version::Http11);
+    rampart_http::write_header(&mut out, "host", host.as_bytes());
+    rampart_http::write_header(&mut out, "user-agent", b"rampart-health-check");
+    rampart_http::write_header(&mut out, "accept", b"*/*");
+    rampart_http::write_header(&mut out, "connection", b"close");
+    rampart_http::write_end_of_head(&mut out);
+    conn.stream
+        .write_all(&out)
+        .await
+        .map_err(|_| OriginError::ClosedBeforeResponse)?;
+    // The status line is all a check needs.
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 256];
+    let line = loop {
+        if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+            break &buf[..end];
+        }
+        if buf.len() > 8192 {
+            return Err(OriginError::InvalidResponse(
+                "a status line over 8 KB".into(),
+            ));
+        }
+        match conn.stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Err(OriginError::ClosedBeforeResponse),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    status_of(line).ok_or_else(|| {
+        OriginError::InvalidResponse(format!(
+            "`{}` is not an HTTP/1.x status line",
+            String::from_utf8_lossy(&line[..line.len().min(64)])
+        ))
+    })
+}
+
+/// The status code of an HTTP/1.x status line (`HTTP/1.1 200 OK`).
+fn status_of(line: &[u8]) -> Option<u16> {
+    let rest = line.strip_prefix(b"HTTP/1.")?;
+    let (minor, rest) = rest.split_first()?;
+    let code = rest.strip_prefix(b" ")?.get(..3)?;
+    let after = rest.get(4..)?;
+    if !minor.is_ascii_digit()
+        || !code.iter().all(u8::is_ascii_digit)
+        || !(after.is_empty() || after[0] == b' ')
+    {
+        return None;
+    }
+    std::str::from_utf8(code)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|c| (100..=599).contains(c))
 }

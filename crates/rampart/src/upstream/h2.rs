@@ -15,8 +15,8 @@ use http::{HeaderName, HeaderValue};
 use rampart_http::BodyFraming;
 
 use super::{
-    ClientSide, Failure, OriginBody, OriginConn, OriginError, OriginRequest, OriginResponse,
-    Policy, Upstream, connect, forward,
+    ClientSide, Failure, Origin, OriginBody, OriginConn, OriginError, OriginRequest,
+    OriginResponse, Policy, connect, forward,
 };
 use crate::h2_flow::{SendFailed, never_indexed, send_data, trailer_lines};
 use crate::message::{BodyCut, BodyKind, OriginFields, Piece, RAY_ID_HEADER, ResponseHead};
@@ -40,7 +40,7 @@ impl SharedConnection {
     /// requests before (and so may turn out dead on first use).
     async fn get(
         &self,
-        up: &Upstream,
+        up: &Origin,
         policy: &Policy,
         metrics: &Metrics,
         zone: &str,
@@ -142,6 +142,30 @@ impl forward::FieldSink for MapWriter<'_> {
     }
 }
 
+/// A health check over HTTP/2 on a fresh connection: one `GET path` stream, answered by
+/// the status of the response head; the connection closes after it.
+pub(super) async fn probe(
+    conn: OriginConn,
+    tls: bool,
+    host: &str,
+    path: &str,
+) -> Result<u16, OriginError> {
+    let shared = handshake(conn).await?;
+    let scheme = if tls { "https" } else { "http" };
+    let mut request = http::Request::new(());
+    *request.uri_mut() = format!("{scheme}://{host}{}", encode_for_http_crate(path))
+        .parse()
+        .map_err(|e| OriginError::InvalidResponse(format!("health check target: {e}")))?;
+    request.headers_mut().insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static("rampart-health-check"),
+    );
+    let mut send = shared.send.ready().await.map_err(h2_failure)?;
+    let (response, _) = send.send_request(request, true).map_err(h2_failure)?;
+    let response = response.await.map_err(h2_failure)?;
+    Ok(response.status().as_u16())
+}
+
 /// `target` as the `http` crate takes a path and query: the few bytes rampart accepts from
 /// clients but `http` refuses (`<`, `>` and `` ` `` in a path, `"`, `<` and `>` in a query)
 /// percent-encoded, which an origin reads as the same URL.
@@ -208,7 +232,7 @@ enum Next {
 /// Sends the request as a stream on the shared connection and waits for the response head,
 /// relaying interim responses.
 pub(super) async fn exchange<'u, C: ClientSide>(
-    up: &'u Upstream,
+    up: &'u Origin,
     policy: &Policy,
     metrics: &Metrics,
     zone: &str,
@@ -220,7 +244,7 @@ pub(super) async fn exchange<'u, C: ClientSide>(
         .get(up, policy, metrics, zone)
         .await
         .map_err(Failure::Origin)?;
-    let dead = |up: &Upstream| {
+    let dead = |up: &Origin| {
         up.shared_h2.mark_closed();
         if reused {
             Failure::DeadPooled
@@ -354,6 +378,7 @@ fn origin_response<'u>(
         }),
         origin_ip: addr.ip(),
         sent_at,
+        in_flight: None,
     }
 }
 

@@ -12,11 +12,13 @@
 //! sent again on a new one when it is idempotent and no byte of its body was taken (RFC 9112
 //! §9.3.1).
 
+mod balance;
 mod connect;
 mod errors;
 mod forward;
 mod h1;
 mod h2;
+mod health;
 mod pool;
 
 use std::future::Future;
@@ -36,6 +38,7 @@ use crate::observe::Metrics;
 use crate::stream::OriginStream;
 use crate::tls::OriginTls;
 
+pub use balance::{OriginStatus, Upstream};
 pub use errors::OriginError;
 
 /// The request the origin gets, as rampart understood it (rebuilt from the validated head).
@@ -119,6 +122,9 @@ pub struct OriginResponse<'u> {
     pub origin_ip: IpAddr,
     /// When the request was sent (after connecting).
     pub sent_at: Instant,
+    /// Counts the exchange as in flight at its origin until the response is dropped (origins
+    /// of pools only).
+    in_flight: Option<balance::InFlight<'u>>,
 }
 
 /// An origin response body.
@@ -173,47 +179,45 @@ impl Policy {
     }
 }
 
-/// One zone's origin: where it is, how it is spoken to, and its kept-alive connections.
+/// One origin: where it is, how it is spoken to, its kept-alive connections and its health.
 ///
-/// Pools outlive a reload that leaves the origin's settings as they were
-/// ([`Upstream::serves`]).
-pub struct Upstream {
+/// Origins outlive a reload that leaves their settings as they were ([`Origin::serves`]):
+/// their pools and their health carry over.
+pub struct Origin {
     addr: OriginAddr,
     protocol: OriginProtocol,
     tls: Option<OriginTls>,
     idle: pool::IdleLists,
     shared_h2: h2::SharedConnection,
+    /// What active checks and passive observation say.
+    health: health::Health,
 }
 
-impl Upstream {
-    /// The upstream of `zone`, with no connection yet.
-    pub fn new(zone: &Zone) -> Upstream {
-        Upstream {
-            addr: zone.origin.clone(),
+impl Origin {
+    /// The origin at `addr`, spoken to as `zone` says, with no connection yet.
+    fn new(addr: &OriginAddr, zone: &Zone) -> Origin {
+        Origin {
+            addr: addr.clone(),
             protocol: zone.origin_protocol,
-            tls: zone.origin_tls.clone(),
+            tls: zone.origin_tls.clone().filter(|_| addr.tls),
             idle: pool::IdleLists::new(),
             shared_h2: h2::SharedConnection::default(),
+            health: health::Health::new(addr),
         }
     }
 
-    /// Whether this upstream speaks to `zone`'s origin as `zone` says to (same address,
-    /// protocol and TLS settings), so its connections can serve the zone after a reload.
-    pub fn serves(&self, zone: &Zone) -> bool {
-        self.addr == zone.origin
+    /// Whether this origin is `addr` spoken to as `zone` says (same protocol and TLS
+    /// settings), so its connections can serve the zone after a reload.
+    fn serves(&self, addr: &OriginAddr, zone: &Zone) -> bool {
+        self.addr == *addr
             && self.protocol == zone.origin_protocol
-            && self.tls == zone.origin_tls
-    }
-
-    /// The origin's address as configured.
-    pub fn addr(&self) -> &OriginAddr {
-        &self.addr
+            && self.tls == zone.origin_tls.clone().filter(|_| addr.tls)
     }
 
     /// Sends `req` to the origin and waits for its response head, relaying interim responses
     /// and noticing a client that leaves. Connect timeouts are retried (then 522); a dead
     /// pooled connection is replaced once for an idempotent request whose body was not taken.
-    pub async fn fetch<C: ClientSide>(
+    pub(super) async fn fetch<C: ClientSide>(
         &self,
         policy: &Policy,
         metrics: &Metrics,
