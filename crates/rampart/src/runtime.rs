@@ -45,6 +45,7 @@ impl Runtime {
         let cache = EdgeCache::new(&config.cache)?.map(Arc::new);
         let generation = Generation::new(config);
         generation.start_health_checks(&metrics);
+        generation.acme.sync(&generation.config);
         Ok(Arc::new(Runtime {
             cache,
             generation: ArcSwap::from_pointee(generation),
@@ -70,6 +71,7 @@ impl Runtime {
         let next = old.reload(config);
         old.stop_health_checks();
         next.start_health_checks(&self.metrics);
+        next.acme.sync(&next.config);
         self.generation.store(Arc::new(next));
     }
 
@@ -81,7 +83,9 @@ impl Runtime {
     /// Begins shutdown: connections finish their request in flight and close.
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
-        self.generation.load().stop_health_checks();
+        let generation = self.generation.load();
+        generation.stop_health_checks();
+        generation.acme.stop();
         let _ = self.shutdown_tx.send(true);
     }
 

@@ -75,6 +75,8 @@ pub struct Generation {
     pub router: Router,
     /// Rate-limit counters (kept across reloads by [`Generation::reload`]).
     pub rate_limiter: Arc<RateLimiter>,
+    /// ACME certificates and pending challenges (kept across reloads).
+    pub acme: Arc<crate::acme::Acme>,
     zones: Vec<Arc<ZoneState>>,
     /// The origins' health checker tasks, while this generation is the current one.
     checks: Mutex<Vec<tokio::task::AbortHandle>>,
@@ -83,16 +85,26 @@ pub struct Generation {
 impl Generation {
     /// Builds the runtime state of `config`.
     pub fn new(config: Config) -> Generation {
-        Self::build(config, Arc::default(), &[])
+        Self::build(config, Arc::default(), Arc::default(), &[])
     }
 
     /// The next generation after a reload: new configuration, the same rate-limit counters,
     /// and the same origins (connections, health) where their settings did not change.
     pub fn reload(&self, config: Config) -> Generation {
-        Self::build(config, self.rate_limiter.clone(), &self.zones)
+        Self::build(
+            config,
+            self.rate_limiter.clone(),
+            self.acme.clone(),
+            &self.zones,
+        )
     }
 
-    fn build(config: Config, rate_limiter: Arc<RateLimiter>, old: &[Arc<ZoneState>]) -> Generation {
+    fn build(
+        config: Config,
+        rate_limiter: Arc<RateLimiter>,
+        acme: Arc<crate::acme::Acme>,
+        old: &[Arc<ZoneState>],
+    ) -> Generation {
         let zones: Vec<Arc<ZoneState>> = config
             .zones
             .iter()
@@ -108,6 +120,7 @@ impl Generation {
             router: Router::new(&zones),
             config: Arc::new(config),
             rate_limiter,
+            acme,
             zones,
             checks: Mutex::new(Vec::new()),
         }
@@ -149,12 +162,19 @@ impl Generation {
     /// certificate of the zone serving that host (exact names before wildcards), else the
     /// default certificate. `None`: refuse the handshake.
     pub fn certificate_for(&self, sni: Option<&str>) -> Option<Arc<rustls::ServerConfig>> {
-        let zone_cert = sni
-            .and_then(|name| self.router.find(name))
-            .and_then(|z| z.config.tls.as_ref());
-        zone_cert
-            .or(self.config.server.default_certificate.as_ref())
-            .map(|c| c.config.clone())
+        let zone = sni.and_then(|name| self.router.find(name));
+        let zone_cert = zone.and_then(|z| match &z.config.tls {
+            Some(cert) => Some(cert.config.clone()),
+            None if z.config.acme => self.acme.certificate(&z.config.name),
+            None => None,
+        });
+        zone_cert.or_else(|| {
+            self.config
+                .server
+                .default_certificate
+                .as_ref()
+                .map(|c| c.config.clone())
+        })
     }
 }
 

@@ -23,6 +23,8 @@ const ORIGIN_ALPN: &[&[u8]] = &[b"http/1.1"];
 pub struct ServerCert {
     /// The rustls configuration that serves this certificate.
     pub config: Arc<rustls::ServerConfig>,
+    /// When the end-entity certificate becomes valid (seconds since the Unix epoch).
+    pub not_before: i64,
     /// When the end-entity certificate expires (seconds since the Unix epoch).
     pub not_after: i64,
 }
@@ -45,30 +47,54 @@ impl ServerCert {
     /// that they belong together and that the certificate is valid now. The error names the
     /// file at fault.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<ServerCert, String> {
-        let (chain, key) = read_pair(cert_path, key_path)?;
-        let not_after = check_validity(&chain[0], cert_path, now_secs())?;
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| format!("TLS configuration: {e}"))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => format!(
-                    "the key in {} does not belong to the certificate in {}",
-                    key_path.display(),
-                    cert_path.display()
-                ),
-                other => format!(
-                    "{}: the private key cannot be used: {other}",
-                    key_path.display()
-                ),
-            })?;
-        config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        let cert_pem = std::fs::read(cert_path)
+            .map_err(|e| format!("cannot read the certificate {}: {e}", cert_path.display()))?;
+        let key_pem = std::fs::read(key_path)
+            .map_err(|e| format!("cannot read the private key {}: {e}", key_path.display()))?;
+        Self::from_pem(
+            &cert_pem,
+            &key_pem,
+            &cert_path.display().to_string(),
+            &key_path.display().to_string(),
+        )
+    }
+
+    /// Like [`ServerCert::load`], from PEM bytes; `cert_name` and `key_name` name them in
+    /// errors.
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        cert_name: &str,
+        key_name: &str,
+    ) -> Result<ServerCert, String> {
+        let (chain, key) = parse_pair(cert_pem, key_pem, cert_name, key_name)?;
+        let (not_before, not_after) = check_validity(&chain[0], cert_name, now_secs())?;
+        let config = server_config(chain, key, ALPN).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                format!("the key in {key_name} does not belong to the certificate in {cert_name}")
+            }
+            other => format!("{key_name}: the private key cannot be used: {other}"),
+        })?;
         Ok(ServerCert {
             config: Arc::new(config),
+            not_before,
             not_after,
         })
     }
+}
+
+/// A server configuration serving `chain` with `key`, offering `alpn`.
+pub fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
 }
 
 impl ServerCert {
@@ -78,36 +104,30 @@ impl ServerCert {
     }
 }
 
-fn read_pair(
-    cert_path: &Path,
-    key_path: &Path,
+fn parse_pair(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_name: &str,
+    key_name: &str,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let cert_pem = std::fs::read(cert_path)
-        .map_err(|e| format!("cannot read the certificate {}: {e}", cert_path.display()))?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert_path.display()))?;
+        .map_err(|e| format!("{cert_name}: not a PEM certificate chain: {e}"))?;
     if chain.is_empty() {
         return Err(format!(
-            "{} holds no certificate (expected PEM blocks \"BEGIN CERTIFICATE\")",
-            cert_path.display()
+            "{cert_name} holds no certificate (expected PEM blocks \"BEGIN CERTIFICATE\")"
         ));
     }
-    let key_pem = std::fs::read(key_path)
-        .map_err(|e| format!("cannot read the private key {}: {e}", key_path.display()))?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        format!(
-            "{}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in it: {e}",
-            key_path.display()
-        )
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        format!("{key_name}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in it: {e}")
     })?;
     Ok((chain, key))
 }
 
-/// Checks the certificate's validity period against `now`; returns its expiry.
-fn check_validity(cert: &CertificateDer<'_>, path: &Path, now: i64) -> Result<i64, String> {
+/// Checks the certificate's validity period against `now`; returns it.
+fn check_validity(cert: &CertificateDer<'_>, name: &str, now: i64) -> Result<(i64, i64), String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-        .map_err(|e| format!("{}: the certificate cannot be parsed: {e}", path.display()))?;
+        .map_err(|e| format!("{name}: the certificate cannot be parsed: {e}"))?;
     let validity = parsed.validity();
     let (from, until) = (
         validity.not_before.timestamp(),
@@ -115,22 +135,20 @@ fn check_validity(cert: &CertificateDer<'_>, path: &Path, now: i64) -> Result<i6
     );
     if now > until {
         return Err(format!(
-            "{}: the certificate expired on {}",
-            path.display(),
+            "{name}: the certificate expired on {}",
             validity.not_after
         ));
     }
     if now < from {
         return Err(format!(
-            "{}: the certificate is not valid before {}",
-            path.display(),
+            "{name}: the certificate is not valid before {}",
             validity.not_before
         ));
     }
-    Ok(until)
+    Ok((from, until))
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -317,7 +335,7 @@ pub fn write_dev_certificate(
 }
 
 /// Writes a file readable by its owner only (private keys).
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -5,6 +5,7 @@
 //! with a configuration that has any error. The [`Config`] in memory is immutable; the server
 //! holds it behind an `Arc` so a request sees one configuration from start to end.
 
+pub mod acme;
 pub mod cache;
 mod ip_rules;
 mod lists;
@@ -49,6 +50,8 @@ pub struct Config {
     pub lists: rampart_rules::Lists,
     /// `[cache]`: the edge cache's store.
     pub cache: cache::CacheConfig,
+    /// `[acme]`: automatic certificates for zones with `tls = "acme"`.
+    pub acme: Option<acme::AcmeConfig>,
 }
 
 /// Request body limit of each plan.
@@ -191,7 +194,7 @@ pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded
     }
 }
 
-const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "cache", "list", "zone"];
+const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "cache", "acme", "list", "zone"];
 const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
 const LIMITS_KEYS: &[&str] = &[
@@ -212,6 +215,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let geoip = read_geoip(w, &root, base_dir);
     let lists = lists::read_lists(w, &root);
     let cache = cache::read_cache(w, &root, base_dir);
+    let acme = acme::read_acme(w, &root, base_dir);
     let cx = security::SecurityContext {
         base_dir,
         has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),
@@ -221,6 +225,9 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let zones = zone::read_zones(w, &root, &cx);
     if let (Some(server), Some(zones)) = (&server, &zones) {
         check_tls(w, &root, server, zones);
+        if acme.is_some() || root.get("acme").is_none() {
+            acme::check_acme(w, &root, acme.as_ref(), server, zones);
+        }
     }
     Some(Config {
         server: server?,
@@ -229,12 +236,14 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         geoip: std::sync::Arc::new(geoip?),
         lists,
         cache,
+        acme,
     })
 }
 
 /// TLS listeners need a certificate to serve; certificates need a TLS listener.
 fn check_tls(w: &mut Walker<'_>, root: &Table<'_, '_>, server: &ServerConfig, zones: &[Zone]) {
-    let any_cert = server.default_certificate.is_some() || zones.iter().any(|z| z.tls.is_some());
+    let any_cert =
+        server.default_certificate.is_some() || zones.iter().any(|z| z.tls.is_some() || z.acme);
     let span = root.span_of("server");
     if !server.tls_listen.is_empty() && !any_cert {
         w.error(

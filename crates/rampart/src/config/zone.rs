@@ -26,6 +26,8 @@ pub struct Zone {
     pub security: super::security::ZoneSecurity,
     /// The certificate served to clients whose SNI names one of the zone's hosts.
     pub tls: Option<crate::tls::ServerCert>,
+    /// `tls = "acme"`: the certificate is obtained and renewed by ACME (see `[acme]`).
+    pub acme: bool,
     /// For an `https://` origin: how its certificate is verified.
     pub origin_tls: Option<crate::tls::OriginTls>,
     /// The protocol spoken to the origin.
@@ -245,7 +247,20 @@ pub(super) fn read_zones(
             .duration(t, "origin_response_timeout", MAX_TIMEOUT)
             .unwrap_or(Duration::from_secs(100));
         let security = super::security::read_zone_security(w, t, cx);
-        let tls = super::read_certificate(w, t, "tls", cx.base_dir);
+        let (tls, acme) = match t.get("tls").map(|v| (v, v.get_ref().as_str())) {
+            Some((_, Some("acme"))) => (None, true),
+            Some((v, Some(other))) => {
+                w.error(
+                    &v.span(),
+                    &t.key("tls"),
+                    format!(
+                        "`{other}` is not a certificate: write `tls = {{ cert = \"chain.pem\", key = \"key.pem\" }}` or `tls = \"acme\"`"
+                    ),
+                );
+                (None, false)
+            }
+            _ => (super::read_certificate(w, t, "tls", cx.base_dir), false),
+        };
         let origin_protocol = read_origin_protocol(w, t);
         let request = super::request::read_request_handling(w, t);
         let mut compiler =
@@ -269,6 +284,7 @@ pub(super) fn read_zones(
                 origin_response_timeout: response_timeout,
                 security,
                 tls,
+                acme,
                 origin_tls,
                 origin_protocol,
                 request,

@@ -93,6 +93,26 @@ pub(super) async fn serve_tls(stream: tokio::net::TcpStream, peer: SocketAddr, r
         .client_hello()
         .server_name()
         .map(|n| n.trim_end_matches('.').to_ascii_lowercase().into());
+    let hello = start.client_hello();
+    let acme_validation = hello
+        .alpn()
+        .is_some_and(|mut p| p.any(|p| p == crate::acme::ACME_TLS_ALPN));
+    if acme_validation {
+        // TLS-ALPN-01 (RFC 8737): a CA checking a name, never an HTTP client. The
+        // validation certificate, while one is pending for the name; the connection closes
+        // after the handshake.
+        let pending = sni.as_deref().and_then(|n| generation.acme.tls_alpn01(n));
+        let Some(config) = pending else {
+            let mut io = start.io;
+            let _ = io.shutdown().await;
+            return rt.metrics.tls_handshake_failure("unknown_sni");
+        };
+        if let Ok(Ok(mut tls)) = tokio::time::timeout_at(deadline, start.into_stream(config)).await
+        {
+            let _ = tls.shutdown().await;
+        }
+        return;
+    }
     let Some(config) = generation.certificate_for(sni.as_deref()) else {
         let mut io = start.io;
         let _ = io.write_all(&crate::tls::UNRECOGNIZED_NAME_ALERT).await;

@@ -109,6 +109,8 @@ pub enum Decision {
 pub enum PhaseId {
     /// The Host picks the zone.
     Route,
+    /// ACME HTTP-01 tokens rampart asked a CA to check.
+    AcmeChallenge,
     /// Declared body size.
     Limits,
     /// Methods an edge does not serve.
@@ -199,10 +201,15 @@ fn rate_limit_body(ctx: &RequestContext<'_>) -> BodyNeed {
 }
 
 /// The request phases, in the order they run.
-pub const REQUEST_PHASES: [Phase; 8] = [
+pub const REQUEST_PHASES: [Phase; 9] = [
     Phase {
         id: PhaseId::Route,
         run: route::route,
+        body: head_only,
+    },
+    Phase {
+        id: PhaseId::AcmeChallenge,
+        run: traffic::acme_challenge,
         body: head_only,
     },
     Phase {

@@ -16,7 +16,27 @@ use crate::message::{Response, ResponseHead};
 
 /// The path from which ACME HTTP-01 challenges are answered over plain HTTP: never
 /// redirected to https, as a certificate authority asks before the site has a certificate.
-const ACME_CHALLENGE: &str = "/.well-known/acme-challenge/";
+const ACME_CHALLENGE: &str = crate::acme::HTTP01_PREFIX;
+
+/// ACME HTTP-01: a token rampart's own order is waiting on is answered with its key
+/// authorization before any other phase (IP rules, custom rules and rate limits must not
+/// stop the CA). Other tokens go on to the origin, which may run its own ACME client.
+pub fn acme_challenge(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
+    let Some(token) = ctx.head.path().strip_prefix(ACME_CHALLENGE) else {
+        return Decision::Continue;
+    };
+    if !matches!(ctx.head.method(), "GET" | "HEAD") {
+        return Decision::Continue;
+    }
+    match ctx.generation.acme.http01(token) {
+        Some(answer) => Decision::Respond(Box::new(Response::full(
+            200,
+            "application/octet-stream",
+            answer,
+        ))),
+        None => Decision::Continue,
+    }
+}
 
 /// Redirects: a plain-HTTP request to a zone with `always_use_https` goes to https (301 for
 /// GET and HEAD, 308 for other methods, which must not become GET); otherwise the first
