@@ -197,7 +197,29 @@ fn validation_config(name: &str, digest: &[u8]) -> Result<Arc<rustls::ServerConf
     let key = rcgen::KeyPair::generate().map_err(failed)?;
     let cert = params.self_signed(&key).map_err(failed)?;
     let private = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    crate::tls::server_config(vec![cert.der().clone()], private, &[ACME_TLS_ALPN])
-        .map(Arc::new)
-        .map_err(|e| format!("cannot serve the tls-alpn-01 certificate: {e}"))
+    let unusable = |e: rustls::Error| format!("cannot serve the tls-alpn-01 certificate: {e}");
+    let provider = crate::tls::provider();
+    let signing = provider.key_provider.load_private_key(private).map_err(unusable)?;
+    // Not `with_single_cert`: it checks the certificate with webpki, which refuses the
+    // critical acmeIdentifier extension that is the point of this one.
+    let certified = rustls::sign::CertifiedKey::new(vec![cert.der().clone()], signing);
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(unusable)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_validation_certificate_names_the_domain_and_carries_the_digest() {
+        let digest = [7u8; 32];
+        let config = validation_config("shop.test", &digest).unwrap();
+        assert_eq!(config.alpn_protocols, vec![ACME_TLS_ALPN.to_vec()]);
+    }
 }
