@@ -286,7 +286,7 @@ async fn http01_issuance_before_every_security_rule_then_renewal_and_restart_fro
     };
     let r = start(http, tls, &config("30d")).await;
     let old_root = old_ca.ca.der().clone();
-    let mut before = tls_client(tls_addr(&r), "shop.test", &[old_root.clone()])
+    let mut before = tls_client(tls_addr(&r), "shop.test", std::slice::from_ref(&old_root))
         .await
         .expect("the stored certificate is served");
     assert_eq!(get(&mut before, "shop.test", "/").await.status, 403);
@@ -296,11 +296,22 @@ async fn http01_issuance_before_every_security_rule_then_renewal_and_restart_fro
         .as_ref()
         .unwrap()
         .reload(load(http, tls, &config("60d")));
-    let mut after =
-        wait_for_certificate(tls_addr(&r), "www.shop.test", &[root.clone()], &pebble).await;
+    let mut after = wait_for_certificate(
+        tls_addr(&r),
+        "www.shop.test",
+        std::slice::from_ref(&root),
+        &pebble,
+    )
+    .await;
     assert_eq!(get(&mut after, "www.shop.test", "/").await.status, 403);
     // Both names, one certificate; the connection opened before the swap still serves.
-    wait_for_certificate(tls_addr(&r), "shop.test", &[root.clone()], &pebble).await;
+    wait_for_certificate(
+        tls_addr(&r),
+        "shop.test",
+        std::slice::from_ref(&root),
+        &pebble,
+    )
+    .await;
     assert_eq!(get(&mut before, "shop.test", "/again").await.status, 403);
     // The CA's validations were answered, the origin saw none of it.
     assert!(origin.received().is_empty(), "{:?}", origin.received());
@@ -342,7 +353,13 @@ async fn tls_alpn01_issuance_in_the_handshake() {
         zone(origin.addr, "")
     );
     let r = start(http, tls, &rest).await;
-    let mut c = wait_for_certificate(tls_addr(&r), "shop.test", &[root.clone()], &pebble).await;
+    let mut c = wait_for_certificate(
+        tls_addr(&r),
+        "shop.test",
+        std::slice::from_ref(&root),
+        &pebble,
+    )
+    .await;
     let res = get(&mut c, "shop.test", "/hello").await;
     assert_eq!(
         (res.status, res.text().as_str()),

@@ -199,7 +199,10 @@ fn validation_config(name: &str, digest: &[u8]) -> Result<Arc<rustls::ServerConf
     let private = PrivateKeyDer::Pkcs8(key.serialize_der().into());
     let unusable = |e: rustls::Error| format!("cannot serve the tls-alpn-01 certificate: {e}");
     let provider = crate::tls::provider();
-    let signing = provider.key_provider.load_private_key(private).map_err(unusable)?;
+    let signing = provider
+        .key_provider
+        .load_private_key(private)
+        .map_err(unusable)?;
     // Not `with_single_cert`: it checks the certificate with webpki, which refuses the
     // critical acmeIdentifier extension that is the point of this one.
     let certified = rustls::sign::CertifiedKey::new(vec![cert.der().clone()], signing);
