@@ -313,7 +313,7 @@ pub struct RequestContext<'a> {
     /// The rules' view of the request.
     pub rules: Rules<'a>,
     /// What the request header rules change in the fields the origin gets.
-    pub origin_edits: traffic::FieldEdits,
+    pub origin_edits: crate::upstream::FieldEdits,
     /// What happened, for the access log: filled as the request is handled.
     pub log: LogRecord,
 }
@@ -362,7 +362,7 @@ impl<'a> RequestContext<'a> {
                 fields,
                 exec: OnceLock::new(),
             },
-            origin_edits: traffic::FieldEdits::default(),
+            origin_edits: crate::upstream::FieldEdits::default(),
             log: LogRecord::default(),
         }
     }

@@ -7,12 +7,13 @@ use std::borrow::Cow;
 use std::io::Write as _;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use rampart_rules::ExecutionContext;
 
 use super::{Decision, PhaseEnv, RequestContext};
 use crate::config::traffic::{FieldValue, HeaderOp, HeaderRule, RedirectRule};
 use crate::message::{Response, ResponseHead};
+use crate::upstream::FieldEdits;
 
 /// The path from which ACME HTTP-01 challenges are answered over plain HTTP: never
 /// redirected to https, as a certificate authority asks before the site has a certificate.
@@ -134,32 +135,6 @@ fn value<'c>(v: &'c FieldValue, exec: &'c ExecutionContext<'_>) -> Option<Cow<'c
     match v {
         FieldValue::Static(b) => Some(Cow::Borrowed(b)),
         FieldValue::Expression(e) => e.evaluate(exec),
-    }
-}
-
-/// What the request header rules do to the fields the origin gets.
-#[derive(Clone, Debug, Default)]
-pub struct FieldEdits {
-    /// The client's fields of these names are not passed on.
-    pub removed: Vec<HeaderName>,
-    /// Fields added after the client's, in order.
-    pub added: Vec<(HeaderName, Bytes)>,
-}
-
-impl FieldEdits {
-    /// Whether the client's field `name` is passed on.
-    pub fn keeps(&self, name: &[u8]) -> bool {
-        !self
-            .removed
-            .iter()
-            .any(|r| name.eq_ignore_ascii_case(r.as_str().as_bytes()))
-    }
-
-    fn remove(&mut self, name: &HeaderName) {
-        if !self.removed.contains(name) {
-            self.removed.push(name.clone());
-        }
-        self.added.retain(|(n, _)| n != name);
     }
 }
 

@@ -12,6 +12,9 @@ use std::io::Write as _;
 use rampart_http::{Authority, TargetForm};
 use smallvec::SmallVec;
 
+use bytes::Bytes;
+use http::HeaderName;
+
 use super::OriginRequest;
 use crate::config::request::Underscores;
 use crate::message::RAY_ID_HEADER;
@@ -179,4 +182,31 @@ pub(super) fn each_field(req: &OriginRequest<'_>, keep_host: bool, sink: &mut im
         out.extend_from_slice(proto);
     });
     sink.field(RAY_ID_HEADER.as_bytes(), req.ray_id.as_bytes());
+}
+
+/// What the request header rules do to the fields the origin gets.
+#[derive(Clone, Debug, Default)]
+pub struct FieldEdits {
+    /// The client's fields of these names are not passed on.
+    pub removed: Vec<HeaderName>,
+    /// Fields added after the client's, in order.
+    pub added: Vec<(HeaderName, Bytes)>,
+}
+
+impl FieldEdits {
+    /// Whether the client's field `name` is passed on.
+    pub fn keeps(&self, name: &[u8]) -> bool {
+        !self
+            .removed
+            .iter()
+            .any(|r| name.eq_ignore_ascii_case(r.as_str().as_bytes()))
+    }
+
+    /// Drops the client's fields named `name`, and any added before.
+    pub fn remove(&mut self, name: &HeaderName) {
+        if !self.removed.contains(name) {
+            self.removed.push(name.clone());
+        }
+        self.added.retain(|(n, _)| n != name);
+    }
 }

@@ -40,6 +40,7 @@ use crate::tls::OriginTls;
 
 pub use balance::{OriginStatus, Upstream};
 pub use errors::OriginError;
+pub use forward::FieldEdits;
 
 /// The request the origin gets, as rampart understood it (rebuilt from the validated head).
 pub struct OriginRequest<'a> {
@@ -65,7 +66,7 @@ pub struct OriginRequest<'a> {
     /// cache revalidates (never when the client sent preconditions of its own).
     pub added: &'a [(&'static [u8], Bytes)],
     /// What the zone's request header rules change.
-    pub edits: &'a crate::pipeline::traffic::FieldEdits,
+    pub edits: &'a FieldEdits,
 }
 
 impl OriginRequest<'_> {
