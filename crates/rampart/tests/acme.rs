@@ -170,18 +170,7 @@ impl Pebble {
 
 /// A TLS client trusting `roots` only.
 fn client(roots: &[CertificateDer<'static>]) -> tokio_rustls::TlsConnector {
-    let mut store = rustls::RootCertStore::empty();
-    for r in roots {
-        store.add(r.clone()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(common::pki::client_trusting(roots))
 }
 
 /// A kept-alive HTTP/1.1 connection over TLS to `addr` for `host`, verified against `roots`.
@@ -445,14 +434,7 @@ fn acme_configuration_errors_name_the_key() {
         ),
     ];
     for (src, key, message) in cases {
-        let err = match rampart::config::load_str("t.toml", &src, None) {
-            Ok(_) => panic!("accepted:\n{src}"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            err.contains(key) && err.contains(message),
-            "{key} / {message}:\n{err}"
-        );
+        common::assert_config_error(&src, key, message);
     }
 }
 

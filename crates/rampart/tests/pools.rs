@@ -598,15 +598,7 @@ fn pool_configuration_errors_name_the_key() {
         let src = format!(
             "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"z\"\nhosts = [\"z.test\"]\n{zone}\n"
         );
-        let err = match rampart::config::load_str("t.toml", &src, None) {
-            Ok(_) => panic!("accepted:\n{src}"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            err.contains(key) && err.contains(message),
-            "{key} / {message}:\n{err}"
-        );
-        assert!(err.contains("t.toml:"), "{err}");
+        common::assert_config_error(&src, key, message);
     }
     // Integers are seconds; a pool may stand alone.
     let ok = "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"z\"\nhosts = [\"z.test\"]\n[[zone.origin_pool]]\norigins = [{ url = \"http://127.0.0.1:1\", weight = 5 }, { url = \"https://127.0.0.1:2\" }]\nsteering = \"least_outstanding\"\nhealth_check = { path = \"/up?full=1\", interval = 10, timeout = 2, expected = [200], unhealthy_after = 3, healthy_after = 2 }\npassive_health = { failures = 5, backoff = \"30s\" }\n";

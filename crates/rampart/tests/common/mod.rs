@@ -21,6 +21,19 @@ use tokio::net::{TcpListener, TcpStream};
 /// Never used to assert how fast something happened.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// Asserts that loading `src` fails with an error at `key` whose message has `message`
+/// (and names the file).
+pub fn assert_config_error(src: &str, key: &str, message: &str) {
+    let err = match rampart::config::load_str("t.toml", src, None) {
+        Ok(_) => panic!("accepted:\n{src}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(key) && err.contains(message) && err.contains("t.toml:"),
+        "{key} / {message}:\n{err}"
+    );
+}
+
 /// A request as the origin received it.
 #[derive(Clone, Debug)]
 pub struct Received {

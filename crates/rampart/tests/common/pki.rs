@@ -73,16 +73,7 @@ impl Pki {
     }
 
     pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.der().clone()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Arc::new(config)
+        client_trusting(std::slice::from_ref(self.ca.der()))
     }
 
     /// Opens TLS to `addr` sending `sni` (an IP address sends no SNI, as browsers do).
@@ -118,4 +109,20 @@ impl Pki {
         });
         client
     }
+}
+
+/// A TLS client configuration trusting `roots` only.
+pub fn client_trusting(roots: &[CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    for r in roots {
+        store.add(r.clone()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    Arc::new(config)
 }
