@@ -354,6 +354,16 @@ async fn tls_alpn01_issuance_in_the_handshake() {
         (res.status, res.text().as_str()),
         (200, "GET /hello HTTP/1.1")
     );
+    // And over HTTP/2.
+    let config = common::pki::client_trusting(std::slice::from_ref(&root));
+    let mut h2 = common::pki::h2_over_tls(config, tls_addr(&r), "www.shop.test").await;
+    let res = common::http2::send(
+        &mut h2,
+        common::http2::get("https://www.shop.test/h2"),
+        None,
+    )
+    .await;
+    assert_eq!(res.status, 200);
     // Nothing pending: an acme-tls/1 handshake is refused.
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),

@@ -24,6 +24,8 @@ struct Backend {
     addr: SocketAddr,
     /// The status `/healthz` answers; 0: read the request and never answer.
     health: Arc<AtomicU16>,
+    /// The status every other request gets.
+    status: Arc<AtomicU16>,
     /// Requests other than health checks, by path.
     served: Arc<Mutex<Vec<String>>>,
     health_checks: Arc<AtomicUsize>,
@@ -46,6 +48,7 @@ impl Backend {
             name,
             addr: listener.local_addr().unwrap(),
             health: Arc::new(AtomicU16::new(200)),
+            status: Arc::new(AtomicU16::new(200)),
             served: Arc::default(),
             health_checks: Arc::default(),
             checks_open: Arc::default(),
@@ -61,9 +64,11 @@ impl Backend {
             b.gate.clone(),
         );
         let tasks = b.tasks.clone();
+        let status = b.status.clone();
         b.tasks.lock().unwrap().spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
                 let (health, served, checks) = (health.clone(), served.clone(), checks.clone());
+                let status = status.clone();
                 let (open, open_max, gate) = (open.clone(), open_max.clone(), gate.clone());
                 tasks.lock().unwrap().spawn(async move {
                     let mut buf = Vec::new();
@@ -94,7 +99,8 @@ impl Backend {
                             gate.acquire().await.unwrap().forget();
                         }
                         let reply = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
+                            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n\r\n{name}",
+                            status.load(Ordering::SeqCst),
                             name.len()
                         );
                         if s.write_all(reply.as_bytes()).await.is_err() {
@@ -285,6 +291,30 @@ async fn failover_when_an_origin_dies_mid_run_loses_no_request() {
         metrics.contains("rampart_origin_connect_retries_total{zone=\"example.test\"}"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn answers_of_5xx_in_a_row_take_an_origin_out_for_its_backoff() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let passive = "passive_health = { failures = 2, backoff = \"1h\" }";
+    let r = start(&pool_zone(&[(&a, 1), (&b, 1)], passive)).await;
+    b.status.store(503, Ordering::SeqCst);
+    let mut c = r.client().await;
+    let mut h2 = h2c(r.addr).await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(get(&mut c, "/", "").await);
+        answers.push(get_h2(&mut h2, "/", None).await);
+    }
+    // The origin's own 503s pass through untouched; after two in a row b is out.
+    let from_b: Vec<_> = answers.iter().filter(|(_, body)| body == "b").collect();
+    assert_eq!(from_b.len(), 2, "{answers:?}");
+    assert!(from_b.iter().all(|(status, _)| *status == 503));
+    assert!(
+        answers[4..].iter().all(|a| *a == (200, "a".to_string())),
+        "{answers:?}"
+    );
+    wait_health(&r, &b, false).await;
 }
 
 #[tokio::test]

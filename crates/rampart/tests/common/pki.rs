@@ -96,19 +96,29 @@ impl Pki {
         addr: SocketAddr,
         sni: &str,
     ) -> h2::client::SendRequest<bytes::Bytes> {
-        let mut config = (*self.client_config()).clone();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        let name = ServerName::try_from(sni.to_string()).unwrap();
-        let tls = connector.connect(name, tcp).await.unwrap();
-        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-        let (client, conn) = h2::client::handshake(tls).await.unwrap();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        client
+        h2_over_tls(self.client_config(), addr, sni).await
     }
+}
+
+/// An HTTP/2 client over TLS (ALPN `h2`) to `addr` with server name `sni`, verified by
+/// `config`.
+pub async fn h2_over_tls(
+    config: Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    sni: &str,
+) -> h2::client::SendRequest<bytes::Bytes> {
+    let mut config = (*config).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from(sni.to_string()).unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, conn) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
 }
 
 /// A TLS client configuration trusting `roots` only.
