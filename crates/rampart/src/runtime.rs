@@ -45,7 +45,7 @@ impl Runtime {
         let cache = EdgeCache::new(&config.cache)?.map(Arc::new);
         let generation = Generation::new(config);
         generation.start_health_checks(&metrics);
-        generation.acme.sync(&generation.config);
+        generation.acme.sync(&generation.config, &metrics);
         Ok(Arc::new(Runtime {
             cache,
             generation: ArcSwap::from_pointee(generation),
@@ -71,7 +71,7 @@ impl Runtime {
         let next = old.reload(config);
         old.stop_health_checks();
         next.start_health_checks(&self.metrics);
-        next.acme.sync(&next.config);
+        next.acme.sync(&next.config, &self.metrics);
         self.generation.store(Arc::new(next));
     }
 

@@ -314,6 +314,15 @@ async fn http01_issuance_before_every_security_rule_then_renewal_and_restart_fro
         std::fs::read_dir(storage.join("accounts")).unwrap().count(),
         1
     );
+    let metrics = r.metrics().await;
+    assert!(
+        metrics.contains("rampart_acme_orders_total{zone=\"shop\",result=\"issued\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rampart_acme_certificate_expiry_timestamp_seconds{zone=\"shop\"}"),
+        "{metrics}"
+    );
 
     // A restart with the CA gone: served from storage at once.
     let restart = config("30d");
@@ -516,4 +525,45 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+#[tokio::test]
+async fn an_unreachable_ca_is_counted_and_the_zone_still_serves_plain_http() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let storage = storage();
+    let ca = Pki::new();
+    std::fs::write(ca.path("ca.pem"), ca.ca.pem()).unwrap();
+    // Nothing listens there.
+    let rest = format!(
+        "[acme]\ndirectory = \"https://127.0.0.1:{}/dir\"\nstorage = \"{}\"\nca_file = \"{}\"\n{}",
+        free_port(),
+        storage.display(),
+        ca.path("ca.pem").display(),
+        zone(origin.addr, "")
+    );
+    let r = start(free_port(), free_port(), &rest).await;
+    let want = "rampart_acme_orders_total{zone=\"shop\",result=\"failed\"} 1";
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !r.metrics().await.contains(want) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            r.metrics().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // No certificate yet and no default: the handshake is refused by name.
+    let err = tls_client(tls_addr(&r), "shop.test", &[ca.ca.der().clone()])
+        .await
+        .err()
+        .unwrap();
+    assert!(err.contains("UnrecognisedName"), "{err}");
+    let (res, _) = r
+        .request(b"GET /plain HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+        .await;
+    assert_eq!(
+        (res.status, res.text().as_str()),
+        (200, "GET /plain HTTP/1.1")
+    );
+    let _ = std::fs::remove_dir_all(&storage);
 }

@@ -22,6 +22,7 @@ use tokio::task::AbortHandle;
 
 use crate::config::acme::AcmeConfig;
 use crate::config::{Config, HostPattern, Zone};
+use crate::observe::Metrics;
 use crate::tls::ServerCert;
 
 /// The path HTTP-01 tokens are asked for under.
@@ -68,7 +69,7 @@ impl Acme {
 
     /// Starts a task for each zone of `config` with `tls = "acme"` that has none for its
     /// names and settings, and stops the others. Needs a tokio runtime (does nothing without).
-    pub fn sync(self: &Arc<Self>, config: &Config) {
+    pub fn sync(self: &Arc<Self>, config: &Config, metrics: &Arc<Metrics>) {
         if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
@@ -99,7 +100,7 @@ impl Acme {
             if tasks.contains_key(&zone) {
                 continue;
             }
-            let task = run(self.clone(), zone.clone(), key.clone());
+            let task = run(self.clone(), zone.clone(), key.clone(), metrics.clone());
             tasks.insert(zone, (key, tokio::spawn(task).abort_handle()));
         }
         // Certificates of zones that are gone or no longer ACME are not served.
@@ -157,7 +158,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 const RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Keeps `zone`'s certificate: serve the stored one, renew when due, retry with back-off.
-async fn run(acme: Arc<Acme>, zone: String, key: TaskKey) {
+async fn run(acme: Arc<Acme>, zone: String, key: TaskKey, metrics: Arc<Metrics>) {
     let TaskKey { names, acme: cfg } = key;
     let mut current = match store::load_certificate(&cfg.storage, &zone, &names) {
         Ok(Some(cert)) => {
@@ -166,6 +167,7 @@ async fn run(acme: Arc<Acme>, zone: String, key: TaskKey) {
                 "ACME: serving the stored certificate for {}",
                 names.join(", ")
             );
+            metrics.acme_certificate(&zone, cert.not_after);
             acme.install(&zone, cert.clone());
             Some(cert)
         }
@@ -200,6 +202,7 @@ async fn run(acme: Arc<Acme>, zone: String, key: TaskKey) {
                 ) {
                     Ok(c) => c,
                     Err(e) => {
+                        metrics.acme_order(&zone, "failed");
                         tracing::error!(
                             zone,
                             "ACME: the CA issued a certificate that cannot be served: {e}"
@@ -208,6 +211,7 @@ async fn run(acme: Arc<Acme>, zone: String, key: TaskKey) {
                         continue;
                     }
                 };
+                metrics.acme_order(&zone, "issued");
                 tracing::info!(
                     zone,
                     "ACME: certificate issued for {}, valid for {} days",
@@ -220,11 +224,18 @@ async fn run(acme: Arc<Acme>, zone: String, key: TaskKey) {
                         "ACME: the new certificate is served but could not be stored (it will be ordered again after a restart): {e}"
                     );
                 }
+                metrics.acme_certificate(&zone, cert.not_after);
                 acme.install(&zone, cert.clone());
                 current = Some(cert);
             }
             Err(e) => {
                 failures += 1;
+                let result = if e.rate_limited {
+                    "rate_limited"
+                } else {
+                    "failed"
+                };
+                metrics.acme_order(&zone, result);
                 let mut wait = FIRST_BACKOFF
                     .saturating_mul(1 << (failures - 1).min(16))
                     .min(MAX_BACKOFF);

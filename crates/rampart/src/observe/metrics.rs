@@ -69,6 +69,12 @@ struct CheckLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OrderLabels {
+    zone: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ZoneLabels {
     zone: String,
 }
@@ -109,6 +115,8 @@ pub struct Metrics {
     origin_healthy: Family<PoolOriginLabels, Gauge>,
     origin_outstanding: Family<PoolOriginLabels, Gauge>,
     health_checks: Family<CheckLabels, Counter>,
+    acme_orders: Family<OrderLabels, Counter>,
+    acme_expiry: Family<ZoneLabels, Gauge>,
     security_actions: Family<SecurityLabels, Counter>,
     open_connections: Gauge,
     worker_connections: Family<WorkerLabels, Gauge>,
@@ -148,6 +156,8 @@ impl Metrics {
             origin_healthy: Family::default(),
             origin_outstanding: Family::default(),
             health_checks: Family::default(),
+            acme_orders: Family::default(),
+            acme_expiry: Family::default(),
             security_actions: Family::default(),
             open_connections: Gauge::default(),
             worker_connections: Family::default(),
@@ -226,6 +236,16 @@ impl Metrics {
             "origin_health_checks",
             "Active health checks of pool origins, by result (pass, fail)",
             m.health_checks.clone(),
+        );
+        registry.register(
+            "acme_orders",
+            "ACME certificate orders, by zone and result (issued, failed, rate_limited)",
+            m.acme_orders.clone(),
+        );
+        registry.register(
+            "acme_certificate_expiry_timestamp_seconds",
+            "When the certificate an ACME zone serves expires (Unix time)",
+            m.acme_expiry.clone(),
         );
         registry.register(
             "security_actions",
@@ -417,6 +437,25 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::try_from(outstanding).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Counts an ACME order's outcome.
+    pub fn acme_order(&self, zone: &str, result: &'static str) {
+        self.acme_orders
+            .get_or_create(&OrderLabels {
+                zone: zone.to_string(),
+                result,
+            })
+            .inc();
+    }
+
+    /// Records when the certificate an ACME zone serves expires.
+    pub fn acme_certificate(&self, zone: &str, not_after: i64) {
+        self.acme_expiry
+            .get_or_create(&ZoneLabels {
+                zone: zone.to_string(),
+            })
+            .set(not_after);
     }
 
     /// Counts a security rule match.
