@@ -374,14 +374,10 @@ async fn tls_alpn01_issuance_in_the_handshake() {
     .await;
     assert_eq!(res.status, 200);
     // Nothing pending: an acme-tls/1 handshake is refused.
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .dangerous()
-    .with_custom_certificate_verifier(Arc::new(AcceptAnything))
-    .with_no_client_auth();
+    // A client that accepts any certificate (as a CA's validator reads it itself), the one
+    // `origin_tls_verify = false` builds.
+    let any = rampart::tls::OriginTls::new(false, None, false).unwrap();
+    let mut config = (*any.config).clone();
     config.alpn_protocols = vec![b"acme-tls/1".to_vec()];
     let tcp = TcpStream::connect(tls_addr(&r)).await.unwrap();
     let name = ServerName::try_from("shop.test").unwrap();
@@ -488,43 +484,6 @@ fn load(http: u16, tls: u16, rest: &str) -> rampart::config::Config {
     rampart::config::load_str("test.toml", &src, None)
         .unwrap_or_else(|e| panic!("{e}"))
         .config
-}
-
-#[derive(Debug)]
-struct AcceptAnything;
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 #[tokio::test]
