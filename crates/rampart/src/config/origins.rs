@@ -247,7 +247,7 @@ fn read_pools(
 fn read_pool_origins(
     w: &mut Walker<'_>,
     t: &Table<'_, '_>,
-    seen: &mut HashSet<String>,
+    seen: &mut HashSet<OriginAddr>,
 ) -> Option<Vec<PoolOrigin>> {
     let Some(v) = t.get("origins") else {
         w.missing(t, "origins");
@@ -286,7 +286,7 @@ fn read_pool_origins(
         };
         match OriginAddr::parse(&url) {
             Ok(addr) => {
-                if !seen.insert(addr.to_string() + if addr.tls { "s" } else { "" }) {
+                if !seen.insert(addr.clone()) {
                     w.error(
                         &span,
                         &o.key("url"),

@@ -60,7 +60,7 @@ pub enum HostPattern {
 }
 
 /// Where a zone's origin is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct OriginAddr {
     /// Host name or IP literal (IPv6 without brackets).
     pub host: String,

@@ -194,13 +194,19 @@ pub struct Origin {
     health: health::Health,
 }
 
+/// How `zone` verifies the origin at `addr`: its `origin_tls` for an `https://` origin, none
+/// for an `http://` one (a pool may mix them).
+fn origin_tls<'z>(addr: &OriginAddr, zone: &'z Zone) -> Option<&'z OriginTls> {
+    zone.origin_tls.as_ref().filter(|_| addr.tls)
+}
+
 impl Origin {
     /// The origin at `addr`, spoken to as `zone` says, with no connection yet.
     fn new(addr: &OriginAddr, zone: &Zone) -> Origin {
         Origin {
             addr: addr.clone(),
             protocol: zone.origin_protocol,
-            tls: zone.origin_tls.clone().filter(|_| addr.tls),
+            tls: origin_tls(addr, zone).cloned(),
             idle: pool::IdleLists::new(),
             shared_h2: h2::SharedConnection::default(),
             health: health::Health::new(addr),
@@ -212,7 +218,7 @@ impl Origin {
     fn serves(&self, addr: &OriginAddr, zone: &Zone) -> bool {
         self.addr == *addr
             && self.protocol == zone.origin_protocol
-            && self.tls == zone.origin_tls.clone().filter(|_| addr.tls)
+            && self.tls.as_ref() == origin_tls(addr, zone)
     }
 
     /// Sends `req` to the origin and waits for its response head, relaying interim responses
