@@ -44,8 +44,7 @@ impl Runtime {
         let (shutdown_tx, _) = watch::channel(false);
         let cache = EdgeCache::new(&config.cache)?.map(Arc::new);
         let generation = Generation::new(config);
-        generation.start_health_checks(&metrics);
-        generation.acme.sync(&generation.config, &metrics);
+        generation.start_background(&metrics);
         Ok(Arc::new(Runtime {
             cache,
             generation: ArcSwap::from_pointee(generation),
@@ -70,8 +69,7 @@ impl Runtime {
         let old = self.generation.load_full();
         let next = old.reload(config);
         old.stop_health_checks();
-        next.start_health_checks(&self.metrics);
-        next.acme.sync(&next.config, &self.metrics);
+        next.start_background(&self.metrics);
         self.generation.store(Arc::new(next));
     }
 

@@ -131,11 +131,14 @@ impl Generation {
         &self.zones
     }
 
-    /// Starts the origins' health checks on the current tokio runtime (none outside one).
-    pub fn start_health_checks(&self, metrics: &Arc<crate::observe::Metrics>) {
+    /// Starts what runs beside the requests once this generation is the current one, on the
+    /// current tokio runtime (nothing outside one): the origins' health checks, and the ACME
+    /// tasks its zones need.
+    pub fn start_background(&self, metrics: &Arc<crate::observe::Metrics>) {
         if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
+        self.acme.sync(&self.config, metrics);
         let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
         for z in &self.zones {
             checks.extend(z.upstream.start_checks(&z.config.name, metrics));
