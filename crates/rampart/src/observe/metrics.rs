@@ -86,6 +86,8 @@ struct ZoneLabels {
 struct ZoneHandles {
     requests: HashMap<(&'static str, u16), Counter>,
     origin: HashMap<u16, Counter>,
+    /// Cache status → requests, and response bytes once there were some.
+    cache: HashMap<&'static str, (Counter, Option<Counter>)>,
     duration: Option<Histogram>,
 }
 
@@ -377,14 +379,21 @@ impl Metrics {
 
     /// Counts a request by what the cache did, and the bytes it served from the cache.
     pub fn cache(&self, zone: &str, status: &'static str, bytes: u64) {
-        let labels = CacheLabels {
+        let labels = || CacheLabels {
             zone: zone.to_string(),
             status,
         };
-        self.cache_requests.get_or_create(&labels).inc();
-        if bytes > 0 {
-            self.cache_bytes.get_or_create(&labels).inc_by(bytes);
-        }
+        self.with_handles(zone, |h| {
+            let (requests, sent) = h
+                .cache
+                .entry(status)
+                .or_insert_with(|| (self.cache_requests.get_or_create(&labels()).clone(), None));
+            requests.inc();
+            if bytes > 0 {
+                sent.get_or_insert_with(|| self.cache_bytes.get_or_create(&labels()).clone())
+                    .inc_by(bytes);
+            }
+        });
     }
 
     /// Sets the cache's size gauges (before the metrics are read).

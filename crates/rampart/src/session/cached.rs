@@ -124,11 +124,13 @@ fn plan(ctx: &RequestContext<'_>) -> Result<Plan, CacheStatus> {
         return Err(CacheStatus::Dynamic);
     }
     let fields = ctx.rules.fields();
-    let rule = zone
-        .config
-        .cache_rules
-        .first_match(ctx.rules.exec())
-        .map(|r| r.action());
+    // Without cache rules the request's rule context is not built for this phase's sake.
+    let rules = &zone.config.cache_rules;
+    let rule = if rules.is_empty() {
+        None
+    } else {
+        rules.first_match(ctx.rules.exec()).map(|r| r.action())
+    };
     let default_spec = KeySpec::default();
     let (spec, policy, browser_ttl, serve_stale) = match rule {
         Some(r) if !r.cache => return Err(CacheStatus::Bypass),
