@@ -13,14 +13,17 @@ pub const DEFAULT_EXTENSIONS: &[&str] = &[
 
 /// Whether `path`'s last segment has an extension cached by default (case-insensitive).
 pub fn default_cacheable_path(path: &str) -> bool {
-    let last = path.rsplit('/').next().unwrap_or("");
-    let Some((_, ext)) = last.rsplit_once('.') else {
+    // Byte scans from the end: this runs for every GET, most of which have no extension.
+    let path = path.as_bytes();
+    let last = &path[path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+    let Some(dot) = last.iter().rposition(|&b| b == b'.') else {
         return false;
     };
+    let ext = &last[dot + 1..];
     ext.len() <= 5
         && DEFAULT_EXTENSIONS
             .iter()
-            .any(|e| e.eq_ignore_ascii_case(ext))
+            .any(|e| e.as_bytes().eq_ignore_ascii_case(ext))
 }
 
 /// What of the query string goes into the key.

@@ -75,19 +75,20 @@ impl CacheStatus {
     }
 
     /// The `Cache-Status` field (RFC 9211) for this outcome.
-    pub fn cache_status_field(self, stored: bool) -> String {
-        let entry = match self {
-            CacheStatus::Hit | CacheStatus::Updating => "rampart; hit",
-            CacheStatus::Stale => "rampart; hit; detail=stale-if-error",
-            CacheStatus::Revalidated => "rampart; fwd=stale; fwd-status=304",
-            CacheStatus::Miss => "rampart; fwd=miss",
-            CacheStatus::Expired => "rampart; fwd=stale",
-            CacheStatus::Bypass | CacheStatus::Dynamic => "rampart; fwd=uri-miss",
-        };
-        if stored {
-            format!("{entry}; stored")
-        } else {
-            entry.to_string()
+    pub fn cache_status_field(self, stored: bool) -> &'static str {
+        match (self, stored) {
+            (CacheStatus::Hit | CacheStatus::Updating, false) => "rampart; hit",
+            (CacheStatus::Hit | CacheStatus::Updating, true) => "rampart; hit; stored",
+            (CacheStatus::Stale, false) => "rampart; hit; detail=stale-if-error",
+            (CacheStatus::Stale, true) => "rampart; hit; detail=stale-if-error; stored",
+            (CacheStatus::Revalidated, false) => "rampart; fwd=stale; fwd-status=304",
+            (CacheStatus::Revalidated, true) => "rampart; fwd=stale; fwd-status=304; stored",
+            (CacheStatus::Miss, false) => "rampart; fwd=miss",
+            (CacheStatus::Miss, true) => "rampart; fwd=miss; stored",
+            (CacheStatus::Expired, false) => "rampart; fwd=stale",
+            (CacheStatus::Expired, true) => "rampart; fwd=stale; stored",
+            (CacheStatus::Bypass | CacheStatus::Dynamic, false) => "rampart; fwd=uri-miss",
+            (CacheStatus::Bypass | CacheStatus::Dynamic, true) => "rampart; fwd=uri-miss; stored",
         }
     }
 

@@ -116,7 +116,7 @@ pub fn mark(head: &mut ResponseHead, status: CacheStatus, stored: bool) {
     );
     head.append(
         HeaderName::from_static("cache-status"),
-        Bytes::from(status.cache_status_field(stored)),
+        Bytes::from_static(status.cache_status_field(stored).as_bytes()),
     );
 }
 
