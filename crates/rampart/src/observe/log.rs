@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use std::net::IpAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::SecurityMatch;
 use super::metrics::Metrics;
@@ -58,8 +58,8 @@ pub struct LogRecord {
     pub edge_time_to_first_byte_ms: u64,
     /// OriginResponseStatus (0 = no origin response).
     pub origin_response_status: u16,
-    /// OriginResponseDurationMs.
-    pub origin_response_duration_ms: u64,
+    /// OriginResponseDurationMs (logged in whole milliseconds).
+    pub origin_response_duration: Duration,
     /// OriginIP.
     pub origin_ip: Option<IpAddr>,
     /// ErrorCode of a generated error: its 1xxx code, else its status; 0 otherwise.
@@ -149,7 +149,9 @@ fn write_value(out: &mut Vec<u8>, f: LogField, r: &RequestInfo<'_>, o: &LogRecor
         }
         LogField::EdgeTimeToFirstByteMs => num(out, o.edge_time_to_first_byte_ms),
         LogField::OriginResponseStatus => num(out, u64::from(o.origin_response_status)),
-        LogField::OriginResponseDurationMs => num(out, o.origin_response_duration_ms),
+        LogField::OriginResponseDurationMs => {
+            num(out, o.origin_response_duration.as_millis() as u64)
+        }
         LogField::OriginIP => match o.origin_ip {
             Some(a) => ip(out, a),
             None => escape(out, ""),

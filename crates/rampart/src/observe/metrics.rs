@@ -96,6 +96,20 @@ thread_local! {
     static HANDLES: RefCell<HashMap<u64, HashMap<Box<str>, ZoneHandles>>> = RefCell::new(HashMap::default());
 }
 
+/// What [`Metrics::finished`] counts of one request.
+pub struct Finished<'a> {
+    /// The zone (empty before routing).
+    pub zone: &'a str,
+    /// The client's protocol.
+    pub protocol: &'static str,
+    /// The status the client got.
+    pub status: u16,
+    /// What the cache did, and the bytes it served from the cache.
+    pub cache: Option<(&'static str, u64)>,
+    /// The origin's status, and how long its head took.
+    pub origin: Option<(u16, std::time::Duration)>,
+}
+
 static NEXT_REGISTRY_ID: AtomicU64 = AtomicU64::new(1);
 
 type HistogramFamily = Family<ZoneLabels, Histogram, fn() -> Histogram>;
@@ -282,10 +296,14 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Counts a request answered with `status`.
-    pub fn request(&self, zone: Option<&str>, protocol: &'static str, status: u16) {
-        let zone = zone.unwrap_or("");
+    /// Counts a finished request: its status, what the cache did and the bytes it served
+    /// from the cache, and the origin's status and how long its head took. One look-up of the
+    /// thread's handles for all of them.
+    pub fn finished(&self, r: &Finished<'_>) {
+        let zone = r.zone;
         self.with_handles(zone, |h| {
+            let protocol = r.protocol;
+            let status = r.status;
             h.requests
                 .entry((protocol, status))
                 .or_insert_with(|| {
@@ -297,6 +315,42 @@ impl Metrics {
                     self.requests.get_or_create(&labels).clone()
                 })
                 .inc();
+            if let Some((status, bytes)) = r.cache {
+                let labels = || CacheLabels {
+                    zone: zone.to_string(),
+                    status,
+                };
+                let (requests, sent) = h.cache.entry(status).or_insert_with(|| {
+                    (self.cache_requests.get_or_create(&labels()).clone(), None)
+                });
+                requests.inc();
+                if bytes > 0 {
+                    sent.get_or_insert_with(|| self.cache_bytes.get_or_create(&labels()).clone())
+                        .inc_by(bytes);
+                }
+            }
+            if let Some((status, took)) = r.origin {
+                h.origin
+                    .entry(status)
+                    .or_insert_with(|| {
+                        self.origin_responses
+                            .get_or_create(&OriginLabels {
+                                zone: zone.to_string(),
+                                status,
+                            })
+                            .clone()
+                    })
+                    .inc();
+                h.duration
+                    .get_or_insert_with(|| {
+                        self.origin_duration
+                            .get_or_create(&ZoneLabels {
+                                zone: zone.to_string(),
+                            })
+                            .clone()
+                    })
+                    .observe(took.as_secs_f64());
+            }
         });
     }
 
@@ -319,32 +373,6 @@ impl Metrics {
         self.generated_errors
             .get_or_create(&ErrorLabels { error, status })
             .inc();
-    }
-
-    /// Counts an origin response and records how long its head took.
-    pub fn origin_response(&self, zone: &str, status: u16, seconds: f64) {
-        self.with_handles(zone, |h| {
-            h.origin
-                .entry(status)
-                .or_insert_with(|| {
-                    self.origin_responses
-                        .get_or_create(&OriginLabels {
-                            zone: zone.to_string(),
-                            status,
-                        })
-                        .clone()
-                })
-                .inc();
-            h.duration
-                .get_or_insert_with(|| {
-                    self.origin_duration
-                        .get_or_create(&ZoneLabels {
-                            zone: zone.to_string(),
-                        })
-                        .clone()
-                })
-                .observe(seconds);
-        });
     }
 
     /// Counts a failed TLS handshake.
@@ -375,25 +403,6 @@ impl Metrics {
                 zone: zone.unwrap_or("").to_string(),
             })
             .inc();
-    }
-
-    /// Counts a request by what the cache did, and the bytes it served from the cache.
-    pub fn cache(&self, zone: &str, status: &'static str, bytes: u64) {
-        let labels = || CacheLabels {
-            zone: zone.to_string(),
-            status,
-        };
-        self.with_handles(zone, |h| {
-            let (requests, sent) = h
-                .cache
-                .entry(status)
-                .or_insert_with(|| (self.cache_requests.get_or_create(&labels()).clone(), None));
-            requests.inc();
-            if bytes > 0 {
-                sent.get_or_insert_with(|| self.cache_bytes.get_or_create(&labels()).clone())
-                    .inc_by(bytes);
-            }
-        });
     }
 
     /// Sets the cache's size gauges (before the metrics are read).

@@ -4,7 +4,7 @@ pub mod log;
 pub mod metrics;
 
 pub use log::{AccessLog, LogRecord, RequestInfo};
-pub use metrics::Metrics;
+pub use metrics::{Finished, Metrics};
 
 /// A security rule that matched, for the access log and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]

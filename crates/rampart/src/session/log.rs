@@ -1,7 +1,7 @@
 //! The end of a request: its metrics and its access log line, from its context.
 
 use crate::config::LogField;
-use crate::observe::RequestInfo;
+use crate::observe::{Finished, RequestInfo};
 use crate::pipeline::RequestContext;
 use crate::runtime::Runtime;
 
@@ -9,16 +9,22 @@ use crate::runtime::Runtime;
 pub(super) fn finish(rt: &Runtime, ctx: &RequestContext<'_>) {
     let zone = ctx.zone_name();
     let status = ctx.log.edge_response_status;
-    rt.metrics.request(zone, ctx.protocol.as_str(), status);
+    let origin = ctx.log.origin_response_status;
+    rt.metrics.finished(&Finished {
+        zone: zone.unwrap_or(""),
+        protocol: ctx.protocol.as_str(),
+        status,
+        cache: ctx
+            .log
+            .cache_status
+            .map(|s| (s, ctx.log.cache_response_bytes)),
+        origin: (origin != 0).then_some((origin, ctx.log.origin_response_duration)),
+    });
     if status == 499 {
         rt.metrics.client_closed(zone);
     }
     if ctx.log.cut_short {
         rt.metrics.cut_short(zone);
-    }
-    if let Some(status) = ctx.log.cache_status {
-        rt.metrics
-            .cache(zone.unwrap_or(""), status, ctx.log.cache_response_bytes);
     }
     for m in ctx.security.iter().chain(&ctx.logged) {
         rt.metrics

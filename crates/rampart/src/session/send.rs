@@ -14,7 +14,7 @@ use crate::errors::{Audience, Rejection, rejection_response};
 use crate::message::{
     Body, BodyKind, BodyStream, Protocol, RayId, Response, ResponseHead, http_date_now,
 };
-use crate::observe::{LogRecord, RequestInfo};
+use crate::observe::{Finished, LogRecord, RequestInfo};
 use crate::pipeline::response::{ORIGIN_RESPONSE_PHASES, ResponseDecision};
 use crate::pipeline::{PhaseEnv, RequestContext};
 use crate::runtime::Runtime;
@@ -238,7 +238,7 @@ pub(super) async fn forward<D: Downstream>(
     };
     let (rejection, framing) = match fetched {
         Ok(response) => {
-            return relay(rt, ds, ctx, env, &zone.config.name, response, cache).await;
+            return relay(rt, ds, ctx, env, response, cache).await;
         }
         Err(FetchError::Client(Abort::Gone)) => {
             ctx.log.edge_response_status = 499;
@@ -247,7 +247,7 @@ pub(super) async fn forward<D: Downstream>(
         Err(FetchError::Client(Abort::Reject(rejection))) => (rejection, true),
         Err(FetchError::Origin(rejection)) => {
             // From the request's start: the phases before took microseconds.
-            ctx.log.origin_response_duration_ms = ctx.started.elapsed().as_millis() as u64;
+            ctx.log.origin_response_duration = ctx.started.elapsed();
             if let (Some(stale), Some(plan)) = (cache.stale_for_error(), cache.plan()) {
                 let entry = rejection.error.entry();
                 ctx.log.error_reason =
@@ -281,11 +281,10 @@ async fn relay<D: Downstream>(
     ds: &mut D,
     ctx: &mut RequestContext<'_>,
     env: &PhaseEnv,
-    zone: &str,
     mut response: OriginResponse<'_>,
     cache: CacheUse<'_>,
 ) {
-    let page = answer_phases(rt, ctx, env, zone, &mut response);
+    let page = answer_phases(rt, ctx, env, &mut response);
     let mut filling = match super::cached::on_origin_head(rt, ctx, &mut response, cache) {
         AfterHead::Relay(filling) => {
             // After the cache took its copy of the fields: the rules' changes are for this
@@ -336,7 +335,6 @@ fn answer_phases(
     rt: &Runtime,
     ctx: &mut RequestContext<'_>,
     env: &PhaseEnv,
-    zone: &str,
     response: &mut OriginResponse<'_>,
 ) -> Option<Bytes> {
     let head = &mut response.head;
@@ -346,9 +344,8 @@ fn answer_phases(
     let elapsed = now - response.sent_at;
     ctx.log.origin_ip = Some(response.origin_ip);
     ctx.log.origin_response_status = status;
-    ctx.log.origin_response_duration_ms = elapsed.as_millis() as u64;
-    rt.metrics
-        .origin_response(zone, status, elapsed.as_secs_f64());
+    // Counted in the metrics with the request, when it ends.
+    ctx.log.origin_response_duration = elapsed;
     // RFC 9110 §6.6.1: a recipient with a clock adds Date to a response that lacks one.
     if !head.origin_sent_date() {
         head.append(http::header::DATE, http_date_now());
@@ -506,7 +503,13 @@ pub async fn reject_unparsed<D: Downstream>(
     let _ = full(ds, response, what.head_only).await;
     log.edge_response_bytes = ds.bytes_sent();
     count_and_record_error(rt, &mut log, &rejection);
-    rt.metrics.request(None, arrival.protocol.as_str(), status);
+    rt.metrics.finished(&Finished {
+        zone: "",
+        protocol: arrival.protocol.as_str(),
+        status,
+        cache: None,
+        origin: None,
+    });
     let info = RequestInfo {
         ray_id: ray_id.as_str(),
         zone: "",
