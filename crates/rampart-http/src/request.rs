@@ -15,12 +15,16 @@ use crate::{Limits, Parse, Version};
 pub const MAX_LEADING_EMPTY_LINES: usize = 4;
 
 /// A validated request head. Holds one copy of the head's bytes (and the index of its
-/// fields, in the same allocation); accessors borrow from it.
+/// fields, in the same allocation) and the method and target as text; accessors borrow
+/// from them.
 #[derive(Clone, Debug)]
 pub struct RequestHead {
     data: HeadBytes,
-    method: (u32, u32),
-    target: (u32, u32),
+    /// The method followed by the request-target, as text: validated once here, so the
+    /// accessors the phases call many times per request borrow without checking again.
+    line: Box<str>,
+    /// Where the method ends in `line`.
+    method_len: u32,
     parts: TargetParts,
     version: Version,
     host: Option<HostAt>,
@@ -41,22 +45,22 @@ fn slice(buf: &[u8], r: (u32, u32)) -> &[u8] {
 impl RequestHead {
     /// The method, e.g. `GET`.
     pub fn method(&self) -> &str {
-        as_str(slice(self.data.bytes(), self.method))
+        &self.line[..self.method_len as usize]
     }
     /// Whether the method is HEAD.
     pub fn is_head(&self) -> bool {
-        slice(self.data.bytes(), self.method) == b"HEAD"
+        self.method() == "HEAD"
     }
     /// Whether the method is idempotent (RFC 9110 §9.2.2).
     pub fn is_idempotent(&self) -> bool {
         matches!(
-            slice(self.data.bytes(), self.method),
-            b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+            self.method(),
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
         )
     }
     /// The request-target exactly as sent.
     pub fn target(&self) -> &str {
-        as_str(slice(self.data.bytes(), self.target))
+        &self.line[self.method_len as usize..]
     }
     /// The form of the request-target.
     pub fn target_form(&self) -> TargetForm {
@@ -245,11 +249,16 @@ pub fn parse_request_head(
     let method = ((start + method.0) as u32, (start + method.1) as u32);
     let target = ((start + target.0) as u32, (start + target.1) as u32);
     let meaning = semantics(head, &fields, version, target, &parts)?;
+    // The method is a token and the target's bytes were checked (ASCII, or valid UTF-8 for
+    // the raw bytes browsers send), so neither fails here.
+    let mut line = String::with_capacity((method.1 - method.0 + target.1 - target.0) as usize);
+    line.push_str(as_str(slice(head, method)));
+    line.push_str(as_str(slice(head, target)));
     Ok(Parse::Complete((
         RequestHead {
             data: HeadBytes::new(head, &fields),
-            method,
-            target,
+            method_len: method.1 - method.0,
+            line: line.into_boxed_str(),
             parts,
             version,
             host: meaning.host,

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderName;
+use smallvec::SmallVec;
 
 /// Which protocol a request arrived over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +101,7 @@ pub struct ResponseHead {
     status: u16,
     origin: Option<OriginFields>,
     /// Origin fields not to relay, beyond those a proxy never relays.
-    removed: Vec<HeaderName>,
+    removed: SmallVec<[HeaderName; 2]>,
     /// 101 Switching Protocols to an upgrade: the origin's Upgrade and Connection go through.
     upgrade: bool,
     /// Fields rampart adds, after the origin's.
@@ -120,7 +121,7 @@ impl ResponseHead {
         ResponseHead {
             status,
             origin: None,
-            removed: Vec::new(),
+            removed: SmallVec::new(),
             upgrade: false,
             added: Vec::new(),
             ray_id: None,
