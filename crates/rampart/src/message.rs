@@ -173,6 +173,16 @@ impl ResponseHead {
         self.added.push((name, value.into()));
     }
 
+    /// The fields rampart adds, in order: after the origin's, before the ray id.
+    pub fn added(&self) -> &[(HeaderName, Bytes)] {
+        &self.added
+    }
+
+    /// The ray id sent in the last field, if any.
+    pub fn ray_id(&self) -> Option<&RayId> {
+        self.ray_id.as_ref()
+    }
+
     /// Sends `ray_id` in the [`RAY_ID_HEADER`] field, after every other field.
     pub fn set_ray_id(&mut self, ray_id: RayId) {
         self.ray_id = Some(ray_id);

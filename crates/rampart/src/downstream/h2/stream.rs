@@ -50,13 +50,14 @@ impl Stream {
     }
 }
 
-/// A response head as HTTP/2 fields: the values (and the Content-Length) are copied into one
-/// buffer and given to the map as slices of it, one allocation for them all; the map is made
-/// as large as the head; the ray id is never indexed.
+/// A response head as HTTP/2 fields. The origin's values, the ray id and the Content-Length
+/// are copied into one buffer and given to the map as slices of it, one allocation for them
+/// all; rampart's own fields keep their typed names and shared values (no name parsed back
+/// from bytes, no copy); the map is made as large as the head; the ray id is never indexed.
 fn response(head: &ResponseHead, content_length: Option<u64>) -> Response<()> {
     let mut fields: SmallVec<[(&[u8], &[u8]); 16]> = SmallVec::new();
-    let mut room = 20;
-    head.for_each_field(|name, value| {
+    let mut room = 40;
+    head.for_each_origin_field(|name, value| {
         room += value.len();
         fields.push((name, value));
     });
@@ -64,35 +65,38 @@ fn response(head: &ResponseHead, content_length: Option<u64>) -> Response<()> {
     for (_, value) in &fields {
         values.extend_from_slice(value);
     }
+    let ray_at = values.len();
+    if let Some(r) = head.ray_id() {
+        values.extend_from_slice(r.as_bytes());
+    }
+    let length_at = values.len();
     if let Some(n) = content_length {
         let mut digits = Vec::with_capacity(20);
         crate::text::write_decimal(&mut digits, n);
         values.extend_from_slice(&digits);
     }
     let values = values.freeze();
-    let mut map = HeaderMap::with_capacity(fields.len() + 1);
+    let mut map = HeaderMap::with_capacity(fields.len() + head.added().len() + 2);
     let mut at = 0;
     for (name, value) in fields {
         let v = HeaderValue::from_maybe_shared(values.slice(at..at + value.len()));
         at += value.len();
-        let n = if name == RAY_ID_HEADER.as_bytes() {
-            HeaderName::from_static(RAY_ID_HEADER)
-        } else {
-            match HeaderName::from_bytes(name) {
-                Ok(n) => n,
-                Err(_) => continue,
-            }
-        };
-        let Ok(v) = v else { continue };
-        let v = if n == RAY_ID_HEADER {
-            never_indexed(v)
-        } else {
-            v
-        };
-        map.append(n, v);
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), v) {
+            map.append(n, v);
+        }
+    }
+    for (name, value) in head.added() {
+        if let Ok(v) = HeaderValue::from_maybe_shared(value.clone()) {
+            map.append(name.clone(), v);
+        }
+    }
+    if head.ray_id().is_some()
+        && let Ok(v) = HeaderValue::from_maybe_shared(values.slice(ray_at..length_at))
+    {
+        map.append(HeaderName::from_static(RAY_ID_HEADER), never_indexed(v));
     }
     if content_length.is_some()
-        && let Ok(v) = HeaderValue::from_maybe_shared(values.slice(at..))
+        && let Ok(v) = HeaderValue::from_maybe_shared(values.slice(length_at..))
     {
         map.insert(http::header::CONTENT_LENGTH, v);
     }
