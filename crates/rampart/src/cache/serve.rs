@@ -110,12 +110,15 @@ pub fn answer(
 /// Adds `rampart-cache-status` and `Cache-Status` for `status` (`stored`: the response was
 /// stored on its way).
 pub fn mark(head: &mut ResponseHead, status: CacheStatus, stored: bool) {
+    // Names built at compile time: `from_static` checks its argument when it runs.
+    const RAMPART_CACHE_STATUS: HeaderName = HeaderName::from_static("rampart-cache-status");
+    const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
     head.append(
-        HeaderName::from_static("rampart-cache-status"),
+        RAMPART_CACHE_STATUS,
         Bytes::from_static(status.as_str().as_bytes()),
     );
     head.append(
-        HeaderName::from_static("cache-status"),
+        CACHE_STATUS,
         Bytes::from_static(status.cache_status_field(stored).as_bytes()),
     );
 }

@@ -335,7 +335,8 @@ pub(super) fn on_origin_head(
     cache: CacheUse<'_>,
 ) -> AfterHead {
     let head = &mut response.head;
-    let cache_tag = http::header::HeaderName::from_static("cache-tag");
+    const CACHE_TAG: http::header::HeaderName = http::header::HeaderName::from_static("cache-tag");
+    let cache_tag = CACHE_TAG;
     let fill = match cache {
         CacheUse::None => {
             head.remove_origin(cache_tag);

@@ -93,7 +93,8 @@ fn response(head: &ResponseHead, content_length: Option<u64>) -> Response<()> {
     if head.ray_id().is_some()
         && let Ok(v) = HeaderValue::from_maybe_shared(values.slice(ray_at..length_at))
     {
-        map.append(HeaderName::from_static(RAY_ID_HEADER), never_indexed(v));
+        const RAY_ID: HeaderName = HeaderName::from_static(RAY_ID_HEADER);
+        map.append(RAY_ID, never_indexed(v));
     }
     if content_length.is_some()
         && let Ok(v) = HeaderValue::from_maybe_shared(values.slice(length_at..))
