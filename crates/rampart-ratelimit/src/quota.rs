@@ -74,6 +74,19 @@ impl Quota {
         })
     }
 
+    /// A quota of `requests_per_second` a second, throttled (no block): for rampart's own
+    /// limits, such as the management API's 200 requests a second per IP, which the rules'
+    /// periods (10 s and up, as Cloudflare allows them) cannot express. `None` for 0 or more
+    /// than [`MAX_REQUESTS_PER_PERIOD`].
+    pub fn per_second(requests_per_second: u32) -> Option<Quota> {
+        Quota::check_requests_per_period(requests_per_second).ok()?;
+        Some(Quota {
+            period_secs: 1,
+            requests_per_period: requests_per_second,
+            mitigation: Mitigation::Throttle,
+        })
+    }
+
     /// The counting period in seconds (the `w` of `RateLimit-Policy`).
     pub fn period_secs(&self) -> u32 {
         self.period_secs
@@ -217,6 +230,28 @@ impl std::error::Error for QuotaError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_per_second_quota_admits_its_rate_and_refuses_the_next() {
+        use crate::gcra::{CounterState, Op};
+        use std::time::Duration;
+        let q = Quota::per_second(200).unwrap();
+        let mut state = CounterState::default();
+        let now = Duration::from_secs(100);
+        for i in 0..200 {
+            assert!(
+                state.apply(&q, Op::CheckAndHit, now).is_allowed(),
+                "request {i}"
+            );
+        }
+        let refused = state.apply(&q, Op::CheckAndHit, now);
+        assert_eq!(refused.retry_after_secs(), Some(1));
+        // One emission interval (5 ms) later, one more is admitted.
+        let later = now + Duration::from_millis(5);
+        assert!(state.apply(&q, Op::CheckAndHit, later).is_allowed());
+        assert!(!state.apply(&q, Op::CheckAndHit, later).is_allowed());
+        assert!(Quota::per_second(0).is_none());
+    }
 
     #[test]
     fn every_allowed_period_and_timeout_is_accepted() {

@@ -49,6 +49,29 @@ enum Command {
         #[command(subcommand)]
         command: CacheCommand,
     },
+    /// Tokens for the management API.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new token, and the `[[api_token]]` lines (with only its SHA-256) to add to the
+    /// configuration.
+    Create {
+        /// Who holds the token (shown in the logs).
+        #[arg(long)]
+        name: String,
+        /// A scope it gets (repeat for more): zone:read, zone:edit, firewall:read,
+        /// firewall:edit, cache:purge, analytics:read.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// A zone it may act on (repeat for more); every zone without.
+        #[arg(long = "zone")]
+        zones: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +147,46 @@ fn cache_purge(config: Option<&std::path::Path>, zone: &str, what: &PurgeWhat) -
             ExitCode::FAILURE
         }
     }
+}
+
+fn token_create(name: &str, scopes: &[String], zones: &[String]) -> ExitCode {
+    use rampart::config::api::SCOPES;
+    if let Some(bad) = scopes.iter().find(|s| !SCOPES.iter().any(|(n, _)| n == s)) {
+        let known: Vec<&str> = SCOPES.iter().map(|(n, _)| *n).collect();
+        eprintln!(
+            "error: unknown scope `{bad}`; the scopes are {}",
+            known.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    let token = match rampart::admin::auth::new_token() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let hash = rampart::admin::auth::hex(&rampart::admin::auth::sha256(token.as_bytes()));
+    let quoted = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let zones = if zones.is_empty() {
+        "\"*\"".to_string()
+    } else {
+        quoted(zones)
+    };
+    eprintln!("The token (shown once: rampart keeps only its SHA-256):");
+    println!("{token}");
+    eprintln!("\nAdd to the configuration, then reload (SIGHUP):\n");
+    println!(
+        "\n[[api_token]]\nname = {name:?}\nsha256 = \"{hash}\"\nscopes = [{}]\nzones = [{zones}]",
+        quoted(scopes)
+    );
+    ExitCode::SUCCESS
 }
 
 /// What `rampart run` may change of the configuration it runs, for a first run or a test.
@@ -260,6 +323,14 @@ fn main() -> ExitCode {
         Command::Cache {
             command: CacheCommand::Purge { config, zone, what },
         } => cache_purge(config.as_deref(), &zone, &what),
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    name,
+                    scopes,
+                    zones,
+                },
+        } => token_create(&name, &scopes, &zones),
         Command::Certs {
             command: CertsCommand::Dev { hosts, dir },
         } => match rampart::tls::write_dev_certificate(&hosts, &dir) {

@@ -6,20 +6,26 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::auth::{self, Caller, GuardState};
 use crate::cache::purge::{self, Purge};
+use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
 /// Largest request body the API reads (a purge of 100 long URLs fits well within it).
 const MAX_BODY: usize = 64 * 1024;
 
 /// Cloudflare's error codes, where the API shares its meaning.
-mod code {
+pub(super) mod code {
+    /// A missing, invalid or insufficient token ("Authentication error").
+    pub const AUTH: u32 = 10000;
+    /// Over the API's rate ("Please wait and consider throttling your request speed").
+    pub const RATE_LIMITED: u32 = 971;
     /// The zone does not exist ("Could not route to ..., perhaps your object identifier is
     /// invalid?").
     pub const NO_ROUTE: u32 = 7003;
@@ -31,13 +37,32 @@ mod code {
     pub const BAD_BODY: u32 = 1016;
 }
 
-/// The routes under `/client/v4`.
-pub(super) fn routes() -> Router<Arc<Runtime>> {
+/// The routes under `/client/v4`, each behind [`auth::guard`].
+pub(super) fn routes(guard: GuardState) -> Router<Arc<Runtime>> {
     Router::new()
+        .route("/user/tokens/verify", get(verify_token))
         .route("/zones/{zone}/purge_cache", post(purge_cache))
         .route("/cache", get(cache_stats))
         .route("/zones/{zone}/origin_health", get(origin_health))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route_layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+}
+
+/// `GET /client/v4/user/tokens/verify`: whether the token is good, and whose it is.
+async fn verify_token(Extension(caller): Extension<Caller>) -> Response {
+    let scopes: Vec<&str> = match &caller {
+        Caller::Token(t) => t.scopes.iter().map(|s| s.name()).collect(),
+        Caller::Local => crate::config::api::SCOPES.iter().map(|(n, _)| *n).collect(),
+    };
+    success(json!({
+        "id": caller.name(),
+        "status": "active",
+        "scopes": scopes,
+        "zones": match &caller {
+            Caller::Token(t) => json!(t.zones.clone().unwrap_or_else(|| vec!["*".into()])),
+            Caller::Local => json!(["*"]),
+        },
+    }))
 }
 
 /// A successful answer.
@@ -47,7 +72,7 @@ fn success(result: Value) -> Response {
 }
 
 /// A failed answer with `status` and one error.
-fn failure(status: StatusCode, code: u32, message: String) -> Response {
+pub(super) fn failure(status: StatusCode, code: u32, message: String) -> Response {
     let body = json!({
         "success": false,
         "errors": [{"code": code, "message": message}],
@@ -61,9 +86,13 @@ fn failure(status: StatusCode, code: u32, message: String) -> Response {
 /// request on.
 async fn purge_cache(
     State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if let Err(denied) = caller.allow(Scope::CachePurge, Some(&zone)) {
+        return denied.into_response();
+    }
     let generation = rt.generation();
     if !generation.config.zones.iter().any(|z| z.name == zone) {
         return failure(
@@ -97,12 +126,23 @@ async fn purge_cache(
         }
         None => 0,
     };
-    tracing::info!(zone, purged, "cache purge: {purge:?}");
+    tracing::info!(
+        zone,
+        purged,
+        caller = caller.name(),
+        "cache purge: {purge:?}"
+    );
     success(json!({"id": zone, "purged": purged}))
 }
 
 /// `GET /client/v4/cache`: the memory tier's size and bounds.
-async fn cache_stats(State(rt): State<Arc<Runtime>>) -> Response {
+async fn cache_stats(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    if let Err(denied) = caller.allow(Scope::AnalyticsRead, None) {
+        return denied.into_response();
+    }
     match rt.cache.as_deref() {
         Some(cache) => success(json!({
             "enabled": true,
@@ -122,7 +162,14 @@ async fn cache_stats(State(rt): State<Arc<Runtime>>) -> Response {
 
 /// `GET /client/v4/zones/{zone}/origin_health`: each origin of the zone, its pool, and
 /// whether it takes traffic (with what its checks and its recent requests say).
-async fn origin_health(State(rt): State<Arc<Runtime>>, Path(zone): Path<String>) -> Response {
+async fn origin_health(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+) -> Response {
+    if let Err(denied) = caller.allow(Scope::ZoneRead, Some(&zone)) {
+        return denied.into_response();
+    }
     let generation = rt.generation();
     let Some(z) = generation.zones().iter().find(|z| z.config.name == zone) else {
         return failure(

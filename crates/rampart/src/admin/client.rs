@@ -47,9 +47,14 @@ pub fn post(addr: SocketAddr, path: &str, body: &Value) -> Result<Value, String>
         .set_read_timeout(Some(PATIENCE))
         .map_err(unreachable)?;
     let body = body.to_string();
+    // With `[[api_token]]`s configured the API needs one: from RAMPART_API_TOKEN.
+    let authorization = match std::env::var("RAMPART_API_TOKEN") {
+        Ok(t) if !t.is_empty() => format!("Authorization: Bearer {t}\r\n"),
+        _ => String::new(),
+    };
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         {authorization}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).map_err(unreachable)?;

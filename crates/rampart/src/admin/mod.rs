@@ -1,11 +1,13 @@
 //! The admin listener, on axum: `/metrics` (Prometheus text), `/healthz`, and the API under
-//! `/client/v4/` in Cloudflare's shape (today: cache purge and cache statistics). Loopback by
-//! default, and without authentication yet: keep it off public addresses.
+//! `/client/v4/` in Cloudflare's shape (today: token verification, cache purge, cache
+//! statistics, origin health), behind API tokens and rate limits ([`auth`]). `/metrics` and
+//! `/healthz` need no token.
 //!
 //! The admin plane is not the hot path: a framework's routing and extractors serve it better
 //! than hand-written parsing, and hyper is strict enough for it.
 
 mod api;
+pub mod auth;
 pub mod client;
 
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use crate::runtime::Runtime;
 
 /// Serves the admin endpoints on `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, rt: Arc<Runtime>) {
-    let app = router(rt);
+    let app = router(rt).into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("the admin listener stopped: {e}");
     }
@@ -28,10 +30,14 @@ pub async fn serve(listener: TcpListener, rt: Arc<Runtime>) {
 
 /// Every admin route.
 fn router(rt: Arc<Runtime>) -> Router {
+    let guard = auth::GuardState {
+        rt: rt.clone(),
+        limits: Arc::new(auth::Limits::new()),
+    };
     Router::new()
         .route("/metrics", get(metrics).fallback(only_get))
         .route("/healthz", get(|| async { "ok\n" }).fallback(only_get))
-        .nest("/client/v4", api::routes())
+        .nest("/client/v4", api::routes(guard))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics\n") })
         .with_state(rt)
 }

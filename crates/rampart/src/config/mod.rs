@@ -6,6 +6,7 @@
 //! holds it behind an `Arc` so a request sees one configuration from start to end.
 
 pub mod acme;
+pub mod api;
 pub mod cache;
 mod ip_rules;
 mod lists;
@@ -52,6 +53,8 @@ pub struct Config {
     pub cache: cache::CacheConfig,
     /// `[acme]`: automatic certificates for zones with `tls = "acme"`.
     pub acme: Option<acme::AcmeConfig>,
+    /// `[[api_token]]`: who may use the management API.
+    pub api_tokens: Vec<api::ApiToken>,
 }
 
 /// Request body limit of each plan.
@@ -194,7 +197,16 @@ pub fn load_str(file: &str, src: &str, base_dir: Option<&Path>) -> Result<Loaded
     }
 }
 
-const ROOT_KEYS: &[&str] = &["server", "limits", "geoip", "cache", "acme", "list", "zone"];
+const ROOT_KEYS: &[&str] = &[
+    "server",
+    "limits",
+    "geoip",
+    "cache",
+    "acme",
+    "list",
+    "zone",
+    "api_token",
+];
 const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
 const LIMITS_KEYS: &[&str] = &[
@@ -223,6 +235,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         lists: &lists,
     };
     let zones = zone::read_zones(w, &root, &cx);
+    let api_tokens = api::read_api_tokens(w, &root, zones.as_deref());
     if let (Some(server), Some(zones)) = (&server, &zones) {
         check_tls(w, &root, server, zones);
         if acme.is_some() || root.get("acme").is_none() {
@@ -237,6 +250,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         lists,
         cache,
         acme,
+        api_tokens,
     })
 }
 

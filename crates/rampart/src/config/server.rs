@@ -158,7 +158,7 @@ fn read_listeners(w: &mut Walker<'_>, t: &Table<'_, '_>, s: &mut ServerConfig) {
             a => match a.parse::<SocketAddr>() {
                 Ok(addr) => {
                     if !addr.ip().is_loopback() {
-                        w.warn(&span, &t.key("admin_listen"), "the admin listener is reachable from other machines; /metrics has no authentication");
+                        w.warn(&span, &t.key("admin_listen"), "the admin listener is reachable from other machines: /metrics and /healthz have no authentication (the API under /client/v4/ needs an [[api_token]] from any address but loopback)");
                     }
                     check_not_bound(w, t, "admin_listen", addr, &span, &mut bound);
                     Some(addr)

@@ -568,3 +568,51 @@ fn only_rules_that_read_the_body_make_their_phase_wait_for_it() {
     assert!(!readers.custom_rules, "the size is in the head");
     assert!(readers.rate_limits);
 }
+
+#[test]
+fn api_tokens_are_read_and_their_mistakes_named() {
+    let hash = "ab".repeat(32);
+    let good = format!(
+        "{MINIMAL}\n[[api_token]]\nname = \"ops\"\nsha256 = \"{hash}\"\nscopes = [\"cache:purge\", \"zone:read\"]\nzones = [\"example.test\"]\n"
+    );
+    let loaded = load_str("test.toml", &good, None).unwrap();
+    let t = &loaded.config.api_tokens[0];
+    assert_eq!(t.name, "ops");
+    assert_eq!(t.sha256, [0xab; 32]);
+    assert!(t.has(api::Scope::CachePurge) && !t.has(api::Scope::FirewallEdit));
+    assert!(t.covers("example.test") && !t.covers("other.test"));
+
+    let bad = format!(
+        "{MINIMAL}\n[[api_token]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"cache:purge\", \"cache:pruge\"]\nzones = [\"nowhere\"]\n\n[[api_token]]\nsha256 = \"{hash}\"\nscopes = []\n",
+        &hash[..60]
+    );
+    let e = errors(&bad);
+    let keyed: Vec<(&str, usize)> = e.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(
+        keyed,
+        [
+            ("api_token[0].sha256", 9),
+            ("api_token[0].scopes", 10),
+            ("api_token[0].zones", 11),
+            ("api_token[1].name", 13),
+            ("api_token[1].scopes", 15),
+        ],
+        "{e:#?}"
+    );
+    assert!(e[0].message.contains("64 hex digits"), "{}", e[0].message);
+    assert!(
+        e[1].message.contains("unknown scope `cache:pruge`"),
+        "{}",
+        e[1].message
+    );
+    assert!(
+        e[2].message.contains("no [[zone]] is named `nowhere`"),
+        "{}",
+        e[2].message
+    );
+    assert!(
+        e[4].message.contains("at least one scope"),
+        "{}",
+        e[4].message
+    );
+}

@@ -1,0 +1,257 @@
+//! The management API's tokens and limits, over the admin listener: 401 without a token or
+//! with a bad one, 403 for a scope or zone the token lacks, 429 past 200 requests a second
+//! from one IP, and tokens taking effect on reload.
+
+mod common;
+
+use common::{Behaviour, Client, Origin, Rampart};
+
+const PURGER: &str = "rampart_purger_secret";
+const READER: &str = "rampart_reader_secret";
+
+fn sha256_hex(s: &str) -> String {
+    rampart::admin::auth::hex(&rampart::admin::auth::sha256(s.as_bytes()))
+}
+
+fn tokens() -> String {
+    format!(
+        "[[api_token]]\nname = \"purger\"\nsha256 = \"{}\"\nscopes = [\"cache:purge\"]\nzones = [\"example.test\"]\n\n\
+         [[api_token]]\nname = \"reader\"\nsha256 = \"{}\"\nscopes = [\"zone:read\", \"analytics:read\"]\n",
+        sha256_hex(PURGER),
+        sha256_hex(READER)
+    )
+}
+
+fn zones(origin: std::net::SocketAddr, extra: &str) -> String {
+    format!(
+        "[[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{origin}\"\n\n\
+         [[zone]]\nname = \"other.test\"\nhosts = [\"other.test\"]\norigin = \"http://{origin}\"\n\n{extra}"
+    )
+}
+
+/// One request to the admin listener: status, the response.
+async fn call(
+    rampart: &Rampart,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> common::Response {
+    let mut c = Client::connect(rampart.admin.unwrap()).await;
+    let auth = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    let body = if method == "POST" {
+        r#"{"purge_everything": true}"#
+    } else {
+        ""
+    };
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: admin\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    c.send(raw.as_bytes()).await;
+    c.response(false).await
+}
+
+fn code_of(r: &common::Response) -> i64 {
+    r.json()["errors"][0]["code"].as_i64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn tokens_decide_who_may_do_what() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start_zones("", &zones(origin.addr, &tokens())).await;
+    let purge = "/client/v4/zones/example.test/purge_cache";
+    let bearer = |t: &str| format!("Bearer {t}");
+
+    // No token, another scheme, a wrong token: 401 with the Bearer challenge, code 10000.
+    let r = call(&rampart, "POST", purge, None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate").unwrap(),
+        "Bearer realm=\"rampart\""
+    );
+    assert_eq!(code_of(&r), 10000);
+    assert_eq!(r.json()["success"], false);
+    let r = call(&rampart, "POST", purge, Some("Basic cHVyZ2VyOng=")).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("invalid_request")
+    );
+    for wrong in [
+        "rampart_purger_secreT",
+        "rampart_purger_secre",
+        "rampart_purger_secret ",
+    ] {
+        let r = call(&rampart, "POST", purge, Some(&format!("Bearer {wrong}x"))).await;
+        assert_eq!(r.status, 401, "{wrong}");
+        assert!(
+            r.header("www-authenticate")
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+
+    // The purger may purge its zone, and only that.
+    let r = call(&rampart, "POST", purge, Some(&bearer(PURGER))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["success"], true);
+    let r = call(&rampart, "POST", purge, Some(&format!("bearer {PURGER}"))).await;
+    assert_eq!(r.status, 200, "the scheme is case-insensitive");
+    let other = "/client/v4/zones/other.test/purge_cache";
+    let r = call(&rampart, "POST", other, Some(&bearer(PURGER))).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(code_of(&r), 10000);
+    let health = "/client/v4/zones/example.test/origin_health";
+    let r = call(&rampart, "GET", health, Some(&bearer(PURGER))).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+
+    // The reader reads every zone, and purges none.
+    let r = call(&rampart, "GET", health, Some(&bearer(READER))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(
+        &rampart,
+        "GET",
+        "/client/v4/zones/other.test/origin_health",
+        Some(&bearer(READER)),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = call(&rampart, "POST", purge, Some(&bearer(READER))).await;
+    assert_eq!(r.status, 403);
+
+    // Verify says whose token it is.
+    let r = call(
+        &rampart,
+        "GET",
+        "/client/v4/user/tokens/verify",
+        Some(&bearer(READER)),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let result = &r.json()["result"];
+    assert_eq!(result["id"], "reader");
+    assert_eq!(result["status"], "active");
+    assert_eq!(
+        result["scopes"],
+        serde_json::json!(["zone:read", "analytics:read"])
+    );
+    let r = call(&rampart, "GET", "/client/v4/user/tokens/verify", None).await;
+    assert_eq!(r.status, 401);
+
+    // Metrics and health need no token.
+    assert_eq!(call(&rampart, "GET", "/metrics", None).await.status, 200);
+    assert_eq!(call(&rampart, "GET", "/healthz", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn without_tokens_loopback_is_served_and_a_reload_adding_tokens_closes_the_api() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start_zones("", &zones(origin.addr, "")).await;
+    let verify = "/client/v4/user/tokens/verify";
+    let r = call(&rampart, "GET", verify, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["id"], "loopback");
+
+    let admin = rampart.admin.unwrap();
+    let src = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\nadmin_listen = \"{admin}\"\n\n{}",
+        zones(origin.addr, &tokens())
+    );
+    let loaded = rampart::config::load_str("reload.toml", &src, None).unwrap();
+    rampart.server.as_ref().unwrap().reload(loaded.config);
+    let r = call(&rampart, "GET", verify, None).await;
+    assert_eq!(r.status, 401);
+    let r = call(&rampart, "GET", verify, Some(&format!("Bearer {PURGER}"))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"]["id"], "purger");
+}
+
+#[tokio::test]
+async fn one_ip_past_200_requests_a_second_gets_429_with_retry_after() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start_zones("", &zones(origin.addr, &tokens())).await;
+    let mut c = Client::connect(rampart.admin.unwrap()).await;
+    // 200 at once and 200 a second after: a burst of 2,000 is refused unless it took ten
+    // seconds, so the first 429 comes at request 201 on any machine that can run the tests.
+    let mut limited = None;
+    for i in 0..2_000 {
+        c.send(b"GET /client/v4/user/tokens/verify HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer rampart_reader_secret\r\n\r\n")
+            .await;
+        let r = c.response(false).await;
+        if r.status == 429 {
+            limited = Some((i, r));
+            break;
+        }
+        assert_eq!(r.status, 200);
+    }
+    let (i, r) = limited.expect("no 429 in 2,000 requests");
+    assert!(i >= 200, "refused at request {i}, within the first 200");
+    assert_eq!(r.header("retry-after").unwrap(), "1");
+    assert_eq!(code_of(&r), 971);
+    assert_eq!(r.header("ratelimit-policy").unwrap(), "\"api\";q=200;w=1");
+    assert!(r.header("ratelimit").unwrap().starts_with("\"api\";r=0;t="));
+}
+
+#[test]
+fn token_create_prints_a_token_and_lines_that_let_it_in_and_the_cli_sends_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["token", "create", "--name", "ops", "--scope", "cache:purge"])
+        .args(["--zone", "example.test"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (token, lines) = stdout.split_once('\n').unwrap();
+    assert!(
+        token.starts_with("rampart_") && token.len() == 8 + 64,
+        "{token}"
+    );
+    assert!(!lines.contains(token), "the lines hold only the hash");
+    assert!(lines.contains(&sha256_hex(token)), "{lines}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_origin, rampart) = runtime.block_on(async {
+        let origin = Origin::start(Behaviour::Echo).await;
+        let rampart = Rampart::start_zones("", &zones(origin.addr, lines)).await;
+        (origin, rampart)
+    });
+    let config = std::env::temp_dir().join(format!("rampart-token-{}.toml", fastrand::u64(..)));
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:1\"]\nadmin_listen = \"{}\"\n[[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://127.0.0.1:1\"\n",
+            rampart.admin.unwrap()
+        ),
+    )
+    .unwrap();
+    let purge = |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"));
+        cmd.args(["cache", "purge", "-c", config.to_str().unwrap()])
+            .args(["--zone", "example.test", "--everything"])
+            .env_remove("RAMPART_API_TOKEN");
+        if let Some(t) = token {
+            cmd.env("RAMPART_API_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let refused = purge(None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Authentication error"),
+        "{refused:?}"
+    );
+    let done = purge(Some(token));
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&done.stdout),
+        "purged 0 objects of zone example.test\n"
+    );
+    drop(rampart);
+    let _ = std::fs::remove_file(config);
+}
