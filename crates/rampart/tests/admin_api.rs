@@ -29,12 +29,22 @@ fn zones(origin: std::net::SocketAddr, extra: &str) -> String {
     )
 }
 
-/// One request to the admin listener: status, the response.
+/// One request to the admin listener (a POST sends a JSON purge body): the response.
 async fn call(
     rampart: &Rampart,
     method: &str,
     path: &str,
     authorization: Option<&str>,
+) -> common::Response {
+    call_typed(rampart, method, path, authorization, "application/json").await
+}
+
+async fn call_typed(
+    rampart: &Rampart,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    content_type: &str,
 ) -> common::Response {
     let mut c = Client::connect(rampart.admin.unwrap()).await;
     let auth = authorization.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
@@ -44,7 +54,7 @@ async fn call(
         ""
     };
     let raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: admin\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: admin\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     c.send(raw.as_bytes()).await;
@@ -254,4 +264,107 @@ fn token_create_prints_a_token_and_lines_that_let_it_in_and_the_cli_sends_it() {
     );
     drop(rampart);
     let _ = std::fs::remove_file(config);
+}
+
+#[tokio::test]
+async fn zones_are_listed_by_page_for_what_the_token_covers_and_mistakes_get_the_envelope() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let mut extra = tokens();
+    extra.push_str(&format!(
+        "\n[[api_token]]\nname = \"one-zone\"\nsha256 = \"{}\"\nscopes = [\"zone:read\"]\nzones = [\"other.test\"]\n",
+        sha256_hex("rampart_one_zone")
+    ));
+    let rampart = Rampart::start_zones("", &zones(origin.addr, &extra)).await;
+    let reader = format!("Bearer {READER}");
+
+    let r = call(&rampart, "GET", "/client/v4/zones", Some(&reader)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    let names: Vec<&str> = j["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["example.test", "other.test"]);
+    assert_eq!(j["result_info"]["total_count"], 2);
+    assert_eq!(j["result_info"]["per_page"], 20);
+    // per_page is at least 5: page 2 of 5 a page is empty.
+    let r = call(
+        &rampart,
+        "GET",
+        "/client/v4/zones?page=2&per_page=1",
+        Some(&reader),
+    )
+    .await;
+    let j = r.json();
+    assert_eq!(j["result_info"]["per_page"], 5);
+    assert_eq!(j["result_info"]["count"], 0);
+    assert_eq!(j["result_info"]["total_pages"], 1);
+    let r = call(&rampart, "GET", "/client/v4/zones?page=two", Some(&reader)).await;
+    assert_eq!(r.status, 400);
+
+    // A token for one zone sees one zone, and not the other's details.
+    let one = "Bearer rampart_one_zone";
+    let r = call(&rampart, "GET", "/client/v4/zones", Some(one)).await;
+    assert_eq!(r.json()["result"][0]["name"], "other.test");
+    assert_eq!(r.json()["result_info"]["total_count"], 1);
+    assert_eq!(
+        call(&rampart, "GET", "/client/v4/zones/other.test", Some(one))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&rampart, "GET", "/client/v4/zones/example.test", Some(one))
+            .await
+            .status,
+        403
+    );
+    let r = call(
+        &rampart,
+        "GET",
+        "/client/v4/zones/example.test",
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(
+        r.json()["result"]["hosts"],
+        serde_json::json!(["example.test"])
+    );
+    let r = call(
+        &rampart,
+        "GET",
+        "/client/v4/zones/nowhere.test",
+        Some(&reader),
+    )
+    .await;
+    assert_eq!((r.status, code_of(&r)), (404, 7003));
+
+    // Unknown route, wrong method, a body that is not JSON.
+    let r = call(&rampart, "GET", "/client/v4/nothing/here", Some(&reader)).await;
+    assert_eq!((r.status, code_of(&r)), (404, 7000));
+    assert_eq!(r.json()["success"], false);
+    let r = call(&rampart, "DELETE", "/client/v4/zones", Some(&reader)).await;
+    assert_eq!((r.status, code_of(&r)), (405, 7001));
+    assert_eq!(r.header("allow").unwrap(), "GET,HEAD");
+    let purge = "/client/v4/zones/example.test/purge_cache";
+    let r = call_typed(
+        &rampart,
+        "POST",
+        purge,
+        Some(&format!("Bearer {PURGER}")),
+        "text/plain",
+    )
+    .await;
+    assert_eq!((r.status, code_of(&r)), (415, 6003));
+    let r = call_typed(
+        &rampart,
+        "POST",
+        purge,
+        Some(&format!("Bearer {PURGER}")),
+        "application/json; charset=utf-8",
+    )
+    .await;
+    assert_eq!(r.status, 200);
 }

@@ -600,7 +600,7 @@ async fn the_purge_api_answers_mistakes_in_cloudflare_s_envelope() {
         assert_eq!(e["errors"][0]["code"], 1012, "{body}");
         assert!(!e["errors"][0]["message"].as_str().unwrap().is_empty());
     }
-    let huge = format!(r#"{{"files": ["{}"]}}"#, "x".repeat(100_000));
+    let huge = format!(r#"{{"files": ["{}"]}}"#, "x".repeat(1_100_000));
     let (status, e) = admin_post(&rampart, purge, &huge).await;
     assert_eq!((status, e["errors"][0]["code"].clone()), (413, 1015.into()));
     let mut c = Client::connect(rampart.admin.unwrap()).await;

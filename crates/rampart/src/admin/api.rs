@@ -17,8 +17,8 @@ use crate::cache::purge::{self, Purge};
 use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
-/// Largest request body the API reads (a purge of 100 long URLs fits well within it).
-const MAX_BODY: usize = 64 * 1024;
+/// Largest request body the API reads (Cloudflare's 1 MB for requests other than lists').
+const MAX_BODY: usize = 1024 * 1024;
 
 /// Cloudflare's error codes, where the API shares its meaning.
 pub(super) mod code {
@@ -35,17 +35,130 @@ pub(super) mod code {
     pub const TOO_LARGE: u32 = 1015;
     /// The request body could not be read.
     pub const BAD_BODY: u32 = 1016;
+    /// No route for that URI.
+    pub const NO_SUCH_ROUTE: u32 = 7000;
+    /// The route does not take that method.
+    pub const METHOD: u32 = 7001;
+    /// The body is not JSON (`Content-Type`).
+    pub const NOT_JSON: u32 = 6003;
 }
 
 /// The routes under `/client/v4`, each behind [`auth::guard`].
 pub(super) fn routes(guard: GuardState) -> Router<Arc<Runtime>> {
     Router::new()
         .route("/user/tokens/verify", get(verify_token))
+        .route("/zones", get(list_zones))
+        .route("/zones/{zone}", get(get_zone))
         .route("/zones/{zone}/purge_cache", post(purge_cache))
         .route("/cache", get(cache_stats))
         .route("/zones/{zone}/origin_health", get(origin_health))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+        .method_not_allowed_fallback(|| async {
+            failure(
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::METHOD,
+                "Method not allowed for this route (see Allow)".into(),
+            )
+        })
+        .fallback(|uri: axum::http::Uri| async move {
+            failure(
+                StatusCode::NOT_FOUND,
+                code::NO_SUCH_ROUTE,
+                format!("No route for the URI {uri}"),
+            )
+        })
+}
+
+/// A zone as the API shows it.
+fn zone_json(z: &crate::config::Zone) -> Value {
+    json!({
+        "id": z.name,
+        "name": z.name,
+        "status": "active",
+        "hosts": z.hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+/// `?page=N&per_page=M`: Cloudflare's pagination (page from 1, per_page 5 to 50, default
+/// 20); other parameters are left alone. `None` when either is not a whole number.
+fn page_of(query: Option<&str>) -> Option<(usize, usize)> {
+    let (mut page, mut per_page) = (1, 20);
+    for pair in query.unwrap_or("").split('&') {
+        match pair.split_once('=') {
+            Some(("page", n)) => page = n.parse::<usize>().ok()?.max(1),
+            Some(("per_page", n)) => per_page = n.parse::<usize>().ok()?.clamp(5, 50),
+            _ => {}
+        }
+    }
+    Some((page, per_page))
+}
+
+/// `GET /client/v4/zones`: the zones the token may read, a page of them.
+async fn list_zones(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(denied) = caller.allow(Scope::ZoneRead, None) {
+        return denied.into_response();
+    }
+    let Some((number, per_page)) = page_of(uri.query()) else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            "page and per_page are whole numbers".into(),
+        );
+    };
+    let generation = rt.generation();
+    let zones: Vec<&crate::config::Zone> = generation
+        .config
+        .zones
+        .iter()
+        .filter(|z| caller.covers(&z.name))
+        .collect();
+    let total = zones.len();
+    let shown: Vec<Value> = zones
+        .iter()
+        .skip((number - 1) * per_page)
+        .take(per_page)
+        .map(|z| zone_json(z))
+        .collect();
+    let count = shown.len();
+    axum::Json(json!({
+        "success": true,
+        "errors": [],
+        "messages": [],
+        "result": shown,
+        "result_info": {
+            "page": number,
+            "per_page": per_page,
+            "count": count,
+            "total_count": total,
+            "total_pages": total.div_ceil(per_page),
+        },
+    }))
+    .into_response()
+}
+
+/// `GET /client/v4/zones/{zone}`.
+async fn get_zone(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+) -> Response {
+    if let Err(denied) = caller.allow(Scope::ZoneRead, Some(&zone)) {
+        return denied.into_response();
+    }
+    let generation = rt.generation();
+    match generation.config.zones.iter().find(|z| z.name == zone) {
+        Some(z) => success(zone_json(z)),
+        None => failure(
+            StatusCode::NOT_FOUND,
+            code::NO_ROUTE,
+            format!("Could not route to /zones/{zone}: there is no zone `{zone}`"),
+        ),
+    }
 }
 
 /// `GET /client/v4/user/tokens/verify`: whether the token is good, and whose it is.
@@ -63,6 +176,23 @@ async fn verify_token(Extension(caller): Extension<Caller>) -> Response {
             Caller::Local => json!(["*"]),
         },
     }))
+}
+
+/// 415 unless the request says its body is JSON (`application/json`, parameters allowed).
+fn json_body(headers: &axum::http::HeaderMap) -> Result<(), Response> {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    match json {
+        true => Ok(()),
+        false => Err(failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::NOT_JSON,
+            "the body must be JSON, sent with `Content-Type: application/json`".into(),
+        )),
+    }
 }
 
 /// A successful answer.
@@ -88,10 +218,14 @@ async fn purge_cache(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(denied) = caller.allow(Scope::CachePurge, Some(&zone)) {
         return denied.into_response();
+    }
+    if let Err(r) = json_body(&headers) {
+        return r;
     }
     let generation = rt.generation();
     if !generation.config.zones.iter().any(|z| z.name == zone) {

@@ -138,6 +138,14 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may act on `zone` at all (what lists show it).
+    pub fn covers(&self, zone: &str) -> bool {
+        match self {
+            Caller::Token(t) => t.covers(zone),
+            Caller::Local => true,
+        }
+    }
+
     /// `Ok` when the caller may use `scope` (on `zone`, for a zone's resources); else the 403.
     pub fn allow(&self, scope: Scope, zone: Option<&str>) -> Result<(), Refusal> {
         let Caller::Token(token) = self else {
