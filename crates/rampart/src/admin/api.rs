@@ -178,21 +178,20 @@ async fn verify_token(Extension(caller): Extension<Caller>) -> Response {
     }))
 }
 
-/// 415 unless the request says its body is JSON (`application/json`, parameters allowed).
-fn json_body(headers: &axum::http::HeaderMap) -> Result<(), Response> {
+/// The 415, unless the request says its body is JSON (`application/json`, parameters allowed).
+fn not_json(headers: &axum::http::HeaderMap) -> Option<Response> {
     let json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-    match json {
-        true => Ok(()),
-        false => Err(failure(
+    (!json).then(|| {
+        failure(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code::NOT_JSON,
             "the body must be JSON, sent with `Content-Type: application/json`".into(),
-        )),
-    }
+        )
+    })
 }
 
 /// A successful answer.
@@ -224,8 +223,8 @@ async fn purge_cache(
     if let Err(denied) = caller.allow(Scope::CachePurge, Some(&zone)) {
         return denied.into_response();
     }
-    if let Err(r) = json_body(&headers) {
-        return r;
+    if let Some(refused) = not_json(&headers) {
+        return refused;
     }
     let generation = rt.generation();
     if !generation.config.zones.iter().any(|z| z.name == zone) {
