@@ -41,6 +41,17 @@ pub(super) mod code {
     pub const METHOD: u32 = 7001;
     /// The body is not JSON (`Content-Type`).
     pub const NOT_JSON: u32 = 6003;
+    /// A change the configuration's loader refused (the message says why, `source.pointer`
+    /// where in the body).
+    pub const INVALID: u32 = 1004;
+    /// `If-Match` names another version.
+    pub const PRECONDITION: u32 = 1412;
+    /// An id that exists already.
+    pub const DUPLICATE: u32 = 1409;
+    /// No configuration file to keep a change in (the embedded default).
+    pub const NO_FILE: u32 = 1410;
+    /// The configuration file could not be read or written.
+    pub const IO: u32 = 1500;
 }
 
 /// The routes under `/client/v4`, each behind [`auth::guard`].
@@ -52,6 +63,7 @@ pub(super) fn routes(guard: GuardState) -> Router<Arc<Runtime>> {
         .route("/zones/{zone}/purge_cache", post(purge_cache))
         .route("/cache", get(cache_stats))
         .route("/zones/{zone}/origin_health", get(origin_health))
+        .merge(super::rules::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(axum::middleware::from_fn_with_state(guard, auth::guard))
         .method_not_allowed_fallback(|| async {
@@ -179,7 +191,7 @@ async fn verify_token(Extension(caller): Extension<Caller>) -> Response {
 }
 
 /// The 415, unless the request says its body is JSON (`application/json`, parameters allowed).
-fn not_json(headers: &axum::http::HeaderMap) -> Option<Response> {
+pub(super) fn not_json(headers: &axum::http::HeaderMap) -> Option<Response> {
     let json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -195,7 +207,7 @@ fn not_json(headers: &axum::http::HeaderMap) -> Option<Response> {
 }
 
 /// A successful answer.
-fn success(result: Value) -> Response {
+pub(super) fn success(result: Value) -> Response {
     axum::Json(json!({"success": true, "errors": [], "messages": [], "result": result}))
         .into_response()
 }

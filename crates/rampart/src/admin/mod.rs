@@ -9,6 +9,8 @@
 mod api;
 pub mod auth;
 pub mod client;
+mod document;
+mod rules;
 
 use std::sync::Arc;
 

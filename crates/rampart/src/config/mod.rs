@@ -55,6 +55,9 @@ pub struct Config {
     pub acme: Option<acme::AcmeConfig>,
     /// `[[api_token]]`: who may use the management API.
     pub api_tokens: Vec<api::ApiToken>,
+    /// The file this was read from (`None` for text, such as the embedded default): the
+    /// management API keeps its changes there.
+    pub source: Option<PathBuf>,
 }
 
 /// Request body limit of each plan.
@@ -146,7 +149,10 @@ pub struct Loaded {
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
     let name = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(src) => load_str(&name, &src, path.parent()),
+        Ok(src) => load_str(&name, &src, path.parent()).map(|mut loaded| {
+            loaded.config.source = Some(path.to_path_buf());
+            loaded
+        }),
         Err(e) => Err(ConfigErrors {
             errors: vec![ConfigError {
                 file: name,
@@ -251,6 +257,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         cache,
         acme,
         api_tokens,
+        source: None,
     })
 }
 

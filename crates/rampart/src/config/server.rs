@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub tls_listen: Vec<SocketAddr>,
     /// The certificate for clients without SNI, or whose SNI no zone's certificate covers.
     pub default_certificate: Option<crate::tls::ServerCert>,
+    /// Where changes made through the management API are recorded (who, what, before and
+    /// after), one JSON line each; `None` when `audit_log = "off"`.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// The trusted proxies and how they pass on the client's address (`server.trusted_proxies`,
@@ -75,6 +78,7 @@ const SERVER_KEYS: &[&str] = &[
     "workers",
     "tls_listen",
     "default_certificate",
+    "audit_log",
 ];
 pub(super) fn read_server(
     w: &mut Walker<'_>,
@@ -95,6 +99,7 @@ pub(super) fn read_server(
         workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         tls_listen: Vec::new(),
         default_certificate: None,
+        audit_log: Some(base_dir.join("audit.jsonl")),
     };
     let Some(t) = sub_table(w, root, "server", SERVER_KEYS) else {
         return Some(s);
@@ -104,6 +109,20 @@ pub(super) fn read_server(
     s.default_certificate = read_certificate(w, &t, "default_certificate", base_dir);
     if let Some(target) = read_access_log(w, &t, base_dir) {
         s.access_log = target;
+    }
+    if let Some((v, span)) = w.string(&t, "audit_log") {
+        s.audit_log = match v.as_str() {
+            "off" => None,
+            "" => {
+                w.error(
+                    &span,
+                    &t.key("audit_log"),
+                    "an empty path: give a file or \"off\"",
+                );
+                None
+            }
+            path => Some(base_dir.join(path)),
+        };
     }
     if let Some(fields) = read_log_fields(w, &t) {
         s.access_log_fields = fields;

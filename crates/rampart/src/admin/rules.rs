@@ -1,0 +1,408 @@
+//! `/client/v4/zones/{zone}/custom_rules`: a zone's custom rules, listed, created, replaced,
+//! deleted and reordered through the API, kept in the configuration file.
+//!
+//! A rule is its `[[zone.custom_rule]]` table as JSON (`id`, `description`, `expression`,
+//! `action`, `enabled`, `response`, `skip`). A rule made without an `id` gets one. The list
+//! answers with an `ETag`; a change sent with `If-Match` is made only while the list still has
+//! that tag (412 otherwise), so two editors cannot overwrite each other unseen. A change is
+//! checked by the configuration's own loader: a bad expression answers 400 with the loader's
+//! message and caret, and a JSON pointer to the rule's field.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
+
+use super::api::{code, failure, not_json, success};
+use super::auth::Caller;
+use super::document::{self, Document, EditError};
+use crate::config::api::Scope;
+use crate::runtime::Runtime;
+
+/// One edit of the file at a time: each reads the file, changes it and writes it whole.
+static EDITING: Mutex<()> = Mutex::const_new(());
+
+/// The routes, relative to `/client/v4`.
+pub(super) fn routes() -> Router<Arc<Runtime>> {
+    Router::new()
+        .route(
+            "/zones/{zone}/custom_rules",
+            get(list).post(create).put(reorder),
+        )
+        .route(
+            "/zones/{zone}/custom_rules/{id}",
+            get(one).put(replace).delete(remove),
+        )
+}
+
+/// The zone's rules as JSON, each with its `id` (`custom_rule.N` for a rule of the file
+/// without one, as the log names it).
+fn rules_of(doc: &mut Document, zone: &str) -> Result<Vec<Value>, EditError> {
+    let (_, list) = doc.zone_list(zone, "custom_rule")?;
+    Ok(list
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut rule = document::table_json(t);
+            if let Value::Object(m) = &mut rule
+                && !m.contains_key("id")
+            {
+                m.insert("id".into(), json!(format!("custom_rule.{}", i + 1)));
+            }
+            rule
+        })
+        .collect())
+}
+
+/// The list's tag: a digest of the rules as JSON.
+fn etag(rules: &[Value]) -> String {
+    let digest = super::auth::sha256(Value::Array(rules.to_vec()).to_string().as_bytes());
+    format!("\"{}\"", super::auth::hex(&digest[..12]))
+}
+
+fn with_etag(mut r: Response, tag: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// The answer to an edit that was not made.
+fn refused(e: EditError, zone: &str, rule: Option<usize>) -> Response {
+    match e {
+        EditError::NoFile => failure(
+            StatusCode::CONFLICT,
+            code::NO_FILE,
+            "rampart runs the embedded default: there is no configuration file to keep changes \
+             in (run it with -c FILE)"
+                .into(),
+        ),
+        EditError::Io(message) => failure(StatusCode::INTERNAL_SERVER_ERROR, code::IO, message),
+        EditError::NoZone => failure(
+            StatusCode::NOT_FOUND,
+            code::NO_ROUTE,
+            format!("there is no zone `{zone}`"),
+        ),
+        EditError::Invalid(errors) => {
+            let prefix = rule.map(|i| format!("custom_rule[{i}]."));
+            let errors: Vec<Value> = errors
+                .iter()
+                .map(|e| {
+                    // `zone[2].custom_rule[0].expression` → `/expression` for the rule sent.
+                    let pointer = prefix.as_ref().and_then(|p| {
+                        let at = e.key.find(p.as_str())?;
+                        Some(format!("/{}", e.key[at + p.len()..].replace('.', "/")))
+                    });
+                    json!({
+                        "code": code::INVALID,
+                        "message": e.to_string(),
+                        "source": pointer.map(|p| json!({"pointer": p})),
+                    })
+                })
+                .collect();
+            let body = json!({"success": false, "errors": errors, "messages": [], "result": null});
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// A request body that is one JSON object, or the 400/413/415.
+fn object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, Response> {
+    if let Some(r) = not_json(headers) {
+        return Err(r);
+    }
+    let body = body.map_err(|e| failure(e.status(), code::TOO_LARGE, e.body_text()))?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            "the body must be a JSON object".into(),
+        )),
+        Err(e) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            format!("malformed JSON: {e}"),
+        )),
+    }
+}
+
+/// 412 when `If-Match` names another version of the list than `current`.
+fn precondition(headers: &HeaderMap, current: &str) -> Result<(), Response> {
+    let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let matches = wanted.trim() == "*"
+        || wanted
+            .split(',')
+            .any(|t| t.trim().trim_start_matches("W/") == current);
+    match matches {
+        true => Ok(()),
+        false => Err(with_etag(
+            failure(
+                StatusCode::PRECONDITION_FAILED,
+                code::PRECONDITION,
+                "the rules changed since the version If-Match names: read them again".into(),
+            ),
+            current,
+        )),
+    }
+}
+
+type Answer = Result<Response, Response>;
+
+fn done(r: Answer) -> Response {
+    r.unwrap_or_else(|e| e)
+}
+
+/// `GET …/custom_rules`.
+async fn list(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+) -> Response {
+    done((|| {
+        caller
+            .allow(Scope::FirewallRead, Some(&zone))
+            .map_err(IntoResponse::into_response)?;
+        let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, None))?;
+        let rules = rules_of(&mut doc, &zone).map_err(|e| refused(e, &zone, None))?;
+        let tag = etag(&rules);
+        Ok(with_etag(success(json!(rules)), &tag))
+    })())
+}
+
+/// `GET …/custom_rules/{id}`.
+async fn one(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path((zone, id)): Path<(String, String)>,
+) -> Response {
+    done((|| {
+        caller
+            .allow(Scope::FirewallRead, Some(&zone))
+            .map_err(IntoResponse::into_response)?;
+        let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, None))?;
+        let rules = rules_of(&mut doc, &zone).map_err(|e| refused(e, &zone, None))?;
+        match rules.iter().find(|r| r["id"] == id.as_str()) {
+            Some(rule) => Ok(with_etag(success(rule.clone()), &etag(&rules))),
+            None => Err(no_rule(&zone, &id)),
+        }
+    })())
+}
+
+fn no_rule(zone: &str, id: &str) -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        code::NO_ROUTE,
+        format!("the zone `{zone}` has no custom rule `{id}`"),
+    )
+}
+
+/// What an edit does to the list of rules (as JSON, ids filled in): the new list and the
+/// index of the rule it is about, if one.
+type Change<'a> = Box<dyn FnOnce(&mut Vec<Value>) -> Result<Option<usize>, Response> + Send + 'a>;
+
+/// Reads the rules, checks `If-Match`, applies `change`, and keeps the result: file, reload,
+/// audit log. Answers the new list.
+async fn edit(
+    rt: &Runtime,
+    caller: &Caller,
+    zone: &str,
+    headers: &HeaderMap,
+    what: &str,
+    change: Change<'_>,
+) -> Response {
+    if let Err(denied) = caller.allow(Scope::FirewallEdit, Some(zone)) {
+        return denied.into_response();
+    }
+    let _one_at_a_time = EDITING.lock().await;
+    done((|| {
+        let mut doc = Document::open(rt).map_err(|e| refused(e, zone, None))?;
+        let before = rules_of(&mut doc, zone).map_err(|e| refused(e, zone, None))?;
+        precondition(headers, &etag(&before))?;
+        let mut after = before.clone();
+        let changed = change(&mut after)?;
+        let (_, list) = doc
+            .zone_list(zone, "custom_rule")
+            .map_err(|e| refused(e, zone, None))?;
+        list.clear();
+        for (i, rule) in after.iter().enumerate() {
+            let Value::Object(m) = rule else { continue };
+            let mut m = m.clone();
+            // An id the file did not have stays implicit.
+            if m.get("id") == Some(&json!(format!("custom_rule.{}", i + 1)))
+                && before.get(i).is_some_and(|b| b == rule)
+            {
+                m.remove("id");
+            }
+            let table = document::json_table(&m).map_err(|pointer| {
+                failure(
+                    StatusCode::BAD_REQUEST,
+                    code::BAD_BODY,
+                    format!("{pointer}: null is not a value a rule can hold"),
+                )
+            })?;
+            list.push(table);
+        }
+        doc.commit(rt).map_err(|e| refused(e, zone, changed))?;
+        document::audit(rt, caller.name(), what, zone, &json!(before), &json!(after));
+        tracing::info!(zone, caller = caller.name(), "management API: {what}");
+        Ok(with_etag(success(json!(after)), &etag(&after)))
+    })())
+}
+
+/// `POST …/custom_rules`: a new rule, last.
+async fn create(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut rule = match object(&headers, body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if !rule.contains_key("id") {
+        let id = super::auth::new_token()
+            .map(|t| t["rampart_".len().."rampart_".len() + 16].to_string());
+        rule.insert(
+            "id".into(),
+            json!(id.unwrap_or_else(|_| format!("r{}", fastrand::u64(..)))),
+        );
+    }
+    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
+        if rules.iter().any(|r| r["id"] == rule["id"]) {
+            return Err(failure(
+                StatusCode::CONFLICT,
+                code::DUPLICATE,
+                format!("a rule with the id {} exists already", rule["id"]),
+            ));
+        }
+        rules.push(Value::Object(rule));
+        Ok(Some(rules.len() - 1))
+    });
+    edit(&rt, &caller, &zone, &headers, "custom rule created", change).await
+}
+
+/// `PUT …/custom_rules/{id}`: the rule replaced (its id kept).
+async fn replace(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let mut rule = match object(&headers, body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    rule.insert("id".into(), json!(id));
+    let (z, i) = (zone.clone(), id.clone());
+    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
+        let at = rules
+            .iter()
+            .position(|r| r["id"] == i.as_str())
+            .ok_or_else(|| no_rule(&z, &i))?;
+        rules[at] = Value::Object(rule);
+        Ok(Some(at))
+    });
+    edit(
+        &rt,
+        &caller,
+        &zone,
+        &headers,
+        "custom rule replaced",
+        change,
+    )
+    .await
+}
+
+/// `DELETE …/custom_rules/{id}`.
+async fn remove(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path((zone, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let (z, i) = (zone.clone(), id.clone());
+    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
+        let at = rules
+            .iter()
+            .position(|r| r["id"] == i.as_str())
+            .ok_or_else(|| no_rule(&z, &i))?;
+        rules.remove(at);
+        Ok(None)
+    });
+    edit(&rt, &caller, &zone, &headers, "custom rule deleted", change).await
+}
+
+/// `PUT …/custom_rules` with `{"order": [ids]}`: the same rules in that order.
+async fn reorder(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match object(&headers, body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let order: Option<Vec<String>> = body
+        .get("order")
+        .and_then(Value::as_array)
+        .and_then(|ids| ids.iter().map(|v| v.as_str().map(str::to_string)).collect());
+    let Some(order) = order else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            "expected {\"order\": [rule ids]}".into(),
+        );
+    };
+    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
+        let mut sorted = Vec::with_capacity(rules.len());
+        for id in &order {
+            match rules.iter().position(|r| r["id"] == id.as_str()) {
+                Some(at) => sorted.push(rules.remove(at)),
+                None => {
+                    return Err(failure(
+                        StatusCode::BAD_REQUEST,
+                        code::BAD_BODY,
+                        format!("`{id}` is not a rule of the zone, or is named twice"),
+                    ));
+                }
+            }
+        }
+        if !rules.is_empty() {
+            let left: Vec<String> = rules.iter().map(|r| r["id"].to_string()).collect();
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                code::BAD_BODY,
+                format!("the order leaves out {}", left.join(", ")),
+            ));
+        }
+        *rules = sorted;
+        Ok(None)
+    });
+    edit(
+        &rt,
+        &caller,
+        &zone,
+        &headers,
+        "custom rules reordered",
+        change,
+    )
+    .await
+}

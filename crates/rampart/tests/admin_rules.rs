@@ -1,0 +1,266 @@
+//! Custom rules through the management API: each change is checked by the configuration's
+//! loader, kept in the file with its comments, in force for the next request (HTTP/1.1 and
+//! HTTP/2), written to the audit log, and refused with 412 when `If-Match` is stale.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::http2::{self, h2c};
+use common::{Behaviour, Client, Origin, Rampart};
+use rampart::listen::Server;
+use rampart::observe::{AccessLog, Metrics};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "rampart_editor_secret";
+
+struct Site {
+    rampart: Rampart,
+    file: PathBuf,
+    audit: PathBuf,
+    _origin: Origin,
+}
+
+/// rampart started from a file (the API needs one to keep changes in).
+async fn site(rules: &str) -> Site {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = std::env::temp_dir().join(format!("rampart-rules-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("site.toml");
+    let hash = rampart::admin::auth::hex(&rampart::admin::auth::sha256(TOKEN.as_bytes()));
+    let text = format!(
+        "# the site's configuration\n[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"off\"\naudit_log = \"changes.jsonl\"\n\n\
+         [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{0}\"\n\n{rules}\n\
+         [[zone]]\nname = \"other.test\"\nhosts = [\"other.test\"]\norigin = \"http://{0}\"\n\n\
+         # who may change it\n[[api_token]]\nname = \"editor\"\nsha256 = \"{hash}\"\nscopes = [\"firewall:read\", \"firewall:edit\"]\n",
+        origin.addr
+    );
+    std::fs::write(&file, text).unwrap();
+    let loaded = rampart::config::load_file(&file).unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let log = AccessLog::start(&loaded.config.server.access_log, &[], metrics.clone()).unwrap();
+    let server = Server::start(loaded.config, log, metrics).await.unwrap();
+    Site {
+        rampart: Rampart {
+            addr: server.local_addrs[0],
+            admin: server.admin_addr,
+            server: Some(server),
+            log_path: dir.join("none.log"),
+        },
+        audit: dir.join("changes.jsonl"),
+        file,
+        _origin: origin,
+    }
+}
+
+/// A call to the API with the editor's token: the response.
+async fn api(
+    site: &Site,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> common::Response {
+    let mut c = Client::connect(site.rampart.admin.unwrap()).await;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let precondition = if_match.map_or(String::new(), |t| format!("If-Match: {t}\r\n"));
+    let raw = format!(
+        "{method} /client/v4/zones/example.test{path} HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer {TOKEN}\r\n{precondition}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    c.send(raw.as_bytes()).await;
+    c.response(false).await
+}
+
+async fn status_of(site: &Site, path: &str) -> u16 {
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n");
+    site.rampart.request(raw.as_bytes()).await.0.status
+}
+
+async fn h2_status_of(site: &Site, path: &str) -> u16 {
+    let mut h2 = h2c(site.rampart.addr).await;
+    let uri = format!("http://example.test{path}");
+    http2::send(&mut h2, http2::get(&uri), None)
+        .await
+        .status
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_rule_created_through_the_api_blocks_the_next_request_and_is_kept_in_the_file() {
+    let site = site("").await;
+    assert_eq!(status_of(&site, "/admin/x").await, 200);
+
+    let rule = json!({
+        "id": "no-admin",
+        "description": "keep /admin private",
+        "expression": "starts_with(http.request.uri.path, \"/admin\")",
+        "action": "block",
+    });
+    let r = api(&site, "POST", "/custom_rules", Some(rule), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"][0]["id"], "no-admin");
+
+    // In force for the next request, over both protocols, in every spelling the rule covers.
+    for path in ["/admin/x", "/%61dmin/x", "/./admin/x", "//admin/x"] {
+        assert_eq!(status_of(&site, path).await, 403, "{path}");
+    }
+    assert_eq!(h2_status_of(&site, "/admin/x").await, 403);
+    assert_eq!(status_of(&site, "/public").await, 200);
+    // The rule is the zone's it was made for, not the next zone's in the file.
+    let other = b"GET /admin/x HTTP/1.1\r\nHost: other.test\r\n\r\n";
+    assert_eq!(site.rampart.request(other).await.0.status, 200);
+
+    // Kept in the file, comments and all, and valid as it stands.
+    let text = std::fs::read_to_string(&site.file).unwrap();
+    assert!(text.starts_with("# the site's configuration\n"), "{text}");
+    assert!(text.contains("# who may change it"), "{text}");
+    assert!(text.contains("[[zone.custom_rule]]"), "{text}");
+    assert!(text.contains("id = \"no-admin\""), "{text}");
+    rampart::config::load_file(&site.file).unwrap();
+
+    // The audit log says who did what, before and after.
+    let audit = std::fs::read_to_string(&site.audit).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(line["who"], "editor");
+    assert_eq!(line["what"], "custom rule created");
+    assert_eq!(line["before"], json!([]));
+    assert_eq!(line["after"][0]["id"], "no-admin");
+
+    // Deleted: the path is served again.
+    let r = api(&site, "DELETE", "/custom_rules/no-admin", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(status_of(&site, "/admin/x").await, 200);
+    assert!(
+        !std::fs::read_to_string(&site.file)
+            .unwrap()
+            .contains("no-admin")
+    );
+}
+
+#[tokio::test]
+async fn a_bad_expression_is_refused_with_the_loaders_caret_and_a_pointer_and_changes_nothing() {
+    let site = site("").await;
+    let before = std::fs::read_to_string(&site.file).unwrap();
+    let rule = json!({"expression": "http.request.uri.path eq", "action": "block"});
+    let r = api(&site, "POST", "/custom_rules", Some(rule), None).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let error = &r.json()["errors"][0];
+    assert_eq!(error["code"], 1004);
+    assert_eq!(error["source"]["pointer"], "/expression");
+    assert!(error["message"].as_str().unwrap().contains('^'), "{error}");
+    let r = api(
+        &site,
+        "POST",
+        "/custom_rules",
+        Some(json!({"expression": "true", "action": "explode"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["errors"][0]["source"]["pointer"], "/action");
+    let r = api(
+        &site,
+        "POST",
+        "/custom_rules",
+        Some(json!({"expresion": "true", "action": "block"})),
+        None,
+    )
+    .await;
+    let j = r.json();
+    let pointers: Vec<&str> = j["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["source"]["pointer"].as_str())
+        .collect();
+    assert!(pointers.contains(&"/expresion"), "{pointers:?}");
+    assert_eq!(std::fs::read_to_string(&site.file).unwrap(), before);
+    assert!(!site.audit.exists());
+}
+
+#[tokio::test]
+async fn if_match_protects_against_a_lost_update_and_rules_can_be_replaced_and_reordered() {
+    let site = site(
+        "[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/a\"'\naction = \"block\"\n\n\
+         [[zone.custom_rule]]\nid = \"skip-b\"\nexpression = 'http.request.uri.path eq \"/b\"'\naction = \"skip\"\n",
+    )
+    .await;
+    let r = api(&site, "GET", "/custom_rules", None, None).await;
+    assert_eq!(r.status, 200);
+    let tag = r.header("etag").unwrap();
+    let ids: Vec<String> = r.json()["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["custom_rule.1", "skip-b"]);
+
+    // Someone else changes the list: a write with the old tag gets 412 and the current tag.
+    let other = json!({"expression": "http.request.uri.path eq \"/b\"", "action": "block"});
+    let r = api(
+        &site,
+        "PUT",
+        "/custom_rules/skip-b",
+        Some(other.clone()),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(status_of(&site, "/b").await, 403);
+    let r = api(&site, "DELETE", "/custom_rules/skip-b", None, Some(&tag)).await;
+    assert_eq!(r.status, 412);
+    assert_eq!(r.json()["errors"][0]["code"], 1412);
+    let fresh = r.header("etag").unwrap();
+    assert_ne!(fresh, tag);
+    assert_eq!(status_of(&site, "/b").await, 403, "nothing changed");
+
+    // Reorder with the fresh tag; a rule without an id in the file keeps its implicit one.
+    let order = json!({"order": ["skip-b", "custom_rule.1"]});
+    let r = api(&site, "PUT", "/custom_rules", Some(order), Some(&fresh)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    let ids: Vec<&str> = j["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["skip-b", "custom_rule.1"]);
+    let r = api(
+        &site,
+        "PUT",
+        "/custom_rules",
+        Some(json!({"order": ["skip-b"]})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "an order that leaves a rule out");
+    assert_eq!(
+        api(&site, "DELETE", "/custom_rules/nope", None, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(status_of(&site, "/a").await, 403);
+    assert_eq!(status_of(&site, "/b").await, 403);
+}
+
+#[tokio::test]
+async fn the_embedded_default_has_no_file_to_keep_changes_in() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start(origin.addr).await;
+    let mut c = Client::connect(rampart.admin.unwrap()).await;
+    let body = r#"{"expression": "true", "action": "block"}"#;
+    let raw = format!(
+        "POST /client/v4/zones/example.test/custom_rules HTTP/1.1\r\nHost: admin\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    c.send(raw.as_bytes()).await;
+    let r = c.response(false).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(r.json()["errors"][0]["code"], 1410);
+    let raw = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
+    assert_eq!(rampart.request(raw).await.0.status, 200);
+}
