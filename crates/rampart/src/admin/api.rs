@@ -190,13 +190,16 @@ async fn verify_token(Extension(caller): Extension<Caller>) -> Response {
     }))
 }
 
-/// The 415, unless the request says its body is JSON (`application/json`, parameters allowed).
+/// The 415 for a body whose `Content-Type` is not `application/json` (parameters allowed). A
+/// body without one is read as JSON: the parse then decides (400 when it is not).
 pub(super) fn not_json(headers: &axum::http::HeaderMap) -> Option<Response> {
     let json = headers
         .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        .map(|v| v.to_str().unwrap_or(""))
+        .is_none_or(|v| {
+            let essence = v.split(';').next().unwrap_or("");
+            essence.trim().eq_ignore_ascii_case("application/json")
+        });
     (!json).then(|| {
         failure(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -169,21 +169,22 @@ fn done(r: Answer) -> Response {
     r.unwrap_or_else(|e| e)
 }
 
+/// The zone's rules, for a caller that may read them.
+fn read(rt: &Runtime, caller: &Caller, zone: &str) -> Result<Vec<Value>, Response> {
+    caller
+        .allow(Scope::FirewallRead, Some(zone))
+        .map_err(IntoResponse::into_response)?;
+    let mut doc = Document::open(rt).map_err(|e| refused(e, zone, None))?;
+    rules_of(&mut doc, zone).map_err(|e| refused(e, zone, None))
+}
+
 /// `GET …/custom_rules`.
 async fn list(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
 ) -> Response {
-    done((|| {
-        caller
-            .allow(Scope::FirewallRead, Some(&zone))
-            .map_err(IntoResponse::into_response)?;
-        let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, None))?;
-        let rules = rules_of(&mut doc, &zone).map_err(|e| refused(e, &zone, None))?;
-        let tag = etag(&rules);
-        Ok(with_etag(success(json!(rules)), &tag))
-    })())
+    done(read(&rt, &caller, &zone).map(|rules| with_etag(success(json!(rules)), &etag(&rules))))
 }
 
 /// `GET …/custom_rules/{id}`.
@@ -192,17 +193,12 @@ async fn one(
     Extension(caller): Extension<Caller>,
     Path((zone, id)): Path<(String, String)>,
 ) -> Response {
-    done((|| {
-        caller
-            .allow(Scope::FirewallRead, Some(&zone))
-            .map_err(IntoResponse::into_response)?;
-        let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, None))?;
-        let rules = rules_of(&mut doc, &zone).map_err(|e| refused(e, &zone, None))?;
+    done(read(&rt, &caller, &zone).and_then(|rules| {
         match rules.iter().find(|r| r["id"] == id.as_str()) {
             Some(rule) => Ok(with_etag(success(rule.clone()), &etag(&rules))),
             None => Err(no_rule(&zone, &id)),
         }
-    })())
+    }))
 }
 
 fn no_rule(zone: &str, id: &str) -> Response {
