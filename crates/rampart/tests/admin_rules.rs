@@ -264,3 +264,40 @@ async fn the_embedded_default_has_no_file_to_keep_changes_in() {
     let raw = b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n";
     assert_eq!(rampart.request(raw).await.0.status, 200);
 }
+
+#[tokio::test]
+async fn a_rate_limit_made_through_the_api_counts_from_the_next_request() {
+    let site = site("").await;
+    let limit = json!({
+        "id": "api-burst",
+        "expression": "starts_with(http.request.uri.path, \"/api\")",
+        "characteristics": ["ip.src"],
+        "period": 10,
+        "requests_per_period": 2,
+        "mitigation_timeout": 0,
+    });
+    let r = api(&site, "POST", "/rate_limits", Some(limit), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(status_of(&site, "/api/a").await, 200);
+    assert_eq!(status_of(&site, "/api/b").await, 200);
+    assert_eq!(status_of(&site, "/api/c").await, 429);
+    assert_eq!(status_of(&site, "/other").await, 200);
+    let text = std::fs::read_to_string(&site.file).unwrap();
+    assert!(text.contains("[[zone.rate_limit]]"), "{text}");
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&site.audit)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["what"], "rate limiting rule created");
+    // A period the limiter does not take is the loader's error, pointed at.
+    let bad = json!({"expression": "true", "characteristics": ["ip.src"], "period": 7, "requests_per_period": 2});
+    let r = api(&site, "POST", "/rate_limits", Some(bad), None).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["errors"][0]["source"]["pointer"], "/period");
+    let r = api(&site, "GET", "/rate_limits/api-burst", None, None).await;
+    assert_eq!(r.json()["result"]["requests_per_period"], 2);
+}

@@ -1,8 +1,9 @@
-//! `/client/v4/zones/{zone}/custom_rules`: a zone's custom rules, listed, created, replaced,
-//! deleted and reordered through the API, kept in the configuration file.
+//! `/client/v4/zones/{zone}/custom_rules` and `…/rate_limits`: a zone's custom rules and rate
+//! limiting rules, listed, created, replaced, deleted and reordered through the API, kept in
+//! the configuration file.
 //!
-//! A rule is its `[[zone.custom_rule]]` table as JSON (`id`, `description`, `expression`,
-//! `action`, `enabled`, `response`, `skip`). A rule made without an `id` gets one. The list
+//! A rule is its `[[zone.custom_rule]]` (or `[[zone.rate_limit]]`) table as JSON, with the
+//! keys the file takes. A rule made without an `id` gets one. The list
 //! answers with an `ETag`; a change sent with `If-Match` is made only while the list still has
 //! that tag (412 otherwise), so two editors cannot overwrite each other unseen. A change is
 //! checked by the configuration's own loader: a bad expression answers 400 with the loader's
@@ -33,23 +34,66 @@ use crate::runtime::Runtime;
 /// One edit of the file at a time: each reads the file, changes it and writes it whole.
 static EDITING: Mutex<()> = Mutex::const_new(());
 
+/// A zone's list of rules that the API edits: its key in the file, its path in the API, and
+/// its name in messages and the audit log.
+pub(super) struct Resource {
+    key: &'static str,
+    path: &'static str,
+    one: &'static str,
+    many: &'static str,
+}
+
+/// Which list a handler edits.
+pub(super) trait Kind: Send + Sync + 'static {
+    const RES: Resource;
+}
+
+/// `[[zone.custom_rule]]`.
+pub(super) struct CustomRules;
+impl Kind for CustomRules {
+    const RES: Resource = Resource {
+        key: "custom_rule",
+        path: "custom_rules",
+        one: "custom rule",
+        many: "custom rules",
+    };
+}
+
+/// `[[zone.rate_limit]]`.
+pub(super) struct RateLimits;
+impl Kind for RateLimits {
+    const RES: Resource = Resource {
+        key: "rate_limit",
+        path: "rate_limits",
+        one: "rate limiting rule",
+        many: "rate limiting rules",
+    };
+}
+
 /// The routes, relative to `/client/v4`.
 pub(super) fn routes() -> Router<Arc<Runtime>> {
-    Router::new()
+    let router = Router::new();
+    let router = kind_routes::<CustomRules>(router);
+    kind_routes::<RateLimits>(router)
+}
+
+fn kind_routes<K: Kind>(router: Router<Arc<Runtime>>) -> Router<Arc<Runtime>> {
+    let path = K::RES.path;
+    router
         .route(
-            "/zones/{zone}/custom_rules",
-            get(list).post(create).put(reorder),
+            &format!("/zones/{{zone}}/{path}"),
+            get(list::<K>).post(create::<K>).put(reorder::<K>),
         )
         .route(
-            "/zones/{zone}/custom_rules/{id}",
-            get(one).put(replace).delete(remove),
+            &format!("/zones/{{zone}}/{path}/{{id}}"),
+            get(one::<K>).put(replace::<K>).delete(remove::<K>),
         )
 }
 
 /// The zone's rules as JSON, each with its `id` (`custom_rule.N` for a rule of the file
 /// without one, as the log names it).
-fn rules_of(doc: &mut Document, zone: &str) -> Result<Vec<Value>, EditError> {
-    let (_, list) = doc.zone_list(zone, "custom_rule")?;
+fn rules_of(doc: &mut Document, res: &Resource, zone: &str) -> Result<Vec<Value>, EditError> {
+    let (_, list) = doc.zone_list(zone, res.key)?;
     Ok(list
         .iter()
         .enumerate()
@@ -58,7 +102,7 @@ fn rules_of(doc: &mut Document, zone: &str) -> Result<Vec<Value>, EditError> {
             if let Value::Object(m) = &mut rule
                 && !m.contains_key("id")
             {
-                m.insert("id".into(), json!(format!("custom_rule.{}", i + 1)));
+                m.insert("id".into(), json!(format!("{}.{}", res.key, i + 1)));
             }
             rule
         })
@@ -79,7 +123,7 @@ fn with_etag(mut r: Response, tag: &str) -> Response {
 }
 
 /// The answer to an edit that was not made.
-fn refused(e: EditError, zone: &str, rule: Option<usize>) -> Response {
+fn refused(e: EditError, res: &Resource, zone: &str, rule: Option<usize>) -> Response {
     match e {
         EditError::NoFile => failure(
             StatusCode::CONFLICT,
@@ -95,7 +139,7 @@ fn refused(e: EditError, zone: &str, rule: Option<usize>) -> Response {
             format!("there is no zone `{zone}`"),
         ),
         EditError::Invalid(errors) => {
-            let prefix = rule.map(|i| format!("custom_rule[{i}]."));
+            let prefix = rule.map(|i| format!("{}[{i}].", res.key));
             let errors: Vec<Value> = errors
                 .iter()
                 .map(|e| {
@@ -170,42 +214,45 @@ fn done(r: Answer) -> Response {
 }
 
 /// The zone's rules, for a caller that may read them.
-fn read(rt: &Runtime, caller: &Caller, zone: &str) -> Result<Vec<Value>, Response> {
+fn read(res: &Resource, rt: &Runtime, caller: &Caller, zone: &str) -> Result<Vec<Value>, Response> {
     caller
         .allow(Scope::FirewallRead, Some(zone))
         .map_err(IntoResponse::into_response)?;
-    let mut doc = Document::open(rt).map_err(|e| refused(e, zone, None))?;
-    rules_of(&mut doc, zone).map_err(|e| refused(e, zone, None))
+    let mut doc = Document::open(rt).map_err(|e| refused(e, res, zone, None))?;
+    rules_of(&mut doc, res, zone).map_err(|e| refused(e, res, zone, None))
 }
 
-/// `GET …/custom_rules`.
-async fn list(
+/// `GET …/custom_rules` (or `…/rate_limits`).
+async fn list<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
 ) -> Response {
-    done(read(&rt, &caller, &zone).map(|rules| with_etag(success(json!(rules)), &etag(&rules))))
+    done(
+        read(&K::RES, &rt, &caller, &zone)
+            .map(|rules| with_etag(success(json!(rules)), &etag(&rules))),
+    )
 }
 
-/// `GET …/custom_rules/{id}`.
-async fn one(
+/// `GET …/custom_rules/{id}` (or `…/rate_limits/{id}`).
+async fn one<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path((zone, id)): Path<(String, String)>,
 ) -> Response {
-    done(read(&rt, &caller, &zone).and_then(|rules| {
+    done(read(&K::RES, &rt, &caller, &zone).and_then(|rules| {
         match rules.iter().find(|r| r["id"] == id.as_str()) {
             Some(rule) => Ok(with_etag(success(rule.clone()), &etag(&rules))),
-            None => Err(no_rule(&zone, &id)),
+            None => Err(no_rule(&K::RES, &zone, &id)),
         }
     }))
 }
 
-fn no_rule(zone: &str, id: &str) -> Response {
+fn no_rule(res: &Resource, zone: &str, id: &str) -> Response {
     failure(
         StatusCode::NOT_FOUND,
         code::NO_ROUTE,
-        format!("the zone `{zone}` has no custom rule `{id}`"),
+        format!("the zone `{zone}` has no {} `{id}`", res.one),
     )
 }
 
@@ -216,32 +263,38 @@ type Change<'a> = Box<dyn FnOnce(&mut Vec<Value>) -> Result<Option<usize>, Respo
 /// Reads the rules, checks `If-Match`, applies `change`, and keeps the result: file, reload,
 /// audit log. Answers the new list.
 async fn edit(
+    res: &Resource,
     rt: &Runtime,
     caller: &Caller,
     zone: &str,
     headers: &HeaderMap,
-    what: &str,
+    done_to_it: &str,
     change: Change<'_>,
 ) -> Response {
+    let what = if done_to_it == "reordered" {
+        format!("{} reordered", res.many)
+    } else {
+        format!("{} {done_to_it}", res.one)
+    };
     if let Err(denied) = caller.allow(Scope::FirewallEdit, Some(zone)) {
         return denied.into_response();
     }
     let _one_at_a_time = EDITING.lock().await;
     done((|| {
-        let mut doc = Document::open(rt).map_err(|e| refused(e, zone, None))?;
-        let before = rules_of(&mut doc, zone).map_err(|e| refused(e, zone, None))?;
+        let mut doc = Document::open(rt).map_err(|e| refused(e, res, zone, None))?;
+        let before = rules_of(&mut doc, res, zone).map_err(|e| refused(e, res, zone, None))?;
         precondition(headers, &etag(&before))?;
         let mut after = before.clone();
         let changed = change(&mut after)?;
         let (_, list) = doc
-            .zone_list(zone, "custom_rule")
-            .map_err(|e| refused(e, zone, None))?;
+            .zone_list(zone, res.key)
+            .map_err(|e| refused(e, res, zone, None))?;
         list.clear();
         for (i, rule) in after.iter().enumerate() {
             let Value::Object(m) = rule else { continue };
             let mut m = m.clone();
             // An id the file did not have stays implicit.
-            if m.get("id") == Some(&json!(format!("custom_rule.{}", i + 1)))
+            if m.get("id") == Some(&json!(format!("{}.{}", res.key, i + 1)))
                 && before.get(i).is_some_and(|b| b == rule)
             {
                 m.remove("id");
@@ -255,15 +308,22 @@ async fn edit(
             })?;
             list.push(table);
         }
-        doc.commit(rt).map_err(|e| refused(e, zone, changed))?;
-        document::audit(rt, caller.name(), what, zone, &json!(before), &json!(after));
+        doc.commit(rt).map_err(|e| refused(e, res, zone, changed))?;
+        document::audit(
+            rt,
+            caller.name(),
+            &what,
+            zone,
+            &json!(before),
+            &json!(after),
+        );
         tracing::info!(zone, caller = caller.name(), "management API: {what}");
         Ok(with_etag(success(json!(after)), &etag(&after)))
     })())
 }
 
-/// `POST …/custom_rules`: a new rule, last.
-async fn create(
+/// `POST …/custom_rules` (or `…/rate_limits`): a new rule, last.
+async fn create<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
@@ -293,11 +353,11 @@ async fn create(
         rules.push(Value::Object(rule));
         Ok(Some(rules.len() - 1))
     });
-    edit(&rt, &caller, &zone, &headers, "custom rule created", change).await
+    edit(&K::RES, &rt, &caller, &zone, &headers, "created", change).await
 }
 
-/// `PUT …/custom_rules/{id}`: the rule replaced (its id kept).
-async fn replace(
+/// `PUT …/custom_rules/{id}` (or `…/rate_limits/{id}`): the rule replaced (its id kept).
+async fn replace<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path((zone, id)): Path<(String, String)>,
@@ -314,23 +374,15 @@ async fn replace(
         let at = rules
             .iter()
             .position(|r| r["id"] == i.as_str())
-            .ok_or_else(|| no_rule(&z, &i))?;
+            .ok_or_else(|| no_rule(&K::RES, &z, &i))?;
         rules[at] = Value::Object(rule);
         Ok(Some(at))
     });
-    edit(
-        &rt,
-        &caller,
-        &zone,
-        &headers,
-        "custom rule replaced",
-        change,
-    )
-    .await
+    edit(&K::RES, &rt, &caller, &zone, &headers, "replaced", change).await
 }
 
-/// `DELETE …/custom_rules/{id}`.
-async fn remove(
+/// `DELETE …/custom_rules/{id}` (or `…/rate_limits/{id}`).
+async fn remove<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path((zone, id)): Path<(String, String)>,
@@ -341,15 +393,15 @@ async fn remove(
         let at = rules
             .iter()
             .position(|r| r["id"] == i.as_str())
-            .ok_or_else(|| no_rule(&z, &i))?;
+            .ok_or_else(|| no_rule(&K::RES, &z, &i))?;
         rules.remove(at);
         Ok(None)
     });
-    edit(&rt, &caller, &zone, &headers, "custom rule deleted", change).await
+    edit(&K::RES, &rt, &caller, &zone, &headers, "deleted", change).await
 }
 
-/// `PUT …/custom_rules` with `{"order": [ids]}`: the same rules in that order.
-async fn reorder(
+/// `PUT …/custom_rules` (or `…/rate_limits`) with `{"order": [ids]}`: the same rules in that order.
+async fn reorder<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
@@ -396,13 +448,5 @@ async fn reorder(
         *rules = sorted;
         Ok(None)
     });
-    edit(
-        &rt,
-        &caller,
-        &zone,
-        &headers,
-        "custom rules reordered",
-        change,
-    )
-    .await
+    edit(&K::RES, &rt, &caller, &zone, &headers, "reordered", change).await
 }
