@@ -169,9 +169,14 @@ fn value_json(v: &toml_edit::Value) -> Value {
 
 /// A JSON object as a TOML table, for `[[zone.…]]`; `Err` names the first value TOML cannot
 /// hold (null), as a JSON pointer.
+/// The keys a person reads first come first (`id`, `description`, `expression`, `action`),
+/// the others after them in name order.
 pub fn json_table(object: &Map<String, Value>) -> Result<Table, String> {
+    const FIRST: [&str; 4] = ["id", "description", "expression", "action"];
     let mut table = Table::new();
-    for (k, v) in object {
+    let first = FIRST.iter().filter_map(|k| object.get_key_value(*k));
+    let rest = object.iter().filter(|(k, _)| !FIRST.contains(&k.as_str()));
+    for (k, v) in first.chain(rest) {
         table.insert(k, Item::Value(json_value(v, &format!("/{k}"))?));
     }
     Ok(table)
