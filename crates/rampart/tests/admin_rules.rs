@@ -33,7 +33,7 @@ async fn site(rules: &str) -> Site {
         "# the site's configuration\n[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"off\"\naudit_log = \"changes.jsonl\"\n\n\
          [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{0}\"\n\n{rules}\n\
          [[zone]]\nname = \"other.test\"\nhosts = [\"other.test\"]\norigin = \"http://{0}\"\n\n\
-         # who may change it\n[[api_token]]\nname = \"editor\"\nsha256 = \"{hash}\"\nscopes = [\"firewall:read\", \"firewall:edit\"]\n",
+         # who may change it\n[[api_token]]\nname = \"editor\"\nsha256 = \"{hash}\"\nscopes = [\"firewall:read\", \"firewall:edit\", \"zone:read\", \"zone:edit\"]\n",
         origin.addr
     );
     std::fs::write(&file, text).unwrap();
@@ -300,4 +300,89 @@ async fn a_rate_limit_made_through_the_api_counts_from_the_next_request() {
     assert_eq!(r.json()["errors"][0]["source"]["pointer"], "/period");
     let r = api(&site, "GET", "/rate_limits/api-burst", None, None).await;
     assert_eq!(r.json()["result"]["requests_per_period"], 2);
+}
+
+#[tokio::test]
+async fn an_ip_access_rule_made_through_the_api_blocks_the_address_and_its_removal_lets_it_in() {
+    let site = site("").await;
+    assert_eq!(status_of(&site, "/").await, 200);
+    let rule = json!({"id": "loopback", "target": "ip_range", "value": "127.0.0.0/8", "mode": "block", "note": "test"});
+    let r = api(&site, "POST", "/ip_access_rules", Some(rule), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(status_of(&site, "/").await, 403);
+    assert_eq!(h2_status_of(&site, "/").await, 403);
+    // Host bits set are the loader's error, pointed at.
+    let bad = json!({"target": "ip_range", "value": "10.0.0.1/8", "mode": "block"});
+    let r = api(&site, "POST", "/ip_access_rules", Some(bad), None).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["errors"][0]["source"]["pointer"], "/value");
+    let r = api(&site, "DELETE", "/ip_access_rules/loopback", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(status_of(&site, "/").await, 200);
+}
+
+#[tokio::test]
+async fn url_normalisation_is_read_and_set_through_the_api_and_the_rules_see_the_change() {
+    let site = site(
+        "[[zone.custom_rule]]\nid = \"admin\"\nexpression = 'http.request.uri.path eq \"/admin\"'\naction = \"block\"\n",
+    )
+    .await;
+    let r = api(&site, "GET", "/url_normalization", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["result"],
+        json!({"type": "cloudflare", "scope": "incoming"})
+    );
+    // Normalised for the rules: the encoded spelling is caught.
+    assert_eq!(status_of(&site, "/%61dmin").await, 403);
+
+    let r = api(
+        &site,
+        "PUT",
+        "/url_normalization",
+        Some(json!({"scope": "none"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["result"],
+        json!({"type": "cloudflare", "scope": "none"})
+    );
+    // Now the rules see the path as sent.
+    assert_eq!(status_of(&site, "/%61dmin").await, 200);
+    assert_eq!(status_of(&site, "/admin").await, 403);
+    let text = std::fs::read_to_string(&site.file).unwrap();
+    assert!(text.contains("url_normalization = {"), "{text}");
+
+    let r = api(
+        &site,
+        "PUT",
+        "/url_normalization",
+        Some(json!({"type": "sideways"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["errors"][0]["source"]["pointer"], "/type");
+    let r = api(
+        &site,
+        "PUT",
+        "/url_normalization",
+        Some(json!({"mode": "x"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&site.audit)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["what"], "URL normalisation set");
+    assert_eq!(line["before"]["scope"], "incoming");
+    assert_eq!(line["after"]["scope"], "none");
 }

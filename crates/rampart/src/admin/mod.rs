@@ -11,6 +11,7 @@ pub mod auth;
 pub mod client;
 mod document;
 mod rules;
+mod settings;
 
 use std::sync::Arc;
 

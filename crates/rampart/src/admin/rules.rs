@@ -1,9 +1,9 @@
-//! `/client/v4/zones/{zone}/custom_rules` and `…/rate_limits`: a zone's custom rules and rate
-//! limiting rules, listed, created, replaced, deleted and reordered through the API, kept in
-//! the configuration file.
+//! `/client/v4/zones/{zone}/custom_rules`, `…/rate_limits` and `…/ip_access_rules`: a zone's
+//! custom rules, rate limiting rules and IP access rules, listed, created, replaced, deleted
+//! and reordered through the API, kept in the configuration file.
 //!
-//! A rule is its `[[zone.custom_rule]]` (or `[[zone.rate_limit]]`) table as JSON, with the
-//! keys the file takes. A rule made without an `id` gets one. The list
+//! A rule is its `[[zone.custom_rule]]` (`[[zone.rate_limit]]`, `[[zone.ip_access_rule]]`)
+//! table as JSON, with the keys the file takes. A rule made without an `id` gets one. The list
 //! answers with an `ETag`; a change sent with `If-Match` is made only while the list still has
 //! that tag (412 otherwise), so two editors cannot overwrite each other unseen. A change is
 //! checked by the configuration's own loader: a bad expression answers 400 with the loader's
@@ -32,7 +32,7 @@ use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
 /// One edit of the file at a time: each reads the file, changes it and writes it whole.
-static EDITING: Mutex<()> = Mutex::const_new(());
+pub(super) static EDITING: Mutex<()> = Mutex::const_new(());
 
 /// A zone's list of rules that the API edits: its key in the file, its path in the API, and
 /// its name in messages and the audit log.
@@ -70,11 +70,23 @@ impl Kind for RateLimits {
     };
 }
 
+/// `[[zone.ip_access_rule]]`.
+pub(super) struct IpAccessRules;
+impl Kind for IpAccessRules {
+    const RES: Resource = Resource {
+        key: "ip_access_rule",
+        path: "ip_access_rules",
+        one: "IP access rule",
+        many: "IP access rules",
+    };
+}
+
 /// The routes, relative to `/client/v4`.
 pub(super) fn routes() -> Router<Arc<Runtime>> {
     let router = Router::new();
     let router = kind_routes::<CustomRules>(router);
-    kind_routes::<RateLimits>(router)
+    let router = kind_routes::<RateLimits>(router);
+    kind_routes::<IpAccessRules>(router)
 }
 
 fn kind_routes<K: Kind>(router: Router<Arc<Runtime>>) -> Router<Arc<Runtime>> {
@@ -123,7 +135,8 @@ fn with_etag(mut r: Response, tag: &str) -> Response {
 }
 
 /// The answer to an edit that was not made.
-fn refused(e: EditError, res: &Resource, zone: &str, rule: Option<usize>) -> Response {
+/// `prefix`: the key of what the request sent (`custom_rule[2].`), for JSON pointers into it.
+pub(super) fn refused(e: EditError, zone: &str, prefix: Option<&str>) -> Response {
     match e {
         EditError::NoFile => failure(
             StatusCode::CONFLICT,
@@ -139,13 +152,12 @@ fn refused(e: EditError, res: &Resource, zone: &str, rule: Option<usize>) -> Res
             format!("there is no zone `{zone}`"),
         ),
         EditError::Invalid(errors) => {
-            let prefix = rule.map(|i| format!("{}[{i}].", res.key));
             let errors: Vec<Value> = errors
                 .iter()
                 .map(|e| {
                     // `zone[2].custom_rule[0].expression` → `/expression` for the rule sent.
-                    let pointer = prefix.as_ref().and_then(|p| {
-                        let at = e.key.find(p.as_str())?;
+                    let pointer = prefix.and_then(|p| {
+                        let at = e.key.find(p)?;
                         Some(format!("/{}", e.key[at + p.len()..].replace('.', "/")))
                     });
                     json!({
@@ -162,7 +174,7 @@ fn refused(e: EditError, res: &Resource, zone: &str, rule: Option<usize>) -> Res
 }
 
 /// A request body that is one JSON object, or the 400/413/415.
-fn object(
+pub(super) fn object(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Map<String, Value>, Response> {
@@ -218,8 +230,8 @@ fn read(res: &Resource, rt: &Runtime, caller: &Caller, zone: &str) -> Result<Vec
     caller
         .allow(Scope::FirewallRead, Some(zone))
         .map_err(IntoResponse::into_response)?;
-    let mut doc = Document::open(rt).map_err(|e| refused(e, res, zone, None))?;
-    rules_of(&mut doc, res, zone).map_err(|e| refused(e, res, zone, None))
+    let mut doc = Document::open(rt).map_err(|e| refused(e, zone, None))?;
+    rules_of(&mut doc, res, zone).map_err(|e| refused(e, zone, None))
 }
 
 /// `GET …/custom_rules` (or `…/rate_limits`).
@@ -281,14 +293,14 @@ async fn edit(
     }
     let _one_at_a_time = EDITING.lock().await;
     done((|| {
-        let mut doc = Document::open(rt).map_err(|e| refused(e, res, zone, None))?;
-        let before = rules_of(&mut doc, res, zone).map_err(|e| refused(e, res, zone, None))?;
+        let mut doc = Document::open(rt).map_err(|e| refused(e, zone, None))?;
+        let before = rules_of(&mut doc, res, zone).map_err(|e| refused(e, zone, None))?;
         precondition(headers, &etag(&before))?;
         let mut after = before.clone();
         let changed = change(&mut after)?;
         let (_, list) = doc
             .zone_list(zone, res.key)
-            .map_err(|e| refused(e, res, zone, None))?;
+            .map_err(|e| refused(e, zone, None))?;
         list.clear();
         for (i, rule) in after.iter().enumerate() {
             let Value::Object(m) = rule else { continue };
@@ -308,7 +320,9 @@ async fn edit(
             })?;
             list.push(table);
         }
-        doc.commit(rt).map_err(|e| refused(e, res, zone, changed))?;
+        let sent = changed.map(|i| format!("{}[{i}].", res.key));
+        doc.commit(rt)
+            .map_err(|e| refused(e, zone, sent.as_deref()))?;
         document::audit(
             rt,
             caller.name(),

@@ -12,7 +12,7 @@ use rampart_rules::IpSet;
 use super::security::SecurityContext;
 use super::walk::{Table, Walker};
 
-const IP_RULE_KEYS: &[&str] = &["target", "value", "mode", "note"];
+const IP_RULE_KEYS: &[&str] = &["id", "target", "value", "mode", "note"];
 
 /// What an IP access rule targets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,8 +34,8 @@ pub struct IpAccessRule {
     pub allow: bool,
     /// The note, logged as SecurityRuleDescription.
     pub note: String,
-    /// Position in the file (1-based), logged in SecurityRuleID as `ip_access_rule.N`.
-    pub index: usize,
+    /// SecurityRuleID in the log: the `id` key, or `ip_access_rule.N` by its place (1-based).
+    pub id: String,
 }
 
 /// A zone's IP access rules, indexed for lookups: prefix sets for addresses and ranges,
@@ -100,6 +100,9 @@ pub(super) fn read_ip_rules(
             _ => None,
         };
         let note = w.string(t, "note").map(|(s, _)| s).unwrap_or_default();
+        let id = w
+            .string(t, "id")
+            .map_or_else(|| format!("ip_access_rule.{}", i + 1), |(s, _)| s);
         let (Some(target), Some(allow)) = (target, allow) else {
             continue;
         };
@@ -127,7 +130,7 @@ pub(super) fn read_ip_rules(
             target,
             allow,
             note,
-            index: i + 1,
+            id,
         });
     }
     out.rules = Arc::new(rules);

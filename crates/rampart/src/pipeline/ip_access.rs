@@ -58,7 +58,7 @@ pub fn ip_access(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
     };
     ctx.security = Some(SecurityMatch {
         action: "block",
-        rule_id: target.map_or_else(String::new, |r| format!("ip_access_rule.{}", r.index)),
+        rule_id: target.map_or_else(String::new, |r| r.id.clone()),
         description: target.map_or_else(String::new, |r| r.note.clone()),
         source,
     });

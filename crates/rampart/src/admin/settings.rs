@@ -1,0 +1,140 @@
+//! `/client/v4/zones/{zone}/url_normalization`: a zone's URL normalisation, read and set in
+//! Cloudflare's shape (`{"type": "cloudflare" | "rfc3986", "scope": "incoming" | "both" |
+//! "none"}`), kept in the configuration file as the zone's `url_normalization`.
+
+// As in rules.rs: early returns of whole answers on a cold path.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use super::api::{code, failure, success};
+use super::auth::Caller;
+use super::document::{self, Document};
+use super::rules::{EDITING, object, refused};
+use crate::config::api::Scope;
+use crate::runtime::Runtime;
+
+/// The setting's key in the zone's table, and its values when the file says nothing.
+const KEY: &str = "url_normalization";
+const DEFAULTS: [(&str, &str); 2] = [("type", "cloudflare"), ("scope", "incoming")];
+/// The key prefix of the loader's errors about it, for JSON pointers.
+const SENT: &str = "url_normalization.";
+
+/// The routes, relative to `/client/v4`.
+pub(super) fn routes() -> Router<Arc<Runtime>> {
+    Router::new().route("/zones/{zone}/url_normalization", get(read).put(set))
+}
+
+/// The setting as the file has it, the defaults filled in.
+fn current(doc: &mut Document, zone: &str) -> Result<Value, Response> {
+    let (_, table) = doc
+        .zone_mut(zone)
+        .map_err(|e| refused(e, zone, Some(SENT)))?;
+    let mut value = match table.get(KEY) {
+        Some(item) => match item {
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+                document::table_json(&t.clone().into_table())
+            }
+            toml_edit::Item::Table(t) => document::table_json(t),
+            _ => json!({}),
+        },
+        None => json!({}),
+    };
+    if let Value::Object(m) = &mut value {
+        for (k, v) in DEFAULTS {
+            m.entry(k).or_insert(json!(v));
+        }
+    }
+    Ok(value)
+}
+
+/// `GET …/url_normalization`.
+async fn read(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+) -> Response {
+    let answer = (|| {
+        caller
+            .allow(Scope::ZoneRead, Some(&zone))
+            .map_err(IntoResponse::into_response)?;
+        let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, Some(SENT)))?;
+        current(&mut doc, &zone).map(success)
+    })();
+    answer.unwrap_or_else(|e| e)
+}
+
+/// `PUT …/url_normalization` with `{"type", "scope"}` (either may be left out: it keeps its
+/// value).
+async fn set(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if let Err(denied) = caller.allow(Scope::ZoneEdit, Some(&zone)) {
+        return denied.into_response();
+    }
+    let change = match object(&headers, body) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Some(k) = change
+        .keys()
+        .find(|k| !DEFAULTS.iter().any(|(d, _)| d == k))
+    {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            format!("/{k}: URL normalisation has `type` and `scope` only"),
+        );
+    }
+    let _one_at_a_time = EDITING.lock().await;
+    let answer = (|| {
+        let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, Some(SENT)))?;
+        let before = current(&mut doc, &zone)?;
+        let mut after: Map<String, Value> = before.as_object().cloned().unwrap_or_default();
+        after.extend(change);
+        let table = document::json_table(&after).map_err(|pointer| {
+            failure(
+                StatusCode::BAD_REQUEST,
+                code::BAD_BODY,
+                format!("{pointer}: not a value"),
+            )
+        })?;
+        let (_, zone_table) = doc
+            .zone_mut(&zone)
+            .map_err(|e| refused(e, &zone, Some(SENT)))?;
+        zone_table.insert(
+            KEY,
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(table.into_inline_table())),
+        );
+        doc.commit(&rt).map_err(|e| refused(e, &zone, Some(SENT)))?;
+        let after = Value::Object(after);
+        document::audit(
+            &rt,
+            caller.name(),
+            "URL normalisation set",
+            &zone,
+            &before,
+            &after,
+        );
+        tracing::info!(
+            zone,
+            caller = caller.name(),
+            "management API: URL normalisation set"
+        );
+        Ok(success(after))
+    })();
+    answer.unwrap_or_else(|e| e)
+}
