@@ -125,8 +125,8 @@ async fn a_rule_created_through_the_api_blocks_the_next_request_and_is_kept_in_t
     let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
     assert_eq!(line["who"], "editor");
     assert_eq!(line["what"], "custom rule created");
-    assert_eq!(line["before"], json!([]));
-    assert_eq!(line["after"][0]["id"], "no-admin");
+    assert_eq!(line["before"], Value::Null);
+    assert_eq!(line["after"]["id"], "no-admin");
 
     // Deleted: the path is served again.
     let r = api(&site, "DELETE", "/custom_rules/no-admin", None, None).await;
@@ -182,7 +182,7 @@ async fn a_bad_expression_is_refused_with_the_loaders_caret_and_a_pointer_and_ch
 #[tokio::test]
 async fn if_match_protects_against_a_lost_update_and_rules_can_be_replaced_and_reordered() {
     let site = site(
-        "[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/a\"'\naction = \"block\"\n\n\
+        "# blocks /a\n[[zone.custom_rule]]\nexpression = 'http.request.uri.path eq \"/a\"' # by its place\naction = \"block\"\n\n\
          [[zone.custom_rule]]\nid = \"skip-b\"\nexpression = 'http.request.uri.path eq \"/b\"'\naction = \"skip\"\n",
     )
     .await;
@@ -228,6 +228,16 @@ async fn if_match_protects_against_a_lost_update_and_rules_can_be_replaced_and_r
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["skip-b", "custom_rule.1"]);
+    // The rules it did not rewrite keep their text, comments included; the moved one is
+    // named by its old place now, so its name does not change.
+    let text = std::fs::read_to_string(&site.file).unwrap();
+    assert!(text.contains("# blocks /a\n"), "{text}");
+    assert!(text.contains("# by its place"), "{text}");
+    assert!(text.contains("id = \"custom_rule.1\""), "{text}");
+    let audit = std::fs::read_to_string(&site.audit).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(line["before"], json!(["custom_rule.1", "skip-b"]));
+    assert_eq!(line["after"], json!(["skip-b", "custom_rule.1"]));
     let r = api(
         &site,
         "PUT",

@@ -270,7 +270,87 @@ fn no_rule(res: &Resource, zone: &str, id: &str) -> Response {
 
 /// What an edit does to the list of rules (as JSON, ids filled in): the new list and the
 /// index of the rule it is about, if one.
-type Change<'a> = Box<dyn FnOnce(&mut Vec<Value>) -> Result<Option<usize>, Response> + Send + 'a>;
+type Change<'a> = Box<dyn FnOnce(&[Value]) -> Result<Edit, Response> + Send + 'a>;
+
+/// What a request does to the list, in terms of its places before the change.
+enum Edit {
+    /// A new rule, last.
+    Insert(Map<String, Value>),
+    /// The rule at this place replaced.
+    Replace(usize, Map<String, Value>),
+    /// The rule at this place removed.
+    Remove(usize),
+    /// The rules in this order of their places.
+    Reorder(Vec<usize>),
+}
+
+/// Applies `edit` to the file's tables in place, so that the rules it does not touch keep
+/// their text, comments included. `before` is the list as JSON, ids filled in. Returns the
+/// place of the rule the request sent (for JSON pointers into it) and what the audit log
+/// records: the rule before and after, or the order of ids.
+fn apply(
+    res: &Resource,
+    list: &mut toml_edit::ArrayOfTables,
+    before: &[Value],
+    edit: Edit,
+) -> Result<(Option<usize>, Value, Value), Response> {
+    let table = |m: &Map<String, Value>| {
+        document::json_table(m).map_err(|pointer| {
+            failure(
+                StatusCode::BAD_REQUEST,
+                code::BAD_BODY,
+                format!("{pointer}: null is not a value a rule can hold"),
+            )
+        })
+    };
+    let implicit = |i: usize| json!(format!("{}.{}", res.key, i + 1));
+    Ok(match edit {
+        Edit::Insert(rule) => {
+            list.push(table(&rule)?);
+            (Some(list.len() - 1), Value::Null, Value::Object(rule))
+        }
+        Edit::Replace(at, mut rule) => {
+            let old = list.get_mut(at).expect("a place of the list");
+            let had_id = old.contains_key("id");
+            let mut new = table(&rule)?;
+            if !had_id && rule.get("id") == Some(&implicit(at)) {
+                // The file named it by its place; so does the new text.
+                new.remove("id");
+            }
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+            rule.insert("id".into(), before[at]["id"].clone());
+            (Some(at), before[at].clone(), Value::Object(rule))
+        }
+        Edit::Remove(at) => {
+            list.remove(at);
+            (None, before[at].clone(), Value::Null)
+        }
+        Edit::Reorder(order) => {
+            let mut tables: Vec<toml_edit::Table> = list.iter().cloned().collect();
+            list.clear();
+            for (place, &was) in order.iter().enumerate() {
+                let mut t = std::mem::take(&mut tables[was]);
+                // A rule named by its place keeps its name where it goes.
+                if place != was && !t.contains_key("id") {
+                    t.insert(
+                        "id",
+                        toml_edit::value(before[was]["id"].as_str().unwrap_or("")),
+                    );
+                }
+                list.push(t);
+            }
+            let ids = |order: &mut dyn Iterator<Item = usize>| {
+                Value::Array(order.map(|i| before[i]["id"].clone()).collect())
+            };
+            (
+                None,
+                ids(&mut (0..before.len())),
+                ids(&mut order.iter().copied()),
+            )
+        }
+    })
+}
 
 /// Reads the rules, checks `If-Match`, applies `change`, and keeps the result: file, reload,
 /// audit log. Answers the new list.
@@ -296,41 +376,16 @@ async fn edit(
         let mut doc = Document::open(rt).map_err(|e| refused(e, zone, None))?;
         let before = rules_of(&mut doc, res, zone).map_err(|e| refused(e, zone, None))?;
         precondition(headers, &etag(&before))?;
-        let mut after = before.clone();
-        let changed = change(&mut after)?;
+        let edit = change(&before)?;
         let (_, list) = doc
             .zone_list(zone, res.key)
             .map_err(|e| refused(e, zone, None))?;
-        list.clear();
-        for (i, rule) in after.iter().enumerate() {
-            let Value::Object(m) = rule else { continue };
-            let mut m = m.clone();
-            // An id the file did not have stays implicit.
-            if m.get("id") == Some(&json!(format!("{}.{}", res.key, i + 1)))
-                && before.get(i).is_some_and(|b| b == rule)
-            {
-                m.remove("id");
-            }
-            let table = document::json_table(&m).map_err(|pointer| {
-                failure(
-                    StatusCode::BAD_REQUEST,
-                    code::BAD_BODY,
-                    format!("{pointer}: null is not a value a rule can hold"),
-                )
-            })?;
-            list.push(table);
-        }
+        let (changed, was, now) = apply(res, list, &before, edit)?;
+        let after = rules_of(&mut doc, res, zone).map_err(|e| refused(e, zone, None))?;
         let sent = changed.map(|i| format!("{}[{i}].", res.key));
         doc.commit(rt)
             .map_err(|e| refused(e, zone, sent.as_deref()))?;
-        document::audit(
-            rt,
-            caller.name(),
-            &what,
-            zone,
-            &json!(before),
-            &json!(after),
-        );
+        document::audit(rt, caller.name(), &what, zone, &was, &now);
         tracing::info!(zone, caller = caller.name(), "management API: {what}");
         Ok(with_etag(success(json!(after)), &etag(&after)))
     })())
@@ -356,7 +411,7 @@ async fn create<K: Kind>(
             json!(id.unwrap_or_else(|_| format!("r{}", fastrand::u64(..)))),
         );
     }
-    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
+    let change: Change = Box::new(move |rules: &[Value]| {
         if rules.iter().any(|r| r["id"] == rule["id"]) {
             return Err(failure(
                 StatusCode::CONFLICT,
@@ -364,8 +419,7 @@ async fn create<K: Kind>(
                 format!("a rule with the id {} exists already", rule["id"]),
             ));
         }
-        rules.push(Value::Object(rule));
-        Ok(Some(rules.len() - 1))
+        Ok(Edit::Insert(rule))
     });
     edit(&K::RES, &rt, &caller, &zone, &headers, "created", change).await
 }
@@ -384,13 +438,12 @@ async fn replace<K: Kind>(
     };
     rule.insert("id".into(), json!(id));
     let (z, i) = (zone.clone(), id.clone());
-    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
+    let change: Change = Box::new(move |rules: &[Value]| {
         let at = rules
             .iter()
             .position(|r| r["id"] == i.as_str())
             .ok_or_else(|| no_rule(&K::RES, &z, &i))?;
-        rules[at] = Value::Object(rule);
-        Ok(Some(at))
+        Ok(Edit::Replace(at, rule))
     });
     edit(&K::RES, &rt, &caller, &zone, &headers, "replaced", change).await
 }
@@ -403,13 +456,12 @@ async fn remove<K: Kind>(
     headers: HeaderMap,
 ) -> Response {
     let (z, i) = (zone.clone(), id.clone());
-    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
+    let change: Change = Box::new(move |rules: &[Value]| {
         let at = rules
             .iter()
             .position(|r| r["id"] == i.as_str())
             .ok_or_else(|| no_rule(&K::RES, &z, &i))?;
-        rules.remove(at);
-        Ok(None)
+        Ok(Edit::Remove(at))
     });
     edit(&K::RES, &rt, &caller, &zone, &headers, "deleted", change).await
 }
@@ -437,12 +489,12 @@ async fn reorder<K: Kind>(
             "expected {\"order\": [rule ids]}".into(),
         );
     };
-    let change: Change = Box::new(move |rules: &mut Vec<Value>| {
-        let mut sorted = Vec::with_capacity(rules.len());
+    let change: Change = Box::new(move |rules: &[Value]| {
+        let mut places = Vec::with_capacity(rules.len());
         for id in &order {
             match rules.iter().position(|r| r["id"] == id.as_str()) {
-                Some(at) => sorted.push(rules.remove(at)),
-                None => {
+                Some(at) if !places.contains(&at) => places.push(at),
+                _ => {
                     return Err(failure(
                         StatusCode::BAD_REQUEST,
                         code::BAD_BODY,
@@ -451,16 +503,18 @@ async fn reorder<K: Kind>(
                 }
             }
         }
-        if !rules.is_empty() {
-            let left: Vec<String> = rules.iter().map(|r| r["id"].to_string()).collect();
+        if places.len() != rules.len() {
+            let left: Vec<String> = (0..rules.len())
+                .filter(|i| !places.contains(i))
+                .map(|i| rules[i]["id"].to_string())
+                .collect();
             return Err(failure(
                 StatusCode::BAD_REQUEST,
                 code::BAD_BODY,
                 format!("the order leaves out {}", left.join(", ")),
             ));
         }
-        *rules = sorted;
-        Ok(None)
+        Ok(Edit::Reorder(places))
     });
     edit(&K::RES, &rt, &caller, &zone, &headers, "reordered", change).await
 }
