@@ -384,6 +384,31 @@ async fn url_normalisation_is_read_and_set_through_the_api_and_the_rules_see_the
     )
     .await;
     assert_eq!(r.status, 400);
+    // A stale If-Match: 412, nothing changed; the current tag: done.
+    let tag = api(&site, "GET", "/url_normalization", None, None)
+        .await
+        .header("etag")
+        .unwrap();
+    let stale = "\"000000000000000000000000\"";
+    let r = api(
+        &site,
+        "PUT",
+        "/url_normalization",
+        Some(json!({"scope": "both"})),
+        Some(stale),
+    )
+    .await;
+    assert_eq!(r.status, 412);
+    let r = api(
+        &site,
+        "PUT",
+        "/url_normalization",
+        Some(json!({"scope": "incoming"})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(r.header("etag").unwrap(), tag);
     let line: Value = serde_json::from_str(
         std::fs::read_to_string(&site.audit)
             .unwrap()
@@ -393,6 +418,6 @@ async fn url_normalisation_is_read_and_set_through_the_api_and_the_rules_see_the
     )
     .unwrap();
     assert_eq!(line["what"], "URL normalisation set");
-    assert_eq!(line["before"]["scope"], "incoming");
-    assert_eq!(line["after"]["scope"], "none");
+    assert_eq!(line["before"]["scope"], "none");
+    assert_eq!(line["after"]["scope"], "incoming");
 }

@@ -122,12 +122,12 @@ fn rules_of(doc: &mut Document, res: &Resource, zone: &str) -> Result<Vec<Value>
 }
 
 /// The list's tag: a digest of the rules as JSON.
-fn etag(rules: &[Value]) -> String {
+pub(super) fn etag(rules: &[Value]) -> String {
     let digest = super::auth::sha256(Value::Array(rules.to_vec()).to_string().as_bytes());
     format!("\"{}\"", super::auth::hex(&digest[..12]))
 }
 
-fn with_etag(mut r: Response, tag: &str) -> Response {
+pub(super) fn with_etag(mut r: Response, tag: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(tag) {
         r.headers_mut().insert(header::ETAG, v);
     }
@@ -198,7 +198,7 @@ pub(super) fn object(
 }
 
 /// 412 when `If-Match` names another version of the list than `current`.
-fn precondition(headers: &HeaderMap, current: &str) -> Result<(), Response> {
+pub(super) fn precondition(headers: &HeaderMap, current: &str) -> Result<(), Response> {
     let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use super::api::{code, failure, success};
 use super::auth::Caller;
 use super::document::{self, Document};
-use super::rules::{EDITING, object, refused};
+use super::rules::{EDITING, etag, object, precondition, refused, with_etag};
 use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
@@ -68,7 +68,9 @@ async fn read(
             .allow(Scope::ZoneRead, Some(&zone))
             .map_err(IntoResponse::into_response)?;
         let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, Some(SENT)))?;
-        current(&mut doc, &zone).map(success)
+        let value = current(&mut doc, &zone)?;
+        let tag = etag(std::slice::from_ref(&value));
+        Ok(with_etag(success(value), &tag))
     })();
     answer.unwrap_or_else(|e| e)
 }
@@ -103,6 +105,7 @@ async fn set(
     let answer = (|| {
         let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, Some(SENT)))?;
         let before = current(&mut doc, &zone)?;
+        precondition(&headers, &etag(std::slice::from_ref(&before)))?;
         let mut after: Map<String, Value> = before.as_object().cloned().unwrap_or_default();
         after.extend(change);
         let table = document::json_table(&after).map_err(|pointer| {
@@ -134,7 +137,8 @@ async fn set(
             caller = caller.name(),
             "management API: URL normalisation set"
         );
-        Ok(success(after))
+        let tag = etag(std::slice::from_ref(&after));
+        Ok(with_etag(success(after), &tag))
     })();
     answer.unwrap_or_else(|e| e)
 }
