@@ -260,6 +260,14 @@ async fn one<K: Kind>(
     }))
 }
 
+/// Where the rule `id` is in `rules`, or the 404.
+fn place(rules: &[Value], res: &Resource, zone: &str, id: &str) -> Result<usize, Response> {
+    rules
+        .iter()
+        .position(|r| r["id"] == id)
+        .ok_or_else(|| no_rule(res, zone, id))
+}
+
 fn no_rule(res: &Resource, zone: &str, id: &str) -> Response {
     failure(
         StatusCode::NOT_FOUND,
@@ -438,13 +446,8 @@ async fn replace<K: Kind>(
     };
     rule.insert("id".into(), json!(id));
     let (z, i) = (zone.clone(), id.clone());
-    let change: Change = Box::new(move |rules: &[Value]| {
-        let at = rules
-            .iter()
-            .position(|r| r["id"] == i.as_str())
-            .ok_or_else(|| no_rule(&K::RES, &z, &i))?;
-        Ok(Edit::Replace(at, rule))
-    });
+    let change: Change =
+        Box::new(move |rules: &[Value]| Ok(Edit::Replace(place(rules, &K::RES, &z, &i)?, rule)));
     edit(&K::RES, &rt, &caller, &zone, &headers, "replaced", change).await
 }
 
@@ -456,13 +459,8 @@ async fn remove<K: Kind>(
     headers: HeaderMap,
 ) -> Response {
     let (z, i) = (zone.clone(), id.clone());
-    let change: Change = Box::new(move |rules: &[Value]| {
-        let at = rules
-            .iter()
-            .position(|r| r["id"] == i.as_str())
-            .ok_or_else(|| no_rule(&K::RES, &z, &i))?;
-        Ok(Edit::Remove(at))
-    });
+    let change: Change =
+        Box::new(move |rules: &[Value]| Ok(Edit::Remove(place(rules, &K::RES, &z, &i)?)));
     edit(&K::RES, &rt, &caller, &zone, &headers, "deleted", change).await
 }
 
