@@ -274,6 +274,10 @@ async fn zones_are_listed_by_page_for_what_the_token_covers_and_mistakes_get_the
         "\n[[api_token]]\nname = \"one-zone\"\nsha256 = \"{}\"\nscopes = [\"zone:read\"]\nzones = [\"other.test\"]\n",
         sha256_hex("rampart_one_zone")
     ));
+    extra.push_str(&format!(
+        "\n[[api_token]]\nname = \"zone-editor\"\nsha256 = \"{}\"\nscopes = [\"firewall:read\", \"firewall:edit\"]\nzones = [\"example.test\"]\n",
+        sha256_hex("rampart_zone_editor")
+    ));
     let rampart = Rampart::start_zones("", &zones(origin.addr, &extra)).await;
     let reader = format!("Bearer {READER}");
 
@@ -340,6 +344,11 @@ async fn zones_are_listed_by_page_for_what_the_token_covers_and_mistakes_get_the
     )
     .await;
     assert_eq!((r.status, code_of(&r)), (404, 7003));
+
+    // Lists belong to every zone: a token for one zone may not change them.
+    let editor = "Bearer rampart_zone_editor";
+    let r = call(&rampart, "PUT", "/client/v4/lists/office", Some(editor)).await;
+    assert_eq!((r.status, code_of(&r)), (403, 10000));
 
     // Unknown route, wrong method, a body that is not JSON.
     let r = call(&rampart, "GET", "/client/v4/nothing/here", Some(&reader)).await;

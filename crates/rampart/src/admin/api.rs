@@ -65,6 +65,7 @@ pub(super) fn routes(guard: GuardState) -> Router<Arc<Runtime>> {
         .route("/zones/{zone}/origin_health", get(origin_health))
         .merge(super::rules::routes())
         .merge(super::settings::routes())
+        .merge(super::lists::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(axum::middleware::from_fn_with_state(guard, auth::guard))
         .method_not_allowed_fallback(|| async {

@@ -81,6 +81,18 @@ impl Document {
         Ok((i, list))
     }
 
+    /// The top-level array of tables `key` (`[[list]]`), created empty when absent.
+    pub fn root_list(&mut self, key: &str) -> Result<&mut ArrayOfTables, EditError> {
+        if !self.doc.contains_key(key) {
+            self.doc
+                .insert(key, Item::ArrayOfTables(ArrayOfTables::new()));
+        }
+        self.doc
+            .get_mut(key)
+            .and_then(Item::as_array_of_tables_mut)
+            .ok_or_else(|| EditError::Io(format!("`{key}` is not an array of tables")))
+    }
+
     /// Checks the changed text with the configuration loader, writes it in place of the file,
     /// and puts it in force for new requests.
     pub fn commit(self, rt: &Runtime) -> Result<(), EditError> {

@@ -10,6 +10,7 @@ mod api;
 pub mod auth;
 pub mod client;
 mod document;
+mod lists;
 mod rules;
 mod settings;
 

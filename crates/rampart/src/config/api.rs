@@ -64,6 +64,11 @@ impl ApiToken {
         self.scopes.contains(&scope)
     }
 
+    /// Whether the token is for every zone (`zones = ["*"]`).
+    pub fn covers_every_zone(&self) -> bool {
+        self.zones.is_none()
+    }
+
     /// Whether the token may act on `zone`.
     pub fn covers(&self, zone: &str) -> bool {
         self.zones
