@@ -23,20 +23,25 @@ use tokio::net::TcpStream;
 /// Issuance takes a few seconds of Pebble's time; this bounds it.
 const ISSUANCE: Duration = Duration::from_secs(90);
 
+/// A port that is free now and stays free until bound: drawn below Linux's ephemeral range
+/// (32768–60999), so that no connection of the tests running beside this one takes it as its
+/// local port in the meantime, as one did with a port from `bind(":0")` (AddrInUse when
+/// rampart, or Pebble, bound it a moment later).
+fn unused_port(bindable: impl Fn(u16) -> bool) -> u16 {
+    loop {
+        let port = fastrand::u16(20_000..32_000);
+        if bindable(port) {
+            return port;
+        }
+    }
+}
+
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    unused_port(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
 }
 
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    unused_port(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok())
 }
 
 /// Pebble and its mock DNS server (every name is 127.0.0.1), stopped when dropped.
