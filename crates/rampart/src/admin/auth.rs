@@ -291,12 +291,17 @@ fn authenticate(tokens: &[ApiToken], headers: &HeaderMap, ip: IpAddr) -> Result<
 
 /// A new token: `rampart_` and 64 hex digits of the system's randomness (256 bits).
 pub fn new_token() -> Result<String, String> {
+    Ok(format!("rampart_{}", random_hex(32)?))
+}
+
+/// `n` bytes of the system's randomness, in hex.
+pub fn random_hex(n: usize) -> Result<String, String> {
     use ring::rand::SecureRandom as _;
-    let mut bytes = [0u8; 32];
+    let mut bytes = vec![0u8; n];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| "the system's random source failed".to_string())?;
-    Ok(format!("rampart_{}", hex(&bytes)))
+    Ok(hex(&bytes))
 }
 
 /// Lowercase hex.

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::api::{code, failure, success};
 use super::auth::Caller;
 use super::document::{self, Document};
-use super::rules::{EDITING, etag, object, precondition, refused, with_etag};
+use super::rules::{EDITING, etag, object, precondition, refused, table_of, with_etag};
 use crate::config::api::{ApiToken, Scope};
 use crate::runtime::Runtime;
 
@@ -109,7 +109,7 @@ async fn put(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut list = match may_edit(&caller).and_then(|()| object(&headers, body)) {
+    let mut list = match may_edit(&caller).and_then(|()| object(&headers, body, MAX_LIST_BODY)) {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -154,13 +154,7 @@ async fn change(
                 None
             }
             (Some(l), at) => {
-                let table = document::json_table(l).map_err(|pointer| {
-                    failure(
-                        StatusCode::BAD_REQUEST,
-                        code::BAD_BODY,
-                        format!("{pointer}: not a value"),
-                    )
-                })?;
+                let table = table_of(l)?;
                 match at {
                     Some(i) => {
                         let old = tables.get_mut(i).expect("a place of the list");

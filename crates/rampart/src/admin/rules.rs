@@ -25,7 +25,7 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 use tokio::sync::Mutex;
 
-use super::api::{code, failure, not_json, success};
+use super::api::{MAX_BODY, body_bytes, code, failure, not_json, success};
 use super::auth::Caller;
 use super::document::{self, Document, EditError};
 use crate::config::api::Scope;
@@ -177,11 +177,12 @@ pub(super) fn refused(e: EditError, zone: &str, prefix: Option<&str>) -> Respons
 pub(super) fn object(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    limit: usize,
 ) -> Result<Map<String, Value>, Response> {
     if let Some(r) = not_json(headers) {
         return Err(r);
     }
-    let body = body.map_err(|e| failure(e.status(), code::TOO_LARGE, e.body_text()))?;
+    let body = body_bytes(body, limit)?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(failure(
@@ -195,6 +196,18 @@ pub(super) fn object(
             format!("malformed JSON: {e}"),
         )),
     }
+}
+
+/// `object` as a table of the file, or the 400 naming (by JSON pointer) a value TOML cannot
+/// hold.
+pub(super) fn table_of(object: &Map<String, Value>) -> Result<toml_edit::Table, Response> {
+    document::json_table(object).map_err(|pointer| {
+        failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            format!("{pointer}: null is not a value the configuration can hold"),
+        )
+    })
 }
 
 /// 412 when `If-Match` names another version of the list than `current`.
@@ -302,25 +315,16 @@ fn apply(
     before: &[Value],
     edit: Edit,
 ) -> Result<(Option<usize>, Value, Value), Response> {
-    let table = |m: &Map<String, Value>| {
-        document::json_table(m).map_err(|pointer| {
-            failure(
-                StatusCode::BAD_REQUEST,
-                code::BAD_BODY,
-                format!("{pointer}: null is not a value a rule can hold"),
-            )
-        })
-    };
     let implicit = |i: usize| json!(format!("{}.{}", res.key, i + 1));
     Ok(match edit {
         Edit::Insert(rule) => {
-            list.push(table(&rule)?);
+            list.push(table_of(&rule)?);
             (Some(list.len() - 1), Value::Null, Value::Object(rule))
         }
         Edit::Replace(at, mut rule) => {
             let old = list.get_mut(at).expect("a place of the list");
             let had_id = old.contains_key("id");
-            let mut new = table(&rule)?;
+            let mut new = table_of(&rule)?;
             if !had_id && rule.get("id") == Some(&implicit(at)) {
                 // The file named it by its place; so does the new text.
                 new.remove("id");
@@ -407,17 +411,13 @@ async fn create<K: Kind>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut rule = match object(&headers, body) {
+    let mut rule = match object(&headers, body, MAX_BODY) {
         Ok(r) => r,
         Err(r) => return r,
     };
     if !rule.contains_key("id") {
-        let id = super::auth::new_token()
-            .map(|t| t["rampart_".len().."rampart_".len() + 16].to_string());
-        rule.insert(
-            "id".into(),
-            json!(id.unwrap_or_else(|_| format!("r{}", fastrand::u64(..)))),
-        );
+        let id = super::auth::random_hex(8).unwrap_or_else(|_| format!("r{}", fastrand::u64(..)));
+        rule.insert("id".into(), json!(id));
     }
     let change: Change = Box::new(move |rules: &[Value]| {
         if rules.iter().any(|r| r["id"] == rule["id"]) {
@@ -440,7 +440,7 @@ async fn replace<K: Kind>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut rule = match object(&headers, body) {
+    let mut rule = match object(&headers, body, MAX_BODY) {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -472,7 +472,7 @@ async fn reorder<K: Kind>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match object(&headers, body) {
+    let body = match object(&headers, body, MAX_BODY) {
         Ok(r) => r,
         Err(r) => return r,
     };

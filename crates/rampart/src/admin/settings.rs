@@ -16,10 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::api::{code, failure, success};
+use super::api::{MAX_BODY, code, failure, success};
 use super::auth::Caller;
 use super::document::{self, Document};
-use super::rules::{EDITING, etag, object, precondition, refused, with_etag};
+use super::rules::{EDITING, etag, object, precondition, refused, table_of, with_etag};
 use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
@@ -87,7 +87,7 @@ async fn set(
     if let Err(denied) = caller.allow(Scope::ZoneEdit, Some(&zone)) {
         return denied.into_response();
     }
-    let change = match object(&headers, body) {
+    let change = match object(&headers, body, MAX_BODY) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -108,13 +108,7 @@ async fn set(
         precondition(&headers, &etag(std::slice::from_ref(&before)))?;
         let mut after: Map<String, Value> = before.as_object().cloned().unwrap_or_default();
         after.extend(change);
-        let table = document::json_table(&after).map_err(|pointer| {
-            failure(
-                StatusCode::BAD_REQUEST,
-                code::BAD_BODY,
-                format!("{pointer}: not a value"),
-            )
-        })?;
+        let table = table_of(&after)?;
         let (_, zone_table) = doc
             .zone_mut(&zone)
             .map_err(|e| refused(e, &zone, Some(SENT)))?;
