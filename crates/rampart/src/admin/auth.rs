@@ -178,6 +178,24 @@ impl Caller {
         }
         Ok(())
     }
+
+    /// `Ok` when the caller may use `scope` on what belongs to every zone (the named lists):
+    /// a token for some zones may not; else the 403.
+    pub fn allow_every_zone(&self, scope: Scope) -> Result<(), Refusal> {
+        self.allow(scope, None)?;
+        match self {
+            Caller::Token(t) if !t.covers_every_zone() => Err(Refusal {
+                status: StatusCode::FORBIDDEN,
+                message: format!(
+                    "Authentication error: this belongs to every zone, and the token `{}` is for some",
+                    t.name
+                ),
+                error: None,
+                challenge: false,
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The state [`guard`] runs with.

@@ -22,7 +22,7 @@ use super::api::{code, failure, success};
 use super::auth::Caller;
 use super::document::{self, Document};
 use super::rules::{EDITING, etag, object, precondition, refused, table_of, with_etag};
-use crate::config::api::{ApiToken, Scope};
+use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
 /// Largest body of a list change.
@@ -46,19 +46,8 @@ fn lists_of(doc: &mut Document) -> Result<Vec<Value>, Response> {
 /// them.
 fn may_edit(caller: &Caller) -> Result<(), Response> {
     caller
-        .allow(Scope::FirewallEdit, None)
-        .map_err(IntoResponse::into_response)?;
-    match caller {
-        Caller::Token(t) if !ApiToken::covers_every_zone(t) => Err(failure(
-            StatusCode::FORBIDDEN,
-            code::AUTH,
-            format!(
-                "Authentication error: lists belong to every zone, and the token `{}` is for some",
-                t.name
-            ),
-        )),
-        _ => Ok(()),
-    }
+        .allow_every_zone(Scope::FirewallEdit)
+        .map_err(IntoResponse::into_response)
 }
 
 fn read(rt: &Runtime, caller: &Caller) -> Result<Vec<Value>, Response> {
