@@ -276,6 +276,18 @@ impl<'a> Rules<'a> {
     pub fn fields(&self) -> &'a fields::RequestFields<'a> {
         self.fields
     }
+
+    /// The first rule of `set` that matches the request. An empty set (most zones have no
+    /// rules of a kind) answers without building the execution context.
+    pub fn first_match<'s, A>(
+        &self,
+        set: &'s rampart_rules::RuleSet<A>,
+    ) -> Option<&'s rampart_rules::Rule<A>> {
+        if set.is_empty() {
+            return None;
+        }
+        set.first_match(self.exec())
+    }
 }
 
 /// Everything known about one request while it is handled, and what happened to it.

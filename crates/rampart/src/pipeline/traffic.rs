@@ -56,10 +56,7 @@ pub fn redirect(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
         let location = https_location(ctx);
         return Decision::Respond(Box::new(redirect_response(status, location)));
     }
-    if traffic.redirects.is_empty() {
-        return Decision::Continue;
-    }
-    let Some(rule) = traffic.redirects.first_match(ctx.rules.exec()) else {
+    let Some(rule) = ctx.rules.first_match(&traffic.redirects) else {
         return Decision::Continue;
     };
     let rule = rule.action();

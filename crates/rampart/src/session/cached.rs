@@ -124,13 +124,10 @@ fn plan(ctx: &RequestContext<'_>) -> Result<Plan, CacheStatus> {
         return Err(CacheStatus::Dynamic);
     }
     let fields = ctx.rules.fields();
-    // Without cache rules the request's rule context is not built for this phase's sake.
-    let rules = &zone.config.cache_rules;
-    let rule = if rules.is_empty() {
-        None
-    } else {
-        rules.first_match(ctx.rules.exec()).map(|r| r.action())
-    };
+    let rule = ctx
+        .rules
+        .first_match(&zone.config.cache_rules)
+        .map(|r| r.action());
     let default_spec = KeySpec::default();
     let (spec, policy, browser_ttl, serve_stale) = match rule {
         Some(r) if !r.cache => return Err(CacheStatus::Bypass),
@@ -336,14 +333,13 @@ pub(super) fn on_origin_head(
 ) -> AfterHead {
     let head = &mut response.head;
     const CACHE_TAG: http::header::HeaderName = http::header::HeaderName::from_static("cache-tag");
-    let cache_tag = CACHE_TAG;
     let fill = match cache {
         CacheUse::None => {
-            head.remove_origin(cache_tag);
+            head.remove_origin(CACHE_TAG);
             return AfterHead::Relay(None);
         }
         CacheUse::Pass(status) => {
-            head.remove_origin(cache_tag);
+            head.remove_origin(CACHE_TAG);
             serve::mark(head, status, false);
             ctx.log.cache_status = Some(status.log_name());
             return AfterHead::Relay(None);
@@ -357,7 +353,7 @@ pub(super) fn on_origin_head(
         return AfterHead::Serve(stale.clone(), CacheStatus::Stale);
     }
     let Some(edge) = rt.cache.as_ref() else {
-        head.remove_origin(cache_tag);
+        head.remove_origin(CACHE_TAG);
         return AfterHead::Relay(None);
     };
     let authorization = ctx.head.header("authorization").is_some();
@@ -365,7 +361,7 @@ pub(super) fn on_origin_head(
     let request = fill.plan.fill_request(zone, authorization, ctx.started_at);
     let decision = decide(edge, ctx.head, head, response.kind, &fill, &request);
     // Read into the object's tags by then; never relayed.
-    head.remove_origin(cache_tag);
+    head.remove_origin(CACHE_TAG);
     match decision {
         Decision::Freshened(object) => {
             let object = Arc::new(object);
