@@ -28,7 +28,7 @@ pub enum EditError {
 /// The configuration file of the running proxy, read for an edit.
 pub struct Document {
     path: PathBuf,
-    pub(super) doc: DocumentMut,
+    doc: DocumentMut,
 }
 
 impl Document {
@@ -48,16 +48,15 @@ impl Document {
         Ok(Document { path, doc })
     }
 
-    /// The `[[zone]]` named `zone`, and its index among the zones.
-    pub fn zone_mut(&mut self, zone: &str) -> Result<(usize, &mut Table), EditError> {
+    /// The `[[zone]]` named `zone`.
+    pub fn zone_mut(&mut self, zone: &str) -> Result<&mut Table, EditError> {
         self.doc
             .get_mut("zone")
             .and_then(Item::as_array_of_tables_mut)
             .and_then(|zones| {
                 zones
                     .iter_mut()
-                    .enumerate()
-                    .find(|(_, t)| t.get("name").and_then(Item::as_str) == Some(zone))
+                    .find(|t| t.get("name").and_then(Item::as_str) == Some(zone))
             })
             .ok_or(EditError::NoZone)
     }
@@ -67,8 +66,8 @@ impl Document {
         &'d mut self,
         zone: &str,
         key: &str,
-    ) -> Result<(usize, &'d mut ArrayOfTables), EditError> {
-        let (i, table) = self.zone_mut(zone)?;
+    ) -> Result<&'d mut ArrayOfTables, EditError> {
+        let table = self.zone_mut(zone)?;
         if !table.contains_key(key) {
             table.insert(key, Item::ArrayOfTables(ArrayOfTables::new()));
         }
@@ -78,7 +77,7 @@ impl Document {
             .ok_or_else(|| {
                 EditError::Io(format!("`{key}` of the zone is not an array of tables"))
             })?;
-        Ok((i, list))
+        Ok(list)
     }
 
     /// The top-level array of tables `key` (`[[list]]`), created empty when absent.

@@ -105,7 +105,7 @@ fn kind_routes<K: Kind>(router: Router<Arc<Runtime>>) -> Router<Arc<Runtime>> {
 /// The zone's rules as JSON, each with its `id` (`custom_rule.N` for a rule of the file
 /// without one, as the log names it).
 fn rules_of(doc: &mut Document, res: &Resource, zone: &str) -> Result<Vec<Value>, EditError> {
-    let (_, list) = doc.zone_list(zone, res.key)?;
+    let list = doc.zone_list(zone, res.key)?;
     Ok(list
         .iter()
         .enumerate()
@@ -389,7 +389,7 @@ async fn edit(
         let before = rules_of(&mut doc, res, zone).map_err(|e| refused(e, zone, None))?;
         precondition(headers, &etag(&before))?;
         let edit = change(&before)?;
-        let (_, list) = doc
+        let list = doc
             .zone_list(zone, res.key)
             .map_err(|e| refused(e, zone, None))?;
         let (changed, was, now) = apply(res, list, &before, edit)?;

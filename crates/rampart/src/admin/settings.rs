@@ -36,7 +36,7 @@ pub(super) fn routes() -> Router<Arc<Runtime>> {
 
 /// The setting as the file has it, the defaults filled in.
 fn current(doc: &mut Document, zone: &str) -> Result<Value, Response> {
-    let (_, table) = doc
+    let table = doc
         .zone_mut(zone)
         .map_err(|e| refused(e, zone, Some(SENT)))?;
     let mut value = match table.get(KEY) {
@@ -109,7 +109,7 @@ async fn set(
         let mut after: Map<String, Value> = before.as_object().cloned().unwrap_or_default();
         after.extend(change);
         let table = table_of(&after)?;
-        let (_, zone_table) = doc
+        let zone_table = doc
             .zone_mut(&zone)
             .map_err(|e| refused(e, &zone, Some(SENT)))?;
         zone_table.insert(
