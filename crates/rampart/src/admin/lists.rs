@@ -69,7 +69,10 @@ fn no_list(name: &str) -> Response {
 /// `GET /lists`.
 async fn all(State(rt): State<Arc<Runtime>>, Extension(caller): Extension<Caller>) -> Response {
     match read(&rt, &caller) {
-        Ok(lists) => with_etag(success(json!(lists)), &etag(&lists)),
+        Ok(lists) => {
+            let tag = etag(&lists);
+            with_etag(success(Value::Array(lists)), &tag)
+        }
         Err(r) => r,
     }
 }
@@ -85,7 +88,7 @@ async fn one(
         Err(r) => return r,
     };
     match lists.iter().find(|l| l["name"] == name.as_str()) {
-        Some(list) => with_etag(success(list.clone()), &etag(std::slice::from_ref(list))),
+        Some(list) => with_etag(success(list.clone()), &etag(&list)),
         None => no_list(&name),
     }
 }
@@ -134,7 +137,7 @@ async fn change(
         let lists = lists_of(&mut doc)?;
         let at = lists.iter().position(|l| l["name"] == name);
         let before = at.map_or(Value::Null, |i| lists[i].clone());
-        precondition(headers, &etag(std::slice::from_ref(&before)))?;
+        precondition(headers, &etag(&before))?;
         let tables = doc.root_list("list").map_err(|e| refused(e, "", None))?;
         let sent = match (&list, at) {
             (None, None) => return Err(no_list(name)),
@@ -173,7 +176,7 @@ async fn change(
             caller = caller.name(),
             "management API: {what}"
         );
-        let tag = etag(std::slice::from_ref(&after));
+        let tag = etag(&after);
         Ok(with_etag(success(after), &tag))
     })();
     answer.unwrap_or_else(|e| e)

@@ -121,9 +121,11 @@ fn rules_of(doc: &mut Document, res: &Resource, zone: &str) -> Result<Vec<Value>
         .collect())
 }
 
-/// The list's tag: a digest of the rules as JSON.
-pub(super) fn etag(rules: &[Value]) -> String {
-    let digest = super::auth::sha256(Value::Array(rules.to_vec()).to_string().as_bytes());
+/// The tag of what the API answers (a list of rules, a setting, a list): a digest of it as
+/// JSON.
+pub(super) fn etag<T: serde::Serialize + ?Sized>(what: &T) -> String {
+    let text = serde_json::to_string(what).unwrap_or_default();
+    let digest = super::auth::sha256(text.as_bytes());
     format!("\"{}\"", super::auth::hex(&digest[..12]))
 }
 
@@ -253,10 +255,10 @@ async fn list<K: Kind>(
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
 ) -> Response {
-    done(
-        read(&K::RES, &rt, &caller, &zone)
-            .map(|rules| with_etag(success(json!(rules)), &etag(&rules))),
-    )
+    done(read(&K::RES, &rt, &caller, &zone).map(|rules| {
+        let tag = etag(&rules);
+        with_etag(success(Value::Array(rules)), &tag)
+    }))
 }
 
 /// `GET …/custom_rules/{id}` (or `…/rate_limits/{id}`).
@@ -399,7 +401,8 @@ async fn edit(
             .map_err(|e| refused(e, zone, sent.as_deref()))?;
         document::audit(rt, caller.name(), &what, zone, &was, &now);
         tracing::info!(zone, caller = caller.name(), "management API: {what}");
-        Ok(with_etag(success(json!(after)), &etag(&after)))
+        let tag = etag(&after);
+        Ok(with_etag(success(Value::Array(after)), &tag))
     })())
 }
 

@@ -69,7 +69,7 @@ async fn read(
             .map_err(IntoResponse::into_response)?;
         let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, Some(SENT)))?;
         let value = current(&mut doc, &zone)?;
-        let tag = etag(std::slice::from_ref(&value));
+        let tag = etag(&value);
         Ok(with_etag(success(value), &tag))
     })();
     answer.unwrap_or_else(|e| e)
@@ -105,7 +105,7 @@ async fn set(
     let answer = (|| {
         let mut doc = Document::open(&rt).map_err(|e| refused(e, &zone, Some(SENT)))?;
         let before = current(&mut doc, &zone)?;
-        precondition(&headers, &etag(std::slice::from_ref(&before)))?;
+        precondition(&headers, &etag(&before))?;
         let mut after: Map<String, Value> = before.as_object().cloned().unwrap_or_default();
         after.extend(change);
         let table = table_of(&after)?;
@@ -131,7 +131,7 @@ async fn set(
             caller = caller.name(),
             "management API: URL normalisation set"
         );
-        let tag = etag(std::slice::from_ref(&after));
+        let tag = etag(&after);
         Ok(with_etag(success(after), &tag))
     })();
     answer.unwrap_or_else(|e| e)
