@@ -1,8 +1,11 @@
 //! Request keys: the rule's characteristics (ip.src, host, path, header
-//! values…) hashed with a per-process secret seed.
+//! values…) hashed with a secret seed: random per process, or derived from a
+//! configured secret so that every node of a fleet computes the same key.
 
-use std::collections::hash_map::{DefaultHasher, RandomState};
+use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+
+use siphasher::sip::SipHasher13;
 
 /// The identity of one counter: a 64-bit keyed hash of the rule id and the
 /// request's characteristics.
@@ -30,12 +33,13 @@ impl Key {
     }
 }
 
-/// Hashes a key's parts with a secret seed chosen at random when the
-/// builder is created (std's keyed hasher from [`RandomState`], currently
-/// SipHash-1-3).
+/// Hashes a key's parts with SipHash-1-3 under a secret 128-bit seed.
 ///
-/// Create one per process (or per configuration) and share it: keys from
-/// different builders never match.
+/// [`KeyBuilder::new`] draws the seed at random: keys are private to the
+/// process. [`KeyBuilder::with_secret`] derives it from a configured secret:
+/// every process with the same secret (every node of a fleet sharing its
+/// counters) computes the same key for the same parts, and the keys stay the
+/// same across restarts and Rust versions.
 ///
 /// ```
 /// use rampart_ratelimit::KeyBuilder;
@@ -45,17 +49,47 @@ impl Key {
 /// assert_eq!(a, b);
 /// // Parts are length-delimited: moving a byte across a boundary changes the key.
 /// assert_ne!(keys.key(&[b"ab", b"c"]), keys.key(&[b"a", b"bc"]));
+/// // Two nodes with one secret agree.
+/// let node_1 = KeyBuilder::with_secret(b"fleet secret, 32 random bytes..");
+/// let node_2 = KeyBuilder::with_secret(b"fleet secret, 32 random bytes..");
+/// assert_eq!(node_1.key(&[b"x"]), node_2.key(&[b"x"]));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct KeyBuilder {
-    seed: RandomState,
+    k0: u64,
+    k1: u64,
+}
+
+impl Default for KeyBuilder {
+    fn default() -> Self {
+        KeyBuilder::new()
+    }
 }
 
 impl KeyBuilder {
-    /// A builder with a fresh random seed.
+    /// A builder with a fresh random seed (from std's per-process random
+    /// keys).
     pub fn new() -> KeyBuilder {
+        let random = RandomState::new();
         KeyBuilder {
-            seed: RandomState::new(),
+            k0: random.hash_one(0u8),
+            k1: random.hash_one(1u8),
+        }
+    }
+
+    /// A builder whose seed is derived from `secret`: the same on every
+    /// process given the same secret. The secret should hold at least 128
+    /// random bits; whoever knows it can choose colliding keys.
+    pub fn with_secret(secret: &[u8]) -> KeyBuilder {
+        let derive = |domain: u64| {
+            let mut h = SipHasher13::new_with_keys(domain, !domain);
+            h.write(b"rampart rate-limit key seed");
+            h.write(secret);
+            h.finish()
+        };
+        KeyBuilder {
+            k0: derive(0x5eed_0000),
+            k1: derive(0x5eed_0001),
         }
     }
 
@@ -73,7 +107,7 @@ impl KeyBuilder {
     /// collecting them in a slice first.
     pub fn start(&self) -> KeyParts {
         KeyParts {
-            hasher: self.seed.build_hasher(),
+            hasher: SipHasher13::new_with_keys(self.k0, self.k1),
         }
     }
 }
@@ -81,14 +115,14 @@ impl KeyBuilder {
 /// A key being built part by part. See [`KeyBuilder::start`].
 #[derive(Debug, Clone)]
 pub struct KeyParts {
-    hasher: DefaultHasher,
+    hasher: SipHasher13,
 }
 
 impl KeyParts {
     /// Adds one part. Parts are length-delimited, so `["ab", "c"]` and
     /// `["a", "bc"]` are different keys.
     pub fn part(&mut self, bytes: &[u8]) -> &mut KeyParts {
-        self.hasher.write_usize(bytes.len());
+        self.hasher.write_u64(bytes.len() as u64);
         self.hasher.write(bytes);
         self
     }
@@ -103,12 +137,23 @@ impl KeyParts {
 mod tests {
     use super::*;
 
+    const PINNED: u64 = 6_842_265_035_490_197_380;
+
     #[test]
     fn same_parts_same_builder_same_key() {
         let b = KeyBuilder::new();
-        assert_eq!(b.key(&[b"x", b"y"]), b.clone().key(&[b"x", b"y"]));
+        assert_eq!(b.key(&[b"x", b"y"]), b.key(&[b"x", b"y"]));
         assert_ne!(b.key(&[b"x", b"y"]), b.key(&[b"y", b"x"]));
         assert_ne!(b.key(&[b"xy"]), b.key(&[b"x", b"y"]));
+    }
+
+    #[test]
+    fn a_secret_gives_the_same_keys_everywhere_and_for_good() {
+        let a = KeyBuilder::with_secret(b"s3cret");
+        assert_eq!(a.key(&[b"x"]), KeyBuilder::with_secret(b"s3cret").key(&[b"x"]));
+        assert_ne!(a.key(&[b"x"]), KeyBuilder::with_secret(b"s3cret!").key(&[b"x"]));
+        // Pinned: a change of hash or derivation would split a fleet mid-upgrade.
+        assert_eq!(a.key(&[b"rule", b"192.0.2.1"]).hash(), PINNED);
     }
 
     #[test]

@@ -109,6 +109,7 @@ mod gcra;
 mod key;
 mod memory;
 mod quota;
+mod shared;
 mod store;
 
 pub use decision::{Decision, RateLimitField, RateLimitStatus};
@@ -122,4 +123,5 @@ pub use quota::{
     ALLOWED_MITIGATION_TIMEOUTS_SECS, ALLOWED_PERIODS_SECS, MAX_REQUESTS_PER_PERIOD, Mitigation,
     PolicyField, Quota, QuotaError,
 };
+pub use shared::{Fallback, SharedState, SharedStore, SyncItem};
 pub use store::CounterStore;

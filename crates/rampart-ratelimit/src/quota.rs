@@ -87,6 +87,24 @@ impl Quota {
         })
     }
 
+    /// This quota shared by `nodes` nodes counting on their own: `requests_per_period / nodes`
+    /// (at least 1) per node, same period and mitigation. What a node of a fleet enforces
+    /// while the shared store is unreachable, so that the fleet as a whole stays near the
+    /// rule's rate.
+    ///
+    /// ```
+    /// let q = rampart_ratelimit::Quota::new(60, 100, 0).unwrap();
+    /// assert_eq!(q.divided(3).requests_per_period(), 33);
+    /// assert_eq!(q.divided(500).requests_per_period(), 1);
+    /// assert_eq!(q.divided(0), q);
+    /// ```
+    pub fn divided(&self, nodes: u32) -> Quota {
+        Quota {
+            requests_per_period: (self.requests_per_period / nodes.max(1)).max(1),
+            ..*self
+        }
+    }
+
     /// The counting period in seconds (the `w` of `RateLimit-Policy`).
     pub fn period_secs(&self) -> u32 {
         self.period_secs
@@ -118,7 +136,7 @@ impl Quota {
     }
 
     /// Milliseconds per period.
-    pub(crate) fn period_ms(&self) -> u64 {
+    pub fn period_ms(&self) -> u64 {
         u64::from(self.period_secs) * 1000
     }
 }
