@@ -150,8 +150,14 @@ mod tests {
     #[test]
     fn a_secret_gives_the_same_keys_everywhere_and_for_good() {
         let a = KeyBuilder::with_secret(b"s3cret");
-        assert_eq!(a.key(&[b"x"]), KeyBuilder::with_secret(b"s3cret").key(&[b"x"]));
-        assert_ne!(a.key(&[b"x"]), KeyBuilder::with_secret(b"s3cret!").key(&[b"x"]));
+        assert_eq!(
+            a.key(&[b"x"]),
+            KeyBuilder::with_secret(b"s3cret").key(&[b"x"])
+        );
+        assert_ne!(
+            a.key(&[b"x"]),
+            KeyBuilder::with_secret(b"s3cret!").key(&[b"x"])
+        );
         // Pinned: a change of hash or derivation would split a fleet mid-upgrade.
         assert_eq!(a.key(&[b"rule", b"192.0.2.1"]).hash(), PINNED);
     }

@@ -39,6 +39,7 @@ pub mod config;
 pub mod demo;
 pub mod downstream;
 pub mod errors;
+pub mod fleet;
 pub mod geo;
 pub mod h2_flow;
 pub mod listen;

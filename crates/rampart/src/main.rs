@@ -166,7 +166,7 @@ fn token_create(name: &str, scopes: &[String], zones: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let hash = rampart::admin::auth::hex(&rampart::admin::auth::sha256(token.as_bytes()));
+    let hash = rampart::text::hex(&rampart::admin::auth::sha256(token.as_bytes()));
     let quoted = |items: &[String]| {
         items
             .iter()

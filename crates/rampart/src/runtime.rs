@@ -25,7 +25,26 @@ pub struct Runtime {
     shutdown_tx: watch::Sender<bool>,
     open: AtomicUsize,
     idle: Notify,
+    /// Where announcements to the fleet go (set when `[fleet]` starts).
+    announcer: std::sync::OnceLock<tokio::sync::mpsc::Sender<Announcement>>,
 }
+
+/// Something this node tells the other nodes of its fleet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Announcement {
+    /// A purge of a zone's cache, as the API's request body named it.
+    Purge {
+        /// The zone.
+        zone: String,
+        /// The `purge_cache` request body (JSON).
+        body: Vec<u8>,
+    },
+    /// The configuration file's new text, after a change through the management API.
+    Config(String),
+}
+
+/// Announcements waiting to be sent; more are dropped (and logged) while Redis is slow.
+pub const ANNOUNCEMENT_QUEUE: usize = 256;
 
 thread_local! {
     /// This worker's copy of the shutdown signal (none outside worker threads).
@@ -54,6 +73,7 @@ impl Runtime {
             shutdown_tx,
             open: AtomicUsize::new(0),
             idle: Notify::new(),
+            announcer: std::sync::OnceLock::new(),
         }))
     }
 
@@ -71,6 +91,24 @@ impl Runtime {
         old.stop_health_checks();
         next.start_background(&self.metrics);
         self.generation.store(Arc::new(next));
+    }
+
+    /// Tells the fleet, if this node is part of one; nothing otherwise.
+    pub fn announce(&self, announcement: Announcement) {
+        if let Some(tx) = self.announcer.get()
+            && let Err(e) = tx.try_send(announcement)
+        {
+            tracing::error!(
+                "fleet: an announcement was not sent (the queue to Redis is full or closed): {e}"
+            );
+        }
+    }
+
+    /// The queue of announcements, for the fleet's sender to read; `None` after the first
+    /// call.
+    pub fn take_announcements(&self) -> Option<tokio::sync::mpsc::Receiver<Announcement>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(ANNOUNCEMENT_QUEUE);
+        self.announcer.set(tx).ok().map(|()| rx)
     }
 
     /// Whether shutdown has begun (responses then carry `Connection: close`).

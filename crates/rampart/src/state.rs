@@ -10,7 +10,8 @@ use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rampart_ratelimit::{CounterStore, KeyBuilder, MemoryStore};
+use rampart_ratelimit::{CounterStore, DEFAULT_MAX_KEYS, KeyBuilder, MemoryStore, SharedStore};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{Config, HostPattern, Zone};
 use crate::upstream::Upstream;
@@ -29,41 +30,77 @@ pub struct RateLimiter {
     /// (about 40 MB for a million keys), which a configuration without rate limiting rules
     /// should not pay for.
     store: std::sync::OnceLock<Box<dyn CounterStore>>,
+    /// The counters shared with the fleet (`[fleet]` with `rate_limits`), synced by
+    /// `fleet::counters`; `store` is then unused.
+    shared: Option<Arc<SharedStore>>,
     /// Builds counter keys.
     pub keys: KeyBuilder,
     epoch: Instant,
+    /// The counters' clock at `epoch`, in ms: 0 for this process's own counters; for shared
+    /// ones the fleet's clock (Redis's), which every sync corrects.
+    clock_at_epoch_ms: AtomicU64,
 }
 
 impl Default for RateLimiter {
     fn default() -> Self {
         RateLimiter {
             store: std::sync::OnceLock::new(),
+            shared: None,
             keys: KeyBuilder::new(),
             epoch: Instant::now(),
+            clock_at_epoch_ms: AtomicU64::new(0),
         }
     }
 }
 
 impl RateLimiter {
-    /// A limiter over another counter store (a shared one, later).
-    pub fn with_store(store: Box<dyn CounterStore>) -> RateLimiter {
+    /// The limiter a configuration asks for: shared with the fleet when `[fleet]` shares rate
+    /// limits, else this process's own.
+    pub fn for_config(config: &Config) -> RateLimiter {
+        let Some(fleet) = config.fleet.as_ref().filter(|f| f.rate_limits) else {
+            return RateLimiter::default();
+        };
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         RateLimiter {
-            store: std::sync::OnceLock::from(store),
-            keys: KeyBuilder::new(),
+            store: std::sync::OnceLock::new(),
+            shared: Some(Arc::new(SharedStore::new(DEFAULT_MAX_KEYS))),
+            keys: KeyBuilder::with_secret(&fleet.secret),
             epoch: Instant::now(),
+            clock_at_epoch_ms: AtomicU64::new(wall_ms),
         }
     }
 
     /// The counters.
     pub fn store(&self) -> &dyn CounterStore {
-        self.store
-            .get_or_init(|| Box::new(MemoryStore::default()))
-            .as_ref()
+        match &self.shared {
+            Some(shared) => shared.as_ref(),
+            None => self
+                .store
+                .get_or_init(|| Box::new(MemoryStore::default()))
+                .as_ref(),
+        }
+    }
+
+    /// The fleet's counters, when they are shared.
+    pub fn shared(&self) -> Option<&Arc<SharedStore>> {
+        self.shared.as_ref()
     }
 
     /// `now` on the counters' clock.
     pub fn clock(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.epoch)
+        Duration::from_millis(self.clock_at_epoch_ms.load(Ordering::Relaxed))
+            + now.saturating_duration_since(self.epoch)
+    }
+
+    /// Sets the counters' clock to read `fleet_ms` at `at` (the shared engine's time, as a
+    /// sync answered it).
+    pub fn set_clock(&self, fleet_ms: u64, at: Instant) {
+        let since_epoch =
+            u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
+        self.clock_at_epoch_ms
+            .store(fleet_ms.saturating_sub(since_epoch), Ordering::Relaxed);
     }
 }
 
@@ -85,7 +122,8 @@ pub struct Generation {
 impl Generation {
     /// Builds the runtime state of `config`.
     pub fn new(config: Config) -> Generation {
-        Self::build(config, Arc::default(), Arc::default(), &[])
+        let limiter = Arc::new(RateLimiter::for_config(&config));
+        Self::build(config, limiter, Arc::default(), &[])
     }
 
     /// The next generation after a reload: new configuration, the same rate-limit counters,

@@ -10,7 +10,7 @@ const PURGER: &str = "rampart_purger_secret";
 const READER: &str = "rampart_reader_secret";
 
 fn sha256_hex(s: &str) -> String {
-    rampart::admin::auth::hex(&rampart::admin::auth::sha256(s.as_bytes()))
+    rampart::text::hex(&rampart::admin::auth::sha256(s.as_bytes()))
 }
 
 fn tokens() -> String {

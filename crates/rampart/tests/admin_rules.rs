@@ -28,7 +28,7 @@ async fn site(rules: &str) -> Site {
     let dir = std::env::temp_dir().join(format!("rampart-rules-{}", fastrand::u64(..)));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("site.toml");
-    let hash = rampart::admin::auth::hex(&rampart::admin::auth::sha256(TOKEN.as_bytes()));
+    let hash = rampart::text::hex(&rampart::admin::auth::sha256(TOKEN.as_bytes()));
     let text = format!(
         "# the site's configuration\n[server]\nlisten = [\"127.0.0.1:0\"]\nadmin_listen = \"127.0.0.1:0\"\naccess_log = \"off\"\naudit_log = \"changes.jsonl\"\n\n\
          [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{0}\"\n\n{rules}\n\

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::auth::{self, Caller, GuardState};
 use crate::cache::purge::{self, Purge};
 use crate::config::api::Scope;
-use crate::runtime::Runtime;
+use crate::runtime::{Announcement, Runtime};
 
 /// Largest request body the API reads (Cloudflare's 1 MB for requests other than lists').
 pub(super) const MAX_BODY: usize = 1024 * 1024;
@@ -277,16 +277,11 @@ async fn purge_cache(
         Ok(p) => p,
         Err(message) => return failure(StatusCode::BAD_REQUEST, code::BAD_PURGE, message),
     };
-    let purged = match rt.cache.clone() {
-        Some(cache) => {
-            let (z, p) = (zone.clone(), purge.clone());
-            // Deleting the disk tier's files blocks.
-            tokio::task::spawn_blocking(move || purge::apply(&cache, &z, &p))
-                .await
-                .unwrap_or(0)
-        }
-        None => 0,
-    };
+    let purged = purge::apply_off_thread(rt.cache.clone(), zone.clone(), purge.clone()).await;
+    rt.announce(Announcement::Purge {
+        zone: zone.clone(),
+        body: body.to_vec(),
+    });
     tracing::info!(
         zone,
         purged,

@@ -27,6 +27,7 @@ use rampart_ratelimit::{
 use super::api::{code, failure};
 use crate::config::api::{ApiToken, Scope};
 use crate::runtime::Runtime;
+use crate::text::hex;
 
 /// Requests a second one IP may make (Cloudflare's "Client API per IP").
 pub const PER_IP_PER_SECOND: u32 = 200;
@@ -320,11 +321,6 @@ pub fn random_hex(n: usize) -> Result<String, String> {
         .fill(&mut bytes)
         .map_err(|_| "the system's random source failed".to_string())?;
     Ok(hex(&bytes))
-}
-
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SHA-256 of `bytes`.

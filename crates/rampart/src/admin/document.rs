@@ -4,13 +4,14 @@
 //! audit log.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
 
+use crate::config::save::SaveError;
 use crate::config::{self, ConfigError};
-use crate::runtime::Runtime;
+use crate::runtime::{Announcement, Runtime};
 
 /// Why a change was not made.
 #[derive(Debug)]
@@ -96,47 +97,17 @@ impl Document {
     /// and puts it in force for new requests.
     pub fn commit(self, rt: &Runtime) -> Result<(), EditError> {
         let text = self.doc.to_string();
-        let name = self.path.display().to_string();
-        let loaded = config::load_str(&name, &text, self.path.parent())
-            .map_err(|e| EditError::Invalid(e.errors))?;
+        let loaded = config::save::replace_file(&self.path, &text).map_err(|e| match e {
+            SaveError::Invalid(errors) => EditError::Invalid(errors),
+            SaveError::Io(message) => EditError::Io(message),
+        })?;
         for w in &loaded.warnings {
             tracing::warn!("management API: {w}");
         }
-        write_atomically(&self.path, text.as_bytes())
-            .map_err(|e| EditError::Io(format!("cannot write {}: {e}", self.path.display())))?;
-        let mut config = loaded.config;
-        config.source = Some(self.path);
-        rt.reload(config);
+        rt.reload(loaded.config);
+        rt.announce(Announcement::Config(text));
         Ok(())
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`
-/// (then syncs the directory), so that the file is always either the old or the new text.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or("config".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        // The file keeps its permissions (it may hold secrets' hashes).
-        if let Ok(meta) = std::fs::metadata(path) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// A TOML table as JSON (strings, integers, floats, booleans, arrays and tables).

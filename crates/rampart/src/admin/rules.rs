@@ -126,7 +126,7 @@ fn rules_of(doc: &mut Document, res: &Resource, zone: &str) -> Result<Vec<Value>
 pub(super) fn etag<T: serde::Serialize + ?Sized>(what: &T) -> String {
     let text = serde_json::to_string(what).unwrap_or_default();
     let digest = super::auth::sha256(text.as_bytes());
-    format!("\"{}\"", super::auth::hex(&digest[..12]))
+    format!("\"{}\"", crate::text::hex(&digest[..12]))
 }
 
 pub(super) fn with_etag(mut r: Response, tag: &str) -> Response {

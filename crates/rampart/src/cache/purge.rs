@@ -97,6 +97,21 @@ impl Purge {
     }
 }
 
+/// [`apply`] on a blocking thread (deleting the disk tier's files blocks); 0 without a
+/// cache.
+pub async fn apply_off_thread(
+    cache: Option<std::sync::Arc<EdgeCache>>,
+    zone: String,
+    purge: Purge,
+) -> usize {
+    let Some(cache) = cache else {
+        return 0;
+    };
+    tokio::task::spawn_blocking(move || apply(&cache, &zone, &purge))
+        .await
+        .unwrap_or(0)
+}
+
 /// Removes what `purge` names of `zone` from memory and disk; how many objects were removed
 /// (an object in both counts once per tier). It takes effect for the next request. Deleting
 /// files blocks: run it off the workers.

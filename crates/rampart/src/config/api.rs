@@ -152,16 +152,7 @@ fn required_string(
 
 /// 64 hex digits, any case.
 fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let digit = |b: u8| (b as char).to_digit(16);
-        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
-    }
-    Some(out)
+    crate::text::unhex(hex)?.try_into().ok()
 }
 
 fn read_scopes(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Vec<Scope>> {

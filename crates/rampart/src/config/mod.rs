@@ -8,11 +8,13 @@
 pub mod acme;
 pub mod api;
 pub mod cache;
+pub mod fleet;
 mod ip_rules;
 mod lists;
 mod log_fields;
 pub mod origins;
 pub mod request;
+pub mod save;
 pub mod security;
 mod server;
 pub mod traffic;
@@ -55,6 +57,8 @@ pub struct Config {
     pub acme: Option<acme::AcmeConfig>,
     /// `[[api_token]]`: who may use the management API.
     pub api_tokens: Vec<api::ApiToken>,
+    /// `[fleet]`: the Redis this node shares counters, purges and changes through.
+    pub fleet: Option<fleet::FleetConfig>,
     /// The file this was read from (`None` for text, such as the embedded default): the
     /// management API keeps its changes there.
     pub source: Option<PathBuf>,
@@ -212,6 +216,7 @@ const ROOT_KEYS: &[&str] = &[
     "list",
     "zone",
     "api_token",
+    "fleet",
 ];
 const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
@@ -234,6 +239,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let lists = lists::read_lists(w, &root);
     let cache = cache::read_cache(w, &root, base_dir);
     let acme = acme::read_acme(w, &root, base_dir);
+    let fleet = fleet::read_fleet(w, &root, base_dir);
     let cx = security::SecurityContext {
         base_dir,
         has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),
@@ -257,6 +263,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         cache,
         acme,
         api_tokens,
+        fleet,
         source: None,
     })
 }

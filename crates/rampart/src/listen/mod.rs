@@ -115,6 +115,7 @@ impl Server {
             )));
         }
         let admin_addr = spawn_admin(admin_listener, &runtime, &mut accept_tasks)?;
+        crate::fleet::start(&runtime, &mut accept_tasks);
         Ok(Server {
             runtime,
             local_addrs,
@@ -204,6 +205,7 @@ impl Server {
             None => None,
         };
         let admin_addr = spawn_admin(admin_listener, &runtime, &mut accept_tasks)?;
+        crate::fleet::start(&runtime, &mut accept_tasks);
         Ok(Server {
             runtime,
             local_addrs,
@@ -238,6 +240,8 @@ impl Server {
             ),
             // The cache and what it holds outlive a reload.
             ("cache", old.config.cache != config.cache),
+            // The fleet's connections, tasks and counters are made once.
+            ("fleet", old.config.fleet != config.fleet),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))

@@ -75,6 +75,17 @@ struct OrderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    kind: &'static str,
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ZoneLabels {
     zone: String,
 }
@@ -139,6 +150,11 @@ pub struct Metrics {
     log_dropped: Counter<u64, AtomicU64>,
     tls_handshake_failures: Family<ReasonLabels, Counter>,
     sni_mismatches: Counter<u64, AtomicU64>,
+    fleet_syncs: Family<ResultLabels, Counter>,
+    fleet_round_trips: Counter<u64, AtomicU64>,
+    fleet_fallback: Gauge,
+    fleet_nodes: Gauge,
+    fleet_messages: Family<MessageLabels, Counter>,
     id: u64,
 }
 
@@ -180,6 +196,11 @@ impl Metrics {
             log_dropped: Counter::default(),
             tls_handshake_failures: Family::default(),
             sni_mismatches: Counter::default(),
+            fleet_syncs: Family::default(),
+            fleet_round_trips: Counter::default(),
+            fleet_fallback: Gauge::default(),
+            fleet_nodes: Gauge::default(),
+            fleet_messages: Family::default(),
             registry: Registry::default(),
             id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
         };
@@ -252,6 +273,31 @@ impl Metrics {
             "origin_health_checks",
             "Active health checks of pool origins, by result (pass, fail)",
             m.health_checks.clone(),
+        );
+        registry.register(
+            "fleet_syncs",
+            "Syncs of the shared rate-limit counters with Redis, by result (ok, timeout, error)",
+            m.fleet_syncs.clone(),
+        );
+        registry.register(
+            "fleet_round_trips",
+            "Scripts sent to Redis by the counter syncs (one round trip each, pipelined)",
+            m.fleet_round_trips.clone(),
+        );
+        registry.register(
+            "fleet_fallback",
+            "Whether rate limits are counted without Redis (1: local fallback or allow) or shared (0)",
+            m.fleet_fallback.clone(),
+        );
+        registry.register(
+            "fleet_nodes",
+            "Nodes of the fleet seen by the last sync",
+            m.fleet_nodes.clone(),
+        );
+        registry.register(
+            "fleet_messages",
+            "Purges and configuration changes fanned out over Redis, by kind and event (sent, received, applied, rejected, failed)",
+            m.fleet_messages.clone(),
         );
         registry.register(
             "acme_orders",
@@ -484,6 +530,28 @@ impl Metrics {
                 action,
                 source,
             })
+            .inc();
+    }
+
+    /// Counts a sync of the shared counters: `ok`, `timeout` or `error`; `round_trips`
+    /// scripts were sent.
+    pub fn fleet_sync(&self, result: &'static str, round_trips: u64) {
+        self.fleet_syncs
+            .get_or_create(&ResultLabels { result })
+            .inc();
+        self.fleet_round_trips.inc_by(round_trips);
+    }
+
+    /// Records whether rate limits are counted without Redis, and the fleet's size.
+    pub fn fleet_state(&self, fallback: bool, nodes: u32) {
+        self.fleet_fallback.set(i64::from(fallback));
+        self.fleet_nodes.set(i64::from(nodes));
+    }
+
+    /// Counts a fan-out message event.
+    pub fn fleet_message(&self, kind: &'static str, event: &'static str) {
+        self.fleet_messages
+            .get_or_create(&MessageLabels { kind, event })
             .inc();
     }
 

@@ -1,0 +1,473 @@
+//! A fleet: several rampart processes on loopback sharing one Redis (redis-server from the
+//! Debian package; scripts/test starts one for the run and names it in RAMPART_TEST_REDIS,
+//! otherwise each test starts its own). Rate limits shared across nodes, Redis going away
+//! and coming back, purges and configuration changes fanned out.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Behaviour, Client, Origin};
+
+/// A redis-server of the test's own, on a free loopback port, stopped when dropped.
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start_on(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed (scripts/test installs the Debian package)");
+        let redis = OwnRedis { child, port };
+        redis.wait_ready();
+        redis
+    }
+
+    fn start() -> OwnRedis {
+        OwnRedis::start_on(free_port().port())
+    }
+
+    fn wait_ready(&self) {
+        for _ in 0..500 {
+            if ping(&format!("127.0.0.1:{}", self.port)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn ping(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+/// The Redis a test uses: the run's (database `db`, so tests do not share keys), or one of
+/// its own when the tests run without scripts/test.
+fn redis_url(db: u8) -> (String, Option<OwnRedis>) {
+    match std::env::var("RAMPART_TEST_REDIS") {
+        Ok(addr) if !addr.is_empty() => {
+            assert!(
+                ping(&addr),
+                "RAMPART_TEST_REDIS={addr} does not answer PING"
+            );
+            (format!("redis://{addr}/{db}"), None)
+        }
+        _ => {
+            let own = OwnRedis::start();
+            (format!("redis://127.0.0.1:{}/{db}", own.port), Some(own))
+        }
+    }
+}
+
+fn free_port() -> SocketAddr {
+    loop {
+        let addr = SocketAddr::from(([127, 0, 0, 1], fastrand::u16(20_000..32_000)));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+}
+
+/// One rampart process of the fleet, with its own copy of the configuration file.
+struct Node {
+    child: Child,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    config: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Node {
+    fn start(dir: &Path, name: &str, config: &str) -> Node {
+        let addr = free_port();
+        let admin = free_port();
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let stderr = dir.join(format!("{name}.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["run", "-c"])
+            .arg(&path)
+            .args([
+                "--listen",
+                &addr.to_string(),
+                "--admin-listen",
+                &admin.to_string(),
+            ])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let node = Node {
+            child,
+            addr,
+            admin,
+            config: path,
+            stderr,
+        };
+        for _ in 0..1000 {
+            if std::net::TcpStream::connect(admin).is_ok() {
+                return node;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("{name} did not start: {}", node.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str) -> common::Response {
+        let mut c = Client::connect(self.addr).await;
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n\r\n").as_bytes())
+            .await;
+        c.response(false).await
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: &str) -> common::Response {
+        let mut c = Client::connect(self.admin).await;
+        c.send(
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: admin\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+        c.response(false).await
+    }
+
+    /// The value of a metric line starting with `prefix`, once it satisfies `until` (or
+    /// whatever it is after 10 s).
+    async fn metric_until(&self, prefix: &str, until: impl Fn(f64) -> bool) -> f64 {
+        let mut value = f64::NAN;
+        for _ in 0..500 {
+            let text = self.admin("GET", "/metrics", "").await.text();
+            value = text
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
+            if until(value) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        value
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rampart-fleet-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const SECRET: &str = "test fleet secret, 32 bytes long";
+
+fn config(origin: SocketAddr, fleet: &str, zone_extra: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["127.0.0.1:0"]
+access_log = "off"
+
+{fleet}
+
+[[zone]]
+name = "example.test"
+hosts = ["example.test"]
+origin = "http://{origin}"
+{zone_extra}
+"#
+    )
+}
+
+fn fleet_table(url: &str, extra: &str) -> String {
+    format!(
+        "[fleet]\nredis = \"{url}\"\nsecret = \"{SECRET}\"\nsync_interval = \"10ms\"\n{extra}\n"
+    )
+}
+
+const TEN_A_MINUTE: &str = r#"
+[[zone.rate_limit]]
+id = "per-ip"
+expression = 'http.request.uri.path eq "/api"'
+characteristics = ["ip.src"]
+period = 60
+requests_per_period = 10
+"#;
+
+async fn wait_for_nodes(nodes: &[Node]) {
+    for n in nodes {
+        let seen = n
+            .metric_until("rampart_fleet_nodes ", |v| v >= nodes.len() as f64)
+            .await;
+        assert_eq!(seen, nodes.len() as f64, "{}", n.log());
+    }
+}
+
+/// `n` requests to /api, round robin over `nodes`, `gap` apart: how many were admitted, and
+/// every status seen.
+async fn round_robin(nodes: &[Node], n: usize, gap: Duration) -> (usize, Vec<u16>) {
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        statuses.push(nodes[i % nodes.len()].get("/api").await.status);
+        tokio::time::sleep(gap).await;
+    }
+    let admitted = statuses.iter().filter(|&&s| s == 200).count();
+    (admitted, statuses)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_across_three_nodes_sharing_redis() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = temp_dir();
+    // Alone, each node counts its own: three nodes let three times the rate through.
+    let alone = config(origin.addr, "", TEN_A_MINUTE);
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| Node::start(&dir, &format!("alone{i}"), &alone))
+        .collect();
+    let (admitted, _) = round_robin(&nodes, 45, Duration::ZERO).await;
+    assert_eq!(admitted, 30);
+    drop(nodes);
+
+    let (url, _own) = redis_url(1);
+    let shared = config(origin.addr, &fleet_table(&url, ""), TEN_A_MINUTE);
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| Node::start(&dir, &format!("shared{i}"), &shared))
+        .collect();
+    wait_for_nodes(&nodes).await;
+    // Requests further apart than a sync: every node has heard of the others' before the
+    // next. Each leaves one token to each of the others: 10 − 2 (docs/fleet.md).
+    let (admitted, statuses) = round_robin(&nodes, 30, Duration::from_millis(60)).await;
+    assert!(
+        (8..=10).contains(&admitted),
+        "{admitted} admitted: {statuses:?}\n{}",
+        nodes[0].log()
+    );
+    // Once over, every node refuses, with the Retry-After of the fleet's counter.
+    for n in &nodes {
+        let r = n.get("/api").await;
+        assert_eq!(r.status, 429);
+        let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=6).contains(&retry), "{retry}");
+    }
+    // One round trip per sync, not per request.
+    let trips = nodes[0]
+        .metric_until("rampart_fleet_round_trips_total", |_| true)
+        .await;
+    assert!(trips > 0.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_nodes_count_locally_at_their_share_and_share_again_when_it_is_back() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = temp_dir();
+    let mut redis = OwnRedis::start();
+    let port = redis.port;
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let cfg = config(
+        origin.addr,
+        &fleet_table(&url, "timeout = \"50ms\""),
+        TEN_A_MINUTE,
+    );
+    let nodes: Vec<Node> = (0..2)
+        .map(|i| Node::start(&dir, &format!("node{i}"), &cfg))
+        .collect();
+    wait_for_nodes(&nodes).await;
+    let (admitted, _) = round_robin(&nodes, 4, Duration::from_millis(30)).await;
+    assert_eq!(admitted, 4);
+
+    // Redis goes away mid-run: requests keep being answered, each node now counts alone at
+    // half the rule's rate (10 ÷ 2 nodes), in a store of its own.
+    redis.kill();
+    for n in &nodes {
+        let fallback = n
+            .metric_until("rampart_fleet_fallback ", |v| v == 1.0)
+            .await;
+        assert_eq!(fallback, 1.0, "{}", n.log());
+    }
+    let mut admitted = 0;
+    for _ in 0..8 {
+        if nodes[0].get("/api").await.status == 200 {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 5, "10 per minute ÷ 2 nodes");
+    assert!(
+        nodes[0]
+            .log()
+            .contains("rate limits are counted on this node alone at 1/2"),
+        "{}",
+        nodes[0].log()
+    );
+    let failed = nodes[0]
+        .metric_until("rampart_fleet_syncs_total{result=", |_| true)
+        .await;
+    assert!(failed > 0.0);
+
+    // Redis comes back (empty): the nodes reconnect by themselves and share again.
+    let _redis = OwnRedis::start_on(port);
+    for n in &nodes {
+        let fallback = n
+            .metric_until("rampart_fleet_fallback ", |v| v == 0.0)
+            .await;
+        assert_eq!(fallback, 0.0, "{}", n.log());
+    }
+    assert!(nodes[0].log().contains("rate limits are shared again"));
+    let (admitted, statuses) = round_robin(&nodes, 16, Duration::from_millis(60)).await;
+    assert!(
+        (9..=10).contains(&admitted),
+        "{admitted} admitted: {statuses:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_on_one_node_reaches_the_others() {
+    let body = "body { color: red }";
+    let origin = Origin::start(Behaviour::Raw(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/css\r\nCache-Control: max-age=3600\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    ))
+    .await;
+    let dir = temp_dir();
+    let (url, _own) = redis_url(2);
+    let cfg = config(origin.addr, &fleet_table(&url, ""), "");
+    let nodes: Vec<Node> = (0..2)
+        .map(|i| Node::start(&dir, &format!("node{i}"), &cfg))
+        .collect();
+    wait_for_nodes(&nodes).await;
+    for n in &nodes {
+        assert_eq!(
+            n.get("/style.css")
+                .await
+                .header("rampart-cache-status")
+                .unwrap(),
+            "MISS"
+        );
+        assert_eq!(
+            n.get("/style.css")
+                .await
+                .header("rampart-cache-status")
+                .unwrap(),
+            "HIT"
+        );
+    }
+    let r = nodes[0]
+        .admin(
+            "POST",
+            "/client/v4/zones/example.test/purge_cache",
+            r#"{"files": ["http://example.test/style.css"]}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let applied = nodes[1]
+        .metric_until(
+            "rampart_fleet_messages_total{kind=\"purge\",event=\"applied\"}",
+            |v| v >= 1.0,
+        )
+        .await;
+    assert_eq!(applied, 1.0, "{}", nodes[1].log());
+    for n in &nodes {
+        assert_eq!(
+            n.get("/style.css")
+                .await
+                .header("rampart-cache-status")
+                .unwrap(),
+            "MISS"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_added_through_the_api_on_one_node_reaches_the_others_and_their_files() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = temp_dir();
+    let (url, _own) = redis_url(3);
+    let cfg = config(origin.addr, &fleet_table(&url, ""), "");
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| Node::start(&dir, &format!("node{i}"), &cfg))
+        .collect();
+    wait_for_nodes(&nodes).await;
+    for n in &nodes {
+        assert_eq!(n.get("/admin").await.status, 200);
+    }
+    let r = nodes[0]
+        .admin(
+            "POST",
+            "/client/v4/zones/example.test/custom_rules",
+            r#"{"expression": "starts_with(http.request.uri.path, \"/admin\")", "action": "block", "description": "no admin"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    for n in &nodes[1..] {
+        let applied = n
+            .metric_until(
+                "rampart_fleet_messages_total{kind=\"config\",event=\"applied\"}",
+                |v| v >= 1.0,
+            )
+            .await;
+        assert_eq!(applied, 1.0, "{}", n.log());
+        assert_eq!(n.get("/admin").await.status, 403);
+        // The file is the source of truth: the rule is in it, and the rest of it too.
+        let text = std::fs::read_to_string(&n.config).unwrap();
+        assert!(
+            text.contains("no admin") && text.contains("[fleet]"),
+            "{text}"
+        );
+    }
+    assert_eq!(nodes[0].get("/admin").await.status, 403);
+    let _ = std::fs::remove_dir_all(&dir);
+}
