@@ -25,6 +25,7 @@ rows = {}
 mem = []
 peaks = {}
 index = []
+trips = []
 for line in open(results):
     sc, log, proxy, a, b, c, non2xx, *cpu = line.rstrip("\n").split("\t")
     if sc == "d":
@@ -35,6 +36,9 @@ for line in open(results):
         continue
     if sc == "i":
         index.append((int(a or 0), int(b or 0), int(c or 0)))
+        continue
+    if sc == "r":
+        trips.append((log, int(a or 0), int(b or 0)))
         continue
     user, system = (float(cpu[0]), float(cpu[1])) if len(cpu) == 2 else (None, None)
     rows.setdefault((sc, log, proxy), []).append((float(a or 0), ms(b), ms(c), int(non2xx or 0), user, system))
@@ -82,7 +86,7 @@ for sc in ("a", "b", "c", "f", "g1k.css", "g100k.css", "e"):
         nginx = rows.get((sc, log, "nginx"))
         nginx_rps = med([x[0] for x in nginx]) if nginx else None
         base = direct.get("b") if sc == "b" else direct.get("e")
-        for proxy in ("rampart", "baseline", "nginx", "haproxy", "varnish", "relay", "direct"):
+        for proxy in ("rampart", "rampart_redis", "baseline", "nginx", "haproxy", "varnish", "relay", "direct"):
             v = rows.get((sc, log, proxy))
             if not v:
                 continue
@@ -97,8 +101,18 @@ for sc in ("a", "b", "c", "f", "g1k.css", "g100k.css", "e"):
             f99 = f"{p99:.2f}" if p99 is not None else "?"
             user, system = med([x[4] for x in v]), med([x[5] for x in v])
             fcpu = f"{user + system:.1f} ({user:.1f} + {system:.1f})" if user is not None and system is not None else ""
-            label = "null relay (floor)" if proxy == "relay" else proxy
+            label = {"relay": "null relay (floor)", "rampart_redis": "rampart, Redis store"}.get(proxy, proxy)
             print(f"| {names.get(sc, sc)} | {log} | {label}{note} | {rps:,.0f} | {f50} | {f99} | {vs_n} | {vs_d} | {fcpu} |")
+for sc in ("c",):
+    for log in ("off", "on"):
+        r, rr = rows.get((sc, log, "rampart")), rows.get((sc, log, "rampart_redis"))
+        if r and rr:
+            ratio = med([x[0] for x in rr]) / med([x[0] for x in r])
+            print(f"\n- {names[sc]}, log {log}: rampart with the Redis store at {ratio:.2f}× rampart with the memory store.", end="")
+for log, t, n in trips:
+    print(f"\n- Redis round trips of the Redis-backed rampart (log {log}): {t:,} for {n:,} requests, {t / max(n, 1):.5f} per request.", end="")
+if trips:
+    print()
 if mem:
     if rows:
         print()
@@ -112,7 +126,7 @@ if mem:
         print(f"| {proxy} | {held:,} | {before / 1024:.1f} MB | {after / 1024:.1f} MB | {per:,.0f} B |")
 if peaks:
     print()
-    everyone = ("rampart", "baseline", "nginx", "haproxy", "varnish")
+    everyone = ("rampart", "rampart_redis", "baseline", "nginx", "haproxy", "varnish")
     shown = [p for p in everyone if any(k[2] == p for k in peaks)]
     print("| peak RSS over a scenario's rounds (VmHWM, all processes) | access log | " + " | ".join(shown) + " |")
     print("|---|---|" + "---:|" * len(shown))
