@@ -21,10 +21,11 @@
 //! 1. [`Quota`]: a rule's validated numbers, built once per rule when the
 //!    configuration loads.
 //! 2. [`KeyBuilder`]: hashes the rule id and the request's characteristics
-//!    with a per-process secret seed into a [`Key`].
+//!    with a secret seed (random per process, or a fleet's configured secret) into a [`Key`].
 //! 3. [`CounterStore`]: where counters live. [`MemoryStore`] is the
-//!    in-process one (sharded, fixed memory, bounded by `max_keys`); a
-//!    shared store (Redis) can replace it later without touching the phase.
+//!    in-process one (sharded, fixed memory, bounded by `max_keys`);
+//!    [`SharedStore`] is a fleet's, synced in batches with a shared engine
+//!    (Redis) by the server, without touching the phase.
 //!    Three calls: [`check`](CounterStore::check) decides without counting,
 //!    [`hit`](CounterStore::hit) counts without deciding (rules with a
 //!    counting expression evaluated on the response), and
@@ -80,7 +81,7 @@
 //!   wait rounded up to whole seconds, and `remaining` is the exact number
 //!   of requests that would be accepted back to back.
 //! - **16 bytes of state per key** (a 32-byte slot in [`MemoryStore`]) and
-//!   one read-modify-write: cheap in memory and, later, one atomic Lua
+//!   one read-modify-write: cheap in memory and one atomic Lua
 //!   script on a shared store.
 //!
 //! What it means compared with an exact sliding log ("at most N in any

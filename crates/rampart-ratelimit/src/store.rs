@@ -4,28 +4,14 @@
 //! and never knows whether counters are in this process ([`MemoryStore`])
 //! or shared between nodes.
 //!
-//! # A shared store (Redis / Valkey), later
+//! # Stores
 //!
-//! Every operation is "read one key's 16-byte [`CounterState`], run
-//! [`CounterState::apply`], write it back", atomically per key. A Redis
-//! store does the same in one round trip: a Lua script (`EVALSHA`) that
-//! implements the GCRA step on two integers kept in one hash, with
-//! `PEXPIREAT` set to [`CounterState::expires_at_ms`] so Redis forgets idle
-//! keys by itself. Time must then come from one clock for all nodes (the
-//! script reads Redis' `TIME`, or nodes pass synchronised wall-clock
-//! milliseconds), not from each node's monotonic clock.
-//!
-//! This trait is synchronous because the in-memory store answers in about
-//! 100 ns and a future per check would cost more than the check. A network
-//! store cannot answer synchronously without blocking a tokio worker, so it
-//! will come with an async sibling trait (`async fn apply(..) -> Decision`,
-//! same arguments, same [`Op`] semantics), and the phase will call whichever
-//! store the zone is configured with; `MemoryStore` can implement both. A
-//! practical Redis deployment may also keep a local `MemoryStore` in front
-//! for keys already in a mitigation block, so blocked floods never reach
-//! Redis. The decision types do not change.
+//! [`MemoryStore`] keeps counters in this process. [`SharedStore`] keeps a fleet-wide view
+//! synced in batches by the caller (the server syncs it with Redis): the trait stays
+//! synchronous because neither waits for I/O on a request's path.
 //!
 //! [`MemoryStore`]: crate::MemoryStore
+//! [`SharedStore`]: crate::SharedStore
 
 use std::time::Duration;
 
