@@ -676,6 +676,9 @@ fn edge_traffic_over_three_nodes_sharing_counters() {
         // One node's GCRA bound (a burst and a refill within one period, < 2N) plus at most
         // a token per other node at the sync lag: not three nodes' worth.
         assert!(most_alone < 200, "{most_alone}");
-        assert!(most_shared <= most_alone + 2, "{most_shared} vs {most_alone}");
+        assert!(
+            most_shared <= most_alone + 2,
+            "{most_shared} vs {most_alone}"
+        );
     }
 }

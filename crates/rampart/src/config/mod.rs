@@ -12,6 +12,7 @@ pub mod fleet;
 mod ip_rules;
 mod lists;
 mod log_fields;
+pub mod log_sink;
 pub mod origins;
 pub mod request;
 pub mod save;

@@ -17,6 +17,8 @@ pub enum AccessLogTarget {
     Stdout,
     /// A file, appended to.
     File(PathBuf),
+    /// A collector, over HTTP.
+    Http(Box<super::log_sink::HttpSinkConfig>),
 }
 
 /// `[server]`.
@@ -79,6 +81,7 @@ const SERVER_KEYS: &[&str] = &[
     "tls_listen",
     "default_certificate",
     "audit_log",
+    "log_sink",
 ];
 pub(super) fn read_server(
     w: &mut Walker<'_>,
@@ -109,6 +112,14 @@ pub(super) fn read_server(
     s.default_certificate = read_certificate(w, &t, "default_certificate", base_dir);
     if let Some(target) = read_access_log(w, &t, base_dir) {
         s.access_log = target;
+    }
+    if !matches!(s.access_log, AccessLogTarget::Http(_)) && t.get("log_sink").is_some() {
+        let span = t.span_of("log_sink");
+        w.warn(
+            &span,
+            &t.key("log_sink"),
+            "has no effect unless access_log is an http:// or https:// collector URL",
+        );
     }
     if let Some((v, span)) = w.string(&t, "audit_log") {
         s.audit_log = match v.as_str() {
@@ -205,6 +216,12 @@ fn read_access_log(
     Some(match v.as_str() {
         "off" => AccessLogTarget::Off,
         "-" => AccessLogTarget::Stdout,
+        url if url.starts_with("http://") || url.starts_with("https://") => {
+            match super::log_sink::read_sink(w, t, url, &span, base_dir) {
+                Some(sink) => AccessLogTarget::Http(Box::new(sink)),
+                None => AccessLogTarget::Off,
+            }
+        }
         "" => {
             w.error(
                 &span,

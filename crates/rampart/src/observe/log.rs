@@ -292,6 +292,9 @@ impl AccessLog {
             AccessLogTarget::Off => return Ok(AccessLog::off(metrics)),
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
             AccessLogTarget::File(path) => Box::new(open_file(path)?),
+            AccessLogTarget::Http(sink) => {
+                Box::new(super::sink::HttpSink::start(sink, metrics.clone())?)
+            }
         };
         let queue = Arc::new(Queue {
             shards: (0..SHARDS)

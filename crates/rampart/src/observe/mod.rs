@@ -2,6 +2,7 @@
 
 pub mod log;
 pub mod metrics;
+pub mod sink;
 
 pub use log::{AccessLog, LogRecord, RequestInfo};
 pub use metrics::{Finished, Metrics};

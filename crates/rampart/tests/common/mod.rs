@@ -391,7 +391,13 @@ impl Rampart {
             "[server]\n{listeners}admin_listen = \"127.0.0.1:0\"\naccess_log = \"{}\"\n{server_extra}\n{zones}",
             log_path.display()
         );
-        let loaded = rampart::config::load_str("test.toml", &src, None)
+        Rampart::from_source(&src, log_path).await
+    }
+
+    /// rampart with the whole configuration `src` (`log_path` is where tests read the
+    /// access log, if `src` puts it there).
+    pub async fn from_source(src: &str, log_path: PathBuf) -> Rampart {
+        let loaded = rampart::config::load_str("test.toml", src, None)
             .unwrap_or_else(|e| panic!("{e}\n{src}"));
         let metrics = Arc::new(Metrics::new());
         let log = AccessLog::start(
