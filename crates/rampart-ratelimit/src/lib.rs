@@ -112,6 +112,7 @@ mod memory;
 mod quota;
 mod shared;
 mod store;
+pub mod traffic;
 
 pub use decision::{Decision, RateLimitField, RateLimitStatus};
 pub use gcra::{CounterState, Op};

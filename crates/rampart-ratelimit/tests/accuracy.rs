@@ -29,6 +29,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use rampart_ratelimit::traffic::{edge_traffic, exp_ms};
 use rampart_ratelimit::{
     CounterStore, Key, MemoryStore, MemoryStoreSettings, Quota, SharedState, SharedStore,
 };
@@ -43,12 +44,6 @@ struct Sequence {
 }
 
 const N: usize = 200_000;
-
-fn exp_ms(rng: &mut fastrand::Rng, mean_ms: f64) -> u64 {
-    // Inverse transform sampling; +1 keeps u away from 0.
-    let u = (rng.u64(0..u64::MAX) as f64 + 1.0) / (u64::MAX as f64 + 2.0);
-    (-u.ln() * mean_ms).round() as u64
-}
 
 fn steady(quota: Quota, interval_ms: u64, name: &'static str) -> Sequence {
     Sequence {
@@ -392,56 +387,6 @@ fn window_with_block(w: &mut ((u64, u64, u64), u64), q: &Quota, timeout_ms: u64,
         }
         false
     }
-}
-
-/// The requests in time order, and the keys of the abusers.
-fn edge_traffic(seed: u64) -> (Vec<Request>, std::collections::HashSet<u64>) {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let span_ms: u64 = 30 * 60 * 1000;
-    let clients = 8_000u64;
-    let limit_per_ms = 100.0 / 60_000.0;
-    let mut out = Vec::new();
-    let mut abusers = std::collections::HashSet::new();
-    for key in 0..clients {
-        let kind = rng.f64();
-        if kind < 0.97 {
-            let mut t = exp_ms(&mut rng, 15.0 * 60_000.0);
-            while t < span_ms {
-                for _ in 0..rng.u64(1..=12) {
-                    // Log-normal burst size: median 12, sigma 0.8.
-                    let z = (0..12).map(|_| rng.f64()).sum::<f64>() - 6.0;
-                    let assets = ((12f64.ln() + 0.8 * z).exp() as u64).clamp(1, 90);
-                    for _ in 0..assets {
-                        t += rng.u64(0..=100);
-                        out.push((t, key));
-                    }
-                    t += 2_000 + exp_ms(&mut rng, 18_000.0);
-                }
-                t += exp_ms(&mut rng, 15.0 * 60_000.0);
-            }
-        } else if kind < 0.99 {
-            let rate = limit_per_ms * (0.05 + 0.55 * rng.f64());
-            let mut t = rng.u64(0..60_000);
-            while t < span_ms {
-                out.push((t, key));
-                let gap = 1.0 / rate;
-                t += (gap * (0.5 + rng.f64())) as u64;
-            }
-        } else {
-            abusers.insert(key);
-            let start = rng.u64(0..span_ms);
-            let end = (start + rng.u64(60_000..=20 * 60_000)).min(span_ms);
-            let rate = limit_per_ms * (3.0 + 47.0 * rng.f64());
-            let mut t = start;
-            while t < end {
-                out.push((t, key));
-                t += exp_ms(&mut rng, 1.0 / rate).max(1);
-            }
-        }
-    }
-    out.retain(|&(t, _)| t < span_ms);
-    out.sort_unstable();
-    (out, abusers)
 }
 
 #[derive(Default, Debug)]
