@@ -159,7 +159,9 @@ pub struct SharedStore {
     max_per_shard: usize,
     fallback: AtomicU8,
     nodes: AtomicU32,
-    local: MemoryStore,
+    /// The fallback's counters, made on first use (a million-key table is about 43 MB).
+    local: std::sync::OnceLock<MemoryStore>,
+    max_keys: usize,
     /// Batches taken so far; the number of the batch in progress.
     batches: AtomicU64,
 }
@@ -175,10 +177,8 @@ impl SharedStore {
             max_per_shard: max_keys.max(1).div_ceil(SHARDS),
             fallback: AtomicU8::new(Fallback::Shared as u8),
             nodes: AtomicU32::new(1),
-            local: MemoryStore::new(MemoryStoreSettings {
-                max_keys,
-                ..MemoryStoreSettings::default()
-            }),
+            local: std::sync::OnceLock::new(),
+            max_keys,
             batches: AtomicU64::new(0),
         }
     }
@@ -265,8 +265,22 @@ impl SharedStore {
         }
     }
 
+    /// Puts back the hits and blocks of a batch the engine did not take (a failed sync), to
+    /// be sent with the next one.
+    pub fn requeue(&self, batch: &[SyncItem]) {
+        for item in batch {
+            let mut shard = lock(&self.shards[self.shard_of(item.key)]);
+            if let Some(e) = shard.entries.get_mut(&item.key.hash()) {
+                e.pending = e.pending.saturating_add(item.hits);
+                e.block_to_send = e.block_to_send.max(item.blocked_until_ms);
+            }
+        }
+    }
+
     fn shard_of(&self, key: Key) -> usize {
-        (key.hash() >> 58) as usize % self.shards.len()
+        // Mixed, so that the keys of one shard do not share the high bits the map's table
+        // uses for its tags (it takes the key's own hash as is).
+        (key.hash().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % self.shards.len()
     }
 }
 
@@ -274,7 +288,15 @@ impl CounterStore for SharedStore {
     fn apply(&self, key: Key, quota: &Quota, op: Op, now: Duration) -> Decision {
         match self.fallback() {
             Fallback::Allow => CounterState::default().apply(quota, Op::Check, now),
-            Fallback::Local => self.local.apply(key, &quota.divided(self.nodes()), op, now),
+            Fallback::Local => self
+                .local
+                .get_or_init(|| {
+                    MemoryStore::new(MemoryStoreSettings {
+                        max_keys: self.max_keys,
+                        ..MemoryStoreSettings::default()
+                    })
+                })
+                .apply(key, &quota.divided(self.nodes()), op, now),
             Fallback::Shared => {
                 let mut guard = lock(&self.shards[self.shard_of(key)]);
                 let shard = &mut *guard;
@@ -513,6 +535,20 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_sync_sends_its_hits_with_the_next() {
+        let quota = Quota::new(60, 10, 0).unwrap();
+        let node = SharedStore::new(100);
+        let t = Duration::from_millis(1_000);
+        for _ in 0..3 {
+            node.check_and_hit(KEY, &quota, t);
+        }
+        let lost = node.take_batch(t);
+        node.check_and_hit(KEY, &quota, t);
+        node.requeue(&lost);
+        assert_eq!(node.take_batch(t)[0].hits, 4);
+    }
+
+    #[test]
     fn local_fallback_divides_the_rate_by_the_nodes_and_allow_admits_all() {
         let quota = Quota::new(60, 30, 0).unwrap();
         let node = SharedStore::new(100);
@@ -565,8 +601,14 @@ mod tests {
         let quota = Quota::new(10, 5, 0).unwrap();
         let node = SharedStore::new(SHARDS); // one key per shard
         let t = Duration::from_millis(1_000);
-        let a = Key::from_hash(1);
-        let b = Key::from_hash(2); // same shard as `a`
+        // Three keys of one shard.
+        let shard = node.shard_of(Key::from_hash(1));
+        let same: Vec<Key> = (1..)
+            .map(Key::from_hash)
+            .filter(|k| node.shard_of(*k) == shard)
+            .take(3)
+            .collect();
+        let (a, b) = (same[0], same[1]);
         node.check_and_hit(a, &quota, t);
         node.check_and_hit(b, &quota, t);
         assert_eq!(node.len(), 2, "recent keys are never evicted");
@@ -575,7 +617,7 @@ mod tests {
         }
         assert!(node.take_batch(t).is_empty(), "no longer recent");
         // A third key of the same shard takes an idle one's place.
-        node.check_and_hit(Key::from_hash(3), &quota, t);
+        node.check_and_hit(same[2], &quota, t);
         assert_eq!(node.len(), 2);
     }
 }

@@ -61,16 +61,23 @@ async fn main() {
     report(label, &results, late);
 }
 
-/// One request; its status (0 when it failed).
+/// One request; its status (0 when it failed). A kept-alive connection the node has closed
+/// meanwhile is replaced by a new one, once.
 async fn request(addr: SocketAddr, pool: &Pool, client: u64) -> u16 {
-    let conn = pool.lock().unwrap().pop();
-    let mut conn = match conn {
-        Some(c) => c,
-        None => match TcpStream::connect(addr).await {
-            Ok(c) => c,
-            Err(_) => return 0,
-        },
-    };
+    let kept = pool.lock().unwrap().pop();
+    if let Some(conn) = kept {
+        match exchange(conn, pool, client).await {
+            0 => {}
+            status => return status,
+        }
+    }
+    match TcpStream::connect(addr).await {
+        Ok(conn) => exchange(conn, pool, client).await,
+        Err(_) => 0,
+    }
+}
+
+async fn exchange(mut conn: TcpStream, pool: &Pool, client: u64) -> u16 {
     let ip = format!(
         "10.{}.{}.{}",
         (client >> 16) & 255,

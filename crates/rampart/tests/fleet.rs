@@ -22,6 +22,7 @@ impl OwnRedis {
     fn start_on(port: u16) -> OwnRedis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--enable-debug-command", "local"])
             .args([
                 "--save",
                 "",
@@ -50,6 +51,16 @@ impl OwnRedis {
             std::thread::sleep(Duration::from_millis(10));
         }
         panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Runs a command with redis-cli; its output.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn kill(&mut self) {
@@ -243,6 +254,28 @@ period = 60
 requests_per_period = 10
 "#;
 
+/// `count` nodes of one configuration, named `prefix0`…; with `[fleet]`, once every node
+/// has seen all of them in Redis.
+async fn start_nodes(dir: &Path, prefix: &str, count: usize, config: &str) -> Vec<Node> {
+    let nodes: Vec<Node> = (0..count)
+        .map(|i| Node::start(dir, &format!("{prefix}{i}"), config))
+        .collect();
+    if config.contains("[fleet]") {
+        wait_for_nodes(&nodes).await;
+    }
+    nodes
+}
+
+/// The configuration of nodes on a Redis of the test's own, with a 50 ms timeout.
+fn on_own_redis(origin: SocketAddr, redis: &OwnRedis) -> String {
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    config(
+        origin,
+        &fleet_table(&url, "timeout = \"50ms\""),
+        TEN_A_MINUTE,
+    )
+}
+
 async fn wait_for_nodes(nodes: &[Node]) {
     for n in nodes {
         let seen = n
@@ -270,19 +303,14 @@ async fn a_rate_limit_holds_across_three_nodes_sharing_redis() {
     let dir = temp_dir();
     // Alone, each node counts its own: three nodes let three times the rate through.
     let alone = config(origin.addr, "", TEN_A_MINUTE);
-    let nodes: Vec<Node> = (0..3)
-        .map(|i| Node::start(&dir, &format!("alone{i}"), &alone))
-        .collect();
+    let nodes = start_nodes(&dir, "alone", 3, &alone).await;
     let (admitted, _) = round_robin(&nodes, 45, Duration::ZERO).await;
     assert_eq!(admitted, 30);
     drop(nodes);
 
     let (url, _own) = redis_url(1);
     let shared = config(origin.addr, &fleet_table(&url, ""), TEN_A_MINUTE);
-    let nodes: Vec<Node> = (0..3)
-        .map(|i| Node::start(&dir, &format!("shared{i}"), &shared))
-        .collect();
-    wait_for_nodes(&nodes).await;
+    let nodes = start_nodes(&dir, "shared", 3, &shared).await;
     // Requests further apart than a sync: every node has heard of the others' before the
     // next. Each leaves one token to each of the others: 10 − 2 (docs/fleet.md).
     let (admitted, statuses) = round_robin(&nodes, 30, Duration::from_millis(60)).await;
@@ -312,16 +340,8 @@ async fn without_redis_nodes_count_locally_at_their_share_and_share_again_when_i
     let dir = temp_dir();
     let mut redis = OwnRedis::start();
     let port = redis.port;
-    let url = format!("redis://127.0.0.1:{port}/0");
-    let cfg = config(
-        origin.addr,
-        &fleet_table(&url, "timeout = \"50ms\""),
-        TEN_A_MINUTE,
-    );
-    let nodes: Vec<Node> = (0..2)
-        .map(|i| Node::start(&dir, &format!("node{i}"), &cfg))
-        .collect();
-    wait_for_nodes(&nodes).await;
+    let cfg = on_own_redis(origin.addr, &redis);
+    let nodes = start_nodes(&dir, "node", 2, &cfg).await;
     let (admitted, _) = round_robin(&nodes, 4, Duration::from_millis(30)).await;
     assert_eq!(admitted, 4);
 
@@ -384,10 +404,7 @@ async fn a_purge_on_one_node_reaches_the_others() {
     let dir = temp_dir();
     let (url, _own) = redis_url(2);
     let cfg = config(origin.addr, &fleet_table(&url, ""), "");
-    let nodes: Vec<Node> = (0..2)
-        .map(|i| Node::start(&dir, &format!("node{i}"), &cfg))
-        .collect();
-    wait_for_nodes(&nodes).await;
+    let nodes = start_nodes(&dir, "node", 2, &cfg).await;
     for n in &nodes {
         assert_eq!(
             n.get("/style.css")
@@ -437,10 +454,7 @@ async fn a_rule_added_through_the_api_on_one_node_reaches_the_others_and_their_f
     let dir = temp_dir();
     let (url, _own) = redis_url(3);
     let cfg = config(origin.addr, &fleet_table(&url, ""), "");
-    let nodes: Vec<Node> = (0..3)
-        .map(|i| Node::start(&dir, &format!("node{i}"), &cfg))
-        .collect();
-    wait_for_nodes(&nodes).await;
+    let nodes = start_nodes(&dir, "node", 3, &cfg).await;
     for n in &nodes {
         assert_eq!(n.get("/admin").await.status, 200);
     }
@@ -469,5 +483,53 @@ async fn a_rule_added_through_the_api_on_one_node_reaches_the_others_and_their_f
         );
     }
     assert_eq!(nodes[0].get("/admin").await.status, 403);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_out_of_memory_or_too_slow_is_a_failed_sync_and_requests_never_wait_for_it() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = temp_dir();
+    let redis = OwnRedis::start();
+    let cfg = on_own_redis(origin.addr, &redis);
+    let nodes = start_nodes(&dir, "node", 2, &cfg).await;
+
+    // Out of memory: Redis refuses the script's writes.
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]), "OK");
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
+    for n in &nodes {
+        let fallback = n.metric_until("rampart_fleet_fallback ", |v| v == 1.0).await;
+        assert_eq!(fallback, 1.0, "{}", n.log());
+    }
+    assert!(nodes[0].log().contains("OOM"), "{}", nodes[0].log());
+    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]), "OK");
+    for n in &nodes {
+        assert_eq!(n.metric_until("rampart_fleet_fallback ", |v| v == 0.0).await, 0.0);
+    }
+
+    // Too slow: Redis blocked for 5 s. Syncs time out, the nodes count locally, and
+    // requests are answered meanwhile (by the local counters: none waits for Redis).
+    let sleeper = {
+        let port = redis.port;
+        std::thread::spawn(move || {
+            Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "DEBUG", "SLEEP", "5"])
+                .output()
+                .unwrap()
+        })
+    };
+    let timeouts = "rampart_fleet_syncs_total{result=\"timeout\"}";
+    for n in &nodes {
+        assert!(n.metric_until(timeouts, |v| v >= 2.0).await >= 2.0, "{}", n.log());
+    }
+    for _ in 0..6 {
+        let status = nodes[1].get("/api").await.status;
+        assert!(status == 200 || status == 429, "{status}");
+    }
+    assert!(nodes[1].log().contains("no answer within 50ms"), "{}", nodes[1].log());
+    sleeper.join().unwrap();
+    for n in &nodes {
+        assert_eq!(n.metric_until("rampart_fleet_fallback ", |v| v == 0.0).await, 0.0);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

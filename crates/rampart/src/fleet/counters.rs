@@ -80,6 +80,9 @@ pub(super) async fn run(
                 rt.metrics.fleet_sync("ok", calls);
             }
             Err((result, reason)) => {
+                // Sent again with the next sync (a script that ran but did not answer in
+                // time counts its hits twice: the error is on the side of the limit).
+                store.requeue(&batch);
                 failures = failures.saturating_add(1);
                 rt.metrics.fleet_sync(result, calls);
                 let next = backoff(failures - 1).max(config.sync_interval);
