@@ -64,4 +64,3 @@ pub fn edge_traffic(seed: u64) -> (Vec<(u64, u64)>, HashSet<u64>) {
     out.sort_unstable();
     (out, abusers)
 }
-

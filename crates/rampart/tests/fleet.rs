@@ -495,16 +495,25 @@ async fn a_redis_out_of_memory_or_too_slow_is_a_failed_sync_and_requests_never_w
     let nodes = start_nodes(&dir, "node", 2, &cfg).await;
 
     // Out of memory: Redis refuses the script's writes.
-    assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]), "OK");
+    assert_eq!(
+        redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        "OK"
+    );
     assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "1"]), "OK");
     for n in &nodes {
-        let fallback = n.metric_until("rampart_fleet_fallback ", |v| v == 1.0).await;
+        let fallback = n
+            .metric_until("rampart_fleet_fallback ", |v| v == 1.0)
+            .await;
         assert_eq!(fallback, 1.0, "{}", n.log());
     }
     assert!(nodes[0].log().contains("OOM"), "{}", nodes[0].log());
     assert_eq!(redis.cli(&["CONFIG", "SET", "maxmemory", "0"]), "OK");
     for n in &nodes {
-        assert_eq!(n.metric_until("rampart_fleet_fallback ", |v| v == 0.0).await, 0.0);
+        assert_eq!(
+            n.metric_until("rampart_fleet_fallback ", |v| v == 0.0)
+                .await,
+            0.0
+        );
     }
 
     // Too slow: Redis blocked for 5 s. Syncs time out, the nodes count locally, and
@@ -520,16 +529,28 @@ async fn a_redis_out_of_memory_or_too_slow_is_a_failed_sync_and_requests_never_w
     };
     let timeouts = "rampart_fleet_syncs_total{result=\"timeout\"}";
     for n in &nodes {
-        assert!(n.metric_until(timeouts, |v| v >= 2.0).await >= 2.0, "{}", n.log());
+        assert!(
+            n.metric_until(timeouts, |v| v >= 2.0).await >= 2.0,
+            "{}",
+            n.log()
+        );
     }
     for _ in 0..6 {
         let status = nodes[1].get("/api").await.status;
         assert!(status == 200 || status == 429, "{status}");
     }
-    assert!(nodes[1].log().contains("no answer within 50ms"), "{}", nodes[1].log());
+    assert!(
+        nodes[1].log().contains("no answer within 50ms"),
+        "{}",
+        nodes[1].log()
+    );
     sleeper.join().unwrap();
     for n in &nodes {
-        assert_eq!(n.metric_until("rampart_fleet_fallback ", |v| v == 0.0).await, 0.0);
+        assert_eq!(
+            n.metric_until("rampart_fleet_fallback ", |v| v == 0.0)
+                .await,
+            0.0
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -52,16 +52,18 @@ pub(super) async fn run(
         let batch = store.take_batch(limiter.clock(started));
         let calls = batch.len().div_ceil(KEYS_PER_SCRIPT).max(1) as u64;
         let sync = sync(&script, &conn, &config.node, node_ttl_ms, &batch);
+        let too_late = || {
+            format!(
+                "no answer within {}",
+                humantime::format_duration(config.timeout)
+            )
+        };
+        // The connection's own response timeout is the same as ours: whichever fires first.
         let outcome = match tokio::time::timeout(config.timeout, sync).await {
             Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) if e.is_timeout() => Err(("timeout", too_late())),
             Ok(Err(e)) => Err(("error", e.to_string())),
-            Err(_) => Err((
-                "timeout",
-                format!(
-                    "no answer within {}",
-                    humantime::format_duration(config.timeout)
-                ),
-            )),
+            Err(_) => Err(("timeout", too_late())),
         };
         match outcome {
             Ok(answer) => {
