@@ -554,3 +554,49 @@ async fn a_redis_out_of_memory_or_too_slow_is_a_failed_sync_and_requests_never_w
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_is_not_valid_on_another_node_changes_nothing_there() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let (dir_a, dir_b) = (temp_dir(), temp_dir());
+    let (url, _own) = redis_url(4);
+    // Node A has an error page file that node B's directory lacks.
+    std::fs::write(dir_a.join("block.html"), "<p>blocked ::RAY_ID::</p>").unwrap();
+    let page = "[[zone.error_page]]\nfor = \"ip_block\"\nfile = \"block.html\"\n";
+    let a = Node::start(
+        &dir_a,
+        "a",
+        &config(origin.addr, &fleet_table(&url, ""), page),
+    );
+    let b_config = config(origin.addr, &fleet_table(&url, ""), "");
+    let b = Node::start(&dir_b, "b", &b_config);
+    let nodes = [a, b];
+    wait_for_nodes(&nodes).await;
+    let r = nodes[0]
+        .admin(
+            "POST",
+            "/client/v4/zones/example.test/custom_rules",
+            r#"{"expression": "http.request.uri.path eq \"/x\"", "action": "block"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(nodes[0].get("/x").await.status, 403);
+    let rejected = nodes[1]
+        .metric_until(
+            "rampart_fleet_messages_total{kind=\"config\",event=\"rejected\"}",
+            |v| v >= 1.0,
+        )
+        .await;
+    assert_eq!(rejected, 1.0, "{}", nodes[1].log());
+    let log = nodes[1].log();
+    assert!(
+        log.contains("block.html") && log.contains("is not valid on this node"),
+        "{log}"
+    );
+    // Node B runs and keeps what it had, file included.
+    assert_eq!(nodes[1].get("/x").await.status, 200);
+    assert_eq!(std::fs::read_to_string(&nodes[1].config).unwrap(), b_config);
+    for d in [dir_a, dir_b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

@@ -1,5 +1,6 @@
 //! Purges and configuration changes, fanned out to every node of the fleet over Redis
-//! pub/sub (channel [`CHANNEL`]).
+//! pub/sub, on the channel `rampart:fleet:<db>` ([`channel`]): pub/sub is not scoped by
+//! database in Redis, and a fleet is one database.
 //!
 //! A message is `<HMAC-SHA256 in hex> <JSON>`, signed with the fleet secret: a node applies
 //! only what a node of its own fleet sent, whoever else can write to Redis. Configuration
@@ -24,8 +25,13 @@ use crate::config::fleet::FleetConfig;
 use crate::config::save::{SaveError, replace_file};
 use crate::runtime::{Announcement, Runtime};
 
-/// The pub/sub channel.
-pub const CHANNEL: &str = "rampart:fleet";
+/// The pub/sub channel of the fleet whose Redis database `client` names.
+pub fn channel(client: &redis::Client) -> String {
+    format!(
+        "rampart:fleet:{}",
+        client.get_connection_info().redis_settings().db()
+    )
+}
 
 /// The configuration version counter.
 const VERSION_KEY: &str = "rampart:config:version";
@@ -71,6 +77,7 @@ pub(super) async fn send(
     mut queue: Receiver<Announcement>,
     conn: ConnectionManager,
     config: Arc<FleetConfig>,
+    channel: String,
 ) {
     let key = signing_key(&config);
     while let Some(announcement) = queue.recv().await {
@@ -84,7 +91,7 @@ pub(super) async fn send(
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            let publish = publish(&conn, &key, &config.node, &announcement);
+            let publish = publish(&conn, &key, &config.node, &announcement, &channel);
             outcome = match tokio::time::timeout(SEND_TIMEOUT, publish).await {
                 Ok(Ok(receivers)) => Ok(receivers),
                 Ok(Err(e)) => Err(e.to_string()),
@@ -114,6 +121,7 @@ async fn publish(
     key: &hmac::Key,
     node: &str,
     announcement: &Announcement,
+    channel: &str,
 ) -> redis::RedisResult<u64> {
     let mut conn = conn.clone();
     match announcement {
@@ -123,7 +131,7 @@ async fn publish(
                 key,
                 &json!({"kind": "purge", "node": node, "zone": zone, "body": body}),
             );
-            conn.publish(CHANNEL, message).await
+            conn.publish(channel, message).await
         }
         Announcement::Config(text) => {
             let version: u64 = conn.incr(VERSION_KEY, 1).await?;
@@ -132,7 +140,7 @@ async fn publish(
                 &json!({"kind": "config", "node": node, "version": version, "text": text}),
             );
             let () = conn.set(LATEST_KEY, &message).await?;
-            conn.publish(CHANNEL, message).await
+            conn.publish(channel, message).await
         }
     }
 }
@@ -141,14 +149,15 @@ async fn publish(
 /// back-off) whenever the subscription is lost.
 pub(super) async fn receive(rt: Arc<Runtime>, client: redis::Client, config: Arc<FleetConfig>) {
     let key = signing_key(&config);
+    let channel = channel(&client);
     let mut applied: Option<u64> = None;
     let mut failures = 0u32;
     let mut log = Throttled::new();
     loop {
-        match subscribe(&client).await {
+        match subscribe(&client, &channel).await {
             Ok((mut pubsub, latest)) => {
                 if failures > 0 {
-                    tracing::info!("fleet: subscribed to {CHANNEL} again");
+                    tracing::info!("fleet: subscribed to {channel} again");
                 }
                 failures = 0;
                 match (applied, latest) {
@@ -179,12 +188,12 @@ pub(super) async fn receive(rt: Arc<Runtime>, client: redis::Client, config: Arc
                     .await;
                 }
                 log.error(format_args!(
-                    "fleet: lost the subscription to {CHANNEL} on {}; subscribing again",
+                    "fleet: lost the subscription to {channel} on {}; subscribing again",
                     config.redis
                 ));
             }
             Err(e) => log.error(format_args!(
-                "fleet: cannot subscribe to {CHANNEL} on {}: {e}; trying again in {}",
+                "fleet: cannot subscribe to {channel} on {}: {e}; trying again in {}",
                 config.redis,
                 humantime::format_duration(backoff(failures))
             )),
@@ -197,10 +206,11 @@ pub(super) async fn receive(rt: Arc<Runtime>, client: redis::Client, config: Arc
 /// A subscription, and the last configuration message stored.
 async fn subscribe(
     client: &redis::Client,
+    channel: &str,
 ) -> redis::RedisResult<(redis::aio::PubSub, Option<String>)> {
     let connect = async {
         let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(CHANNEL).await?;
+        pubsub.subscribe(channel).await?;
         let mut conn = client.get_multiplexed_async_connection().await?;
         let latest: Option<String> = conn.get(LATEST_KEY).await?;
         Ok((pubsub, latest))
@@ -228,7 +238,7 @@ async fn handle(
         Ok(v) => v,
         Err(why) => {
             rt.metrics.fleet_message("unknown", "rejected");
-            tracing::error!("fleet: ignored a message on {CHANNEL} with {why}");
+            tracing::error!("fleet: ignored a message with {why}");
             return;
         }
     };

@@ -72,6 +72,7 @@ pub fn start(rt: &Arc<Runtime>, tasks: &mut Vec<JoinHandle<()>>) {
                 queue,
                 conn,
                 config.clone(),
+                bus::channel(&client),
             )));
         }
         tasks.push(tokio::spawn(bus::receive(rt.clone(), client, config)));
