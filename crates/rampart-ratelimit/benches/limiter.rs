@@ -1,4 +1,5 @@
-//! Cost of one `check_and_hit` on the in-memory store.
+//! Cost of one `check_and_hit` on the in-memory store and on a fleet's shared store (its
+//! local view: what a request pays), and of taking a sync batch.
 //!
 //! Run: `cargo bench -p rampart-ratelimit --bench limiter -- --warm-up-time 1 --measurement-time 3`
 
@@ -6,7 +7,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rampart_ratelimit::{CounterStore, Key, KeyBuilder, MemoryStore, MemoryStoreSettings, Quota};
+use rampart_ratelimit::{
+    CounterStore, Key, KeyBuilder, MemoryStore, MemoryStoreSettings, Quota, SharedStore,
+};
 
 const MILLION: u64 = 1_000_000;
 
@@ -39,6 +42,40 @@ fn million_keys(c: &mut Criterion) {
         b.iter(|| {
             let key = Key::from_hash(rng.u64(0..MILLION));
             black_box(store.check_and_hit(key, &q, now))
+        })
+    });
+}
+
+fn shared_store(c: &mut Criterion) {
+    let q = quota();
+    let store = SharedStore::new(MILLION as usize);
+    store.set_nodes(3);
+    let key = Key::from_hash(7);
+    let mut now_ms = 0u64;
+    c.bench_function("shared/check_and_hit/hot_key", |b| {
+        b.iter(|| {
+            now_ms += 1;
+            black_box(store.check_and_hit(black_box(key), &q, Duration::from_millis(now_ms)))
+        })
+    });
+    let now = Duration::from_secs(1);
+    for k in 0..MILLION {
+        store.check_and_hit(Key::from_hash(k), &q, now);
+    }
+    let mut rng = fastrand::Rng::with_seed(1);
+    c.bench_function("shared/check_and_hit/1M_keys_random", |b| {
+        b.iter(|| {
+            let key = Key::from_hash(rng.u64(0..MILLION));
+            black_box(store.check_and_hit(key, &q, now))
+        })
+    });
+    // A sync's batch of 1,000 keys used since the previous one (of the million held).
+    c.bench_function("shared/take_batch/1000_keys", |b| {
+        b.iter(|| {
+            for k in 0..1000 {
+                store.check_and_hit(Key::from_hash(k * 997), &q, now);
+            }
+            black_box(store.take_batch(now).len())
         })
     });
 }
@@ -112,6 +149,7 @@ criterion_group!(
     million_keys,
     eviction_pressure,
     key_builder,
+    shared_store,
     two_threads
 );
 criterion_main!(benches);
