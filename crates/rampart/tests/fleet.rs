@@ -169,6 +169,14 @@ impl Node {
         c.response(false).await
     }
 
+    /// What the edge cache did for a GET of `path`.
+    async fn cache_status(&self, path: &str) -> String {
+        self.get(path)
+            .await
+            .header("rampart-cache-status")
+            .unwrap_or_default()
+    }
+
     async fn admin(&self, method: &str, path: &str, body: &str) -> common::Response {
         let mut c = Client::connect(self.admin).await;
         c.send(
@@ -406,20 +414,8 @@ async fn a_purge_on_one_node_reaches_the_others() {
     let cfg = config(origin.addr, &fleet_table(&url, ""), "");
     let nodes = start_nodes(&dir, "node", 2, &cfg).await;
     for n in &nodes {
-        assert_eq!(
-            n.get("/style.css")
-                .await
-                .header("rampart-cache-status")
-                .unwrap(),
-            "MISS"
-        );
-        assert_eq!(
-            n.get("/style.css")
-                .await
-                .header("rampart-cache-status")
-                .unwrap(),
-            "HIT"
-        );
+        assert_eq!(n.cache_status("/style.css").await, "MISS");
+        assert_eq!(n.cache_status("/style.css").await, "HIT");
     }
     let r = nodes[0]
         .admin(
@@ -437,13 +433,7 @@ async fn a_purge_on_one_node_reaches_the_others() {
         .await;
     assert_eq!(applied, 1.0, "{}", nodes[1].log());
     for n in &nodes {
-        assert_eq!(
-            n.get("/style.css")
-                .await
-                .header("rampart-cache-status")
-                .unwrap(),
-            "MISS"
-        );
+        assert_eq!(n.cache_status("/style.css").await, "MISS");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
