@@ -238,7 +238,9 @@ impl SharedStore {
                     hits: std::mem::take(&mut e.pending),
                     blocked_until_ms: std::mem::take(&mut e.block_to_send),
                 });
-                e.recent = number - e.last_used < REFRESH_BATCHES;
+                // `last_used` may be `number + 1`: a request counted while this batch is
+                // being taken.
+                e.recent = e.last_used + REFRESH_BATCHES > number;
                 e.recent
             });
             if i == sweep {
@@ -532,6 +534,23 @@ mod tests {
         node.merge(&[(KEY, engine)], t);
         assert_eq!(node.check(KEY, &quota, t).status().remaining, 5);
         assert_eq!(node.take_batch(t)[0].hits, 2);
+    }
+
+    #[test]
+    fn a_key_used_while_a_batch_is_taken_stays_recent() {
+        let quota = Quota::new(60, 10, 0).unwrap();
+        let node = SharedStore::new(100);
+        let t = Duration::from_millis(1_000);
+        node.take_batch(t);
+        // As if counted between the batch number's increment and the scan of its shard.
+        node.check_and_hit(KEY, &quota, t);
+        lock(&node.shards[node.shard_of(KEY)])
+            .entries
+            .get_mut(&KEY.hash())
+            .unwrap()
+            .last_used = 2;
+        assert_eq!(node.take_batch(t).len(), 1);
+        assert_eq!(node.take_batch(t).len(), 1, "still recent");
     }
 
     #[test]

@@ -293,13 +293,34 @@ async fn wait_for_nodes(nodes: &[Node]) {
     }
 }
 
-/// `n` requests to /api, round robin over `nodes`, `gap` apart: how many were admitted, and
-/// every status seen.
-async fn round_robin(nodes: &[Node], n: usize, gap: Duration) -> (usize, Vec<u16>) {
+const OK_SYNCS: &str = "rampart_fleet_syncs_total{result=\"ok\"}";
+
+/// Waits until every node has heard of every request made so far: each node completes two
+/// syncs (the second one's batch was taken after the request), twice over (so that every
+/// node's last sync started after every other node's hits were in Redis). Ordered by the
+/// nodes' own sync counters, not by time.
+async fn settle(nodes: &[Node]) {
+    for _ in 0..2 {
+        let mut before = Vec::new();
+        for n in nodes {
+            before.push(n.metric_until(OK_SYNCS, |_| true).await);
+        }
+        for (n, b) in nodes.iter().zip(before) {
+            let now = n.metric_until(OK_SYNCS, |v| v >= b + 2.0).await;
+            assert!(now >= b + 2.0, "{}", n.log());
+        }
+    }
+}
+
+/// `n` requests to /api, round robin over `nodes`, each node having heard of the previous
+/// ones when `settled`: how many were admitted, and every status seen.
+async fn round_robin(nodes: &[Node], n: usize, settled: bool) -> (usize, Vec<u16>) {
     let mut statuses = Vec::new();
     for i in 0..n {
         statuses.push(nodes[i % nodes.len()].get("/api").await.status);
-        tokio::time::sleep(gap).await;
+        if settled {
+            settle(nodes).await;
+        }
     }
     let admitted = statuses.iter().filter(|&&s| s == 200).count();
     (admitted, statuses)
@@ -312,16 +333,16 @@ async fn a_rate_limit_holds_across_three_nodes_sharing_redis() {
     // Alone, each node counts its own: three nodes let three times the rate through.
     let alone = config(origin.addr, "", TEN_A_MINUTE);
     let nodes = start_nodes(&dir, "alone", 3, &alone).await;
-    let (admitted, _) = round_robin(&nodes, 45, Duration::ZERO).await;
+    let (admitted, _) = round_robin(&nodes, 45, false).await;
     assert_eq!(admitted, 30);
     drop(nodes);
 
     let (url, _own) = redis_url(1);
     let shared = config(origin.addr, &fleet_table(&url, ""), TEN_A_MINUTE);
     let nodes = start_nodes(&dir, "shared", 3, &shared).await;
-    // Requests further apart than a sync: every node has heard of the others' before the
-    // next. Each leaves one token to each of the others: 10 − 2 (docs/fleet.md).
-    let (admitted, statuses) = round_robin(&nodes, 30, Duration::from_millis(60)).await;
+    // Every node has heard of the others' requests before the next. Each leaves one token to
+    // each of the others: 10 − 2 (docs/fleet.md), and the refill adds one every 6 s.
+    let (admitted, statuses) = round_robin(&nodes, 30, true).await;
     assert!(
         (8..=10).contains(&admitted),
         "{admitted} admitted: {statuses:?}\n{}",
@@ -350,7 +371,7 @@ async fn without_redis_nodes_count_locally_at_their_share_and_share_again_when_i
     let port = redis.port;
     let cfg = on_own_redis(origin.addr, &redis);
     let nodes = start_nodes(&dir, "node", 2, &cfg).await;
-    let (admitted, _) = round_robin(&nodes, 4, Duration::from_millis(30)).await;
+    let (admitted, _) = round_robin(&nodes, 4, true).await;
     assert_eq!(admitted, 4);
 
     // Redis goes away mid-run: requests keep being answered, each node now counts alone at
@@ -390,7 +411,7 @@ async fn without_redis_nodes_count_locally_at_their_share_and_share_again_when_i
         assert_eq!(fallback, 0.0, "{}", n.log());
     }
     assert!(nodes[0].log().contains("rate limits are shared again"));
-    let (admitted, statuses) = round_robin(&nodes, 16, Duration::from_millis(60)).await;
+    let (admitted, statuses) = round_robin(&nodes, 16, true).await;
     assert!(
         (9..=10).contains(&admitted),
         "{admitted} admitted: {statuses:?}"
