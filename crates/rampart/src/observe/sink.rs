@@ -108,9 +108,14 @@ impl Write for HttpSink {
         let mut inner = lock(&sh.inner);
         inner.open.extend_from_slice(buf);
         inner.open_lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let first = inner.opened.is_none();
         inner.opened.get_or_insert_with(Instant::now);
         if inner.open.len() as u64 >= sh.config.batch_bytes {
             seal(sh, inner);
+        } else if first {
+            // The delivery thread times the batch from its first line.
+            drop(inner);
+            sh.wake.notify_all();
         }
         Ok(buf.len())
     }
