@@ -261,7 +261,9 @@ impl SharedStore {
             let local_block = e.state.blocked_until_ms;
             e.state = shared.counter_state(&e.quota);
             e.state.blocked_until_ms = e.state.blocked_until_ms.max(local_block);
-            for _ in 0..e.pending {
+            // More than a full quota of hits changes nothing more (a Hit never pushes the
+            // wait beyond one period).
+            for _ in 0..e.pending.min(e.quota.requests_per_period()) {
                 e.state.apply(&e.quota, Op::Hit, now);
             }
         }
@@ -272,9 +274,14 @@ impl SharedStore {
     pub fn requeue(&self, batch: &[SyncItem]) {
         for item in batch {
             let mut shard = lock(&self.shards[self.shard_of(item.key)]);
+            let shard = &mut *shard;
             if let Some(e) = shard.entries.get_mut(&item.key.hash()) {
                 e.pending = e.pending.saturating_add(item.hits);
                 e.block_to_send = e.block_to_send.max(item.blocked_until_ms);
+                if !e.recent {
+                    e.recent = true;
+                    shard.recent.push(item.key.hash());
+                }
             }
         }
     }
@@ -320,10 +327,12 @@ impl CounterStore for SharedStore {
                 let decision = match op {
                     Op::Hit => e.state.apply(quota, op, now),
                     Op::Check | Op::CheckAndHit => {
-                        // Decide as if the other nodes had taken one token each: see
-                        // "Tokens freed while the key is at its limit" in the module docs.
+                        // Decide as if the other nodes had taken one token each ("Tokens
+                        // freed while the key is at its limit" in the module docs), blocks
+                        // included, but never reserving the whole quota.
+                        let reserve = (self.nodes() - 1).min(quota.requests_per_period() - 1);
                         let mut probe = e.state;
-                        for _ in 1..self.nodes() {
+                        for _ in 0..reserve {
                             probe.apply(quota, Op::Hit, now);
                         }
                         let decision = probe.apply(quota, Op::Check, now);
@@ -497,6 +506,23 @@ mod tests {
         fleet.sync(5_000);
         fleet.sync(5_000);
         assert!(!fleet.nodes[0].check_and_hit(KEY, &quota, t).is_allowed());
+    }
+
+    #[test]
+    fn more_nodes_than_the_quota_still_admit_one_request() {
+        // 5 per 10 s on 8 nodes: the reserve is at most 4, so one request still passes.
+        let quota = Quota::new(10, 5, 0).unwrap();
+        let node = SharedStore::new(100);
+        node.set_nodes(8);
+        let t = Duration::from_millis(10_000);
+        assert!(node.check_and_hit(KEY, &quota, t).is_allowed());
+        // The next is refused for the others' sake: 2 s later (one token back) it passes.
+        let d = node.check_and_hit(KEY, &quota, t);
+        assert_eq!(d.retry_after_secs(), Some(2));
+        assert!(
+            node.check_and_hit(KEY, &quota, Duration::from_millis(12_000))
+                .is_allowed()
+        );
     }
 
     #[test]

@@ -23,7 +23,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
-use tokio::sync::Mutex;
 
 use super::api::{MAX_BODY, body_bytes, code, failure, not_json, success};
 use super::auth::Caller;
@@ -31,8 +30,7 @@ use super::document::{self, Document, EditError};
 use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
-/// One edit of the file at a time: each reads the file, changes it and writes it whole.
-pub(super) static EDITING: Mutex<()> = Mutex::const_new(());
+pub(super) use crate::config::save::EDITING;
 
 /// A zone's list of rules that the API edits: its key in the file, its path in the API, and
 /// its name in messages and the audit log.

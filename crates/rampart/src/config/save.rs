@@ -7,6 +7,10 @@ use std::path::Path;
 
 use super::{ConfigError, Loaded, load_str};
 
+/// One change of the file at a time, whoever makes it (the management API's edits, which
+/// read the file, change it and write it whole, and the fleet's changes from other nodes).
+pub static EDITING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Why a new text did not replace the file.
 #[derive(Debug)]
 pub enum SaveError {
@@ -39,9 +43,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map_or("config".into(), |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         // The file keeps its permissions (it may hold secrets' hashes).

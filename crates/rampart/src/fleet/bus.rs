@@ -36,6 +36,11 @@ pub fn channel(client: &redis::Client) -> String {
 /// The configuration version counter.
 const VERSION_KEY: &str = "rampart:config:version";
 
+/// A random id of the counter's life: a Redis that lost its data (restarted without
+/// persistence, flushed, failed over to a lagging replica) starts counting again from 1 under
+/// a new epoch, and nodes take its versions instead of ignoring them as old.
+const EPOCH_KEY: &str = "rampart:config:epoch";
+
 /// The last configuration message, for nodes that missed it.
 const LATEST_KEY: &str = "rampart:config:latest";
 
@@ -44,6 +49,36 @@ const SEND_ATTEMPTS: u32 = 4;
 
 /// The longest one attempt to send may take: announcements are not on any request's path.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A configuration version: the counter's epoch and its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    epoch: String,
+    number: u64,
+}
+
+impl Version {
+    fn of(message: &Value) -> Version {
+        Version {
+            epoch: message["epoch"].as_str().unwrap_or_default().to_string(),
+            number: message["version"].as_u64().unwrap_or(0),
+        }
+    }
+
+    /// Whether a node that has `applied` takes this one: any version of another epoch, or a
+    /// higher one of the same.
+    fn is_newer_than(&self, applied: Option<&Version>) -> bool {
+        applied.is_none_or(|a| a.epoch != self.epoch || self.number > a.number)
+    }
+}
+
+/// The version in force on this node, shared by the sender (its own changes) and the
+/// receiver (the others').
+pub type Applied = Arc<std::sync::Mutex<Option<Version>>>;
+
+fn lock(applied: &Applied) -> std::sync::MutexGuard<'_, Option<Version>> {
+    applied.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn signing_key(config: &FleetConfig) -> hmac::Key {
     hmac::Key::new(hmac::HMAC_SHA256, &config.secret)
@@ -78,6 +113,7 @@ pub(super) async fn send(
     conn: ConnectionManager,
     config: Arc<FleetConfig>,
     channel: String,
+    applied: Applied,
 ) {
     let key = signing_key(&config);
     while let Some(announcement) = queue.recv().await {
@@ -91,7 +127,7 @@ pub(super) async fn send(
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            let publish = publish(&conn, &key, &config.node, &announcement, &channel);
+            let publish = publish(&conn, &key, &config.node, &announcement, &channel, &applied);
             outcome = match tokio::time::timeout(SEND_TIMEOUT, publish).await {
                 Ok(Ok(receivers)) => Ok(receivers),
                 Ok(Err(e)) => Err(e.to_string()),
@@ -122,6 +158,7 @@ async fn publish(
     node: &str,
     announcement: &Announcement,
     channel: &str,
+    applied: &Applied,
 ) -> redis::RedisResult<u64> {
     let mut conn = conn.clone();
     match announcement {
@@ -134,10 +171,28 @@ async fn publish(
             conn.publish(channel, message).await
         }
         Announcement::Config(text) => {
-            let version: u64 = conn.incr(VERSION_KEY, 1).await?;
+            let fresh = format!("{:016x}", fastrand::u64(..));
+            let () = redis::cmd("SET")
+                .arg(EPOCH_KEY)
+                .arg(&fresh)
+                .arg("NX")
+                .query_async::<Option<String>>(&mut conn)
+                .await
+                .map(drop)?;
+            let epoch: String = conn.get(EPOCH_KEY).await?;
+            let number: u64 = conn.incr(VERSION_KEY, 1).await?;
+            // This node's own change is in force here: an older one from another node
+            // (edits made at the same time on two nodes) must not replace it.
+            let version = Version { epoch, number };
+            {
+                let mut in_force = lock(applied);
+                if version.is_newer_than(in_force.as_ref()) {
+                    *in_force = Some(version.clone());
+                }
+            }
             let message = seal(
                 key,
-                &json!({"kind": "config", "node": node, "version": version, "text": text}),
+                &json!({"kind": "config", "node": node, "epoch": version.epoch, "version": version.number, "text": text}),
             );
             let () = conn.set(LATEST_KEY, &message).await?;
             conn.publish(channel, message).await
@@ -147,10 +202,15 @@ async fn publish(
 
 /// Receives the other nodes' announcements; runs until aborted, subscribing again (with a
 /// back-off) whenever the subscription is lost.
-pub(super) async fn receive(rt: Arc<Runtime>, client: redis::Client, config: Arc<FleetConfig>) {
+pub(super) async fn receive(
+    rt: Arc<Runtime>,
+    client: redis::Client,
+    config: Arc<FleetConfig>,
+    applied: Applied,
+) {
     let key = signing_key(&config);
     let channel = channel(&client);
-    let mut applied: Option<u64> = None;
+    let mut subscribed_before = false;
     let mut failures = 0u32;
     let mut log = Throttled::new();
     loop {
@@ -160,32 +220,23 @@ pub(super) async fn receive(rt: Arc<Runtime>, client: redis::Client, config: Arc
                     tracing::info!("fleet: subscribed to {channel} again");
                 }
                 failures = 0;
-                match (applied, latest) {
+                let latest = latest.and_then(|m| open(&key, m.as_bytes()).ok().map(|v| (m, v)));
+                let again = std::mem::replace(&mut subscribed_before, true);
+                match latest {
                     // Start-up: this node's file is where it starts from.
-                    (None, latest) => {
-                        applied = Some(latest.as_deref().map_or(0, |m| {
-                            open(&key, m.as_bytes())
-                                .ok()
-                                .and_then(|v| v["version"].as_u64())
-                                .unwrap_or(0)
-                        }));
+                    Some((_, v)) if !again => {
+                        let mut in_force = lock(&applied);
+                        if in_force.is_none() {
+                            *in_force = Some(Version::of(&v));
+                        }
                     }
                     // Back after a loss: catch up with the change missed, if any.
-                    (Some(_), Some(latest)) => {
-                        handle(&rt, &config, &key, latest.as_bytes(), &mut applied).await;
-                    }
-                    (Some(_), None) => {}
+                    Some((m, _)) => handle(&rt, &config, &key, m.as_bytes(), &applied).await,
+                    None => {}
                 }
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
-                    handle(
-                        &rt,
-                        &config,
-                        &key,
-                        message.get_payload_bytes(),
-                        &mut applied,
-                    )
-                    .await;
+                    handle(&rt, &config, &key, message.get_payload_bytes(), &applied).await;
                 }
                 log.error(format_args!(
                     "fleet: lost the subscription to {channel} on {}; subscribing again",
@@ -232,7 +283,7 @@ async fn handle(
     config: &FleetConfig,
     key: &hmac::Key,
     message: &[u8],
-    applied: &mut Option<u64>,
+    applied: &Applied,
 ) {
     let value = match open(key, message) {
         Ok(v) => v,
@@ -272,14 +323,23 @@ async fn handle(
             }
         }
         Some("config") if config.config => {
-            let version = value["version"].as_u64().unwrap_or(0);
-            if applied.is_some_and(|a| version <= a) {
+            let version = Version::of(&value);
+            // One change of the file at a time, with the management API's edits.
+            let _one_at_a_time = crate::config::save::EDITING.lock().await;
+            let in_force = lock(applied).clone();
+            if !version.is_newer_than(in_force.as_ref()) {
+                rt.metrics.fleet_message("config", "stale");
+                tracing::warn!(
+                    "fleet: configuration version {} from `{from}` is not newer than version {} in force here; ignored",
+                    version.number,
+                    in_force.map_or(0, |v| v.number)
+                );
                 return;
             }
             rt.metrics.fleet_message("config", "received");
             let text = value["text"].as_str().unwrap_or_default();
-            apply_config(rt, &from, version, text);
-            *applied = Some(version);
+            apply_config(rt, &from, version.number, text);
+            *lock(applied) = Some(version);
         }
         _ => {}
     }

@@ -66,6 +66,7 @@ pub fn start(rt: &Arc<Runtime>, tasks: &mut Vec<JoinHandle<()>>) {
         )));
     }
     if config.purge || config.config {
+        let applied = bus::Applied::default();
         if let Some(queue) = rt.take_announcements() {
             tasks.push(tokio::spawn(bus::send(
                 rt.clone(),
@@ -73,9 +74,15 @@ pub fn start(rt: &Arc<Runtime>, tasks: &mut Vec<JoinHandle<()>>) {
                 conn,
                 config.clone(),
                 bus::channel(&client),
+                applied.clone(),
             )));
         }
-        tasks.push(tokio::spawn(bus::receive(rt.clone(), client, config)));
+        tasks.push(tokio::spawn(bus::receive(
+            rt.clone(),
+            client,
+            config,
+            applied,
+        )));
     }
 }
 

@@ -53,6 +53,8 @@ struct Shared {
     /// Serialises the spill directory's writers (the log writer thread and the delivery
     /// thread) and numbers its files.
     spill: Mutex<u64>,
+    /// The spilled file being delivered: never chosen to make room.
+    in_flight: Mutex<Option<PathBuf>>,
 }
 
 /// The `Write` end the access log's writer thread writes lines to.
@@ -73,6 +75,12 @@ impl HttpSink {
                 ),
             )
         })?;
+        // A temporary file is a batch whose writing was cut short (a crash, a full disk).
+        for e in std::fs::read_dir(&config.spill_dir)?.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let next = spilled(&config.spill_dir)
             .last()
             .map_or(0, |(seq, _, _)| seq + 1);
@@ -89,6 +97,7 @@ impl HttpSink {
             wake: Condvar::new(),
             metrics,
             spill: Mutex::new(next),
+            in_flight: Mutex::new(None),
         });
         let s = shared.clone();
         let delivery = std::thread::Builder::new()
@@ -102,20 +111,43 @@ impl HttpSink {
 }
 
 impl Write for HttpSink {
-    /// Takes whole lines (the writer hands over whole buffers of them); never fails.
+    /// Takes whole lines (the writer hands over whole buffers of them), cut into batches of at
+    /// most `batch_bytes` at line ends (a longer line is a batch of its own); never fails.
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let sh = &self.shared;
-        let mut inner = lock(&sh.inner);
-        inner.open.extend_from_slice(buf);
-        inner.open_lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
-        let first = inner.opened.is_none();
-        inner.opened.get_or_insert_with(Instant::now);
-        if inner.open.len() as u64 >= sh.config.batch_bytes {
-            seal(sh, inner);
-        } else if first {
-            // The delivery thread times the batch from its first line.
-            drop(inner);
-            sh.wake.notify_all();
+        let limit = usize::try_from(sh.config.batch_bytes).unwrap_or(usize::MAX);
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let mut inner = lock(&sh.inner);
+            let room = limit.saturating_sub(inner.open.len());
+            let take = if rest.len() <= room {
+                rest.len()
+            } else {
+                match rest[..room].iter().rposition(|&b| b == b'\n') {
+                    Some(end) => end + 1,
+                    // Not even one line fits: seal what is open, or take the line alone.
+                    None if !inner.open.is_empty() => 0,
+                    None => rest
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(rest.len(), |end| end + 1),
+                }
+            };
+            let (part, tail) = rest.split_at(take);
+            rest = tail;
+            inner.open.extend_from_slice(part);
+            inner.open_lines += part.iter().filter(|&&b| b == b'\n').count() as u64;
+            let first = inner.opened.is_none() && !part.is_empty();
+            if first {
+                inner.opened = Some(Instant::now());
+            }
+            if inner.open.len() >= limit || !rest.is_empty() {
+                seal(sh, inner);
+            } else if first {
+                // The delivery thread times the batch from its first line.
+                drop(inner);
+                sh.wake.notify_all();
+            }
         }
         Ok(buf.len())
     }
@@ -200,16 +232,24 @@ fn spilled(dir: &Path) -> Vec<(u64, u64, PathBuf)> {
 fn spill(sh: &Shared, batch: &Batch) {
     let c = &sh.config;
     let mut next = sh.spill.lock().unwrap_or_else(|p| p.into_inner());
-    let mut files = spilled(&c.spill_dir);
-    let mut used: u64 = files
-        .iter()
-        .filter_map(|(_, _, p)| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+    let in_flight = sh
+        .in_flight
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    // Sizes as listed; the file being delivered is neither counted nor chosen.
+    let mut files: VecDeque<(u64, u64, PathBuf)> = spilled(&c.spill_dir)
+        .into_iter()
+        .filter(|(_, _, p)| Some(p) != in_flight.as_ref())
+        .filter_map(|(_, lines, p)| Some((std::fs::metadata(&p).ok()?.len(), lines, p)))
+        .collect();
+    let mut used: u64 = files.iter().map(|(size, _, _)| size).sum();
     let mut dropped = 0;
-    while used + batch.gz.len() as u64 > c.spill_limit && !files.is_empty() {
-        let (_, lines, path) = files.remove(0);
-        used -= std::fs::metadata(&path).map_or(0, |m| m.len());
+    while used + batch.gz.len() as u64 > c.spill_limit {
+        let Some((size, lines, path)) = files.pop_front() else {
+            break;
+        };
+        used -= size;
         if std::fs::remove_file(&path).is_ok() {
             dropped += lines;
         }
@@ -240,10 +280,16 @@ fn spill(sh: &Shared, batch: &Batch) {
 
 fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// What to send next.
@@ -269,6 +315,10 @@ fn deliver(sh: &Shared) {
         }
         let next = if !inner.sealed.is_empty() {
             Some(Next::Memory)
+        } else if closing {
+            // At shutdown only what is in memory is sent; the disk keeps its batches for the
+            // next start.
+            None
         } else {
             spilled(&c.spill_dir)
                 .into_iter()
@@ -300,18 +350,26 @@ fn deliver(sh: &Shared) {
             },
             Next::Disk(lines, path) => {
                 drop(inner);
+                *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.clone());
                 match std::fs::read(path) {
                     Ok(b) => (b, *lines),
                     Err(e) => {
                         tracing::error!("log sink: cannot read {}: {e}; dropped", path.display());
                         let _ = std::fs::remove_file(path);
                         sh.metrics.log_dropped().inc_by(*lines);
+                        *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
                         continue;
                     }
                 }
             }
         };
         let outcome = post(c, &body);
+        let delivered_file = || {
+            if let Next::Disk(_, path) = &next {
+                let _ = std::fs::remove_file(path);
+            }
+            *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        };
         let done = match &outcome {
             Ok(()) => true,
             Err(Failure::Refused(status)) => {
@@ -332,9 +390,7 @@ fn deliver(sh: &Shared) {
                         inner.sealed_bytes -= b.gz.len() as u64;
                     }
                 }
-                Next::Disk(_, path) => {
-                    let _ = std::fs::remove_file(path);
-                }
+                Next::Disk(..) => delivered_file(),
             }
             if failures > 0 {
                 tracing::info!("log sink: {} takes batches again", c.url);
@@ -345,6 +401,7 @@ fn deliver(sh: &Shared) {
         let Err(Failure::Retry(why)) = outcome else {
             continue;
         };
+        *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
         failures += 1;
         if closing {
             // One attempt at shutdown: what is left waits on disk for the next start.
@@ -447,8 +504,9 @@ fn exchange(mut s: impl std::io::Read + Write, head: &str, body: &[u8]) -> std::
         }
         got.extend_from_slice(&buf[..n]);
     }
-    let line = String::from_utf8_lossy(&got);
-    line.split(' ')
+    let text = String::from_utf8_lossy(&got);
+    let line = text.split("\r\n").next().unwrap_or_default();
+    line.split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
         .filter(|_| line.starts_with("HTTP/1."))
