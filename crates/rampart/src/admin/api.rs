@@ -155,6 +155,15 @@ async fn list_zones(
     .into_response()
 }
 
+/// 404 for a path that names a zone this configuration does not have.
+pub(super) fn no_zone(zone: &str) -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        code::NO_ROUTE,
+        format!("Could not route to /zones/{zone}: there is no zone `{zone}`"),
+    )
+}
+
 /// `GET /client/v4/zones/{zone}`.
 async fn get_zone(
     State(rt): State<Arc<Runtime>>,
@@ -167,11 +176,7 @@ async fn get_zone(
     let generation = rt.generation();
     match generation.config.zones.iter().find(|z| z.name == zone) {
         Some(z) => success(zone_json(z)),
-        None => failure(
-            StatusCode::NOT_FOUND,
-            code::NO_ROUTE,
-            format!("Could not route to /zones/{zone}: there is no zone `{zone}`"),
-        ),
+        None => no_zone(&zone),
     }
 }
 
@@ -263,11 +268,7 @@ async fn purge_cache(
     }
     let generation = rt.generation();
     if !generation.config.zones.iter().any(|z| z.name == zone) {
-        return failure(
-            StatusCode::NOT_FOUND,
-            code::NO_ROUTE,
-            format!("Could not route to /zones/{zone}/purge_cache: there is no zone `{zone}`"),
-        );
+        return no_zone(&zone);
     }
     let body = match body_bytes(body, MAX_BODY) {
         Ok(b) => b,
@@ -328,11 +329,7 @@ async fn origin_health(
     }
     let generation = rt.generation();
     let Some(z) = generation.zones().iter().find(|z| z.config.name == zone) else {
-        return failure(
-            StatusCode::NOT_FOUND,
-            code::NO_ROUTE,
-            format!("no zone is named `{zone}`"),
-        );
+        return no_zone(&zone);
     };
     let origins: Vec<Value> = z
         .upstream

@@ -146,11 +146,7 @@ pub(super) fn refused(e: EditError, zone: &str, prefix: Option<&str>) -> Respons
                 .into(),
         ),
         EditError::Io(message) => failure(StatusCode::INTERNAL_SERVER_ERROR, code::IO, message),
-        EditError::NoZone => failure(
-            StatusCode::NOT_FOUND,
-            code::NO_ROUTE,
-            format!("there is no zone `{zone}`"),
-        ),
+        EditError::NoZone => super::api::no_zone(zone),
         EditError::Invalid(errors) => {
             let errors: Vec<Value> = errors
                 .iter()
