@@ -33,9 +33,10 @@ pub fn replace_file(path: &Path, text: &str) -> Result<Loaded, SaveError> {
     Ok(loaded)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`
-/// (then syncs the directory), so that the file is always either the old or the new text.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a temporary file beside `path` (named `.<name>.<pid>.<n>.tmp`), syncs
+/// it, and renames it over `path` (then syncs the directory), so that the file is always
+/// either the old or the new content. The temporary file is removed on failure.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

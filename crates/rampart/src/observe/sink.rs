@@ -9,7 +9,7 @@
 //!   to 60 s. A batch the collector refuses outright (another 4xx) is dropped and counted, so
 //!   one bad batch cannot stop the rest.
 //! - **Spill to disk, then deliver.** Spilled batches are files `<seq>-<lines>.ndjson.gz`,
-//!   written whole (temporary file, fsync, rename) and deleted once delivered, also after a
+//!   written whole (`config::save::write_atomically`: temporary file, fsync, rename) and deleted once delivered, also after a
 //!   restart. Over `spill_limit` bytes the oldest files go, their lines counted as dropped.
 //! - **Counted.** Every line that never reaches the collector is added to
 //!   `rampart_access_log_dropped_lines_total`; nothing is dropped while the spill directory
@@ -172,7 +172,9 @@ impl Drop for HttpSink {
     }
 }
 
-fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+/// The sink's locks guard plain values updated in place: a panic cannot leave one
+/// half-written, so a poisoned lock is still consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -231,12 +233,8 @@ fn spilled(dir: &Path) -> Vec<(u64, u64, PathBuf)> {
 /// oldest files (their lines counted); a batch that cannot be written is counted as dropped.
 fn spill(sh: &Shared, batch: &Batch) {
     let c = &sh.config;
-    let mut next = sh.spill.lock().unwrap_or_else(|p| p.into_inner());
-    let in_flight = sh
-        .in_flight
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let mut next = lock(&sh.spill);
+    let in_flight = lock(&sh.in_flight).clone();
     // Sizes as listed; the file being delivered is neither counted nor chosen.
     let mut files: VecDeque<(u64, u64, PathBuf)> = spilled(&c.spill_dir)
         .into_iter()
@@ -257,7 +255,7 @@ fn spill(sh: &Shared, batch: &Batch) {
     let written = if used + batch.gz.len() as u64 <= c.spill_limit {
         let name = format!("{:012}-{}.ndjson.gz", *next, batch.lines);
         *next += 1;
-        write_whole(&c.spill_dir.join(name), &batch.gz)
+        crate::config::save::write_atomically(&c.spill_dir.join(name), &batch.gz)
     } else {
         Err(std::io::Error::other("larger than spill_limit"))
     };
@@ -276,20 +274,6 @@ fn spill(sh: &Shared, batch: &Batch) {
             c.spill_dir.display()
         );
     }
-}
-
-fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 /// What to send next.
@@ -350,14 +334,14 @@ fn deliver(sh: &Shared) {
             },
             Next::Disk(lines, path) => {
                 drop(inner);
-                *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.clone());
+                *lock(&sh.in_flight) = Some(path.clone());
                 match std::fs::read(path) {
                     Ok(b) => (b, *lines),
                     Err(e) => {
                         tracing::error!("log sink: cannot read {}: {e}; dropped", path.display());
                         let _ = std::fs::remove_file(path);
                         sh.metrics.log_dropped().inc_by(*lines);
-                        *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        *lock(&sh.in_flight) = None;
                         continue;
                     }
                 }
@@ -368,7 +352,7 @@ fn deliver(sh: &Shared) {
             if let Next::Disk(_, path) = &next {
                 let _ = std::fs::remove_file(path);
             }
-            *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *lock(&sh.in_flight) = None;
         };
         let done = match &outcome {
             Ok(()) => true,
@@ -401,7 +385,7 @@ fn deliver(sh: &Shared) {
         let Err(Failure::Retry(why)) = outcome else {
             continue;
         };
-        *sh.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&sh.in_flight) = None;
         failures += 1;
         if closing {
             // One attempt at shutdown: what is left waits on disk for the next start.
