@@ -138,6 +138,16 @@ struct Entry {
     recent: bool,
 }
 
+impl Entry {
+    /// Puts the key (`h`) in its shard's `recent` list, if it is not there.
+    fn make_recent(&mut self, h: u64, recent: &mut Vec<u64>) {
+        if !self.recent {
+            self.recent = true;
+            recent.push(h);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     entries: HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>,
@@ -278,10 +288,7 @@ impl SharedStore {
             if let Some(e) = shard.entries.get_mut(&item.key.hash()) {
                 e.pending = e.pending.saturating_add(item.hits);
                 e.block_to_send = e.block_to_send.max(item.blocked_until_ms);
-                if !e.recent {
-                    e.recent = true;
-                    shard.recent.push(item.key.hash());
-                }
+                e.make_recent(item.key.hash(), &mut shard.recent);
             }
         }
     }
@@ -350,10 +357,7 @@ impl CounterStore for SharedStore {
                     e.block_to_send = e.state.blocked_until_ms;
                 }
                 e.last_used = self.batches.load(Ordering::Relaxed);
-                if !e.recent {
-                    e.recent = true;
-                    shard.recent.push(key.hash());
-                }
+                e.make_recent(key.hash(), &mut shard.recent);
                 decision
             }
         }

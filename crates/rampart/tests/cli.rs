@@ -1,7 +1,11 @@
 //! The `rampart` command: `check`, `rules check`, `rules test`, and graceful shutdown of `run`.
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
+
+use common::free_port;
 
 fn rampart() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rampart"))
@@ -320,19 +324,6 @@ fn a_port_taken_by_another_process_fails_start_up() {
         "{stderr}"
     );
     drop(taken);
-}
-
-/// A free loopback port for a child process: drawn below Linux's ephemeral range
-/// (32768–60999), so that no connection of a test running beside this one takes it as its
-/// local port before the child binds it (as happened once with a port from `bind(":0")`).
-#[cfg(unix)]
-fn free_port() -> std::net::SocketAddr {
-    loop {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], fastrand::u16(20_000..32_000)));
-        if std::net::TcpListener::bind(addr).is_ok() {
-            return addr;
-        }
-    }
 }
 
 /// logrotate's way: the log is renamed, then SIGUSR1 (or SIGHUP) has rampart open a new file

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Behaviour, Client, Origin};
+use common::{Behaviour, Client, Origin, free_port};
 
 /// A redis-server of the test's own, on a free loopback port, stopped when dropped.
 struct OwnRedis {
@@ -99,15 +99,6 @@ fn redis_url(db: u8) -> (String, Option<OwnRedis>) {
         _ => {
             let own = OwnRedis::start();
             (format!("redis://127.0.0.1:{}/{db}", own.port), Some(own))
-        }
-    }
-}
-
-fn free_port() -> SocketAddr {
-    loop {
-        let addr = SocketAddr::from(([127, 0, 0, 1], fastrand::u16(20_000..32_000)));
-        if std::net::TcpListener::bind(addr).is_ok() {
-            return addr;
         }
     }
 }

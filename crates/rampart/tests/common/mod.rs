@@ -21,6 +21,19 @@ use tokio::net::{TcpListener, TcpStream};
 /// Never used to assert how fast something happened.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A free loopback port for a child process to listen on, drawn from 20000–32000: below
+/// Linux's ephemeral range (32768–60999), so that no connection of a test running beside this
+/// one takes it as its local port before the child binds it (as happened once with a port
+/// from `bind(":0")`).
+pub fn free_port() -> SocketAddr {
+    loop {
+        let addr = SocketAddr::from(([127, 0, 0, 1], fastrand::u16(20_000..32_000)));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+}
+
 /// Asserts that loading `src` fails with an error at `key` whose message has `message`
 /// (and names the file).
 pub fn assert_config_error(src: &str, key: &str, message: &str) {
