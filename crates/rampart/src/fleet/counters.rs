@@ -40,13 +40,10 @@ pub(super) async fn run(
         .max(Duration::from_secs(3))
         .as_millis();
     let mut failures = 0u32;
+    // Until the next sync: the interval, or the back-off after failures.
+    let mut wait = config.sync_interval;
     let mut log = Throttled::new();
     loop {
-        let wait = if failures == 0 {
-            config.sync_interval
-        } else {
-            backoff(failures - 1).max(config.sync_interval)
-        };
         tokio::time::sleep(wait).await;
         let started = Instant::now();
         let batch = store.take_batch(limiter.clock(started));
@@ -79,6 +76,7 @@ pub(super) async fn run(
                     store.set_fallback(Fallback::Shared);
                 }
                 failures = 0;
+                wait = config.sync_interval;
                 rt.metrics.fleet_sync("ok", calls);
             }
             Err((result, reason)) => {
@@ -87,7 +85,7 @@ pub(super) async fn run(
                 store.requeue(&batch);
                 failures = failures.saturating_add(1);
                 rt.metrics.fleet_sync(result, calls);
-                let next = backoff(failures - 1).max(config.sync_interval);
+                wait = backoff(failures - 1).max(config.sync_interval);
                 if failures >= FAILURES_BEFORE_FALLBACK && store.fallback() == Fallback::Shared {
                     let (mode, what) = match config.on_store_error {
                         OnStoreError::Local => (
@@ -111,7 +109,7 @@ pub(super) async fn run(
                     log.error(format_args!(
                         "fleet: rate-limit sync with {} failed ({reason}); {failures} in a row; next attempt in {}",
                         config.redis,
-                        humantime::format_duration(next)
+                        humantime::format_duration(wait)
                     ));
                 }
             }
