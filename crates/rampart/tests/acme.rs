@@ -57,14 +57,19 @@ struct Pebble {
 
 impl Drop for Pebble {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Pebble {
+    /// Stops the CA; its files (the CA certificate a config names among them) stay until drop.
+    fn stop(&mut self) {
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
-}
 
-impl Pebble {
     /// Pebble validating HTTP-01 on `http_port` and TLS-ALPN-01 on `tls_port` of 127.0.0.1.
     async fn start(http_port: u16, tls_port: u16) -> Pebble {
         for bin in ["pebble", "pebble-challtestsrv"] {
@@ -220,14 +225,8 @@ async fn get(c: &mut Client, host: &str, path: &str) -> common::Response {
     c.response(false).await
 }
 
-fn storage() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rampart-acme-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn storage() -> common::TempDir {
+    common::TempDir::new("acme")
 }
 
 fn acme_section(pebble: &Pebble, storage: &Path, challenge: &str, renew_before: &str) -> String {
@@ -334,13 +333,13 @@ async fn http01_issuance_before_every_security_rule_then_renewal_and_restart_fro
     drop((before, after));
     let mut r = r;
     r.server.take().unwrap().shutdown().await;
-    drop(pebble);
+    let mut pebble = pebble;
+    pebble.stop();
     let r = start(free_port(), free_port(), &restart).await;
     let mut c = tls_client(tls_addr(&r), "shop.test", &[root])
         .await
         .expect("served from storage");
     assert_eq!(get(&mut c, "shop.test", "/").await.status, 403);
-    let _ = std::fs::remove_dir_all(&storage);
 }
 
 #[tokio::test]
@@ -392,7 +391,6 @@ async fn tls_alpn01_issuance_in_the_handshake() {
             .await
             .is_err()
     );
-    let _ = std::fs::remove_dir_all(&storage);
 }
 
 #[test]
@@ -529,5 +527,4 @@ async fn an_unreachable_ca_is_counted_and_the_zone_still_serves_plain_http() {
         (res.status, res.text().as_str()),
         (200, "GET /plain HTTP/1.1")
     );
-    let _ = std::fs::remove_dir_all(&storage);
 }

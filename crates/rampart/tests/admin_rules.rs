@@ -20,13 +20,13 @@ struct Site {
     file: PathBuf,
     audit: PathBuf,
     _origin: Origin,
+    _dir: common::TempDir,
 }
 
 /// rampart started from a file (the API needs one to keep changes in).
 async fn site(rules: &str) -> Site {
     let origin = Origin::start(Behaviour::Echo).await;
-    let dir = std::env::temp_dir().join(format!("rampart-rules-{}", fastrand::u64(..)));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::TempDir::new("rules");
     let file = dir.join("site.toml");
     let hash = rampart::text::hex(&rampart::admin::auth::sha256(TOKEN.as_bytes()));
     let text = format!(
@@ -51,6 +51,7 @@ async fn site(rules: &str) -> Site {
         audit: dir.join("changes.jsonl"),
         file,
         _origin: origin,
+        _dir: dir,
     }
 }
 

@@ -11,16 +11,37 @@ fn rampart() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rampart"))
 }
 
-fn temp(name: &str, contents: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rampart-cli-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, contents).unwrap();
-    p
+/// A file with `contents` in a directory of its own, removed when this is dropped.
+struct Temp {
+    path: std::path::PathBuf,
+    _dir: common::TempDir,
+}
+
+fn temp(name: &str, contents: &str) -> Temp {
+    let dir = common::TempDir::new("cli");
+    Temp {
+        path: dir.file(name, contents),
+        _dir: dir,
+    }
+}
+
+impl std::ops::Deref for Temp {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for Temp {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Temp {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
 }
 
 #[test]
@@ -444,7 +465,7 @@ fn run_flags_move_the_ports_and_a_taken_admin_port_says_how() {
 #[cfg(unix)]
 #[test]
 fn tls_dev_serves_the_embedded_default_over_https() {
-    let dir = temp("marker", "").parent().unwrap().to_path_buf();
+    let dir = common::TempDir::new("cli");
     let (listen, tls) = (free_port(), free_port());
     let mut child = rampart()
         .current_dir(&dir)

@@ -209,14 +209,8 @@ impl Drop for Node {
     }
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rampart-fleet-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir() -> common::TempDir {
+    common::TempDir::new("fleet")
 }
 
 const SECRET: &str = "test fleet secret, 32 bytes long";
@@ -351,7 +345,6 @@ async fn a_rate_limit_holds_across_three_nodes_sharing_redis() {
         .metric_until("rampart_fleet_round_trips_total", |_| true)
         .await;
     assert!(trips > 0.0);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,7 +400,6 @@ async fn without_redis_nodes_count_locally_at_their_share_and_share_again_when_i
         (9..=10).contains(&admitted),
         "{admitted} admitted: {statuses:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,7 +439,6 @@ async fn a_purge_on_one_node_reaches_the_others() {
     for n in &nodes {
         assert_eq!(n.cache_status("/style.css").await, "MISS");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,7 +476,6 @@ async fn a_rule_added_through_the_api_on_one_node_reaches_the_others_and_their_f
         );
     }
     assert_eq!(nodes[0].get("/admin").await.status, 403);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,7 +544,6 @@ async fn a_redis_out_of_memory_or_too_slow_is_a_failed_sync_and_requests_never_w
             0.0
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,7 +587,4 @@ async fn a_change_that_is_not_valid_on_another_node_changes_nothing_there() {
     // Node B runs and keeps what it had, file included.
     assert_eq!(nodes[1].get("/x").await.status, 200);
     assert_eq!(std::fs::read_to_string(&nodes[1].config).unwrap(), b_config);
-    for d in [dir_a, dir_b] {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::Read as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -127,12 +127,8 @@ impl Collector {
     }
 }
 
-fn spill_dir() -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "rampart-spill-{}-{}",
-        std::process::id(),
-        fastrand::u64(..)
-    ))
+fn spill_dir() -> common::TempDir {
+    common::TempDir::new("spill")
 }
 
 async fn rampart(origin: SocketAddr, collector: SocketAddr, spill: &Path, sink: &str) -> Rampart {
@@ -235,7 +231,6 @@ async fn lines_reach_the_collector_survive_its_absence_on_disk_and_none_is_lost(
     }
     assert_eq!(spilled_files(&spill), 0, "delivered batches leave the disk");
     assert_eq!(dropped(&r.metrics().await), 0);
-    let _ = std::fs::remove_dir_all(&spill);
 }
 
 #[tokio::test]
@@ -286,7 +281,6 @@ async fn a_batch_the_collector_refuses_is_dropped_and_counted_and_a_full_spill_d
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = std::fs::remove_dir_all(&spill);
 }
 
 #[test]

@@ -28,12 +28,6 @@ async fn h2_status(client: &h2::client::SendRequest<bytes::Bytes>, authority: &s
         .as_u16()
 }
 
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn zone(name: &str, hosts: &[&str], origin: SocketAddr, extra: &str) -> String {
     let hosts: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
     format!(

@@ -21,6 +21,52 @@ use tokio::net::{TcpListener, TcpStream};
 /// Never used to assert how fast something happened.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A fresh directory under the system's temporary directory, removed with everything in it
+/// when this is dropped (a test that panics still cleans up).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "rampart-{prefix}-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// `name` inside the directory, written with `contents`.
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl AsRef<std::path::Path> for TempDir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
 /// A free loopback port for a child process to listen on, drawn from 20000–32000: below
 /// Linux's ephemeral range (32768–60999), so that no connection of a test running beside this
 /// one takes it as its local port before the child binds it (as happened once with a port

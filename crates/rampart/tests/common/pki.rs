@@ -11,18 +11,13 @@ use tokio::net::TcpStream;
 
 /// A test CA and a directory of leaf certificates it issued.
 pub struct Pki {
-    pub dir: PathBuf,
+    pub dir: super::TempDir,
     pub ca: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Pki {
     pub fn new() -> Pki {
-        let dir = std::env::temp_dir().join(format!(
-            "rampart-tls-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = super::TempDir::new("tls");
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(
