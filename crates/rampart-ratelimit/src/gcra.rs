@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use crate::decision::{Decision, RateLimitStatus};
-use crate::quota::{Mitigation, Quota};
+use crate::quota::{Counting, Mitigation, Quota};
 
 /// What a call does to a key's counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,8 +57,10 @@ pub enum Op {
 /// [`apply`]: CounterState::apply
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct CounterState {
-    /// GCRA theoretical arrival time in ticks (ms × requests_per_period).
-    pub tat_ticks: u64,
+    /// For a GCRA quota, the theoretical arrival time in ticks (ms × requests_per_period);
+    /// for a sliding-window quota, the current sub-window and its counters (see
+    /// [`Counting::SlidingWindow`](crate::Counting::SlidingWindow)).
+    pub counter: u64,
     /// End of the mitigation block in ms; the key is blocked while
     /// `now_ms < blocked_until_ms`.
     pub blocked_until_ms: u64,
@@ -79,15 +81,18 @@ impl CounterState {
         op: Op,
         now: Duration,
     ) -> (Decision, u64) {
+        if quota.counting() == Counting::SlidingWindow {
+            return crate::window::apply(self, quota, op, now);
+        }
         let clock = Clock::new(quota, now);
         // A key whose state is older than the rule (configuration reloaded
         // with a smaller `requests_per_period`) could hold a `tat` further
         // ahead than any valid state; clamp it to "quota used up".
-        self.tat_ticks = self.tat_ticks.min(clock.empty_tat());
+        self.counter = self.counter.min(clock.empty_tat());
         let wait_ms = match op {
             Op::Hit => {
-                let tat = self.tat_ticks.max(clock.now_ticks);
-                self.tat_ticks = tat.saturating_add(clock.t).min(clock.empty_tat());
+                let tat = self.counter.max(clock.now_ticks);
+                self.counter = tat.saturating_add(clock.t).min(clock.empty_tat());
                 self.wait_ms(&clock)
             }
             Op::Check | Op::CheckAndHit => {
@@ -100,7 +105,7 @@ impl CounterState {
                 }
                 let wait_ms = self.wait_ms(&clock);
                 if op == Op::CheckAndHit && wait_ms == 0 {
-                    self.tat_ticks = self.tat_ticks.max(clock.now_ticks).saturating_add(clock.t);
+                    self.counter = self.counter.max(clock.now_ticks).saturating_add(clock.t);
                 }
                 wait_ms
             }
@@ -120,18 +125,23 @@ impl CounterState {
             .saturating_add(full_in_ms)
             .max(self.blocked_until_ms);
         debug_assert!(
-            expires_at_ms == self.expires_at_ms(quota)
-                || (expires_at_ms <= clock.now_ms && self.expires_at_ms(quota) <= clock.now_ms)
+            expires_at_ms == self.expires_at_ms(quota, clock.now_ms)
+                || (expires_at_ms <= clock.now_ms
+                    && self.expires_at_ms(quota, clock.now_ms) <= clock.now_ms)
         );
         (decision, expires_at_ms)
     }
 
     /// The time (ms) from which this state is indistinguishable from a key
-    /// never seen: the bucket is full again and no block is running. A
-    /// store may forget the key then without changing any decision.
-    pub fn expires_at_ms(&self, quota: &Quota) -> u64 {
+    /// never seen: the bucket is full again (or every sub-window counter has left the
+    /// window) and no block is running. A store may forget the key then without changing
+    /// any decision. `now_ms` is the time of the state's last use or later.
+    pub fn expires_at_ms(&self, quota: &Quota, now_ms: u64) -> u64 {
+        if quota.counting() == Counting::SlidingWindow {
+            return crate::window::expires_at_ms(self, quota, now_ms);
+        }
         let full_at_ms = self
-            .tat_ticks
+            .counter
             .div_ceil(u64::from(quota.requests_per_period()));
         full_at_ms.max(self.blocked_until_ms)
     }
@@ -142,7 +152,7 @@ impl CounterState {
     }
 
     fn conforms(&self, c: &Clock) -> bool {
-        c.now_ticks.saturating_add(c.tau) >= self.tat_ticks
+        c.now_ticks.saturating_add(c.tau) >= self.counter
     }
 
     /// Milliseconds until the key's next request would be accepted; 0 if
@@ -153,14 +163,14 @@ impl CounterState {
             0
         } else {
             // First whole ms at which now_ticks + tau >= tat.
-            (self.tat_ticks - c.tau).div_ceil(c.l) - c.now_ms
+            (self.counter - c.tau).div_ceil(c.l) - c.now_ms
         };
         blocked_ms.max(gcra_wait_ms)
     }
 
     /// The quota numbers, and the ms until the bucket is full again.
     fn status(&self, c: &Clock) -> (RateLimitStatus, u64) {
-        let tat = self.tat_ticks.max(c.now_ticks);
+        let tat = self.counter.max(c.now_ticks);
         let blocked_ms = self.blocked_until_ms.saturating_sub(c.now_ms);
         let remaining = if blocked_ms > 0 {
             0

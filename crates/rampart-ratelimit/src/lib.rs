@@ -113,6 +113,7 @@ mod quota;
 mod shared;
 mod store;
 pub mod traffic;
+mod window;
 
 pub use decision::{Decision, RateLimitField, RateLimitStatus};
 pub use gcra::{CounterState, Op};
@@ -122,8 +123,9 @@ pub use memory::{
     MemoryStoreSettings, SWEEP_SLOTS_PER_INSERT,
 };
 pub use quota::{
-    ALLOWED_MITIGATION_TIMEOUTS_SECS, ALLOWED_PERIODS_SECS, MAX_REQUESTS_PER_PERIOD, Mitigation,
-    PolicyField, Quota, QuotaError,
+    ALLOWED_MITIGATION_TIMEOUTS_SECS, ALLOWED_PERIODS_SECS, Counting, MAX_REQUESTS_PER_PERIOD,
+    Mitigation, PolicyField, Quota, QuotaError,
 };
 pub use shared::{Fallback, SharedState, SharedStore, SyncItem};
 pub use store::CounterStore;
+pub use window::{counter_bits, sub_windows};

@@ -262,6 +262,11 @@ impl Shard {
         let now_ms = millis(now);
         if let Some(i) = self.find(h) {
             let slot = &mut self.slots[i];
+            if slot.expires_at_ms <= now_ms {
+                // Lossless (an expired state is a key never seen), and a sliding window's
+                // sub-window index, kept modulo 2^16, is never read long after its time.
+                slot.state = CounterState::default();
+            }
             let (decision, expires_at_ms) = slot.state.apply_and_expiry(quota, op, now);
             slot.expires_at_ms = expires_at_ms;
             return decision;

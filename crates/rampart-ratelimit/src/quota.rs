@@ -33,6 +33,19 @@ pub enum Mitigation {
     },
 }
 
+/// How a rule counts. Both keep 16 bytes of state per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Counting {
+    /// GCRA, a token bucket of `requests_per_period` tokens refilled continuously (the
+    /// default): bursts up to the quota, then the rate; up to `2N − 1` in one period.
+    #[default]
+    Gcra,
+    /// Sub-window counters: never more than `requests_per_period` accepted in any
+    /// `period`, at the cost of sometimes refusing a request the exact log would accept
+    /// (see the `window` module).
+    SlidingWindow,
+}
+
 /// A validated rule quota: `requests_per_period` requests every
 /// `period_secs` seconds, and what to do when a key exceeds it.
 ///
@@ -43,6 +56,7 @@ pub struct Quota {
     period_secs: u32,
     requests_per_period: u32,
     mitigation: Mitigation,
+    counting: Counting,
 }
 
 impl Quota {
@@ -71,6 +85,7 @@ impl Quota {
             period_secs,
             requests_per_period,
             mitigation,
+            counting: Counting::Gcra,
         })
     }
 
@@ -84,6 +99,7 @@ impl Quota {
             period_secs: 1,
             requests_per_period: requests_per_second,
             mitigation: Mitigation::Throttle,
+            counting: Counting::Gcra,
         })
     }
 
@@ -103,6 +119,22 @@ impl Quota {
             requests_per_period: (self.requests_per_period / nodes.max(1)).max(1),
             ..*self
         }
+    }
+
+    /// This quota, counted by `counting`.
+    ///
+    /// ```
+    /// use rampart_ratelimit::{Counting, Quota};
+    /// let q = Quota::new(60, 100, 0).unwrap().counted_by(Counting::SlidingWindow);
+    /// assert_eq!(q.counting(), Counting::SlidingWindow);
+    /// ```
+    pub fn counted_by(self, counting: Counting) -> Quota {
+        Quota { counting, ..self }
+    }
+
+    /// How the quota is counted.
+    pub fn counting(&self) -> Counting {
+        self.counting
     }
 
     /// The counting period in seconds (the `w` of `RateLimit-Policy`).

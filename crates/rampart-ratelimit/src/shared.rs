@@ -51,8 +51,9 @@ use crate::decision::Decision;
 use crate::gcra::{CounterState, Op};
 use crate::key::Key;
 use crate::memory::{MemoryStore, MemoryStoreSettings};
-use crate::quota::Quota;
+use crate::quota::{Counting, Quota};
 use crate::store::CounterStore;
+use crate::window;
 
 /// What a [`SharedStore`] does while the shared engine cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,18 +81,22 @@ pub struct SyncItem {
     pub blocked_until_ms: u64,
 }
 
-/// A key's fleet-wide state as the shared engine stores and answers it.
+/// A key's fleet-wide state as the shared engine stores and answers it: three numbers, each
+/// below 2⁵³ so that they are exact in the double-precision numbers of a Lua script.
 ///
-/// The theoretical arrival time is kept as `base_ms · requests_per_period + offset_ticks`,
-/// with `base_ms` the engine's time of the last update and `0 ≤ offset_ticks ≤
-/// requests_per_period · period_ms`, so that every number stays below 2⁵³ and is exact in the
-/// double-precision numbers of a Lua script.
+/// - GCRA quotas: the theoretical arrival time is `base · requests_per_period + offset`, with
+///   `base` the engine's time of the last update in ms and `0 ≤ offset ≤
+///   requests_per_period · period_ms` ticks past it.
+/// - Sliding-window quotas: `base` is the current sub-window's index on the fleet clock, and
+///   `offset` the sub-window counters packed as in [`CounterState::counter`] (below 2⁴⁸).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SharedState {
-    /// When the state was last written, in ms on the fleet clock.
-    pub base_ms: u64,
-    /// How far the theoretical arrival time is past `base_ms`, in ticks.
-    pub offset_ticks: u64,
+    /// GCRA: when the state was last written, ms on the fleet clock. Sliding window: the
+    /// current sub-window's index.
+    pub base: u64,
+    /// GCRA: how far the theoretical arrival time is past `base`, in ticks. Sliding window:
+    /// the packed counters.
+    pub offset: u64,
     /// End of the key's mitigation block, in ms (0: none).
     pub blocked_until_ms: u64,
 }
@@ -99,12 +104,15 @@ pub struct SharedState {
 impl SharedState {
     /// The [`CounterState`] this stands for, in `quota`'s units.
     pub fn counter_state(&self, quota: &Quota) -> CounterState {
-        let l = u64::from(quota.requests_per_period());
+        let counter = match quota.counting() {
+            Counting::Gcra => self
+                .base
+                .saturating_mul(u64::from(quota.requests_per_period()))
+                .saturating_add(self.offset),
+            Counting::SlidingWindow => window::pack(self.base, self.offset),
+        };
         CounterState {
-            tat_ticks: self
-                .base_ms
-                .saturating_mul(l)
-                .saturating_add(self.offset_ticks),
+            counter,
             blocked_until_ms: self.blocked_until_ms,
         }
     }
@@ -114,12 +122,21 @@ impl SharedState {
     pub fn add(&mut self, item: &SyncItem, now_ms: u64) {
         let l = u64::from(item.quota.requests_per_period());
         let t = item.quota.period_ms();
-        let elapsed = now_ms.saturating_sub(self.base_ms).saturating_mul(l);
-        let offset = self.offset_ticks.saturating_sub(elapsed);
-        self.offset_ticks = offset
-            .saturating_add(u64::from(item.hits).saturating_mul(t))
-            .min(l * t);
-        self.base_ms = now_ms.max(self.base_ms);
+        match item.quota.counting() {
+            Counting::Gcra => {
+                let elapsed = now_ms.saturating_sub(self.base).saturating_mul(l);
+                let offset = self.offset.saturating_sub(elapsed);
+                self.offset = offset
+                    .saturating_add(u64::from(item.hits).saturating_mul(t))
+                    .min(l * t);
+                self.base = now_ms.max(self.base);
+            }
+            Counting::SlidingWindow => {
+                let (index, counts) =
+                    window::add(&item.quota, self.base, self.offset, item.hits, now_ms);
+                (self.base, self.offset) = (index, counts);
+            }
+        }
         self.blocked_until_ms = self.blocked_until_ms.max(item.blocked_until_ms);
     }
 }
@@ -254,7 +271,7 @@ impl SharedStore {
                 e.recent
             });
             if i == sweep {
-                entries.retain(|_, e| e.recent || e.state.expires_at_ms(&e.quota) > now_ms);
+                entries.retain(|_, e| e.recent || e.state.expires_at_ms(&e.quota, now_ms) > now_ms);
             }
         }
         batch
@@ -304,15 +321,25 @@ impl CounterStore for SharedStore {
     fn apply(&self, key: Key, quota: &Quota, op: Op, now: Duration) -> Decision {
         match self.fallback() {
             Fallback::Allow => CounterState::default().apply(quota, Op::Check, now),
-            Fallback::Local => self
-                .local
-                .get_or_init(|| {
-                    MemoryStore::new(MemoryStoreSettings {
-                        max_keys: self.max_keys,
-                        ..MemoryStoreSettings::default()
+            Fallback::Local => {
+                let share = quota.divided(self.nodes());
+                // A sliding window's counters are packed by its quota's numbers: a share
+                // that changes with the number of nodes gets keys of its own.
+                let key = match quota.counting() {
+                    Counting::Gcra => key,
+                    Counting::SlidingWindow => Key::from_hash(
+                        key.hash() ^ u64::from(share.requests_per_period()).rotate_left(40),
+                    ),
+                };
+                self.local
+                    .get_or_init(|| {
+                        MemoryStore::new(MemoryStoreSettings {
+                            max_keys: self.max_keys,
+                            ..MemoryStoreSettings::default()
+                        })
                     })
-                })
-                .apply(key, &quota.divided(self.nodes()), op, now),
+                    .apply(key, &share, op, now)
+            }
             Fallback::Shared => {
                 let mut guard = lock(&self.shards[self.shard_of(key)]);
                 let shard = &mut *guard;
@@ -371,7 +398,7 @@ fn evict(shard: &mut Shard, now_ms: u64) {
     let mut fallback = None;
     let mut victim = None;
     for (h, e) in shard.entries.iter().filter(|(_, e)| !e.recent).take(16) {
-        if e.state.expires_at_ms(&e.quota) <= now_ms {
+        if e.state.expires_at_ms(&e.quota, now_ms) <= now_ms {
             victim = Some(*h);
             break;
         }
@@ -634,12 +661,12 @@ mod tests {
             for _ in 0..item.hits {
                 gcra.apply(&quota, Op::Hit, Duration::from_millis(now_ms));
             }
-            assert!(shared.offset_ticks < 1 << 53);
+            assert!(shared.offset < 1 << 53);
             // Equal once a past arrival time is read as "now" (a full bucket).
             let now_ticks = now_ms * 7;
             assert_eq!(
-                shared.counter_state(&quota).tat_ticks.max(now_ticks),
-                gcra.tat_ticks.max(now_ticks),
+                shared.counter_state(&quota).counter.max(now_ticks),
+                gcra.counter.max(now_ticks),
                 "{i}"
             );
         }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use rampart_ratelimit::Quota;
+use rampart_ratelimit::{Counting, Quota};
 use rampart_rules::{Compiler, Filter, RuleSet, Scheme};
 
 pub use super::ip_rules::{IpAccessRule, IpAccessRules, IpTarget};
@@ -143,6 +143,7 @@ const RATE_LIMIT_KEYS: &[&str] = &[
     "period",
     "requests_per_period",
     "mitigation_timeout",
+    "algorithm",
     "counting_expression",
     "action",
     "response",
@@ -473,6 +474,20 @@ fn read_quota(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Quota> {
     let rpp = w.integer(t, "requests_per_period", 0..=i64::from(u32::MAX));
     let timeout = w.integer(t, "mitigation_timeout", 0..=i64::from(u32::MAX));
     let mut ok = true;
+    let counting = match w.string(t, "algorithm") {
+        None => Counting::Gcra,
+        Some((a, _)) if a == "gcra" => Counting::Gcra,
+        Some((a, _)) if a == "sliding_window" => Counting::SlidingWindow,
+        Some((a, span)) => {
+            w.error(
+                &span,
+                &t.key("algorithm"),
+                format!("unknown algorithm `{a}`; one of: gcra, sliding_window"),
+            );
+            ok = false;
+            Counting::Gcra
+        }
+    };
     type Check = fn(u32) -> Result<(), rampart_ratelimit::QuotaError>;
     let checks = [
         ("period", &period, Quota::check_period as Check),
@@ -501,7 +516,7 @@ fn read_quota(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<Quota> {
     }
     let timeout = timeout.map_or(0, |(n, _)| n as u32);
     match Quota::new(p as u32, r as u32, timeout) {
-        Ok(q) => Some(q),
+        Ok(q) => Some(q.counted_by(counting)),
         Err(e) => {
             w.error(&pspan, &t.key("period"), e.to_string());
             None

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rampart_ratelimit::{Fallback, Key, SharedState, SharedStore, SyncItem};
+use rampart_ratelimit::{
+    Counting, Fallback, Key, SharedState, SharedStore, SyncItem, counter_bits,
+};
 use redis::aio::ConnectionManager;
 
 use super::{Throttled, backoff};
@@ -148,7 +150,11 @@ async fn sync(
                 .arg(item.hits)
                 .arg(item.quota.requests_per_period())
                 .arg(item.quota.period_ms())
-                .arg(item.blocked_until_ms);
+                .arg(item.blocked_until_ms)
+                .arg(match item.quota.counting() {
+                    Counting::Gcra => 0,
+                    Counting::SlidingWindow => counter_bits(item.quota.requests_per_period()),
+                });
         }
         let mut conn = conn.clone();
         async move { call.invoke_async::<Vec<u64>>(&mut conn).await }
@@ -170,8 +176,8 @@ async fn sync(
         answer.nodes = u32::try_from(*nodes).unwrap_or(u32::MAX).max(1);
         for (item, s) in chunk.iter().zip(states.chunks_exact(3)) {
             let state = SharedState {
-                base_ms: s[0],
-                offset_ticks: s[1],
+                base: s[0],
+                offset: s[1],
                 blocked_until_ms: s[2],
             };
             answer.states.push((item.key, state));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rampart_ratelimit::{Decision as RlDecision, Key};
+use rampart_ratelimit::{Counting, Decision as RlDecision, Key};
 use rampart_rules::ExecutionContext;
 
 use super::{Decision, PhaseEnv, PhaseId, RequestContext};
@@ -22,6 +22,13 @@ pub struct DeferredHit {
 fn key_for(limiter: &RateLimiter, rule: &RateLimitRule, ctx: &RequestContext<'_>) -> Key {
     let mut parts = limiter.keys.start();
     parts.part(rule.id.as_bytes());
+    if rule.quota.counting() == Counting::SlidingWindow {
+        // A sliding window's packed counters are read in its quota's layout: a reload that
+        // changes the numbers starts the rule's keys afresh (GCRA states are clamped).
+        let q = &rule.quota;
+        parts.part(&q.requests_per_period().to_be_bytes());
+        parts.part(&q.period_secs().to_be_bytes());
+    }
     let head = ctx.head;
     for c in &rule.characteristics {
         match c {
