@@ -146,6 +146,19 @@ impl CounterState {
         full_at_ms.max(self.blocked_until_ms)
     }
 
+    /// Counts `hits` requests at `now` without deciding: the same state as `hits` calls
+    /// with [`Op::Hit`], in one step.
+    pub fn add_hits(&mut self, quota: &Quota, hits: u32, now: Duration) {
+        if quota.counting() == Counting::SlidingWindow {
+            return crate::window::add_hits(self, quota, hits, now);
+        }
+        let clock = Clock::new(quota, now);
+        let tat = self.counter.min(clock.empty_tat()).max(clock.now_ticks);
+        self.counter = tat
+            .saturating_add(u64::from(hits).saturating_mul(clock.t))
+            .min(clock.empty_tat());
+    }
+
     /// Whether a mitigation block is running at `now_ms`.
     pub fn is_blocked(&self, now_ms: u64) -> bool {
         now_ms < self.blocked_until_ms

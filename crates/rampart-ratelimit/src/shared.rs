@@ -22,16 +22,27 @@
 //! A key new to a node is decided on an empty view until the next sync. A mitigation block
 //! started by one node reaches the others with the next sync.
 //!
-//! # Tokens freed while the key is at its limit
+//! # What a node leaves to the others
 //!
-//! A key over its limit gets a token back every `period / requests_per_period`. Every node's
-//! view shows that token free until the next sync, so without care each node would admit one
-//! request on it, and a flood spread over `n` nodes would get `n` times the rate through. A
-//! node therefore admits a request only when its view has a token for it *and* one for each
-//! of the other `n − 1` nodes ([`SharedStore::set_nodes`], from the engine's count of live
-//! nodes): at the limit, the fleet waits until `n` tokens are free and then each node may take
-//! one, so the rate holds. The cost is that a key's burst is `n − 1` requests smaller than the
-//! rule says (98 instead of 100 with three nodes); the rate is unchanged.
+//! GCRA: a key over its limit gets a token back every `period / requests_per_period`. Every
+//! node's view shows that token free until the next sync, so without care each node would
+//! admit one request on it, and a flood spread over `n` nodes would get `n` times the rate
+//! through. A node therefore admits a request only when its view has a token for it *and*
+//! one for each of the other `n − 1` nodes ([`SharedStore::set_nodes`], from the engine's
+//! count of live nodes): at the limit, the fleet waits until `n` tokens are free and then
+//! each node may take one, so the rate holds. The cost is that a key's burst is `n − 1`
+//! requests smaller than the rule says (98 instead of 100 with three nodes); the rate is
+//! unchanged.
+//!
+//! Sliding window: room comes back in chunks, a whole sub-window's requests at once, and
+//! every node sees the chunk at the same time. A node admits a request only while what it
+//! counted since its last sync, plus this one, is at most a `1/(n + 1)` share of the room the
+//! fleet had then: it leaves `n · (its hits since the sync + 1)` for the others. One share
+//! more than there are other nodes, because the nodes' views are taken at different times
+//! (a node that synced later has seen less of the others' hits). Measured on the edge mix
+//! over three nodes: at most `N` accepted in any period, where the GCRA-style reserve of
+//! `n − 1` let `N + 4` through. The cost: a client whose requests all reach one node gets at
+//! most a `1/(n + 1)` share of its remaining room per sync interval once it is near its limit.
 //!
 //! # When the shared engine is away
 //!
@@ -290,9 +301,7 @@ impl SharedStore {
             e.state.blocked_until_ms = e.state.blocked_until_ms.max(local_block);
             // More than a full quota of hits changes nothing more (a Hit never pushes the
             // wait beyond one period).
-            for _ in 0..e.pending.min(e.quota.requests_per_period()) {
-                e.state.apply(&e.quota, Op::Hit, now);
-            }
+            e.state.add_hits(&e.quota, e.pending, now);
         }
     }
 
@@ -361,14 +370,17 @@ impl CounterStore for SharedStore {
                 let decision = match op {
                     Op::Hit => e.state.apply(quota, op, now),
                     Op::Check | Op::CheckAndHit => {
-                        // Decide as if the other nodes had taken one token each ("Tokens
-                        // freed while the key is at its limit" in the module docs), blocks
-                        // included, but never reserving the whole quota.
-                        let reserve = (self.nodes() - 1).min(quota.requests_per_period() - 1);
+                        // Decide as if the other nodes had counted too ("What a node
+                        // leaves to the others" in the module docs), blocks included, but
+                        // never reserving the whole quota.
+                        let reserve = match quota.counting() {
+                            Counting::Gcra => self.nodes() - 1,
+                            Counting::SlidingWindow => {
+                                self.nodes().saturating_mul(e.pending.saturating_add(1))
+                            }
+                        };
                         let mut probe = e.state;
-                        for _ in 0..reserve {
-                            probe.apply(quota, Op::Hit, now);
-                        }
+                        probe.add_hits(quota, reserve.min(quota.requests_per_period() - 1), now);
                         let decision = probe.apply(quota, Op::Check, now);
                         e.state.blocked_until_ms = probe.blocked_until_ms;
                         if op == Op::CheckAndHit && decision.is_allowed() {

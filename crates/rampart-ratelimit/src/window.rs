@@ -205,6 +205,15 @@ pub(crate) fn add(quota: &Quota, index: u64, counts: u64, hits: u32, now_ms: u64
     (index.max(now_index), counts + u64::from(hits).min(room))
 }
 
+/// [`CounterState::add_hits`] for a sliding-window quota.
+pub(crate) fn add_hits(state: &mut CounterState, quota: &Quota, hits: u32, now: Duration) {
+    let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+    let mut w = Window::load(state.counter, quota, now_ms);
+    let room = u64::from(quota.requests_per_period()).saturating_sub(w.sum());
+    w.counts += u64::from(hits).min(room);
+    state.counter = w.packed();
+}
+
 /// [`CounterState::apply_and_expiry`] for a sliding-window quota.
 pub(crate) fn apply(
     state: &mut CounterState,
@@ -217,7 +226,7 @@ pub(crate) fn apply(
     let mut w = Window::load(state.counter, quota, now_ms);
     let wait_ms = match op {
         Op::Hit => {
-            // Counted without deciding; a counter never holds more than the quota, so the
+            // Counted without deciding; the counters never hold more than the quota, so the
             // key never waits longer than one period and a sub-window because of counts.
             if w.sum() < limit {
                 w.add_one();

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use rampart_ratelimit::traffic::{edge_traffic, exp_ms};
 use rampart_ratelimit::{
-    CounterStore, Key, MemoryStore, MemoryStoreSettings, Quota, SharedState, SharedStore,
+    CounterStore, Counting, Key, MemoryStore, MemoryStoreSettings, Quota, SharedState, SharedStore,
 };
 
 /// A request: (time in ms, key id).
@@ -394,12 +394,16 @@ struct EdgeTally {
     requests: u64,
     gcra_wrong: u64,
     window_wrong: u64,
+    sliding_wrong: u64,
+    /// Most requests the sliding-window mode accepted in one period, over all keys.
+    sliding_most: usize,
     log_limited: u64,
     /// Requests of clients that are not abusers (browsers, API clients).
     legit: u64,
     legit_log_limited: u64,
     legit_gcra_wrong: u64,
     legit_window_wrong: u64,
+    legit_sliding_wrong: u64,
 }
 
 fn run_edge(
@@ -415,26 +419,40 @@ fn run_edge(
         max_keys: 20_000,
         shards: 16,
     });
+    let sliding_store = MemoryStore::new(MemoryStoreSettings {
+        max_keys: 20_000,
+        shards: 16,
+    });
+    let sliding_q = q.counted_by(Counting::SlidingWindow);
+    let mut sliding_accepted = Vec::new();
     let mut logs: HashMap<u64, (VecDeque<u64>, u64)> = HashMap::new();
     let mut windows: HashMap<u64, ((u64, u64, u64), u64)> = HashMap::new();
     let mut tally = EdgeTally::default();
     for &(t, k) in requests {
         tally.requests += 1;
+        let now = Duration::from_millis(t);
         let exact = log_with_block(logs.entry(k).or_default(), q, timeout_ms, t);
-        let gcra = store
-            .check_and_hit(Key::from_hash(k), q, Duration::from_millis(t))
-            .is_allowed();
+        let gcra = store.check_and_hit(Key::from_hash(k), q, now).is_allowed();
         let window = window_with_block(windows.entry(k).or_default(), q, timeout_ms, t);
+        let sliding = sliding_store
+            .check_and_hit(Key::from_hash(k), &sliding_q, now)
+            .is_allowed();
+        if sliding {
+            sliding_accepted.push((t, k));
+        }
         tally.gcra_wrong += u64::from(gcra != exact);
         tally.window_wrong += u64::from(window != exact);
+        tally.sliding_wrong += u64::from(sliding != exact);
         tally.log_limited += u64::from(!exact);
         if !abusers.contains(&k) {
             tally.legit += 1;
             tally.legit_log_limited += u64::from(!exact);
             tally.legit_gcra_wrong += u64::from(gcra != exact);
             tally.legit_window_wrong += u64::from(window != exact);
+            tally.legit_sliding_wrong += u64::from(sliding != exact);
         }
     }
+    tally.sliding_most = most_in_a_window(&sliding_accepted, q.period_ms());
     tally
 }
 
@@ -442,25 +460,30 @@ fn run_edge(
 fn edge_traffic_mix_against_the_sliding_log() {
     let (requests, abusers) = edge_traffic(42);
     println!(
-        "| rule (edge traffic, {} requests) | limited by the log | GCRA vs log, all | window approx. vs log, all | legitimate clients' requests | of them limited by the log | GCRA vs log, legitimate | window approx. vs log, legitimate |",
+        "| rule (edge traffic, {} requests) | limited by the log | GCRA vs log, all | window approx. vs log, all | sliding window vs log, all | legitimate clients' requests | of them limited by the log | GCRA vs log, legitimate | window approx. vs log, legitimate | sliding window vs log, legitimate | most accepted in one period, sliding window |",
         requests.len()
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, q) in [
         ("100 / 60 s, 600 s block", Quota::new(60, 100, 600).unwrap()),
         ("100 / 60 s, throttle", Quota::new(60, 100, 0).unwrap()),
     ] {
         let t = run_edge(&requests, &abusers, &q);
         println!(
-            "| {name} | {:.2} % | {:.3} % | {:.3} % | {} | {:.3} % | {:.4} % | {:.4} % |",
+            "| {name} | {:.2} % | {:.3} % | {:.3} % | {:.3} % | {} | {:.3} % | {:.4} % | {:.4} % | {:.4} % | {} |",
             pct(t.log_limited, t.requests),
             pct(t.gcra_wrong, t.requests),
             pct(t.window_wrong, t.requests),
+            pct(t.sliding_wrong, t.requests),
             t.legit,
             pct(t.legit_log_limited, t.legit),
             pct(t.legit_gcra_wrong, t.legit),
             pct(t.legit_window_wrong, t.legit),
+            pct(t.legit_sliding_wrong, t.legit),
+            t.sliding_most,
         );
+        // The sliding-window mode's promise: never more than N in any period.
+        assert!(t.sliding_most <= 100, "{}", t.sliding_most);
         assert!(
             t.log_limited > 0,
             "the sequence must reach the limit: {t:?}"
@@ -552,9 +575,18 @@ fn edge_traffic_over_three_nodes_sharing_counters() {
         requests.len()
     );
     println!("|---|---|---:|---:|---:|");
+    let sliding = |q: Quota| q.counted_by(Counting::SlidingWindow);
     for (name, q) in [
         ("100 / 60 s, throttle", Quota::new(60, 100, 0).unwrap()),
         ("100 / 60 s, 600 s block", Quota::new(60, 100, 600).unwrap()),
+        (
+            "100 / 60 s, throttle, sliding window",
+            sliding(Quota::new(60, 100, 0).unwrap()),
+        ),
+        (
+            "100 / 60 s, 600 s block, sliding window",
+            sliding(Quota::new(60, 100, 600).unwrap()),
+        ),
     ] {
         let timeout_ms = match q.mitigation() {
             rampart_ratelimit::Mitigation::Block { timeout_secs } => u64::from(timeout_secs) * 1000,
@@ -618,12 +650,18 @@ fn edge_traffic_over_three_nodes_sharing_counters() {
                 accepted_n as f64 / log_n as f64,
             );
         }
-        // One node's GCRA bound (a burst and a refill within one period, < 2N) plus at most
-        // a token per other node at the sync lag: not three nodes' worth.
-        assert!(most_alone < 200, "{most_alone}");
-        assert!(
-            most_shared <= most_alone + 2,
-            "{most_shared} vs {most_alone}"
-        );
+        if q.counting() == Counting::SlidingWindow {
+            // Never more than N in a period on one node; a fleet within the N + 1.
+            assert!(most_alone <= 100, "{most_alone}");
+            assert!(most_shared <= 101, "{most_shared}");
+        } else {
+            // One node's GCRA bound (a burst and a refill within one period, < 2N) plus at
+            // most a token per other node at the sync lag: not three nodes' worth.
+            assert!(most_alone < 200, "{most_alone}");
+            assert!(
+                most_shared <= most_alone + 2,
+                "{most_shared} vs {most_alone}"
+            );
+        }
     }
 }
