@@ -35,14 +35,16 @@
 //! unchanged.
 //!
 //! Sliding window: room comes back in chunks, a whole sub-window's requests at once, and
-//! every node sees the chunk at the same time. A node admits a request only while what it
-//! counted since its last sync, plus this one, is at most a `1/(n + 1)` share of the room the
-//! fleet had then: it leaves `n · (its hits since the sync + 1)` for the others. One share
-//! more than there are other nodes, because the nodes' views are taken at different times
-//! (a node that synced later has seen less of the others' hits). Measured on the edge mix
-//! over three nodes: at most `N` accepted in any period, where the GCRA-style reserve of
-//! `n − 1` let `N + 4` through. The cost: a client whose requests all reach one node gets at
-//! most a `1/(n + 1)` share of its remaining room per sync interval once it is near its limit.
+//! every node sees the chunk at the same time. A node admits a request only while the hits
+//! the fleet may not have seen from it (counted since its last batch, or in the batch still
+//! on its way), plus this one, are at most a `1/(2n − 1)` share of the room its view shows:
+//! it leaves `2 (n − 1) · (those hits + 1)` for the others. Why that share: a node's view
+//! also lacks up to one share of each other node's latest hits, and with shares of
+//! `1/(2n − 1)` the fleet's admissions per sync interval stay within the room even then.
+//! Measured on the edge mix over three nodes: at most 98 accepted in any period for a quota
+//! of 100 (a reserve of `n − 1`, as for GCRA, let 104 through). The cost: near its limit a key
+//! loses up to `2 (n − 1)` requests of its quota (4 with three nodes), and a client whose
+//! requests all reach one node gets a fifth of its remaining room per sync interval.
 //!
 //! # When the shared engine is away
 //!
@@ -158,6 +160,9 @@ struct Entry {
     quota: Quota,
     /// Hits counted since the last batch was taken.
     pending: u32,
+    /// Hits of the batch taken last, until the engine's answer to it is merged: with
+    /// `pending`, what the fleet may not have seen of this node yet.
+    in_flight: u32,
     /// A block started here and not yet sent.
     block_to_send: u64,
     /// The number of the batch in progress when the key was last used here.
@@ -273,7 +278,10 @@ impl SharedStore {
                 batch.push(SyncItem {
                     key: Key::from_hash(*h),
                     quota: e.quota,
-                    hits: std::mem::take(&mut e.pending),
+                    hits: {
+                        e.in_flight = std::mem::take(&mut e.pending);
+                        e.in_flight
+                    },
                     blocked_until_ms: std::mem::take(&mut e.block_to_send),
                 });
                 // `last_used` may be `number + 1`: a request counted while this batch is
@@ -302,6 +310,7 @@ impl SharedStore {
             // More than a full quota of hits changes nothing more (a Hit never pushes the
             // wait beyond one period).
             e.state.add_hits(&e.quota, e.pending, now);
+            e.in_flight = 0;
         }
     }
 
@@ -313,6 +322,7 @@ impl SharedStore {
             let shard = &mut *shard;
             if let Some(e) = shard.entries.get_mut(&item.key.hash()) {
                 e.pending = e.pending.saturating_add(item.hits);
+                e.in_flight = 0;
                 e.block_to_send = e.block_to_send.max(item.blocked_until_ms);
                 e.make_recent(item.key.hash(), &mut shard.recent);
             }
@@ -361,6 +371,7 @@ impl CounterStore for SharedStore {
                     state: CounterState::default(),
                     quota: *quota,
                     pending: 0,
+                    in_flight: 0,
                     block_to_send: 0,
                     last_used: 0,
                     recent: false,
@@ -376,7 +387,8 @@ impl CounterStore for SharedStore {
                         let reserve = match quota.counting() {
                             Counting::Gcra => self.nodes() - 1,
                             Counting::SlidingWindow => {
-                                self.nodes().saturating_mul(e.pending.saturating_add(1))
+                                let unseen = e.pending.saturating_add(e.in_flight);
+                                (2 * (self.nodes() - 1)).saturating_mul(unseen.saturating_add(1))
                             }
                         };
                         let mut probe = e.state;

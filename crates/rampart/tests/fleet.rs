@@ -347,6 +347,39 @@ async fn a_rate_limit_holds_across_three_nodes_sharing_redis() {
     assert!(trips > 0.0);
 }
 
+/// A sliding-window rule: never more than its quota in the period, over the whole fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sliding_window_rule_never_admits_more_than_its_quota_across_three_nodes() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = temp_dir();
+    let (url, _own) = redis_url(5);
+    let rule = format!("{TEN_A_MINUTE}algorithm = \"sliding_window\"\n");
+    let shared = config(origin.addr, &fleet_table(&url, ""), &rule);
+    let nodes = start_nodes(&dir, "window", 3, &shared).await;
+    // A burst faster than the syncs: every node takes at most its share of the room, so the
+    // fleet stays within the 10, whatever the timing.
+    let (burst, statuses) = round_robin(&nodes, 60, false).await;
+    assert!((1..=10).contains(&burst), "{burst} admitted: {statuses:?}");
+    // Settled, each node sees the fleet's count exactly and leaves 2 (n − 1) shares of the
+    // room to the others (docs/fleet.md): a node admits while the count is at most 10 − 5,
+    // so the fleet stops at 6 (or where the burst left it).
+    settle(&nodes).await;
+    let (more, statuses) = round_robin(&nodes, 12, true).await;
+    assert_eq!(
+        burst + more,
+        burst.max(6),
+        "{burst} + {more} admitted: {statuses:?}"
+    );
+    // Refused everywhere until the oldest sub-window leaves the period: within 60 s plus one
+    // sub-window (60 / 11 s for a quota of 10).
+    for n in &nodes {
+        let r = n.get("/api").await;
+        assert_eq!(r.status, 429);
+        let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((50..=66).contains(&retry), "{retry}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_nodes_count_locally_at_their_share_and_share_again_when_it_is_back() {
     let origin = Origin::start(Behaviour::Echo).await;
