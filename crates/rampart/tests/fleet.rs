@@ -621,3 +621,84 @@ async fn a_change_that_is_not_valid_on_another_node_changes_nothing_there() {
     assert_eq!(nodes[1].get("/x").await.status, 200);
     assert_eq!(std::fs::read_to_string(&nodes[1].config).unwrap(), b_config);
 }
+
+/// The sync script (Lua, on Redis's clock) and its Rust twin `SharedState::add` give the same
+/// state step by step, for GCRA and for sliding windows, across sub-windows and after a key
+/// was idle longer than its window.
+#[tokio::test]
+async fn the_sync_script_and_its_rust_twin_agree() {
+    use rampart_ratelimit::{Counting, Key, Quota, SharedState, SyncItem, counter_bits};
+    let (url, _own) = redis_url(6);
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let script = redis::Script::new(include_str!("../src/fleet/counters.lua"));
+    let sliding = |p, n| {
+        Quota::new(p, n, 0)
+            .unwrap()
+            .counted_by(Counting::SlidingWindow)
+    };
+    // 1 per 10 s counts in 47 sub-windows of 213 ms: the steps below cross several.
+    for quota in [
+        Quota::new(60, 7, 0).unwrap(),
+        sliding(10, 1),
+        sliding(10, 3),
+        sliding(60, 100),
+    ] {
+        let width = match quota.counting() {
+            Counting::Gcra => 0,
+            Counting::SlidingWindow => counter_bits(quota.requests_per_period()),
+        };
+        let key = format!("rampart:test:twin:{}", fastrand::u64(..));
+        let mut twin = SharedState::default();
+        for step in 0..60u32 {
+            if step > 0 {
+                // As if the last write were further back: by up to a whole window and more
+                // (sub-windows for a sliding window, ms for GCRA), so that every shift of the
+                // counters is taken; once by a day.
+                let back = match (step, width) {
+                    (12, _) => 86_400_000,
+                    (_, 0) => fastrand::u64(0..=quota.period_ms()),
+                    (_, w) => fastrand::u64(0..=u64::from(48 / w) + 1),
+                };
+                let old = twin.base.saturating_sub(back);
+                let _: () = redis::cmd("HSET")
+                    .arg(&key)
+                    .arg("b")
+                    .arg(old)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                twin.base = old;
+            }
+            let item = SyncItem {
+                key: Key::from_hash(1),
+                quota,
+                hits: fastrand::u32(0..=quota.requests_per_period().min(40)),
+                blocked_until_ms: if step == 5 { 1_000 } else { 0 },
+            };
+            let reply: Vec<u64> = script
+                .key("rampart:test:twin:nodes")
+                .key(&key)
+                .arg("twin")
+                .arg(10_000)
+                .arg(item.hits)
+                .arg(quota.requests_per_period())
+                .arg(quota.period_ms())
+                .arg(item.blocked_until_ms)
+                .arg(width)
+                .invoke_async(&mut conn)
+                .await
+                .unwrap();
+            twin.add(&item, reply[0]);
+            assert_eq!(
+                (reply[2], reply[3], reply[4]),
+                (twin.base, twin.offset, twin.blocked_until_ms),
+                "{quota:?}, step {step}"
+            );
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..30))).await;
+        }
+    }
+}
