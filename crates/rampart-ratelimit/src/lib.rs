@@ -93,6 +93,14 @@
 //! span it gets `N` per `period` plus one burst of `N`. The README has the
 //! measured table for both models.
 //!
+//! # The other algorithm: sub-window counters
+//!
+//! A quota [`counted_by`](Quota::counted_by) [`Counting::SlidingWindow`] keeps, in the same
+//! 16 bytes, a counter for each of the last few sub-windows of the period and accepts a
+//! request while they sum to less than `N`: never more than `N` in any period, at the cost
+//! of a window up to one sub-window longer than `period`. The `window` module has the
+//! details and the README the measurements beside GCRA's.
+//!
 //! # Which requests count
 //!
 //! [`check_and_hit`](CounterStore::check_and_hit) counts only allowed
