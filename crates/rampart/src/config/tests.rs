@@ -424,6 +424,11 @@ fn security_mistakes_are_reported_with_location_and_caret() {
             "7",
         ),
         (
+            "[[zone.rate_limit]]\nexpression = 'true'\ncharacteristics = [\"ip.src\"]\nperiod = 60\nrequests_per_period = 5\nalgorithm = \"sliding-window\"\n",
+            "zone[0].rate_limit[0].algorithm",
+            "unknown algorithm `sliding-window`; one of: gcra, sliding_window",
+        ),
+        (
             "[[zone.error_page]]\nfor = \"404\"\nfile = \"/nonexistent/page.html\"\n",
             "zone[0].error_page[0].file",
             "cannot read",

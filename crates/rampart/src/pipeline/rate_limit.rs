@@ -213,4 +213,21 @@ requests_per_period = 2
         let home = login.another("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "192.0.2.1");
         assert_eq!(at(&home, 105), None);
     }
+
+    #[test]
+    fn a_sliding_window_rule_waits_for_the_period_to_pass() {
+        const LOGIN: &str = "POST /login HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n";
+        let rule = format!("{RULE}algorithm = \"sliding_window\"\n");
+        let login = TestRequest::new(&zone_config(&rule), LOGIN, "192.0.2.1");
+        assert_eq!(at(&login, 100), None);
+        assert_eq!(at(&login, 100), None);
+        // Two per 10 s in 23 sub-windows: the two leave with their sub-window, at 110.435 s.
+        assert_eq!(at(&login, 100), Some((429, Some(11))));
+        // Where GCRA would admit one at 105 s, the sliding window still refuses.
+        assert_eq!(at(&login, 105), Some((429, Some(6))));
+        assert_eq!(at(&login, 110), Some((429, Some(1))));
+        assert_eq!(at(&login, 111), None);
+        assert_eq!(at(&login, 111), None);
+        assert_eq!(at(&login, 111), Some((429, Some(11))));
+    }
 }
