@@ -24,6 +24,19 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// `Allow` when the key's next request may go now (`wait_ms` 0), else `Limit` with the
+    /// wait rounded up to whole seconds.
+    pub(crate) fn after_wait(wait_ms: u64, status: RateLimitStatus) -> Decision {
+        if wait_ms == 0 {
+            Decision::Allow(status)
+        } else {
+            Decision::Limit {
+                retry_after_secs: wait_ms.div_ceil(1000),
+                status,
+            }
+        }
+    }
+
     /// `true` for [`Decision::Allow`].
     pub fn is_allowed(&self) -> bool {
         matches!(self, Decision::Allow(_))

@@ -111,14 +111,7 @@ impl CounterState {
             }
         };
         let (status, full_in_ms) = self.status(&clock);
-        let decision = if wait_ms == 0 {
-            Decision::Allow(status)
-        } else {
-            Decision::Limit {
-                retry_after_secs: wait_ms.div_ceil(1000),
-                status,
-            }
-        };
+        let decision = Decision::after_wait(wait_ms, status);
         // ceil(tat / l) = now_ms + ceil((tat − now_ticks) / l) once tat ≥ now.
         let expires_at_ms = clock
             .now_ms

@@ -266,14 +266,7 @@ pub(crate) fn apply(
         },
         reset_secs: empty_in_ms.max(blocked_ms).div_ceil(1000),
     };
-    let decision = if wait_ms == 0 {
-        Decision::Allow(status)
-    } else {
-        Decision::Limit {
-            retry_after_secs: wait_ms.div_ceil(1000),
-            status,
-        }
-    };
+    let decision = Decision::after_wait(wait_ms, status);
     let expires_at_ms = now_ms
         .saturating_add(empty_in_ms)
         .max(state.blocked_until_ms);
