@@ -468,4 +468,30 @@ mod tests {
         shared.add(&item, now_ms + (1 << 16) * sub_ms);
         assert_eq!(shared.offset, 1);
     }
+
+    #[test]
+    fn a_shared_node_keeps_to_its_share_until_the_fleet_has_seen_its_hits() {
+        use crate::{CounterStore, Key, SharedState, SharedStore};
+        let q = quota(60, 10, 0);
+        let key = Key::from_hash(9);
+        let node = SharedStore::new(100);
+        node.set_nodes(3);
+        let t = at(1_000);
+        let admitted = |n: usize| {
+            (0..n)
+                .filter(|_| node.check_and_hit(key, &q, t).is_allowed())
+                .count()
+        };
+        // Unseen hits u, view count s: admitted while s + 4 (u + 1) < 10.
+        assert_eq!(admitted(10), 2);
+        // Sent, not yet answered: the two still count as unseen.
+        let batch = node.take_batch(t);
+        assert_eq!(batch[0].hits, 2);
+        assert_eq!(admitted(10), 0);
+        // The fleet has seen them: one more fits (2 + 4 < 10, then 3 + 8 is over).
+        let mut engine = SharedState::default();
+        engine.add(&batch[0], 1_000);
+        node.merge(&[(key, engine)], t);
+        assert_eq!(admitted(10), 1);
+    }
 }
