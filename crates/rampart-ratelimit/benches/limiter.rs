@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rampart_ratelimit::{
-    CounterStore, Key, KeyBuilder, MemoryStore, MemoryStoreSettings, Quota, SharedStore,
+    CounterStore, Counting, Key, KeyBuilder, MemoryStore, MemoryStoreSettings, Quota, SharedStore,
 };
 
 const MILLION: u64 = 1_000_000;
@@ -18,16 +18,21 @@ fn quota() -> Quota {
 }
 
 fn hot_key(c: &mut Criterion) {
-    let store = MemoryStore::default();
-    let q = quota();
-    let key = Key::from_hash(7);
-    let mut now_ms = 0u64;
-    c.bench_function("check_and_hit/hot_key", |b| {
-        b.iter(|| {
-            now_ms += 1;
-            black_box(store.check_and_hit(black_box(key), &q, Duration::from_millis(now_ms)))
-        })
-    });
+    let sliding = quota().counted_by(Counting::SlidingWindow);
+    for (name, q) in [
+        ("check_and_hit/hot_key", quota()),
+        ("check_and_hit/hot_key_sliding_window", sliding),
+    ] {
+        let store = MemoryStore::default();
+        let key = Key::from_hash(7);
+        let mut now_ms = 0u64;
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                now_ms += 1;
+                black_box(store.check_and_hit(black_box(key), &q, Duration::from_millis(now_ms)))
+            })
+        });
+    }
 }
 
 fn million_keys(c: &mut Criterion) {
@@ -56,6 +61,15 @@ fn shared_store(c: &mut Criterion) {
         b.iter(|| {
             now_ms += 1;
             black_box(store.check_and_hit(black_box(key), &q, Duration::from_millis(now_ms)))
+        })
+    });
+    let sliding = q.counted_by(Counting::SlidingWindow);
+    let sliding_key = Key::from_hash(8);
+    c.bench_function("shared/check_and_hit/hot_key_sliding_window", |b| {
+        b.iter(|| {
+            now_ms += 1;
+            let now = Duration::from_millis(now_ms);
+            black_box(store.check_and_hit(black_box(sliding_key), &sliding, now))
         })
     });
     let now = Duration::from_secs(1);
