@@ -34,6 +34,7 @@
 
 pub mod acme;
 pub mod admin;
+pub mod analytics;
 pub mod cache;
 pub mod config;
 pub mod demo;

@@ -1,0 +1,485 @@
+//! Analytics: every request counted into per-minute rollups, with top lists and a sample of
+//! security events, for the management API (`GET /client/v4/zones/{zone}/analytics`).
+//!
+//! # What is kept
+//!
+//! - **Rollups**, per minute: requests and bytes by zone × status × error code (1xxx) ×
+//!   security source and action × country × cache status. A zone keeps at most
+//!   [`ROWS_PER_ZONE_MINUTE`] distinct rows a minute; further combinations count in one row
+//!   with the country and cache status left out, so totals stay exact.
+//! - **Top lists**, per hour: paths, client IPs, ASNs, user agents and rule ids, each a
+//!   space-saving summary of [`TOP_CAPACITY`] counters ([`sketch`]).
+//! - **Security events**: the last [`EVENTS_PER_ZONE`] requests a security feature acted on,
+//!   per zone, with their log fields.
+//!
+//! Everything older than the retention (7 days) is dropped. It is kept in memory, bounded as
+//! above, and lost on restart.
+//!
+//! # Cost on the request path
+//!
+//! A request updates the open minute of its worker's own slot (an uncontended lock, one hash
+//! map update, five summary updates); the first request of a new minute on that worker moves
+//! the finished minute into the shared history. No thread, no channel: a query reads the
+//! history and every worker's open minute.
+
+pub mod sketch;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sketch::SpaceSaving;
+
+use crate::worker::WorkerSlot;
+
+/// Distinct rollup rows a zone keeps per minute before folding the rest.
+pub const ROWS_PER_ZONE_MINUTE: usize = 2_000;
+/// Counters in each top list (per zone and hour).
+pub const TOP_CAPACITY: usize = 64;
+/// Security events kept per zone.
+pub const EVENTS_PER_ZONE: usize = 1_000;
+/// How long rollups and top lists are kept.
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Per-worker slots (more workers share them).
+const SLOTS: usize = 64;
+
+/// One finished request, as analytics sees it (borrowed from its context).
+#[derive(Debug, Clone)]
+pub struct Sample<'a> {
+    /// EdgeStartTimestamp.
+    pub at: SystemTime,
+    /// ZoneName ("" before routing).
+    pub zone: &'a str,
+    /// EdgeResponseStatus.
+    pub status: u16,
+    /// ErrorCode (0: none).
+    pub error_code: u16,
+    /// The deciding security match's source (`firewallCustom`, `rateLimit`, …), or "".
+    pub source: &'static str,
+    /// Its action (`block`, `log`, …), or "".
+    pub action: &'static str,
+    /// Its rule id, or "".
+    pub rule_id: &'a str,
+    /// ClientCountry, or "".
+    pub country: &'a str,
+    /// CacheCacheStatus, or "".
+    pub cache: &'static str,
+    /// EdgeResponseBytes.
+    pub bytes: u64,
+    /// ClientRequestPath.
+    pub path: &'a str,
+    /// ClientIP.
+    pub client_ip: IpAddr,
+    /// ClientASN (0: unknown).
+    pub asn: u32,
+    /// ClientRequestUserAgent.
+    pub user_agent: &'a [u8],
+    /// RayID.
+    pub ray_id: &'a str,
+    /// ClientRequestMethod.
+    pub method: &'a str,
+}
+
+/// What a rollup row counts by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey {
+    /// Status.
+    pub status: u16,
+    /// Edge error code (0: none).
+    pub code: u16,
+    /// Security source ("": none).
+    pub source: &'static str,
+    /// Security action ("": none).
+    pub action: &'static str,
+    /// Country ("": unknown or folded).
+    pub country: Box<str>,
+    /// Cache status ("": none or folded).
+    pub cache: &'static str,
+}
+
+/// Requests and bytes of a row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests.
+    pub requests: u64,
+    /// EdgeResponseBytes, summed.
+    pub bytes: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.requests += other.requests;
+        self.bytes += other.bytes;
+    }
+}
+
+/// A zone's rows of one minute.
+type Rows = HashMap<RowKey, Counts>;
+
+/// The five top lists of a zone.
+#[derive(Debug, Clone)]
+pub struct Tops {
+    /// ClientRequestPath.
+    pub paths: SpaceSaving,
+    /// ClientIP.
+    pub ips: SpaceSaving,
+    /// ClientASN.
+    pub asns: SpaceSaving,
+    /// ClientRequestUserAgent.
+    pub user_agents: SpaceSaving,
+    /// SecurityRuleID of the deciding match.
+    pub rules: SpaceSaving,
+}
+
+impl Default for Tops {
+    fn default() -> Self {
+        Tops {
+            paths: SpaceSaving::new(TOP_CAPACITY),
+            ips: SpaceSaving::new(TOP_CAPACITY),
+            asns: SpaceSaving::new(TOP_CAPACITY),
+            user_agents: SpaceSaving::new(TOP_CAPACITY),
+            rules: SpaceSaving::new(TOP_CAPACITY),
+        }
+    }
+}
+
+impl Tops {
+    fn add(&mut self, s: &Sample<'_>) {
+        self.paths.add(s.path, 1);
+        self.ips.add(&s.client_ip.to_string(), 1);
+        if s.asn != 0 {
+            self.asns.add(&s.asn.to_string(), 1);
+        }
+        self.user_agents
+            .add(&String::from_utf8_lossy(s.user_agent), 1);
+        if !s.rule_id.is_empty() {
+            self.rules.add(s.rule_id, 1);
+        }
+    }
+
+    fn merge(&mut self, other: &Tops) {
+        self.paths.merge(&other.paths);
+        self.ips.merge(&other.ips);
+        self.asns.merge(&other.asns);
+        self.user_agents.merge(&other.user_agents);
+        self.rules.merge(&other.rules);
+    }
+}
+
+/// A request a security feature acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// When it started, Unix seconds.
+    pub at: u64,
+    /// RayID.
+    pub ray_id: String,
+    /// Source and action of the deciding match, and its rule id.
+    pub source: &'static str,
+    /// Action.
+    pub action: &'static str,
+    /// Rule id.
+    pub rule_id: String,
+    /// Status answered.
+    pub status: u16,
+    /// ClientIP.
+    pub client_ip: IpAddr,
+    /// ClientCountry.
+    pub country: String,
+    /// ClientRequestMethod.
+    pub method: String,
+    /// ClientRequestPath.
+    pub path: String,
+}
+
+/// One minute's counts, of one worker or merged.
+#[derive(Debug, Default)]
+struct Minute {
+    rows: HashMap<Box<str>, Rows>,
+    tops: HashMap<Box<str>, Tops>,
+    events: Vec<(Box<str>, Event)>,
+}
+
+impl Minute {
+    fn add(&mut self, s: &Sample<'_>) {
+        let rows = match self.rows.get_mut(s.zone) {
+            Some(r) => r,
+            None => self.rows.entry(s.zone.into()).or_default(),
+        };
+        let mut key = RowKey {
+            status: s.status,
+            code: s.error_code,
+            source: s.source,
+            action: s.action,
+            country: s.country.into(),
+            cache: s.cache,
+        };
+        if rows.len() >= ROWS_PER_ZONE_MINUTE && !rows.contains_key(&key) {
+            key.country = "".into();
+            key.cache = "";
+        }
+        rows.entry(key).or_default().add(Counts {
+            requests: 1,
+            bytes: s.bytes,
+        });
+        match self.tops.get_mut(s.zone) {
+            Some(t) => t.add(s),
+            None => self.tops.entry(s.zone.into()).or_default().add(s),
+        }
+        if !s.source.is_empty() {
+            self.events.push((
+                s.zone.into(),
+                Event {
+                    at: unix_secs(s.at),
+                    ray_id: s.ray_id.into(),
+                    source: s.source,
+                    action: s.action,
+                    rule_id: s.rule_id.into(),
+                    status: s.status,
+                    client_ip: s.client_ip,
+                    country: s.country.into(),
+                    method: s.method.into(),
+                    path: s.path.into(),
+                },
+            ));
+        }
+    }
+}
+
+/// Finished minutes of every worker.
+#[derive(Debug, Default)]
+struct History {
+    /// Rollups by minute (Unix minutes), then zone.
+    minutes: BTreeMap<u64, HashMap<Box<str>, Rows>>,
+    /// Top lists by hour (Unix hours), then zone.
+    hours: BTreeMap<u64, HashMap<Box<str>, Tops>>,
+    /// The latest security events of each zone, oldest first.
+    events: HashMap<Box<str>, VecDeque<Event>>,
+}
+
+impl History {
+    fn take(&mut self, minute: u64, m: Minute) {
+        let rows = self.minutes.entry(minute).or_default();
+        for (zone, zone_rows) in m.rows {
+            let into = rows.entry(zone).or_default();
+            for (k, c) in zone_rows {
+                into.entry(k).or_default().add(c);
+            }
+        }
+        let tops = self.hours.entry(minute / 60).or_default();
+        for (zone, t) in m.tops {
+            tops.entry(zone).or_default().merge(&t);
+        }
+        for (zone, e) in m.events {
+            let list = self.events.entry(zone).or_default();
+            if list.len() == EVENTS_PER_ZONE {
+                list.pop_front();
+            }
+            list.push_back(e);
+        }
+        let oldest = minute.saturating_sub(RETENTION.as_secs() / 60);
+        while self
+            .minutes
+            .first_key_value()
+            .is_some_and(|(&m, _)| m < oldest)
+        {
+            self.minutes.pop_first();
+        }
+        while self
+            .hours
+            .first_key_value()
+            .is_some_and(|(&h, _)| h < oldest / 60)
+        {
+            self.hours.pop_first();
+        }
+    }
+}
+
+/// A worker's open minute.
+#[derive(Debug, Default)]
+struct Open {
+    minute: u64,
+    counts: Minute,
+}
+
+/// Every request's counts, for the API. Shared by every worker.
+pub struct Analytics {
+    slots: Box<[WorkerSlot<Mutex<Open>>]>,
+    history: Mutex<History>,
+}
+
+impl Default for Analytics {
+    fn default() -> Self {
+        Analytics {
+            slots: (0..SLOTS)
+                .map(|_| WorkerSlot(Mutex::new(Open::default())))
+                .collect(),
+            history: Mutex::new(History::default()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// What a query asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// The zone.
+    pub zone: String,
+    /// First second included (Unix seconds).
+    pub since: u64,
+    /// First second excluded.
+    pub until: u64,
+    /// Bucket length in minutes (at least 1). The caller bounds the number of buckets.
+    pub step_minutes: u64,
+    /// What the series are split by.
+    pub group_by: GroupBy,
+}
+
+/// A dimension the series can be split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// Status code.
+    Status,
+    /// Edge error code.
+    Code,
+    /// Security source.
+    Source,
+    /// Country.
+    Country,
+    /// Cache status.
+    Cache,
+}
+
+impl GroupBy {
+    /// The dimension of a `group_by` parameter.
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "status" => GroupBy::Status,
+            "code" => GroupBy::Code,
+            "source" => GroupBy::Source,
+            "country" => GroupBy::Country,
+            "cache" => GroupBy::Cache,
+            _ => return None,
+        })
+    }
+
+    fn label(self, k: &RowKey) -> String {
+        match self {
+            GroupBy::Status => k.status.to_string(),
+            GroupBy::Code => k.code.to_string(),
+            GroupBy::Source => k.source.to_string(),
+            GroupBy::Country => k.country.to_string(),
+            GroupBy::Cache => k.cache.to_string(),
+        }
+    }
+}
+
+/// A query's answer.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Requests and bytes in the whole span.
+    pub totals: Counts,
+    /// Per bucket (its first second, every bucket of the span), requests by group.
+    pub series: Vec<(u64, BTreeMap<String, u64>)>,
+    /// Top lists over the hours the span touches (whole hours).
+    pub tops: Option<Tops>,
+    /// The zone's latest security events inside the span, newest first.
+    pub events: Vec<Event>,
+}
+
+impl Analytics {
+    /// Counts one finished request.
+    pub fn record(&self, s: &Sample<'_>) {
+        let minute = unix_secs(s.at) / 60;
+        let slot = &self.slots[crate::worker::worker_index() % SLOTS].0;
+        let mut open = lock(slot);
+        if open.minute != minute {
+            let finished = std::mem::take(&mut open.counts);
+            let finished_minute = std::mem::replace(&mut open.minute, minute);
+            if finished_minute != 0 {
+                lock(&self.history).take(finished_minute, finished);
+            }
+        }
+        open.counts.add(s);
+    }
+
+    /// Answers `q` from the history and every worker's open minute.
+    pub fn query(&self, q: &Query) -> Report {
+        let step = q.step_minutes.max(1);
+        let (first, end) = (q.since / 60, q.until.div_ceil(60));
+        // Every bucket of the span, empty ones included, so that a chart has no gaps.
+        let mut buckets: BTreeMap<u64, BTreeMap<String, u64>> = (first..end)
+            .step_by(step as usize)
+            .map(|m| (m * 60, BTreeMap::new()))
+            .collect();
+        let mut report = Report::default();
+        let mut count = |minute: u64, rows: &Rows, report: &mut Report| {
+            if minute < first || minute >= end {
+                return;
+            }
+            let bucket = buckets
+                .entry((minute - (minute - first) % step) * 60)
+                .or_default();
+            for (k, c) in rows {
+                report.totals.add(*c);
+                *bucket.entry(q.group_by.label(k)).or_default() += c.requests;
+            }
+        };
+        let mut tops = Tops::default();
+        let mut has_tops = false;
+        let mut events = Vec::new();
+        {
+            let h = lock(&self.history);
+            for (&minute, zones) in h.minutes.range(first..end) {
+                if let Some(rows) = zones.get(q.zone.as_str()) {
+                    count(minute, rows, &mut report);
+                }
+            }
+            for zones in h.hours.range(first / 60..end.div_ceil(60)).map(|(_, z)| z) {
+                if let Some(t) = zones.get(q.zone.as_str()) {
+                    tops.merge(t);
+                    has_tops = true;
+                }
+            }
+            if let Some(list) = h.events.get(q.zone.as_str()) {
+                events.extend(list.iter().cloned());
+            }
+        }
+        for slot in self.slots.iter() {
+            let open = lock(&slot.0);
+            if let Some(rows) = open.counts.rows.get(q.zone.as_str()) {
+                count(open.minute, rows, &mut report);
+            }
+            if open.minute >= first && open.minute < end {
+                if let Some(t) = open.counts.tops.get(q.zone.as_str()) {
+                    tops.merge(t);
+                    has_tops = true;
+                }
+            }
+            events.extend(
+                open.counts
+                    .events
+                    .iter()
+                    .filter(|(z, _)| **z == *q.zone)
+                    .map(|(_, e)| e.clone()),
+            );
+        }
+        events.retain(|e| e.at >= q.since && e.at < q.until);
+        events.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.ray_id.cmp(&a.ray_id)));
+        events.truncate(EVENTS_PER_ZONE);
+        report.series = buckets.into_iter().collect();
+        report.tops = has_tops.then_some(tops);
+        report.events = events;
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests;

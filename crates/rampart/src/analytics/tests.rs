@@ -1,0 +1,158 @@
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::*;
+
+/// 2026-12-03 12:00:00 UTC, a whole minute.
+const T0: u64 = 1_796_385_600;
+
+fn sample(at: u64, zone: &'static str, status: u16) -> Sample<'static> {
+    Sample {
+        at: UNIX_EPOCH + Duration::from_secs(at),
+        zone,
+        status,
+        error_code: 0,
+        source: "",
+        action: "",
+        rule_id: "",
+        country: "FR",
+        cache: "",
+        bytes: 100,
+        path: "/",
+        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        asn: 0,
+        user_agent: b"curl/8",
+        ray_id: "0123456789abcdef",
+        method: "GET",
+    }
+}
+
+fn query(zone: &str, since: u64, until: u64, step: u64, group_by: GroupBy) -> Query {
+    Query {
+        zone: zone.into(),
+        since,
+        until,
+        step_minutes: step,
+        group_by,
+    }
+}
+
+fn series(r: &Report) -> Vec<(u64, Vec<(&str, u64)>)> {
+    r.series
+        .iter()
+        .map(|(t, g)| (*t, g.iter().map(|(k, v)| (k.as_str(), *v)).collect()))
+        .collect()
+}
+
+#[test]
+fn requests_are_counted_per_minute_and_grouped() {
+    let a = Analytics::default();
+    a.record(&sample(T0 + 5, "shop", 200));
+    a.record(&sample(T0 + 59, "shop", 200));
+    a.record(&sample(T0 + 60, "shop", 404));
+    a.record(&sample(T0 + 150, "shop", 200));
+    a.record(&sample(T0 + 150, "blog", 200));
+    let r = a.query(&query("shop", T0, T0 + 180, 1, GroupBy::Status));
+    assert_eq!(
+        r.totals,
+        Counts {
+            requests: 4,
+            bytes: 400
+        }
+    );
+    assert_eq!(
+        series(&r),
+        vec![
+            (T0, vec![("200", 2)]),
+            (T0 + 60, vec![("404", 1)]),
+            (T0 + 120, vec![("200", 1)]),
+        ]
+    );
+    // Two-minute buckets, and a span that starts mid-way: whole minutes are counted.
+    let r = a.query(&query("shop", T0 + 60, T0 + 240, 2, GroupBy::Status));
+    assert_eq!(
+        series(&r),
+        vec![(T0 + 60, vec![("200", 1), ("404", 1)]), (T0 + 180, vec![])]
+    );
+    let r = a.query(&query("blog", T0, T0 + 180, 1, GroupBy::Country));
+    assert_eq!(r.totals.requests, 1);
+    assert_eq!(series(&r)[2], (T0 + 120, vec![("FR", 1)]));
+}
+
+#[test]
+fn every_workers_open_minute_and_the_history_are_read() {
+    let a = Analytics::default();
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let a = &a;
+            s.spawn(move || {
+                crate::worker::set_worker_index(w);
+                for i in 0..100 {
+                    a.record(&sample(T0 + i % 120, "shop", 200 + w as u16));
+                }
+            });
+        }
+    });
+    let r = a.query(&query("shop", T0, T0 + 120, 1, GroupBy::Status));
+    assert_eq!(r.totals.requests, 400);
+    let per_status: u64 = r.series.iter().flat_map(|(_, g)| g.values()).sum();
+    assert_eq!(per_status, 400);
+}
+
+#[test]
+fn security_events_are_kept_newest_first_with_their_fields() {
+    let a = Analytics::default();
+    for i in 0..3 {
+        let mut s = sample(T0 + i * 70, "shop", 403);
+        s.source = "firewallCustom";
+        s.action = "block";
+        s.rule_id = "no-admin";
+        s.error_code = 1020;
+        s.path = "/admin";
+        a.record(&s);
+    }
+    a.record(&sample(T0 + 200, "shop", 200));
+    let r = a.query(&query("shop", T0, T0 + 300, 1, GroupBy::Source));
+    let ats: Vec<u64> = r.events.iter().map(|e| e.at).collect();
+    assert_eq!(ats, vec![T0 + 140, T0 + 70, T0]);
+    assert_eq!(r.events[0].rule_id, "no-admin");
+    assert_eq!(r.events[0].path, "/admin");
+    let tops = r.tops.unwrap();
+    assert_eq!(tops.rules.top()[0].value, "no-admin");
+    assert_eq!(tops.rules.top()[0].count, 3);
+    assert_eq!(tops.paths.top()[0].value, "/admin");
+    let by_source: u64 = r
+        .series
+        .iter()
+        .filter_map(|(_, g)| g.get("firewallCustom"))
+        .sum();
+    assert_eq!(by_source, 3);
+}
+
+#[test]
+fn rows_beyond_the_bound_are_folded_and_totals_stay_exact() {
+    let a = Analytics::default();
+    let countries: Vec<String> = (0..ROWS_PER_ZONE_MINUTE + 500)
+        .map(|i| format!("C{i}"))
+        .collect();
+    for c in &countries {
+        let mut s = sample(T0, "shop", 200);
+        s.country = c;
+        a.record(&s);
+    }
+    let r = a.query(&query("shop", T0, T0 + 60, 1, GroupBy::Country));
+    assert_eq!(r.totals.requests, countries.len() as u64);
+    let groups = &r.series[0].1;
+    assert_eq!(groups.len(), ROWS_PER_ZONE_MINUTE + 1);
+    assert_eq!(groups[""], 500);
+}
+
+#[test]
+fn minutes_older_than_the_retention_are_dropped() {
+    let a = Analytics::default();
+    a.record(&sample(T0, "shop", 200));
+    let later = T0 + RETENTION.as_secs() + 120;
+    a.record(&sample(later, "shop", 200));
+    a.record(&sample(later + 60, "shop", 200)); // moves `later` into the history
+    let r = a.query(&query("shop", T0, later + 120, 60 * 24, GroupBy::Status));
+    assert_eq!(r.totals.requests, 2);
+}
