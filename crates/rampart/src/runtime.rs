@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 
+use crate::analytics::Analytics;
 use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::observe::{AccessLog, Metrics};
@@ -21,6 +22,8 @@ pub struct Runtime {
     pub log: AccessLog,
     /// The edge cache (none when `[cache] memory = 0`). Made once: a reload keeps it.
     pub cache: Option<Arc<EdgeCache>>,
+    /// Every request's counts, for the analytics API. A reload keeps them.
+    pub analytics: Analytics,
     shutting_down: AtomicBool,
     shutdown_tx: watch::Sender<bool>,
     open: AtomicUsize,
@@ -66,6 +69,7 @@ impl Runtime {
         generation.start_background(&metrics);
         Ok(Arc::new(Runtime {
             cache,
+            analytics: Analytics::default(),
             generation: ArcSwap::from_pointee(generation),
             metrics,
             log,

@@ -143,9 +143,39 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A query-string value with its `%XX` escapes and `+` (a space) decoded; `None` for a bad
+/// escape or a result that is not UTF-8.
+pub fn query_value(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let pair = [bytes.next()?, bytes.next()?];
+                out.push(unhex(std::str::from_utf8(&pair).ok()?)?[0]);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{rfc3339, write_decimal, write_ip};
+    use super::{query_value, rfc3339, write_decimal, write_ip};
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(
+            query_value("2026-12-03T12%3A00%3a00Z").as_deref(),
+            Some("2026-12-03T12:00:00Z")
+        );
+        assert_eq!(query_value("a+b%20c").as_deref(), Some("a b c"));
+        assert_eq!(query_value("%4"), None);
+        assert_eq!(query_value("%zz"), None);
+        assert_eq!(query_value("%ff"), None);
+    }
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     use std::time::{Duration, UNIX_EPOCH};
 

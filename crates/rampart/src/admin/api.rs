@@ -66,6 +66,7 @@ pub(super) fn routes(guard: GuardState) -> Router<Arc<Runtime>> {
         .merge(super::rules::routes())
         .merge(super::settings::routes())
         .merge(super::lists::routes())
+        .merge(super::analytics::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route_layer(axum::middleware::from_fn_with_state(guard, auth::guard))
         .method_not_allowed_fallback(|| async {

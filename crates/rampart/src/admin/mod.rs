@@ -6,6 +6,7 @@
 //! The admin plane is not the hot path: a framework's routing and extractors serve it better
 //! than hand-written parsing, and hyper is strict enough for it.
 
+mod analytics;
 mod api;
 pub mod auth;
 pub mod client;

@@ -386,7 +386,8 @@ impl GroupBy {
 pub struct Report {
     /// Requests and bytes in the whole span.
     pub totals: Counts,
-    /// Per bucket (its first second, every bucket of the span), requests by group.
+    /// Per bucket (its first second, a whole multiple of the step; every bucket the span
+    /// touches), requests by group.
     pub series: Vec<(u64, BTreeMap<String, u64>)>,
     /// Top lists over the hours the span touches (whole hours).
     pub tops: Option<Tops>,
@@ -414,8 +415,9 @@ impl Analytics {
     pub fn query(&self, q: &Query) -> Report {
         let step = q.step_minutes.max(1);
         let (first, end) = (q.since / 60, q.until.div_ceil(60));
-        // Every bucket of the span, empty ones included, so that a chart has no gaps.
-        let mut buckets: BTreeMap<u64, BTreeMap<String, u64>> = (first..end)
+        // Buckets start at whole multiples of the step (whole hours for 1h), and every bucket
+        // the span touches is there, empty ones included, so that a chart has no gaps.
+        let mut buckets: BTreeMap<u64, BTreeMap<String, u64>> = (first - first % step..end)
             .step_by(step as usize)
             .map(|m| (m * 60, BTreeMap::new()))
             .collect();
@@ -424,9 +426,7 @@ impl Analytics {
             if minute < first || minute >= end {
                 return;
             }
-            let bucket = buckets
-                .entry((minute - (minute - first) % step) * 60)
-                .or_default();
+            let bucket = buckets.entry((minute - minute % step) * 60).or_default();
             for (k, c) in rows {
                 report.totals.add(*c);
                 *bucket.entry(q.group_by.label(k)).or_default() += c.requests;

@@ -2,7 +2,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
 
-/// 2026-12-03 12:00:00 UTC, a whole minute.
+/// 2026-12-04 12:00:00 UTC, a whole minute.
 const T0: u64 = 1_796_385_600;
 
 fn sample(at: u64, zone: &'static str, status: u16) -> Sample<'static> {
@@ -67,11 +67,12 @@ fn requests_are_counted_per_minute_and_grouped() {
             (T0 + 120, vec![("200", 1)]),
         ]
     );
-    // Two-minute buckets, and a span that starts mid-way: whole minutes are counted.
-    let r = a.query(&query("shop", T0 + 60, T0 + 240, 2, GroupBy::Status));
+    // Two-minute buckets start at even minutes; a span that starts mid-way counts whole
+    // minutes.
+    let r = a.query(&query("shop", T0 + 90, T0 + 240, 2, GroupBy::Status));
     assert_eq!(
         series(&r),
-        vec![(T0 + 60, vec![("200", 1), ("404", 1)]), (T0 + 180, vec![])]
+        vec![(T0, vec![("404", 1)]), (T0 + 120, vec![("200", 1)])]
     );
     let r = a.query(&query("blog", T0, T0 + 180, 1, GroupBy::Country));
     assert_eq!(r.totals.requests, 1);

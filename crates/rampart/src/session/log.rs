@@ -1,5 +1,6 @@
 //! The end of a request: its metrics and its access log line, from its context.
 
+use crate::analytics::Sample;
 use crate::config::LogField;
 use crate::observe::{Finished, RequestInfo};
 use crate::pipeline::RequestContext;
@@ -30,6 +31,26 @@ pub(super) fn finish(rt: &Runtime, ctx: &RequestContext<'_>) {
         rt.metrics
             .security_action(zone.unwrap_or(""), m.action, m.source);
     }
+    let head = ctx.head;
+    let deciding = ctx.security.as_ref().or(ctx.logged.first());
+    rt.analytics.record(&Sample {
+        at: ctx.started_at,
+        zone: zone.unwrap_or(""),
+        status,
+        error_code: ctx.log.error_code,
+        source: deciding.map_or("", |m| m.source),
+        action: deciding.map_or("", |m| m.action),
+        rule_id: deciding.map_or("", |m| m.rule_id.as_str()),
+        country: ctx.geo.country.as_deref().unwrap_or(""),
+        cache: ctx.log.cache_status.unwrap_or(""),
+        bytes: ctx.log.edge_response_bytes,
+        path: head.path(),
+        client_ip: ctx.client_ip,
+        asn: ctx.geo.asn.unwrap_or(0),
+        user_agent: head.header("user-agent").unwrap_or(b""),
+        ray_id: ctx.ray_id.as_str(),
+        method: head.method(),
+    });
     if !rt.log.enabled() {
         return;
     }
@@ -39,7 +60,6 @@ pub(super) fn finish(rt: &Runtime, ctx: &RequestContext<'_>) {
             sources.push(m.source);
         }
     }
-    let head = ctx.head;
     // Headers are looked up only for the fields the lines hold.
     let header = |field, name| match rt.log.logs(field) {
         true => head.header(name).unwrap_or(b""),
@@ -61,7 +81,7 @@ pub(super) fn finish(rt: &Runtime, ctx: &RequestContext<'_>) {
         referer: header(LogField::ClientRequestReferer, "referer"),
         country: ctx.geo.country.as_deref().unwrap_or(""),
         asn: ctx.geo.asn.unwrap_or(0),
-        security: ctx.security.as_ref().or(ctx.logged.first()),
+        security: deciding,
         sources: &sources,
     };
     rt.log.write(&info, &ctx.log);

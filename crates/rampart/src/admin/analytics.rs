@@ -1,0 +1,214 @@
+//! `GET /client/v4/zones/{zone}/analytics`: the zone's requests over time from the
+//! per-minute rollups, split by one dimension, with its top lists and latest security events.
+//!
+//! Parameters, all optional: `since` and `until` (Unix seconds or RFC 3339, `until`
+//! excluded; default the last hour up to now),  `step` (`1m`, `5m`, `1h`, … whole minutes; default `1m`) and `group_by` (`status`,
+//! `code`, `source`, `country` or `cache`; default `status`). A span holds at most
+//! [`MAX_BUCKETS`] steps.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::api::{code, failure, no_zone, success};
+use super::auth::Caller;
+use crate::analytics::sketch::SpaceSaving;
+use crate::analytics::{GroupBy, Query, Report};
+use crate::config::api::Scope;
+use crate::runtime::Runtime;
+use crate::text::{query_value, rfc3339};
+
+/// Most buckets one answer holds: seven days of minutes.
+pub const MAX_BUCKETS: u64 = 7 * 24 * 60;
+
+/// Security events one answer lists, newest first.
+const EVENTS_SHOWN: usize = 100;
+
+pub(super) fn routes() -> Router<Arc<Runtime>> {
+    Router::new().route("/zones/{zone}/analytics", get(analytics))
+}
+
+async fn analytics(
+    State(rt): State<Arc<Runtime>>,
+    Extension(caller): Extension<Caller>,
+    Path(zone): Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(denied) = caller.allow(Scope::AnalyticsRead, Some(&zone)) {
+        return denied.into_response();
+    }
+    if !rt.generation().config.zones.iter().any(|z| z.name == zone) {
+        return no_zone(&zone);
+    }
+    let query = match parse(&zone, uri.query().unwrap_or(""), SystemTime::now()) {
+        Ok(q) => q,
+        Err(message) => return failure(StatusCode::BAD_REQUEST, code::INVALID, message),
+    };
+    success(report_json(&query, &rt.analytics.query(&query)))
+}
+
+/// The query a request's parameters ask for, at `now`; the message of a 400 otherwise.
+fn parse(zone: &str, params: &str, now: SystemTime) -> Result<Query, String> {
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (mut since, mut until, mut step, mut group_by) = (None, None, 1, GroupBy::Status);
+    for pair in params.split('&').filter(|p| !p.is_empty()) {
+        let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = query_value(raw).ok_or_else(|| format!("`{name}` is not decodable"))?;
+        match name {
+            "since" => since = Some(time(name, &value)?),
+            "until" => until = Some(time(name, &value)?),
+            "step" => step = minutes(&value)?,
+            "group_by" => {
+                group_by = GroupBy::parse(&value).ok_or_else(|| {
+                    format!("group_by `{value}` is not one of status, code, source, country, cache")
+                })?
+            }
+            _ => {}
+        }
+    }
+    // By default up to now, this second included.
+    let until = until.unwrap_or(now + 1);
+    let since = since.unwrap_or(until.saturating_sub(3600));
+    if since >= until {
+        return Err("since must be before until".into());
+    }
+    if (until - since).div_ceil(60).div_ceil(step) > MAX_BUCKETS {
+        return Err(format!(
+            "{} steps of {step} min from since to until; at most {MAX_BUCKETS}: use a longer step",
+            (until - since).div_ceil(60).div_ceil(step)
+        ));
+    }
+    Ok(Query {
+        zone: zone.into(),
+        since,
+        until,
+        step_minutes: step,
+        group_by,
+    })
+}
+
+/// Unix seconds, or an RFC 3339 time.
+fn time(name: &str, value: &str) -> Result<u64, String> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Ok(secs);
+    }
+    humantime::parse_rfc3339_weak(value)
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .ok_or_else(|| format!("{name} `{value}` is neither Unix seconds nor an RFC 3339 time"))
+}
+
+/// A step such as `5m` or `1h`, in whole minutes.
+fn minutes(value: &str) -> Result<u64, String> {
+    let bad = || format!("step `{value}` is not a whole number of minutes, such as 1m, 5m or 1h");
+    let d = humantime::parse_duration(value).map_err(|_| bad())?;
+    if d.is_zero() || d.as_secs() % 60 != 0 || d.subsec_nanos() != 0 {
+        return Err(bad());
+    }
+    Ok(d.as_secs() / 60)
+}
+
+fn at(secs: u64) -> String {
+    rfc3339(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn top_json(s: &SpaceSaving) -> Value {
+    s.top()
+        .iter()
+        .map(|c| json!({ "value": c.value, "count": c.count, "error": c.error }))
+        .collect()
+}
+
+fn report_json(q: &Query, r: &Report) -> Value {
+    let group_by = match q.group_by {
+        GroupBy::Status => "status",
+        GroupBy::Code => "code",
+        GroupBy::Source => "source",
+        GroupBy::Country => "country",
+        GroupBy::Cache => "cache",
+    };
+    let top = r.tops.as_ref().map_or(json!({}), |t| {
+        json!({
+            "paths": top_json(&t.paths),
+            "client_ips": top_json(&t.ips),
+            "asns": top_json(&t.asns),
+            "user_agents": top_json(&t.user_agents),
+            "rule_ids": top_json(&t.rules),
+        })
+    });
+    json!({
+        "since": at(q.since),
+        "until": at(q.until),
+        "step_minutes": q.step_minutes,
+        "group_by": group_by,
+        "totals": { "requests": r.totals.requests, "bytes": r.totals.bytes },
+        "series": r.series.iter().map(|(t, groups)| json!({
+            "time": at(*t),
+            "requests": groups,
+        })).collect::<Vec<_>>(),
+        "top": top,
+        "security_events": r.events.iter().take(EVENTS_SHOWN).map(|e| json!({
+            "time": at(e.at),
+            "ray_id": e.ray_id,
+            "source": e.source,
+            "action": e.action,
+            "rule_id": e.rule_id,
+            "status": e.status,
+            "client_ip": e.client_ip.to_string(),
+            "country": e.country,
+            "method": e.method,
+            "path": e.path,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_796_385_600;
+
+    fn p(params: &str) -> Result<Query, String> {
+        parse("shop", params, UNIX_EPOCH + Duration::from_secs(NOW))
+    }
+
+    #[test]
+    fn defaults_are_the_last_hour_by_minute_and_status() {
+        let q = p("").unwrap();
+        assert_eq!(
+            (q.since, q.until, q.step_minutes),
+            (NOW + 1 - 3600, NOW + 1, 1)
+        );
+        assert_eq!(q.group_by, GroupBy::Status);
+    }
+
+    #[test]
+    fn times_are_unix_seconds_or_rfc3339_and_steps_whole_minutes() {
+        let q =
+            p("since=2026-12-04T11%3A00%3A00Z&until=1796385600&step=5m&group_by=country").unwrap();
+        assert_eq!((q.since, q.until, q.step_minutes), (NOW - 3600, NOW, 5));
+        assert_eq!(q.group_by, GroupBy::Country);
+        assert_eq!(p("step=1h").unwrap().step_minutes, 60);
+        for (bad, says) in [
+            ("step=90s", "whole number of minutes"),
+            ("step=0m", "whole number of minutes"),
+            ("group_by=path", "not one of"),
+            ("since=yesterday", "neither Unix seconds"),
+            ("since=100&until=100", "before until"),
+            ("since=0&until=1796385600", "at most 10080"),
+            ("since=%zz", "not decodable"),
+        ] {
+            let e = p(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // Seven days of minutes is the most one answer holds.
+        assert!(p(&format!("since={}&until={NOW}", NOW - 7 * 86_400)).is_ok());
+    }
+}
