@@ -457,11 +457,12 @@ impl Analytics {
             if let Some(rows) = open.counts.rows.get(q.zone.as_str()) {
                 count(open.minute, rows, &mut report);
             }
-            if open.minute >= first && open.minute < end {
-                if let Some(t) = open.counts.tops.get(q.zone.as_str()) {
-                    tops.merge(t);
-                    has_tops = true;
-                }
+            if open.minute >= first
+                && open.minute < end
+                && let Some(t) = open.counts.tops.get(q.zone.as_str())
+            {
+                tops.merge(t);
+                has_tops = true;
             }
             events.extend(
                 open.counts
