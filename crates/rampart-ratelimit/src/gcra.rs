@@ -49,9 +49,12 @@ pub enum Op {
 /// Any store, in process or shared, is "load the state, [`apply`], save the
 /// state" done atomically per key.
 ///
-/// The state is in units of the quota it was built with. If a rule's quota
+/// The state is in units of the quota it was built with. If a GCRA rule's quota
 /// changes on reload while keys are live, their states are read in the new
 /// units; `apply` clamps them so the effect never lasts beyond one period.
+/// A sliding-window state is not clamped: read with other numbers its packed
+/// counters mean something else, so it must only ever be read with the quota
+/// that wrote it (the server puts a sliding-window rule's numbers in its key).
 /// Servers that want a clean start put the quota's numbers in the key.
 ///
 /// [`apply`]: CounterState::apply

@@ -121,6 +121,14 @@ impl Quota {
         }
     }
 
+    /// This quota without its mitigation block (throttle only).
+    pub(crate) fn throttled(self) -> Quota {
+        Quota {
+            mitigation: Mitigation::Throttle,
+            ..self
+        }
+    }
+
     /// This quota, counted by `counting`.
     ///
     /// ```

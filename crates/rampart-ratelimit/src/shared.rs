@@ -393,12 +393,49 @@ impl CounterStore for SharedStore {
                         };
                         let mut probe = e.state;
                         probe.add_hits(quota, reserve.min(quota.requests_per_period() - 1), now);
-                        let decision = probe.apply(quota, Op::Check, now);
-                        e.state.blocked_until_ms = probe.blocked_until_ms;
-                        if op == Op::CheckAndHit && decision.is_allowed() {
-                            e.state.apply(quota, Op::Hit, now);
+                        match quota.counting() {
+                            // GCRA: the reserve is n − 1 tokens, and a block starts at that
+                            // smaller burst (docs/fleet.md), which keeps the fleet closest
+                            // to one node's decisions (measured).
+                            Counting::Gcra => {
+                                let decision = probe.apply(quota, Op::Check, now);
+                                e.state.blocked_until_ms = probe.blocked_until_ms;
+                                if op == Op::CheckAndHit && decision.is_allowed() {
+                                    e.state.apply(quota, Op::Hit, now);
+                                }
+                                decision
+                            }
+                            // Sliding window: the reserve grows with this node's unseen
+                            // hits, so it only refuses. A block, and the wait, come from the
+                            // view with the reserve of a node that has no unseen hits,
+                            // 2 (n − 1): where admissions stop once the fleet is in sync (the
+                            // view alone never reaches the quota), not earlier because this
+                            // node's burst is still on its way. Room held back for the others
+                            // is worth a retry after a second.
+                            Counting::SlidingWindow => {
+                                let shared = probe.apply(&quota.throttled(), Op::Check, now);
+                                if shared.is_allowed() {
+                                    if op == Op::CheckAndHit {
+                                        e.state.apply(quota, Op::Hit, now);
+                                    }
+                                    shared
+                                } else {
+                                    let mut near = e.state;
+                                    let settled = (2 * (self.nodes() - 1))
+                                        .min(quota.requests_per_period() - 1);
+                                    near.add_hits(quota, settled, now);
+                                    let own = near.apply(quota, Op::Check, now);
+                                    e.state.blocked_until_ms = near.blocked_until_ms;
+                                    match own {
+                                        Decision::Limit { .. } => own,
+                                        Decision::Allow(_) => Decision::Limit {
+                                            retry_after_secs: 1,
+                                            status: shared.status(),
+                                        },
+                                    }
+                                }
+                            }
                         }
-                        decision
                     }
                 };
                 if op == Op::Hit || (op == Op::CheckAndHit && decision.is_allowed()) {

@@ -12,7 +12,12 @@
 //!
 //! The sum counts every request of the exact window and possibly a few older ones, never
 //! fewer, so the rule **never accepts a request the exact sliding log would refuse**: at most
-//! `N` requests are accepted in any window of length `P`. What it costs: a request is refused
+//! `N` requests are accepted in any window of length `P`. That holds for requests decided and
+//! counted in one step ([`Op::CheckAndHit`]); a rule that decides first and counts after the
+//! response ([`Op::Check`], then [`Op::Hit`]) lets concurrent requests through before their
+//! counts land, as with GCRA, and a store that must evict a live key forgets its counts. A
+//! request stamped earlier than the state's last write (it started earlier, or a clock
+//! stepped back) is read at the state's sub-window, never turning the window back. What it costs: a request is refused
 //! while older requests of the oldest sub-window still count, so the window a client sees is
 //! between `P` and `P + P / k` long. More sub-windows, less of that.
 //!
@@ -39,8 +44,10 @@
 //! The layout depends on `N` and `P`: a state must be read with the quota it was written with
 //! (the server puts both numbers in a sliding-window rule's key, so a reload that changes them
 //! starts its keys afresh). An index modulo 2¹⁶ cannot tell a state from one 65,536
-//! sub-windows older; [`MemoryStore`](crate::MemoryStore) forgets states once they expire,
-//! long before that.
+//! sub-windows older; [`MemoryStore`](crate::MemoryStore) forgets states once they expire.
+//! A state in a long mitigation block lives until the block ends, which for small quotas
+//! with a 10 s period can be more than 65,536 sub-windows (3.9 hours for N = 1); its old
+//! counts may then come back for up to one period, refusing more, never admitting more.
 //!
 //! [`Counting::SlidingWindow`]: crate::Counting::SlidingWindow
 
@@ -96,15 +103,25 @@ impl Window {
         let (width, counters) = layout(quota.requests_per_period());
         let period_ms = quota.period_ms();
         let k = u64::from(counters - 1);
-        let index = index_at(quota, now_ms);
+        let mut index = index_at(quota, now_ms);
         let stored = (counter >> COUNT_BITS) as u16;
-        let behind = (index as u16).wrapping_sub(stored);
-        let counts = roll(
-            counter & mask(COUNT_BITS),
-            u64::from(behind),
-            width,
-            counters,
-        );
+        let ahead = stored.wrapping_sub(index as u16);
+        let counts = if ahead > 0 && u32::from(ahead) < counters {
+            // The state was written at a later time than `now` (a request that started
+            // earlier, a clock stepped back). Time never goes back for a window: it is read
+            // at its own sub-window, and a request counted now counts there, later than it
+            // came, never lost.
+            index += u64::from(ahead);
+            counter & mask(COUNT_BITS)
+        } else {
+            let behind = (index as u16).wrapping_sub(stored);
+            roll(
+                counter & mask(COUNT_BITS),
+                u64::from(behind),
+                width,
+                counters,
+            )
+        };
         Window {
             now_ms,
             period_ms,
@@ -493,5 +510,63 @@ mod tests {
         engine.add(&batch[0], 1_000);
         node.merge(&[(key, engine)], t);
         assert_eq!(admitted(10), 1);
+    }
+
+    #[test]
+    fn an_earlier_now_never_turns_the_window_back() {
+        // 100 per 60 s, sub-windows of 12 s: 99 at 11.999 s, one at 12 s (the next
+        // sub-window), then requests stamped 11.999 s (they started earlier) and 12.001 s.
+        let q = quota(60, 100, 0);
+        let mut s = CounterState::default();
+        for _ in 0..99 {
+            assert!(s.apply(&q, Op::CheckAndHit, at(11_999)).is_allowed());
+        }
+        assert!(s.apply(&q, Op::CheckAndHit, at(12_000)).is_allowed());
+        let late = s.apply(&q, Op::CheckAndHit, at(11_999));
+        assert!(!late.is_allowed());
+        assert_eq!(late.status().remaining, 0);
+        assert!(!s.apply(&q, Op::CheckAndHit, at(12_001)).is_allowed());
+        // A count stamped earlier lands in the later sub-window, and nothing is lost.
+        let mut t = CounterState::default();
+        t.apply(&q, Op::CheckAndHit, at(12_000));
+        t.apply(&q, Op::Hit, at(11_000));
+        assert_eq!(t.apply(&q, Op::Check, at(12_500)).status().remaining, 98);
+        // The sub-window of 12–24 s leaves the window at 84 s, and both counts with it.
+        assert_eq!(t.apply(&q, Op::Check, at(83_999)).status().remaining, 98);
+        assert_eq!(t.apply(&q, Op::Check, at(84_000)).status().remaining, 100);
+    }
+
+    #[test]
+    fn a_shared_burst_is_refused_without_a_block_until_the_fleet_is_at_its_limit() {
+        use crate::{CounterStore, Key, SharedState, SharedStore};
+        let q = quota(60, 10, 600);
+        let key = Key::from_hash(5);
+        let node = SharedStore::new(100);
+        node.set_nodes(3);
+        let t = at(1_000);
+        // A burst on one node before any sync: its share is 2, then it waits a second, and
+        // no block starts (3 requests of a quota of 10 are not abuse).
+        assert!(node.check_and_hit(key, &q, t).is_allowed());
+        assert!(node.check_and_hit(key, &q, t).is_allowed());
+        let refused = node.check_and_hit(key, &q, t);
+        assert_eq!(refused.retry_after_secs(), Some(1));
+        assert_eq!(node.take_batch(t)[0].blocked_until_ms, 0);
+        // The fleet has counted 6 (the view with the settled reserve of 4 is at 10): the
+        // next refusal is the rule's block.
+        let mut engine = SharedState::default();
+        for _ in 0..6 {
+            engine.add(
+                &crate::SyncItem {
+                    key,
+                    quota: q,
+                    hits: 1,
+                    blocked_until_ms: 0,
+                },
+                1_000,
+            );
+        }
+        node.merge(&[(key, engine)], t);
+        assert_eq!(node.check_and_hit(key, &q, t).retry_after_secs(), Some(600));
+        assert_eq!(node.take_batch(t)[0].blocked_until_ms, 601_000);
     }
 }
