@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sketch::SpaceSaving;
 
+use crate::observe::{LogRecord, RequestInfo};
 use crate::worker::WorkerSlot;
 
 /// Distinct rollup rows a zone keeps per minute before folding the rest.
@@ -43,43 +44,6 @@ pub const EVENTS_PER_ZONE: usize = 1_000;
 pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Per-worker slots (more workers share them).
 const SLOTS: usize = 64;
-
-/// One finished request, as analytics sees it (borrowed from its context).
-#[derive(Debug, Clone)]
-pub struct Sample<'a> {
-    /// EdgeStartTimestamp.
-    pub at: SystemTime,
-    /// ZoneName ("" before routing).
-    pub zone: &'a str,
-    /// EdgeResponseStatus.
-    pub status: u16,
-    /// ErrorCode (0: none).
-    pub error_code: u16,
-    /// The deciding security match's source (`firewallCustom`, `rateLimit`, …), or "".
-    pub source: &'static str,
-    /// Its action (`block`, `log`, …), or "".
-    pub action: &'static str,
-    /// Its rule id, or "".
-    pub rule_id: &'a str,
-    /// ClientCountry, or "".
-    pub country: &'a str,
-    /// CacheCacheStatus, or "".
-    pub cache: &'static str,
-    /// EdgeResponseBytes.
-    pub bytes: u64,
-    /// ClientRequestPath.
-    pub path: &'a str,
-    /// ClientIP.
-    pub client_ip: IpAddr,
-    /// ClientASN (0: unknown).
-    pub asn: u32,
-    /// ClientRequestUserAgent.
-    pub user_agent: &'a [u8],
-    /// RayID.
-    pub ray_id: &'a str,
-    /// ClientRequestMethod.
-    pub method: &'a str,
-}
 
 /// What a rollup row counts by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -145,16 +109,16 @@ impl Default for Tops {
 }
 
 impl Tops {
-    fn add(&mut self, s: &Sample<'_>) {
-        self.paths.add(s.path, 1);
-        self.ips.add(&s.client_ip.to_string(), 1);
-        if s.asn != 0 {
-            self.asns.add(&s.asn.to_string(), 1);
+    fn add(&mut self, r: &RequestInfo<'_>) {
+        self.paths.add(r.path, 1);
+        self.ips.add(&r.client_ip.to_string(), 1);
+        if r.asn != 0 {
+            self.asns.add(&r.asn.to_string(), 1);
         }
         self.user_agents
-            .add(&String::from_utf8_lossy(s.user_agent), 1);
-        if !s.rule_id.is_empty() {
-            self.rules.add(s.rule_id, 1);
+            .add(&String::from_utf8_lossy(r.user_agent), 1);
+        if let Some(m) = r.security {
+            self.rules.add(&m.rule_id, 1);
         }
     }
 
@@ -201,18 +165,19 @@ struct Minute {
 }
 
 impl Minute {
-    fn add(&mut self, s: &Sample<'_>) {
-        let rows = match self.rows.get_mut(s.zone) {
-            Some(r) => r,
-            None => self.rows.entry(s.zone.into()).or_default(),
+    fn add(&mut self, r: &RequestInfo<'_>, o: &LogRecord) {
+        let rows = match self.rows.get_mut(r.zone) {
+            Some(rows) => rows,
+            None => self.rows.entry(r.zone.into()).or_default(),
         };
+        let (source, action) = r.security.map_or(("", ""), |m| (m.source, m.action));
         let mut key = RowKey {
-            status: s.status,
-            code: s.error_code,
-            source: s.source,
-            action: s.action,
-            country: s.country.into(),
-            cache: s.cache,
+            status: o.edge_response_status,
+            code: o.error_code,
+            source,
+            action,
+            country: r.country.into(),
+            cache: o.cache_status.unwrap_or(""),
         };
         if rows.len() >= ROWS_PER_ZONE_MINUTE && !rows.contains_key(&key) {
             key.country = "".into();
@@ -220,26 +185,26 @@ impl Minute {
         }
         rows.entry(key).or_default().add(Counts {
             requests: 1,
-            bytes: s.bytes,
+            bytes: o.edge_response_bytes,
         });
-        match self.tops.get_mut(s.zone) {
-            Some(t) => t.add(s),
-            None => self.tops.entry(s.zone.into()).or_default().add(s),
+        match self.tops.get_mut(r.zone) {
+            Some(t) => t.add(r),
+            None => self.tops.entry(r.zone.into()).or_default().add(r),
         }
-        if !s.source.is_empty() {
+        if let Some(m) = r.security {
             self.events.push((
-                s.zone.into(),
+                r.zone.into(),
                 Event {
-                    at: unix_secs(s.at),
-                    ray_id: s.ray_id.into(),
-                    source: s.source,
-                    action: s.action,
-                    rule_id: s.rule_id.into(),
-                    status: s.status,
-                    client_ip: s.client_ip,
-                    country: s.country.into(),
-                    method: s.method.into(),
-                    path: s.path.into(),
+                    at: unix_secs(r.started_at),
+                    ray_id: r.ray_id.into(),
+                    source: m.source,
+                    action: m.action,
+                    rule_id: m.rule_id.clone(),
+                    status: o.edge_response_status,
+                    client_ip: r.client_ip,
+                    country: r.country.into(),
+                    method: r.method.into(),
+                    path: r.path.into(),
                 },
             ));
         }
@@ -396,9 +361,9 @@ pub struct Report {
 }
 
 impl Analytics {
-    /// Counts one finished request.
-    pub fn record(&self, s: &Sample<'_>) {
-        let minute = unix_secs(s.at) / 60;
+    /// Counts one finished request, from what its log line is made of.
+    pub fn record(&self, r: &RequestInfo<'_>, o: &LogRecord) {
+        let minute = unix_secs(r.started_at) / 60;
         let slot = &self.slots[crate::worker::worker_index() % SLOTS].0;
         let mut open = lock(slot);
         if open.minute != minute {
@@ -408,7 +373,7 @@ impl Analytics {
                 lock(&self.history).take(finished_minute, finished);
             }
         }
-        open.counts.add(s);
+        open.counts.add(r, o);
     }
 
     /// Answers `q` from the history and every worker's open minute.

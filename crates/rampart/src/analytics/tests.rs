@@ -1,28 +1,62 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
+use crate::observe::SecurityMatch;
 
 /// 2026-12-04 12:00:00 UTC, a whole minute.
 const T0: u64 = 1_796_385_600;
 
-fn sample(at: u64, zone: &'static str, status: u16) -> Sample<'static> {
+/// A finished request, as the session hands it over: what analytics reads of it.
+struct Sample {
+    at: u64,
+    zone: &'static str,
+    status: u16,
+    error_code: u16,
+    security: Option<SecurityMatch>,
+    country: String,
+    path: &'static str,
+}
+
+fn sample(at: u64, zone: &'static str, status: u16) -> Sample {
     Sample {
-        at: UNIX_EPOCH + Duration::from_secs(at),
+        at,
         zone,
         status,
         error_code: 0,
-        source: "",
-        action: "",
-        rule_id: "",
-        country: "FR",
-        cache: "",
-        bytes: 100,
+        security: None,
+        country: "FR".into(),
         path: "/",
-        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        asn: 0,
-        user_agent: b"curl/8",
-        ray_id: "0123456789abcdef",
-        method: "GET",
+    }
+}
+
+impl Analytics {
+    fn add(&self, s: &Sample) {
+        let info = RequestInfo {
+            ray_id: "0123456789abcdef",
+            zone: s.zone,
+            started_at: UNIX_EPOCH + Duration::from_secs(s.at),
+            client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            client_port: 40_000,
+            host: s.zone,
+            method: "GET",
+            uri: s.path,
+            path: s.path,
+            protocol: "HTTP/1.1",
+            scheme: "https",
+            user_agent: b"curl/8",
+            referer: b"",
+            country: &s.country,
+            asn: 0,
+            security: s.security.as_ref(),
+            sources: &[],
+        };
+        let outcome = LogRecord {
+            edge_response_status: s.status,
+            edge_response_bytes: 100,
+            error_code: s.error_code,
+            ..LogRecord::default()
+        };
+        self.record(&info, &outcome);
     }
 }
 
@@ -46,11 +80,11 @@ fn series(r: &Report) -> Vec<(u64, Vec<(&str, u64)>)> {
 #[test]
 fn requests_are_counted_per_minute_and_grouped() {
     let a = Analytics::default();
-    a.record(&sample(T0 + 5, "shop", 200));
-    a.record(&sample(T0 + 59, "shop", 200));
-    a.record(&sample(T0 + 60, "shop", 404));
-    a.record(&sample(T0 + 150, "shop", 200));
-    a.record(&sample(T0 + 150, "blog", 200));
+    a.add(&sample(T0 + 5, "shop", 200));
+    a.add(&sample(T0 + 59, "shop", 200));
+    a.add(&sample(T0 + 60, "shop", 404));
+    a.add(&sample(T0 + 150, "shop", 200));
+    a.add(&sample(T0 + 150, "blog", 200));
     let r = a.query(&query("shop", T0, T0 + 180, 1, GroupBy::Status));
     assert_eq!(
         r.totals,
@@ -88,7 +122,7 @@ fn every_workers_open_minute_and_the_history_are_read() {
             s.spawn(move || {
                 crate::worker::set_worker_index(w);
                 for i in 0..100 {
-                    a.record(&sample(T0 + i % 120, "shop", 200 + w as u16));
+                    a.add(&sample(T0 + i % 120, "shop", 200 + w as u16));
                 }
             });
         }
@@ -104,14 +138,17 @@ fn security_events_are_kept_newest_first_with_their_fields() {
     let a = Analytics::default();
     for i in 0..3 {
         let mut s = sample(T0 + i * 70, "shop", 403);
-        s.source = "firewallCustom";
-        s.action = "block";
-        s.rule_id = "no-admin";
+        s.security = Some(SecurityMatch {
+            action: "block",
+            rule_id: "no-admin".into(),
+            description: String::new(),
+            source: "firewallCustom",
+        });
         s.error_code = 1020;
         s.path = "/admin";
-        a.record(&s);
+        a.add(&s);
     }
-    a.record(&sample(T0 + 200, "shop", 200));
+    a.add(&sample(T0 + 200, "shop", 200));
     let r = a.query(&query("shop", T0, T0 + 300, 1, GroupBy::Source));
     let ats: Vec<u64> = r.events.iter().map(|e| e.at).collect();
     assert_eq!(ats, vec![T0 + 140, T0 + 70, T0]);
@@ -137,8 +174,8 @@ fn rows_beyond_the_bound_are_folded_and_totals_stay_exact() {
         .collect();
     for c in &countries {
         let mut s = sample(T0, "shop", 200);
-        s.country = c;
-        a.record(&s);
+        s.country = c.clone();
+        a.add(&s);
     }
     let r = a.query(&query("shop", T0, T0 + 60, 1, GroupBy::Country));
     assert_eq!(r.totals.requests, countries.len() as u64);
@@ -150,10 +187,10 @@ fn rows_beyond_the_bound_are_folded_and_totals_stay_exact() {
 #[test]
 fn minutes_older_than_the_retention_are_dropped() {
     let a = Analytics::default();
-    a.record(&sample(T0, "shop", 200));
+    a.add(&sample(T0, "shop", 200));
     let later = T0 + RETENTION.as_secs() + 120;
-    a.record(&sample(later, "shop", 200));
-    a.record(&sample(later + 60, "shop", 200)); // moves `later` into the history
+    a.add(&sample(later, "shop", 200));
+    a.add(&sample(later + 60, "shop", 200)); // moves `later` into the history
     let r = a.query(&query("shop", T0, later + 120, 60 * 24, GroupBy::Status));
     assert_eq!(r.totals.requests, 2);
 }
