@@ -57,7 +57,7 @@ thread_local! {
 
 impl Runtime {
     /// The runtime of `config`, with no connection yet; an error when its cache's disk tier
-    /// cannot be opened.
+    /// or its analytics database cannot be opened.
     pub fn new(
         config: Config,
         log: AccessLog,
@@ -65,11 +65,16 @@ impl Runtime {
     ) -> std::io::Result<Arc<Runtime>> {
         let (shutdown_tx, _) = watch::channel(false);
         let cache = EdgeCache::new(&config.cache)?.map(Arc::new);
+        let (analytics, note) =
+            Analytics::open(&config.analytics).map_err(std::io::Error::other)?;
+        if let Some(note) = note {
+            tracing::error!("{note}");
+        }
         let generation = Generation::new(config);
         generation.start_background(&metrics);
         Ok(Arc::new(Runtime {
             cache,
-            analytics: Analytics::default(),
+            analytics,
             generation: ArcSwap::from_pointee(generation),
             metrics,
             log,

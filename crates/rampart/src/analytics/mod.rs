@@ -12,8 +12,9 @@
 //! - **Security events**: the last [`EVENTS_PER_ZONE`] requests a security feature acted on,
 //!   per zone, with their log fields.
 //!
-//! Everything older than the retention (7 days) is dropped. It is kept in memory, bounded as
-//! above, and lost on restart.
+//! Everything older than the retention (`[analytics] retention`, 7 days) is dropped. It is
+//! kept in memory, bounded as above; with `[analytics] data_dir` it is also written to
+//! `analytics.sqlite` there by a thread of its own and read back at start-up ([`persist`]).
 //!
 //! # Cost on the request path
 //!
@@ -22,6 +23,7 @@
 //! the finished minute into the shared history. No thread, no channel: a query reads the
 //! history and every worker's open minute.
 
+mod persist;
 pub mod sketch;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -31,6 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sketch::SpaceSaving;
 
+use crate::config::analytics::AnalyticsConfig;
 use crate::observe::{LogRecord, RequestInfo};
 use crate::worker::WorkerSlot;
 
@@ -40,8 +43,6 @@ pub const ROWS_PER_ZONE_MINUTE: usize = 2_000;
 pub const TOP_CAPACITY: usize = 64;
 /// Security events kept per zone.
 pub const EVENTS_PER_ZONE: usize = 1_000;
-/// How long rollups and top lists are kept.
-pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Per-worker slots (more workers share them).
 const SLOTS: usize = 64;
 
@@ -223,26 +224,54 @@ struct History {
 }
 
 impl History {
-    fn take(&mut self, minute: u64, m: Minute) {
+    fn push_event(&mut self, zone: Box<str>, e: Event) {
+        let list = self.events.entry(zone).or_default();
+        if list.len() == EVENTS_PER_ZONE {
+            list.pop_front();
+        }
+        list.push_back(e);
+    }
+
+    /// Takes a worker's finished minute; what the database is to get of it, when there is
+    /// one (`persist`).
+    fn take(
+        &mut self,
+        minute: u64,
+        m: Minute,
+        retention_minutes: u64,
+        persist: bool,
+    ) -> Option<persist::Written> {
+        let mut written = persist.then(|| persist::Written {
+            minute,
+            rows: Vec::new(),
+            tops: Vec::new(),
+            events: Vec::new(),
+        });
         let rows = self.minutes.entry(minute).or_default();
         for (zone, zone_rows) in m.rows {
-            let into = rows.entry(zone).or_default();
+            let into = rows.entry(zone.clone()).or_default();
             for (k, c) in zone_rows {
+                if let Some(w) = &mut written {
+                    w.rows.push((zone.clone(), k.clone(), c));
+                }
                 into.entry(k).or_default().add(c);
             }
         }
         let tops = self.hours.entry(minute / 60).or_default();
         for (zone, t) in m.tops {
-            tops.entry(zone).or_default().merge(&t);
+            let hour = tops.entry(zone.clone()).or_default();
+            hour.merge(&t);
+            if let Some(w) = &mut written {
+                w.tops.push((zone, hour.clone()));
+            }
         }
         for (zone, e) in m.events {
-            let list = self.events.entry(zone).or_default();
-            if list.len() == EVENTS_PER_ZONE {
-                list.pop_front();
+            if let Some(w) = &mut written {
+                w.events.push((zone.clone(), e.clone()));
             }
-            list.push_back(e);
+            self.push_event(zone, e);
         }
-        let oldest = minute.saturating_sub(RETENTION.as_secs() / 60);
+        let oldest = minute.saturating_sub(retention_minutes);
         while self
             .minutes
             .first_key_value()
@@ -257,6 +286,7 @@ impl History {
         {
             self.hours.pop_first();
         }
+        written
     }
 }
 
@@ -271,16 +301,52 @@ struct Open {
 pub struct Analytics {
     slots: Box<[WorkerSlot<Mutex<Open>>]>,
     history: Mutex<History>,
+    retention_minutes: u64,
+    persist: Option<persist::Persist>,
 }
 
 impl Default for Analytics {
     fn default() -> Self {
+        Analytics::in_memory(AnalyticsConfig::default().retention)
+    }
+}
+
+impl Analytics {
+    fn in_memory(retention: Duration) -> Analytics {
         Analytics {
             slots: (0..SLOTS)
                 .map(|_| WorkerSlot(Mutex::new(Open::default())))
                 .collect(),
             history: Mutex::new(History::default()),
+            retention_minutes: (retention.as_secs() / 60).max(1),
+            persist: None,
         }
+    }
+
+    /// The analytics `config` asks for: with a `data_dir`, what its database holds is read
+    /// back and every finished minute written to it. Also returns a note to log when the
+    /// database could not be read and was moved aside. An error when no database can be
+    /// made there.
+    pub fn open(config: &AnalyticsConfig) -> Result<(Analytics, Option<String>), String> {
+        let mut a = Analytics::in_memory(config.retention);
+        let Some(dir) = &config.data_dir else {
+            return Ok((a, None));
+        };
+        let now_minute = unix_secs(SystemTime::now()) / 60;
+        let oldest = now_minute.saturating_sub(a.retention_minutes);
+        let (history, persist, note) =
+            persist::open(dir, oldest, a.retention_minutes, config.max_size)
+                .map_err(|e| format!("analytics: {e}"))?;
+        a.history = Mutex::new(history);
+        a.persist = Some(persist);
+        Ok((a, note))
+    }
+
+    /// Finished minutes the database did not get (its writer was behind or failing).
+    pub fn unwritten_minutes(&self) -> u64 {
+        self.persist
+            .as_ref()
+            .map_or(0, |p| p.dropped.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -370,7 +436,15 @@ impl Analytics {
             let finished = std::mem::take(&mut open.counts);
             let finished_minute = std::mem::replace(&mut open.minute, minute);
             if finished_minute != 0 {
-                lock(&self.history).take(finished_minute, finished);
+                let written = lock(&self.history).take(
+                    finished_minute,
+                    finished,
+                    self.retention_minutes,
+                    self.persist.is_some(),
+                );
+                if let (Some(p), Some(w)) = (&self.persist, written) {
+                    p.write(w);
+                }
             }
         }
         open.counts.add(r, o);

@@ -78,6 +78,11 @@ impl SpaceSaving {
         self.index.insert(value.to_owned(), i);
     }
 
+    /// Puts back a counter read from storage (as [`SpaceSaving::top`] gave it).
+    pub fn restore(&mut self, c: Counted) {
+        self.add_with_error(&c.value, c.count, c.error);
+    }
+
     /// Adds another summary's counts (of a disjoint part of the stream): the result keeps
     /// both guarantees for the whole, with the errors added up.
     pub fn merge(&mut self, other: &SpaceSaving) {

@@ -188,9 +188,157 @@ fn rows_beyond_the_bound_are_folded_and_totals_stay_exact() {
 fn minutes_older_than_the_retention_are_dropped() {
     let a = Analytics::default();
     a.add(&sample(T0, "shop", 200));
-    let later = T0 + RETENTION.as_secs() + 120;
+    let later = T0 + AnalyticsConfig::default().retention.as_secs() + 120;
     a.add(&sample(later, "shop", 200));
     a.add(&sample(later + 60, "shop", 200)); // moves `later` into the history
     let r = a.query(&query("shop", T0, later + 120, 60 * 24, GroupBy::Status));
     assert_eq!(r.totals.requests, 2);
+}
+
+fn with_dir(dir: &std::path::Path) -> AnalyticsConfig {
+    AnalyticsConfig {
+        data_dir: Some(dir.to_path_buf()),
+        ..AnalyticsConfig::default()
+    }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rampart-analytics-{name}-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Minutes recorded now: the retention is counted from the clock, so the test's times are
+/// recent ones.
+fn recent_minute() -> u64 {
+    unix_secs(SystemTime::now()) / 60 * 60 - 600
+}
+
+#[test]
+fn finished_minutes_tops_and_events_survive_a_restart() {
+    let dir = temp_dir("restart");
+    let t0 = recent_minute();
+    {
+        let (a, note) = Analytics::open(&with_dir(&dir)).unwrap();
+        assert!(note.is_none());
+        a.add(&sample(t0 + 1, "shop", 200));
+        a.add(&sample(t0 + 2, "shop", 404));
+        let mut blocked = sample(t0 + 61, "shop", 403);
+        blocked.security = Some(SecurityMatch {
+            action: "block",
+            rule_id: "no-admin".into(),
+            description: String::new(),
+            source: "firewallCustom",
+        });
+        blocked.error_code = 1020;
+        a.add(&blocked);
+        // A later minute moves the earlier ones into the history, and to the database.
+        a.add(&sample(t0 + 125, "shop", 200));
+        // Dropped: the writer writes what is queued before it ends.
+    }
+    let (a, note) = Analytics::open(&with_dir(&dir)).unwrap();
+    assert!(note.is_none());
+    let r = a.query(&query("shop", t0, t0 + 120, 1, GroupBy::Status));
+    assert_eq!(
+        r.totals,
+        Counts {
+            requests: 3,
+            bytes: 300
+        }
+    );
+    assert_eq!(
+        series(&r),
+        vec![
+            (t0, vec![("200", 1), ("404", 1)]),
+            (t0 + 60, vec![("403", 1)])
+        ]
+    );
+    let r = a.query(&query("shop", t0, t0 + 120, 1, GroupBy::Source));
+    assert_eq!(r.series[1].1["firewallCustom"], 1);
+    assert_eq!(r.events.len(), 1);
+    assert_eq!(r.events[0].rule_id, "no-admin");
+    assert_eq!(r.events[0].source, "firewallCustom");
+    let tops = r.tops.unwrap();
+    assert_eq!(tops.rules.top()[0].value, "no-admin");
+    assert_eq!(tops.paths.top()[0].count, 3);
+    // The minute still open at the drop (t0 + 120) was not finished: not in the file.
+    let r = a.query(&query("shop", t0 + 120, t0 + 180, 1, GroupBy::Status));
+    assert_eq!(r.totals.requests, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unreadable_database_is_moved_aside_and_a_new_one_made() {
+    let dir = temp_dir("corrupt");
+    std::fs::write(dir.join("analytics.sqlite"), vec![0x5a; 8192]).unwrap();
+    let (a, note) = Analytics::open(&with_dir(&dir)).unwrap();
+    let note = note.expect("a note about the old file");
+    assert!(
+        note.contains("moved to") && note.contains("unreadable"),
+        "{note}"
+    );
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("unreadable"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the old file is kept");
+    assert_eq!(std::fs::read(aside[0].path()).unwrap(), vec![0x5a; 8192]);
+    let t0 = recent_minute();
+    a.add(&sample(t0, "shop", 200));
+    a.add(&sample(t0 + 60, "shop", 200));
+    drop(a);
+    let (a, note) = Analytics::open(&with_dir(&dir)).unwrap();
+    assert!(note.is_none());
+    assert_eq!(
+        a.query(&query("shop", t0, t0 + 60, 1, GroupBy::Status))
+            .totals
+            .requests,
+        1
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_data_dir_that_cannot_be_made_is_an_error_naming_it() {
+    let file = temp_dir("notadir").join("file");
+    std::fs::write(&file, "x").unwrap();
+    let err = Analytics::open(&with_dir(&file.join("sub"))).err().unwrap();
+    assert!(
+        err.starts_with("analytics: ") && err.contains("file/sub"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn minutes_past_the_retention_leave_the_database() {
+    let dir = temp_dir("retention");
+    let config = AnalyticsConfig {
+        retention: Duration::from_secs(3600),
+        ..with_dir(&dir)
+    };
+    let now = recent_minute();
+    {
+        let (a, _) = Analytics::open(&config).unwrap();
+        // Two hours ago (over the retention), then now: the old minute is dropped from the
+        // file when the new one is written.
+        a.add(&sample(now - 7200, "shop", 200));
+        a.add(&sample(now, "shop", 200));
+        a.add(&sample(now + 60, "shop", 200));
+    }
+    let conn = rusqlite::Connection::open(dir.join("analytics.sqlite")).unwrap();
+    let minutes: Vec<i64> = conn
+        .prepare("SELECT DISTINCT minute FROM rollup ORDER BY minute")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|m| m.unwrap())
+        .collect();
+    assert_eq!(minutes, vec![(now / 60) as i64]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

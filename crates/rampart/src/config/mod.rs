@@ -6,6 +6,7 @@
 //! holds it behind an `Arc` so a request sees one configuration from start to end.
 
 pub mod acme;
+pub mod analytics;
 pub mod api;
 pub mod cache;
 pub mod fleet;
@@ -60,6 +61,8 @@ pub struct Config {
     pub api_tokens: Vec<api::ApiToken>,
     /// `[fleet]`: the Redis this node shares counters, purges and changes through.
     pub fleet: Option<fleet::FleetConfig>,
+    /// `[analytics]`: how long, and where, the analytics rollups are kept.
+    pub analytics: analytics::AnalyticsConfig,
     /// The file this was read from (`None` for text, such as the embedded default): the
     /// management API keeps its changes there.
     pub source: Option<PathBuf>,
@@ -218,6 +221,7 @@ const ROOT_KEYS: &[&str] = &[
     "zone",
     "api_token",
     "fleet",
+    "analytics",
 ];
 const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
@@ -241,6 +245,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let cache = cache::read_cache(w, &root, base_dir);
     let acme = acme::read_acme(w, &root, base_dir);
     let fleet = fleet::read_fleet(w, &root, base_dir);
+    let analytics = analytics::read_analytics(w, &root, base_dir);
     let cx = security::SecurityContext {
         base_dir,
         has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),
@@ -265,6 +270,7 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         acme,
         api_tokens,
         fleet,
+        analytics,
         source: None,
     })
 }

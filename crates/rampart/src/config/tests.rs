@@ -429,6 +429,21 @@ fn security_mistakes_are_reported_with_location_and_caret() {
             "unknown algorithm `sliding-window`; one of: gcra, sliding_window",
         ),
         (
+            "[analytics]\nretention = \"10m\"\n",
+            "analytics.retention",
+            "must be at least 1h",
+        ),
+        (
+            "[analytics]\ndata_dir = \"\"\n",
+            "analytics.data_dir",
+            "must name a directory",
+        ),
+        (
+            "[analytics]\nmax_size = \"10KB\"\n",
+            "analytics.max_size",
+            "must be at least 1MB",
+        ),
+        (
             "[[zone.error_page]]\nfor = \"404\"\nfile = \"/nonexistent/page.html\"\n",
             "zone[0].error_page[0].file",
             "cannot read",

@@ -242,6 +242,8 @@ impl Server {
             ("cache", old.config.cache != config.cache),
             // The fleet's connections, tasks and counters are made once.
             ("fleet", old.config.fleet != config.fleet),
+            // The analytics store is opened once.
+            ("analytics", old.config.analytics != config.analytics),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))
