@@ -52,6 +52,8 @@ async fn metrics(axum::extract::State(rt): axum::extract::State<Arc<Runtime>>) -
         rt.metrics
             .cache_size(cache.store.len(), cache.store.bytes());
     }
+    rt.metrics
+        .analytics_unwritten(rt.analytics.unwritten_minutes());
     let generation = rt.generation();
     let statuses: Vec<(&str, Vec<crate::upstream::OriginStatus>)> = generation
         .zones()

@@ -137,6 +137,7 @@ pub struct Metrics {
     cache_requests: Family<CacheLabels, Counter>,
     cache_bytes: Family<CacheLabels, Counter>,
     cache_objects: Gauge,
+    analytics_unwritten: Gauge,
     cache_stored_bytes: Gauge,
     connect_retries: Family<ZoneLabels, Counter>,
     origin_healthy: Family<PoolOriginLabels, Gauge>,
@@ -183,6 +184,7 @@ impl Metrics {
             cache_requests: Family::default(),
             cache_bytes: Family::default(),
             cache_objects: Gauge::default(),
+            analytics_unwritten: Gauge::default(),
             cache_stored_bytes: Gauge::default(),
             connect_retries: Family::default(),
             origin_healthy: Family::default(),
@@ -253,6 +255,11 @@ impl Metrics {
             "cache_bytes",
             "Bytes held by the edge cache's memory tier",
             m.cache_stored_bytes.clone(),
+        );
+        registry.register(
+            "analytics_unwritten_minutes",
+            "Finished minutes of a worker the analytics database did not get (kept in memory)",
+            m.analytics_unwritten.clone(),
         );
         registry.register(
             "origin_connect_retries",
@@ -457,6 +464,12 @@ impl Metrics {
             .set(i64::try_from(objects).unwrap_or(i64::MAX));
         self.cache_stored_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the number of finished minutes the analytics database did not get.
+    pub fn analytics_unwritten(&self, minutes: u64) {
+        self.analytics_unwritten
+            .set(i64::try_from(minutes).unwrap_or(i64::MAX));
     }
 
     /// Counts a retried origin connect.
