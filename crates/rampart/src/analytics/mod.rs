@@ -342,6 +342,36 @@ impl Analytics {
         Ok((a, note))
     }
 
+    /// At shutdown: every worker's open minute goes to the history and the database, and
+    /// the database's writer finishes. Requests counted after this are not written.
+    pub fn close(&self) {
+        for slot in self.slots.iter() {
+            let mut open = lock(&slot.0);
+            let minute = std::mem::take(&mut open.minute);
+            let counts = std::mem::take(&mut open.counts);
+            drop(open);
+            if minute != 0 {
+                self.finish(minute, counts);
+            }
+        }
+        if let Some(p) = &self.persist {
+            p.close();
+        }
+    }
+
+    /// Moves a worker's finished minute into the history, and hands it to the database.
+    fn finish(&self, minute: u64, counts: Minute) {
+        let written = lock(&self.history).take(
+            minute,
+            counts,
+            self.retention_minutes,
+            self.persist.is_some(),
+        );
+        if let (Some(p), Some(w)) = (&self.persist, written) {
+            p.write(w);
+        }
+    }
+
     /// Finished minutes the database did not get (its writer was behind or failing).
     pub fn unwritten_minutes(&self) -> u64 {
         self.persist
@@ -436,15 +466,7 @@ impl Analytics {
             let finished = std::mem::take(&mut open.counts);
             let finished_minute = std::mem::replace(&mut open.minute, minute);
             if finished_minute != 0 {
-                let written = lock(&self.history).take(
-                    finished_minute,
-                    finished,
-                    self.retention_minutes,
-                    self.persist.is_some(),
-                );
-                if let (Some(p), Some(w)) = (&self.persist, written) {
-                    p.write(w);
-                }
+                self.finish(finished_minute, finished);
             }
         }
         open.counts.add(r, o);

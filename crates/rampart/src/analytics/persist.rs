@@ -8,8 +8,9 @@
 //! deleted as minutes are written; past `max_size` the oldest hours go first.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -28,11 +29,11 @@ pub(super) struct Written {
     pub events: Vec<(Box<str>, Event)>,
 }
 
-/// The writer's end, held by the analytics. Dropping it lets the writer write what is
-/// queued, and waits for it.
+/// The writer's end, held by the analytics. Closing it (or dropping it) lets the writer
+/// write what is queued, and waits for it.
 pub(super) struct Persist {
-    tx: Option<SyncSender<Written>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    tx: Mutex<Option<SyncSender<Written>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Minutes not written because the writer was behind (or failing).
     pub dropped: AtomicU64,
 }
@@ -40,19 +41,27 @@ pub(super) struct Persist {
 impl Persist {
     /// Hands a finished minute to the writer, never waiting.
     pub fn write(&self, w: Written) {
-        let Some(tx) = &self.tx else { return };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(w) {
+        let sent = match &*super::lock(&self.tx) {
+            Some(tx) => tx.try_send(w).is_ok(),
+            None => false,
+        };
+        if !sent {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits for the writer to write what is queued; later minutes are not written.
+    pub fn close(&self) {
+        drop(super::lock(&self.tx).take());
+        if let Some(writer) = super::lock(&self.writer).take() {
+            let _ = writer.join();
         }
     }
 }
 
 impl Drop for Persist {
     fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
+        self.close();
     }
 }
 
@@ -116,8 +125,8 @@ pub(super) fn open(
     Ok((
         history,
         Persist {
-            tx: Some(tx),
-            writer: Some(writer),
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
             dropped: AtomicU64::new(0),
         },
         note,

@@ -212,10 +212,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// Minutes recorded now: the retention is counted from the clock, so the test's times are
-/// recent ones.
+/// The start of the last whole hour: the retention is counted from the clock, so the test's
+/// times are recent ones, and a test's minutes fall in one hour (top lists are per hour).
 fn recent_minute() -> u64 {
-    unix_secs(SystemTime::now()) / 60 * 60 - 600
+    unix_secs(SystemTime::now()) / 3600 * 3600 - 3600
 }
 
 #[test]
@@ -238,7 +238,9 @@ fn finished_minutes_tops_and_events_survive_a_restart() {
         a.add(&blocked);
         // A later minute moves the earlier ones into the history, and to the database.
         a.add(&sample(t0 + 125, "shop", 200));
-        // Dropped: the writer writes what is queued before it ends.
+        // Shutdown: the minute still open is written too, and the writer finishes.
+        a.close();
+        a.add(&sample(t0 + 126, "shop", 200));
     }
     let (a, note) = Analytics::open(&with_dir(&dir)).unwrap();
     assert!(note.is_none());
@@ -264,10 +266,11 @@ fn finished_minutes_tops_and_events_survive_a_restart() {
     assert_eq!(r.events[0].source, "firewallCustom");
     let tops = r.tops.unwrap();
     assert_eq!(tops.rules.top()[0].value, "no-admin");
-    assert_eq!(tops.paths.top()[0].count, 3);
-    // The minute still open at the drop (t0 + 120) was not finished: not in the file.
+    // Top lists are per hour: the request of the minute after the span is in.
+    assert_eq!(tops.paths.top()[0].count, 4);
+    // The minute open at the shutdown is there; what came after the close is not.
     let r = a.query(&query("shop", t0 + 120, t0 + 180, 1, GroupBy::Status));
-    assert_eq!(r.totals.requests, 0);
+    assert_eq!(r.totals.requests, 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -268,6 +268,8 @@ impl Server {
         for t in self.workers {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        let runtime = self.runtime.clone();
+        let _ = tokio::task::spawn_blocking(move || runtime.analytics.close()).await;
         left
     }
 }
