@@ -129,3 +129,23 @@ async fn scopes_zones_and_parameters_are_checked() {
         assert_eq!(r.json()["errors"][0]["code"], 1004, "{bad}");
     }
 }
+
+/// With `[analytics] data_dir`, what was counted is there again after a restart.
+#[tokio::test]
+async fn counts_survive_a_restart_with_a_data_dir() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let dir = common::TempDir::new("analytics");
+    let server = format!("[analytics]\ndata_dir = \"{}\"\n", dir.path().display());
+    let config = format!("{server}\n{}", config(origin.addr));
+    let mut rampart = Rampart::start_zones("", &config).await;
+    for path in ["/", "/a", "/admin"] {
+        edge(&rampart, "example.test", path).await;
+    }
+    rampart.server.take().unwrap().shutdown().await;
+    assert!(dir.path().join("analytics.sqlite").exists());
+    let rampart = Rampart::start_zones("", &config).await;
+    let r = api(&rampart, "/client/v4/zones/example.test/analytics", READER).await;
+    let result = &r.json()["result"];
+    assert_eq!(result["totals"]["requests"], 3, "{result}");
+    assert_eq!(result["security_events"][0]["rule_id"], "no-admin");
+}
