@@ -38,7 +38,7 @@ use crate::observe::{LogRecord, RequestInfo};
 use crate::worker::WorkerSlot;
 
 /// Distinct rollup rows a zone keeps per minute before folding the rest.
-pub const ROWS_PER_ZONE_MINUTE: usize = 500;
+pub const ROWS_PER_ZONE_MINUTE: usize = 200;
 /// Counters in each top list (per zone and hour).
 pub const TOP_CAPACITY: usize = 64;
 /// Security events kept per zone.
