@@ -345,4 +345,3 @@ fn minutes_past_the_retention_leave_the_database() {
     assert_eq!(minutes, vec![(now / 60) as i64]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
-
