@@ -79,8 +79,11 @@ impl Counts {
     }
 }
 
-/// A zone's rows of one minute.
-type Rows = HashMap<RowKey, Counts>;
+/// A zone's rows of one minute (at most [`ROWS_PER_ZONE_MINUTE`]: a fast hash is safe).
+type Rows = HashMap<RowKey, Counts, foldhash::fast::RandomState>;
+
+/// By zone (the configured zones only).
+type ByZone<T> = HashMap<Box<str>, T, foldhash::fast::RandomState>;
 
 /// The five top lists of a zone.
 #[derive(Debug, Clone)]
@@ -110,11 +113,17 @@ impl Default for Tops {
 }
 
 impl Tops {
-    fn add(&mut self, r: &RequestInfo<'_>) {
+    /// Counts a request; `scratch` holds the address and ASN as text (no allocation once it
+    /// has grown).
+    fn add(&mut self, r: &RequestInfo<'_>, scratch: &mut Vec<u8>) {
         self.paths.add(r.path, 1);
-        self.ips.add(&r.client_ip.to_string(), 1);
+        scratch.clear();
+        crate::text::write_ip(scratch, r.client_ip);
+        self.ips.add(std::str::from_utf8(scratch).unwrap_or(""), 1);
         if r.asn != 0 {
-            self.asns.add(&r.asn.to_string(), 1);
+            scratch.clear();
+            crate::text::write_decimal(scratch, u64::from(r.asn));
+            self.asns.add(std::str::from_utf8(scratch).unwrap_or(""), 1);
         }
         self.user_agents
             .add(&String::from_utf8_lossy(r.user_agent), 1);
@@ -160,9 +169,11 @@ pub struct Event {
 /// One minute's counts, of one worker or merged.
 #[derive(Debug, Default)]
 struct Minute {
-    rows: HashMap<Box<str>, Rows>,
-    tops: HashMap<Box<str>, Tops>,
+    rows: ByZone<Rows>,
+    tops: ByZone<Tops>,
     events: Vec<(Box<str>, Event)>,
+    /// Text of the current request's address and ASN.
+    scratch: Vec<u8>,
 }
 
 impl Minute {
@@ -188,10 +199,11 @@ impl Minute {
             requests: 1,
             bytes: o.edge_response_bytes,
         });
-        match self.tops.get_mut(r.zone) {
-            Some(t) => t.add(r),
-            None => self.tops.entry(r.zone.into()).or_default().add(r),
-        }
+        let tops = match self.tops.get_mut(r.zone) {
+            Some(t) => t,
+            None => self.tops.entry(r.zone.into()).or_default(),
+        };
+        tops.add(r, &mut self.scratch);
         if let Some(m) = r.security {
             self.events.push((
                 r.zone.into(),
@@ -216,9 +228,9 @@ impl Minute {
 #[derive(Debug, Default)]
 struct History {
     /// Rollups by minute (Unix minutes), then zone.
-    minutes: BTreeMap<u64, HashMap<Box<str>, Rows>>,
+    minutes: BTreeMap<u64, ByZone<Rows>>,
     /// Top lists by hour (Unix hours), then zone.
-    hours: BTreeMap<u64, HashMap<Box<str>, Tops>>,
+    hours: BTreeMap<u64, ByZone<Tops>>,
     /// The latest security events of each zone, oldest first.
     events: HashMap<Box<str>, VecDeque<Event>>,
 }

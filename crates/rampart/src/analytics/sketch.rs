@@ -9,6 +9,10 @@
 
 use std::collections::HashMap;
 
+/// The index's hash: fast on long strings (paths, user agents); a table of at most
+/// `capacity` entries has nothing for a flood of colliding keys to grow.
+type Index = HashMap<String, usize, foldhash::fast::RandomState>;
+
 /// One counted value: `count` is at most `error` over the true count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counted {
@@ -25,7 +29,7 @@ pub struct Counted {
 pub struct SpaceSaving {
     capacity: usize,
     counters: Vec<Counted>,
-    index: HashMap<String, usize>,
+    index: Index,
 }
 
 impl SpaceSaving {
@@ -34,7 +38,7 @@ impl SpaceSaving {
         SpaceSaving {
             capacity: capacity.max(1),
             counters: Vec::new(),
-            index: HashMap::new(),
+            index: Index::default(),
         }
     }
 
