@@ -10,6 +10,7 @@ mod analytics;
 mod api;
 pub mod auth;
 pub mod client;
+mod dashboard;
 mod document;
 mod lists;
 mod rules;
@@ -42,6 +43,7 @@ fn router(rt: Arc<Runtime>) -> Router {
     Router::new()
         .route("/metrics", get(metrics).fallback(only_get))
         .route("/healthz", get(|| async { "ok\n" }).fallback(only_get))
+        .route("/", get(dashboard::page).fallback(only_get))
         .nest("/client/v4", api::routes(guard))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics\n") })
         .with_state(rt)
