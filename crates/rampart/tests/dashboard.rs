@@ -29,6 +29,8 @@ fn chromium(url: &str, args: &[&str]) -> String {
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
+            // A container's small /dev/shm would crash it.
+            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--no-first-run",
             "--virtual-time-budget=8000",
