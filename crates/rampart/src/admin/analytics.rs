@@ -2,7 +2,8 @@
 //! per-minute rollups, split by one dimension, with its top lists and latest security events.
 //!
 //! Parameters, all optional: `since` and `until` (Unix seconds or RFC 3339, `until`
-//! excluded; default the last hour up to now),  `step` (`1m`, `5m`, `1h`, … whole minutes; default `1m`) and `group_by` (`status`,
+//! excluded; default the last hour up to now, or the last `span` (`6h`, `7d`, seconds) up to
+//! `until`),  `step` (`1m`, `5m`, `1h`, … whole minutes; default `1m`) and `group_by` (`status`,
 //! `code`, `source`, `country` or `cache`; default `status`). A span holds at most
 //! [`MAX_BUCKETS`] steps.
 
@@ -57,11 +58,13 @@ async fn analytics(
 fn parse(zone: &str, params: &str, now: SystemTime) -> Result<Query, String> {
     let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (mut since, mut until, mut step, mut group_by) = (None, None, 1, GroupBy::Status);
+    let mut span = None;
     for pair in params.split('&').filter(|p| !p.is_empty()) {
         let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
         let value = query_value(raw).ok_or_else(|| format!("`{name}` is not decodable"))?;
         match name {
             "since" => since = Some(time(name, &value)?),
+            "span" => span = Some(seconds(&value)?),
             "until" => until = Some(time(name, &value)?),
             "step" => step = minutes(&value)?,
             "group_by" => {
@@ -74,7 +77,7 @@ fn parse(zone: &str, params: &str, now: SystemTime) -> Result<Query, String> {
     }
     // By default up to now, this second included.
     let until = until.unwrap_or(now + 1);
-    let since = since.unwrap_or(until.saturating_sub(3600));
+    let since = since.unwrap_or(until.saturating_sub(span.unwrap_or(3600)));
     if since >= until {
         return Err("since must be before until".into());
     }
@@ -93,16 +96,35 @@ fn parse(zone: &str, params: &str, now: SystemTime) -> Result<Query, String> {
     })
 }
 
-/// Unix seconds, or an RFC 3339 time.
+/// The last second of the year 9999: times are written with four-digit years.
+const LATEST: u64 = 253_402_300_799;
+
+/// Unix seconds, or an RFC 3339 time, up to the year 9999.
 fn time(name: &str, value: &str) -> Result<u64, String> {
-    if let Ok(secs) = value.parse::<u64>() {
-        return Ok(secs);
+    let secs = match value.parse::<u64>() {
+        Ok(secs) => Some(secs),
+        Err(_) => humantime::parse_rfc3339_weak(value)
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs()),
+    };
+    match secs {
+        Some(s) if s <= LATEST => Ok(s),
+        Some(_) => Err(format!("{name} `{value}` is after the year 9999")),
+        None => Err(format!(
+            "{name} `{value}` is neither Unix seconds nor an RFC 3339 time"
+        )),
     }
-    humantime::parse_rfc3339_weak(value)
+}
+
+/// A span such as `3600`, `6h` or `7d`, in seconds.
+fn seconds(value: &str) -> Result<u64, String> {
+    value
+        .parse::<u64>()
         .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .ok_or_else(|| format!("{name} `{value}` is neither Unix seconds nor an RFC 3339 time"))
+        .or_else(|| humantime::parse_duration(value).ok().map(|d| d.as_secs()))
+        .filter(|&s| s > 0 && s <= LATEST)
+        .ok_or_else(|| format!("span `{value}` is not a duration such as 3600, 6h or 7d"))
 }
 
 /// A step such as `5m` or `1h`, in whole minutes.
@@ -204,10 +226,17 @@ mod tests {
             ("since=100&until=100", "before until"),
             ("since=0&until=1796385600", "at most 10080"),
             ("since=%zz", "not decodable"),
+            (
+                "since=9223372036854775808&until=9223372036854775809",
+                "after the year 9999",
+            ),
+            ("span=0", "not a duration"),
         ] {
             let e = p(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+        let q = p("span=6h").unwrap();
+        assert_eq!((q.since, q.until), (NOW + 1 - 6 * 3600, NOW + 1));
         // Seven days of minutes is the most one answer holds.
         assert!(p(&format!("since={}&until={NOW}", NOW - 7 * 86_400)).is_ok());
     }

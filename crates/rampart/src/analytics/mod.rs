@@ -43,6 +43,9 @@ pub const ROWS_PER_ZONE_MINUTE: usize = 200;
 pub const TOP_CAPACITY: usize = 64;
 /// Security events kept per zone.
 pub const EVENTS_PER_ZONE: usize = 1_000;
+/// Security events a worker keeps of one minute (of every zone): a flood of matched requests
+/// is counted in the rollups, and its first events stand for it.
+pub const EVENTS_PER_MINUTE: usize = 200;
 /// Per-worker slots (more workers share them).
 const SLOTS: usize = 64;
 
@@ -116,7 +119,7 @@ impl Tops {
     /// Counts a request; `scratch` holds the address and ASN as text (no allocation once it
     /// has grown).
     fn add(&mut self, r: &RequestInfo<'_>, scratch: &mut Vec<u8>) {
-        self.paths.add(r.path, 1);
+        self.paths.add(clipped(r.path), 1);
         scratch.clear();
         crate::text::write_ip(scratch, r.client_ip);
         self.ips.add(std::str::from_utf8(scratch).unwrap_or(""), 1);
@@ -126,7 +129,7 @@ impl Tops {
             self.asns.add(std::str::from_utf8(scratch).unwrap_or(""), 1);
         }
         self.user_agents
-            .add(&String::from_utf8_lossy(r.user_agent), 1);
+            .add(clipped(&String::from_utf8_lossy(r.user_agent)), 1);
         if let Some(m) = r.security {
             self.rules.add(&m.rule_id, 1);
         }
@@ -139,6 +142,38 @@ impl Tops {
         self.user_agents.merge(&other.user_agents);
         self.rules.merge(&other.rules);
     }
+}
+
+/// Longest value a top list keeps (paths and user agents can be tens of KB): longer ones
+/// are cut at a character boundary, so that 64 long values cannot take megabytes.
+pub const TOP_VALUE_BYTES: usize = 256;
+
+fn clipped(s: &str) -> &str {
+    if s.len() <= TOP_VALUE_BYTES {
+        return s;
+    }
+    let mut end = TOP_VALUE_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Counts `c` under `key` in a zone's minute, folding a new key into the row without
+/// country and cache status once the zone has [`ROWS_PER_ZONE_MINUTE`] rows (the folded row
+/// itself may be the one row past the bound).
+fn count_row(rows: &mut Rows, mut key: RowKey, c: Counts) {
+    if rows.len() >= ROWS_PER_ZONE_MINUTE && !rows.contains_key(&key) {
+        key.country = "".into();
+        key.cache = "";
+        if !rows.contains_key(&key) {
+            // Every dimension but the status folded: the bound holds whatever comes.
+            key.code = 0;
+            key.source = "";
+            key.action = "";
+        }
+    }
+    rows.entry(key).or_default().add(c);
 }
 
 /// A request a security feature acted on.
@@ -183,7 +218,7 @@ impl Minute {
             None => self.rows.entry(r.zone.into()).or_default(),
         };
         let (source, action) = r.security.map_or(("", ""), |m| (m.source, m.action));
-        let mut key = RowKey {
+        let key = RowKey {
             status: o.edge_response_status,
             code: o.error_code,
             source,
@@ -191,20 +226,24 @@ impl Minute {
             country: r.country.into(),
             cache: o.cache_status.unwrap_or(""),
         };
-        if rows.len() >= ROWS_PER_ZONE_MINUTE && !rows.contains_key(&key) {
-            key.country = "".into();
-            key.cache = "";
-        }
-        rows.entry(key).or_default().add(Counts {
-            requests: 1,
-            bytes: o.edge_response_bytes,
-        });
+        count_row(
+            rows,
+            key,
+            Counts {
+                requests: 1,
+                bytes: o.edge_response_bytes,
+            },
+        );
         let tops = match self.tops.get_mut(r.zone) {
             Some(t) => t,
             None => self.tops.entry(r.zone.into()).or_default(),
         };
         tops.add(r, &mut self.scratch);
         if let Some(m) = r.security {
+            if self.events.len() >= EVENTS_PER_MINUTE {
+                // The minute's first events are kept; the rest are counted in the rollups.
+                return;
+            }
             self.events.push((
                 r.zone.into(),
                 Event {
@@ -266,7 +305,7 @@ impl History {
                 if let Some(w) = &mut written {
                     w.rows.push((zone.clone(), k.clone(), c));
                 }
-                into.entry(k).or_default().add(c);
+                count_row(into, k, c);
             }
         }
         let tops = self.hours.entry(minute / 60).or_default();
@@ -373,12 +412,15 @@ impl Analytics {
 
     /// Moves a worker's finished minute into the history, and hands it to the database.
     fn finish(&self, minute: u64, counts: Minute) {
-        let written = lock(&self.history).take(
+        let mut history = lock(&self.history);
+        let written = history.take(
             minute,
             counts,
             self.retention_minutes,
             self.persist.is_some(),
         );
+        // Still under the lock (the send never waits): the writer gets the hours' top lists
+        // in the order they were made, the last one last.
         if let (Some(p), Some(w)) = (&self.persist, written) {
             p.write(w);
         }
@@ -474,6 +516,9 @@ impl Analytics {
         let minute = unix_secs(r.started_at) / 60;
         let slot = &self.slots[crate::worker::worker_index() % SLOTS].0;
         let mut open = lock(slot);
+        // A request that started in an earlier minute and ends now counts in the open one:
+        // a worker's minute only moves forward.
+        let minute = minute.max(open.minute);
         if open.minute != minute {
             let finished = std::mem::take(&mut open.counts);
             let finished_minute = std::mem::replace(&mut open.minute, minute);

@@ -8,9 +8,9 @@
 //! deleted as minutes are written; past `max_size` the oldest hours go first.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -34,8 +34,8 @@ pub(super) struct Written {
 pub(super) struct Persist {
     tx: Mutex<Option<SyncSender<Written>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Minutes not written because the writer was behind (or failing).
-    pub dropped: AtomicU64,
+    /// Minutes not written: the writer was behind, or failed to write them.
+    pub dropped: Arc<AtomicU64>,
 }
 
 impl Persist {
@@ -100,12 +100,18 @@ pub(super) fn open(
     let path = dir.join("analytics.sqlite");
     let (conn, history, note) = match open_and_load(&path, oldest_minute) {
         Ok((conn, history)) => (conn, history, None),
+        // Busy, locked, no permission, …: the file may be fine; say so and stop.
+        Err(e) if !unreadable(&e) => return Err(format!("{}: {e}", path.display())),
         Err(e) => {
             let aside = aside_name(&path);
             std::fs::rename(&path, &aside)
                 .map_err(|r| format!("{}: {e}; moving it aside failed too: {r}", path.display()))?;
+            // Its journal goes with it (it may hold committed minutes), under the same name.
             for suffix in ["-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                let journal = PathBuf::from(format!("{}{suffix}", path.display()));
+                if journal.exists() {
+                    let _ = std::fs::rename(&journal, format!("{}{suffix}", aside.display()));
+                }
             }
             let (conn, history) = open_and_load(&path, oldest_minute)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -118,19 +124,31 @@ pub(super) fn open(
         }
     };
     let (tx, rx) = sync_channel(QUEUE);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let failed = dropped.clone();
     let writer = std::thread::Builder::new()
         .name("rampart-analytics".into())
-        .spawn(move || writer(conn, rx, retention_minutes, max_size))
+        .spawn(move || writer(conn, rx, retention_minutes, max_size, &failed))
         .map_err(|e| e.to_string())?;
     Ok((
         history,
         Persist {
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
-            dropped: AtomicU64::new(0),
+            dropped,
         },
         note,
     ))
+}
+
+/// Whether `e` says the file is not a database, or a damaged one (not busy, locked or
+/// refused: those leave the file alone).
+fn unreadable(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
 }
 
 fn aside_name(path: &Path) -> PathBuf {
@@ -165,15 +183,13 @@ fn open_and_load(path: &Path, oldest_minute: u64) -> rusqlite::Result<(Connectio
             requests: r.get::<_, i64>(8)? as u64,
             bytes: r.get::<_, i64>(9)? as u64,
         };
-        history
+        let rows = history
             .minutes
             .entry(minute as u64)
             .or_default()
             .entry(zone.into())
-            .or_default()
-            .entry(key)
-            .or_default()
-            .add(counts);
+            .or_default();
+        super::count_row(rows, key, counts);
     }
     drop(it);
     drop(rows);
@@ -208,7 +224,8 @@ fn open_and_load(path: &Path, oldest_minute: u64) -> rusqlite::Result<(Connectio
     drop(tops);
     let mut events = conn.prepare(
         "SELECT at, zone, ray_id, source, action, rule_id, status, client_ip, country, method,
-         path FROM event WHERE at >= ?1 ORDER BY at",
+         path FROM (SELECT *, row_number() OVER (PARTITION BY zone ORDER BY at DESC) AS n
+         FROM event WHERE at >= ?1) WHERE n <= 1000 ORDER BY at",
     )?;
     let mut it = events.query(params![(oldest_minute * 60) as i64])?;
     while let Some(r) = it.next()? {
@@ -272,10 +289,20 @@ fn known(s: &str, names: &[&'static str]) -> &'static str {
     }
 }
 
-fn writer(mut conn: Connection, rx: Receiver<Written>, retention_minutes: u64, max_size: u64) {
+fn writer(
+    mut conn: Connection,
+    rx: Receiver<Written>,
+    retention_minutes: u64,
+    max_size: u64,
+    failed: &AtomicU64,
+) {
     let mut failing = false;
     while let Ok(w) = rx.recv() {
-        match write(&mut conn, &w, retention_minutes, max_size) {
+        let result = write(&mut conn, &w, retention_minutes, max_size);
+        if result.is_err() {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+        match result {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("analytics: writing to the database again");
@@ -361,6 +388,15 @@ fn write(
                 e.method,
                 e.path,
             ])?;
+        }
+        let mut keep = tx.prepare_cached(
+            "DELETE FROM event WHERE zone = ?1 AND rowid NOT IN
+             (SELECT rowid FROM event WHERE zone = ?1 ORDER BY at DESC LIMIT 1000)",
+        )?;
+        let mut zones: Vec<&str> = w.events.iter().map(|(z, _)| &**z).collect();
+        zones.dedup();
+        for zone in zones {
+            keep.execute(params![zone])?;
         }
         let oldest = w.minute.saturating_sub(retention_minutes) as i64;
         tx.execute("DELETE FROM rollup WHERE minute < ?1", params![oldest])?;

@@ -88,11 +88,51 @@ impl SpaceSaving {
     }
 
     /// Adds another summary's counts (of a disjoint part of the stream): the result keeps
-    /// both guarantees for the whole, with the errors added up.
+    /// both guarantees for the whole (the mergeable summary of Agarwal et al., 2012). A value
+    /// one side does not hold may still have been seen there up to that side's smallest count
+    /// (when it is full): that much is added to the count and to the error.
     pub fn merge(&mut self, other: &SpaceSaving) {
+        let floor = |s: &SpaceSaving| {
+            if s.counters.len() < s.capacity {
+                0
+            } else {
+                s.counters.iter().map(|c| c.count).min().unwrap_or(0)
+            }
+        };
+        let (mine, theirs) = (floor(self), floor(other));
+        let mut all: Vec<Counted> = self
+            .counters
+            .iter()
+            .map(|c| match other.index.get(&c.value) {
+                Some(&i) => Counted {
+                    value: c.value.clone(),
+                    count: c.count + other.counters[i].count,
+                    error: c.error + other.counters[i].error,
+                },
+                None => Counted {
+                    value: c.value.clone(),
+                    count: c.count + theirs,
+                    error: c.error + theirs,
+                },
+            })
+            .collect();
         for c in &other.counters {
-            self.add_with_error(&c.value, c.count, c.error);
+            if !self.index.contains_key(&c.value) {
+                all.push(Counted {
+                    value: c.value.clone(),
+                    count: c.count + mine,
+                    error: c.error + mine,
+                });
+            }
         }
+        all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        all.truncate(self.capacity);
+        self.index = all
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.value.clone(), i))
+            .collect();
+        self.counters = all;
     }
 
     /// The counted values, most frequent first (ties by value, for a stable order).
@@ -160,5 +200,22 @@ mod tests {
         let top = a.top();
         assert_eq!(top[0].value, "hot");
         assert!(top[0].count >= 200 && top[0].count - top[0].error <= 200);
+    }
+
+    #[test]
+    fn a_value_the_other_side_evicted_is_still_an_upper_bound() {
+        // Capacity 2: one side saw a×5 and c×1; the other x×3, a×2, y×3 (a evicted there).
+        let (mut a, mut b) = (SpaceSaving::new(2), SpaceSaving::new(2));
+        a.add("a", 5);
+        a.add("c", 1);
+        for (v, n) in [("x", 3), ("a", 2), ("y", 3)] {
+            for _ in 0..n {
+                b.add(v, 1);
+            }
+        }
+        a.merge(&b);
+        let top = a.top();
+        let got = top.iter().find(|c| c.value == "a").unwrap();
+        assert!(got.count >= 7 && got.count - got.error <= 7, "{got:?}");
     }
 }

@@ -268,8 +268,12 @@ impl Server {
         for t in self.workers {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        // The analytics database gets the open minutes, for as long as a drain may take.
         let runtime = self.runtime.clone();
-        let _ = tokio::task::spawn_blocking(move || runtime.analytics.close()).await;
+        let close = tokio::task::spawn_blocking(move || runtime.analytics.close());
+        if tokio::time::timeout(drain, close).await.is_err() {
+            tracing::error!("analytics: the database's writer did not finish within {drain:?}");
+        }
         left
     }
 }
