@@ -193,6 +193,11 @@ fn open_and_load(path: &Path, oldest_minute: u64) -> rusqlite::Result<(Connectio
     }
     drop(it);
     drop(rows);
+    for zones in history.minutes.values_mut() {
+        for kept in zones.values_mut() {
+            kept.0.shrink_to_fit();
+        }
+    }
     let mut tops =
         conn.prepare("SELECT hour, zone, kind, value, count, error FROM top WHERE hour >= ?1")?;
     let mut it = tops.query(params![(oldest_minute / 60) as i64])?;
