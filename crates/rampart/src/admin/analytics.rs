@@ -149,13 +149,6 @@ fn top_json(s: &SpaceSaving) -> Value {
 }
 
 fn report_json(q: &Query, r: &Report) -> Value {
-    let group_by = match q.group_by {
-        GroupBy::Status => "status",
-        GroupBy::Code => "code",
-        GroupBy::Source => "source",
-        GroupBy::Country => "country",
-        GroupBy::Cache => "cache",
-    };
     let top = r.tops.as_ref().map_or(json!({}), |t| {
         json!({
             "paths": top_json(&t.paths),
@@ -169,7 +162,7 @@ fn report_json(q: &Query, r: &Report) -> Value {
         "since": at(q.since),
         "until": at(q.until),
         "step_minutes": q.step_minutes,
-        "group_by": group_by,
+        "group_by": q.group_by.name(),
         "totals": { "requests": r.totals.requests, "bytes": r.totals.bytes },
         "series": r.series.iter().map(|(t, groups)| json!({
             "time": at(*t),

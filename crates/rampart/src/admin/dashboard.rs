@@ -15,13 +15,17 @@ const PAGE: &str = include_str!("dashboard.html");
 /// `GET /`: the page, with the error catalogue (code → status and title) filled in for the
 /// 4xx-by-cause table.
 pub(super) async fn page() -> Response {
-    let mut catalogue = Map::new();
-    for e in EdgeError::ALL {
-        let entry = e.entry();
-        let code = entry.code.unwrap_or(entry.status);
-        catalogue.insert(code.to_string(), json!([entry.status, entry.title]));
-    }
-    let body = PAGE.replace("/*CATALOGUE*/{}", &Value::Object(catalogue).to_string());
+    // Made once: the page and the catalogue never change while the process runs.
+    static BODY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut catalogue = Map::new();
+        for e in EdgeError::ALL {
+            let entry = e.entry();
+            let code = entry.code.unwrap_or(entry.status);
+            catalogue.insert(code.to_string(), json!([entry.status, entry.title]));
+        }
+        PAGE.replace("/*CATALOGUE*/{}", &Value::Object(catalogue).to_string())
+    });
+    let body = BODY.as_str();
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

@@ -222,11 +222,11 @@ pub struct Event {
     pub at: u64,
     /// RayID.
     pub ray_id: String,
-    /// Source and action of the deciding match, and its rule id.
+    /// The deciding match's source (`firewallCustom`, `rateLimit`, …).
     pub source: &'static str,
-    /// Action.
+    /// Its action.
     pub action: &'static str,
-    /// Rule id.
+    /// Its rule id.
     pub rule_id: String,
     /// Status answered.
     pub status: u16,
@@ -513,16 +513,26 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
+    /// Each dimension and its name in the `group_by` parameter.
+    const NAMES: [(&'static str, GroupBy); 5] = [
+        ("status", GroupBy::Status),
+        ("code", GroupBy::Code),
+        ("source", GroupBy::Source),
+        ("country", GroupBy::Country),
+        ("cache", GroupBy::Cache),
+    ];
+
     /// The dimension of a `group_by` parameter.
     pub fn parse(s: &str) -> Option<GroupBy> {
-        Some(match s {
-            "status" => GroupBy::Status,
-            "code" => GroupBy::Code,
-            "source" => GroupBy::Source,
-            "country" => GroupBy::Country,
-            "cache" => GroupBy::Cache,
-            _ => return None,
-        })
+        Self::NAMES.iter().find(|(n, _)| *n == s).map(|&(_, g)| g)
+    }
+
+    /// Its name in the `group_by` parameter.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, g)| *g == self)
+            .map_or("", |(n, _)| n)
     }
 
     fn label(self, k: &RowKey) -> String {

@@ -17,6 +17,7 @@ use rusqlite::{Connection, params};
 
 use super::sketch::Counted;
 use super::{Counts, Event, History, RowKey, Tops};
+use crate::cache::CacheStatus;
 
 /// Finished minutes waiting for the writer; more are dropped from the file.
 const QUEUE: usize = 256;
@@ -177,7 +178,7 @@ fn open_and_load(path: &Path, oldest_minute: u64) -> rusqlite::Result<(Connectio
             source: known(&r.get::<_, String>(4)?, SOURCES),
             action: known(&r.get::<_, String>(5)?, ACTIONS),
             country: r.get::<_, String>(6)?.into(),
-            cache: known(&r.get::<_, String>(7)?, CACHE),
+            cache: known_cache(&r.get::<_, String>(7)?),
         };
         let counts = Counts {
             requests: r.get::<_, i64>(8)? as u64,
@@ -257,8 +258,8 @@ fn open_and_load(path: &Path, oldest_minute: u64) -> rusqlite::Result<(Connectio
     Ok((conn, history))
 }
 
-/// The security sources, actions and cache statuses requests are counted by: read back as
-/// the same static names (anything else reads as `other`).
+/// The security sources and actions requests are counted by, like the cache statuses: read
+/// back as the same static names (anything else reads as `other`).
 const SOURCES: &[&str] = &[
     "ip",
     "ipRange",
@@ -275,16 +276,11 @@ const ACTIONS: &[&str] = &[
     "challenge",
     "managed_challenge",
 ];
-const CACHE: &[&str] = &[
-    "hit",
-    "miss",
-    "expired",
-    "stale",
-    "bypass",
-    "revalidated",
-    "updating",
-    "dynamic",
-];
+/// A cache status as the log names it ([`CacheStatus::log_name`]).
+fn known_cache(s: &str) -> &'static str {
+    let names: Vec<&'static str> = CacheStatus::ALL.iter().map(|c| c.log_name()).collect();
+    known(s, &names)
+}
 
 fn known(s: &str, names: &[&'static str]) -> &'static str {
     match names.iter().find(|n| **n == s) {
@@ -432,4 +428,20 @@ fn trim_to(conn: &Connection, max_size: u64) -> rusqlite::Result<()> {
         conn.execute("DELETE FROM event WHERE at < ?1", params![end * 60])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_back_are_the_static_names_or_other() {
+        for c in CacheStatus::ALL {
+            assert_eq!(known_cache(c.log_name()), c.log_name());
+        }
+        assert_eq!(known_cache(""), "");
+        assert_eq!(known_cache("HIT"), "other");
+        assert_eq!(known("rateLimit", SOURCES), "rateLimit");
+        assert_eq!(known("firewallManaged", SOURCES), "other");
+    }
 }

@@ -46,6 +46,18 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
+    /// Every outcome.
+    pub const ALL: [CacheStatus; 8] = [
+        CacheStatus::Hit,
+        CacheStatus::Miss,
+        CacheStatus::Expired,
+        CacheStatus::Stale,
+        CacheStatus::Bypass,
+        CacheStatus::Revalidated,
+        CacheStatus::Updating,
+        CacheStatus::Dynamic,
+    ];
+
     /// `HIT`, `MISS`, ... (the `rampart-cache-status` field).
     pub fn as_str(self) -> &'static str {
         match self {
