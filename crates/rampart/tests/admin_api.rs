@@ -377,3 +377,49 @@ async fn zones_are_listed_by_page_for_what_the_token_covers_and_mistakes_get_the
     .await;
     assert_eq!(r.status, 200);
 }
+
+/// `/client/v4/openapi.json` is public, OpenAPI 3.1, and every operation it lists is routed:
+/// each one, asked without a token, meets the guard (401 with the Bearer challenge), never
+/// the 404 or 405 of a route that does not exist. (scripts/api-schema runs schemathesis
+/// against it for the rest.)
+#[tokio::test]
+async fn the_openapi_document_is_served_and_every_operation_in_it_is_routed() {
+    let origin = Origin::start(Behaviour::Echo).await;
+    let rampart = Rampart::start_zones("", &zones(origin.addr, &tokens())).await;
+    let r = call(&rampart, "GET", "/client/v4/openapi.json", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], "/client/v4");
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let path = path
+            .replace("{zone}", "example.test")
+            .replace("{id}", "r1")
+            .replace("{name}", "office");
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_ascii_uppercase();
+            let r = call(&rampart, &method, &format!("/client/v4{path}"), None).await;
+            assert_eq!(r.status, 401, "{method} {path}: {}", r.text());
+            assert!(r.header("www-authenticate").is_some(), "{method} {path}");
+            operations += 1;
+        }
+    }
+    assert!(operations >= 31, "{operations} operations");
+    // And what is not in it is not routed.
+    let r = call(
+        &rampart,
+        "GET",
+        "/client/v4/zones/example.test/nothing",
+        None,
+    )
+    .await;
+    assert_eq!((r.status, code_of(&r)), (404, 7000));
+    let r = call(&rampart, "PATCH", "/client/v4/zones", None).await;
+    assert_eq!((r.status, code_of(&r)), (405, 7001));
+    assert_eq!(r.header("allow").as_deref(), Some("GET,HEAD"));
+}

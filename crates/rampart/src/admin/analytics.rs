@@ -10,14 +10,18 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Router;
+use std::collections::BTreeMap;
+
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::{Object, ObjectBuilder, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::api::{code, failure, no_zone, success};
+use super::api::{Envelope, Failure, ZonePath, code, failure, no_zone, success};
 use super::auth::Caller;
 use crate::analytics::sketch::SpaceSaving;
 use crate::analytics::{GroupBy, Query, Report};
@@ -31,10 +35,119 @@ pub const MAX_BUCKETS: u64 = 7 * 24 * 60;
 /// Security events one answer lists, newest first.
 const EVENTS_SHOWN: usize = 100;
 
-pub(super) fn routes() -> Router<Arc<Runtime>> {
-    Router::new().route("/zones/{zone}/analytics", get(analytics))
+pub(super) fn routes() -> OpenApiRouter<Arc<Runtime>> {
+    OpenApiRouter::new().routes(routes!(analytics))
 }
 
+/// The query parameters (read by [`parse`]; this describes them).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct Params {
+    /// The span's start: Unix seconds or an RFC 3339 time (default: `span` before `until`).
+    #[param(min_length = 1)]
+    since: Option<String>,
+    /// The span's end, excluded: Unix seconds or an RFC 3339 time (default: now).
+    #[param(min_length = 1)]
+    until: Option<String>,
+    /// The span's length when `since` is left out: seconds, or `6h`, `7d` (default 1 h).
+    #[param(min_length = 1)]
+    span: Option<String>,
+    /// The bucket: whole minutes such as `1m`, `5m`, `1h` (default `1m`); at most 10,080
+    /// buckets in a span.
+    #[param(min_length = 1)]
+    step: Option<String>,
+    /// What the series is split by (default `status`).
+    #[param(schema_with = group_by_names)]
+    group_by: Option<String>,
+}
+
+fn group_by_names() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(GroupBy::NAMES.iter().map(|(n, _)| *n)))
+        .build()
+}
+
+/// The zone's requests over a span.
+#[derive(Serialize, ToSchema)]
+struct AnalyticsReport {
+    /// The span's start (RFC 3339).
+    since: String,
+    /// Its end, excluded.
+    until: String,
+    step_minutes: u64,
+    group_by: String,
+    totals: Totals,
+    /// Every bucket the span touches, oldest first.
+    series: Vec<Bucket>,
+    /// Over the whole hours the span touches.
+    top: TopLists,
+    /// The latest security events in the span, newest first (at most 100).
+    security_events: Vec<SecurityEvent>,
+}
+
+/// Requests and response bytes.
+#[derive(Serialize, ToSchema)]
+struct Totals {
+    requests: u64,
+    bytes: u64,
+}
+
+/// One bucket of the series.
+#[derive(Serialize, ToSchema)]
+struct Bucket {
+    /// Its start (RFC 3339).
+    time: String,
+    /// Requests by group (a status, an edge error code, ...).
+    requests: BTreeMap<String, u64>,
+}
+
+/// The most frequent values, from bounded sketches: `count` is an upper bound, of which at
+/// most `error` may belong to other values.
+#[derive(Serialize, ToSchema)]
+struct TopLists {
+    paths: Vec<TopItem>,
+    client_ips: Vec<TopItem>,
+    asns: Vec<TopItem>,
+    user_agents: Vec<TopItem>,
+    rule_ids: Vec<TopItem>,
+}
+
+/// A value of a top list.
+#[derive(Serialize, ToSchema)]
+struct TopItem {
+    value: String,
+    count: u64,
+    error: u64,
+}
+
+/// A request a security feature acted on.
+#[derive(Serialize, ToSchema)]
+struct SecurityEvent {
+    time: String,
+    ray_id: String,
+    /// What acted: `custom_rule`, `rate_limit`, `ip_access`, ...
+    source: String,
+    action: String,
+    rule_id: String,
+    status: u16,
+    client_ip: String,
+    country: String,
+    method: String,
+    path: String,
+}
+
+/// The zone's requests over time from the per-minute rollups, split by one dimension, with
+/// its top lists and latest security events.
+#[utoipa::path(get, path = "/zones/{zone}/analytics", tag = "analytics",
+    operation_id = "zone_analytics", params(ZonePath, Params),
+    responses(
+        (status = 200, description = "The report.", body = Envelope<AnalyticsReport>),
+        (status = 400, description = "A parameter that does not parse, or too many buckets \
+            (code 1004).", body = Failure),
+        (status = 404, description = "No such zone (code 7003).", body = Failure),
+    ))]
 async fn analytics(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
@@ -51,7 +164,7 @@ async fn analytics(
         Ok(q) => q,
         Err(message) => return failure(StatusCode::BAD_REQUEST, code::INVALID, message),
     };
-    success(report_json(&query, &rt.analytics.query(&query)))
+    success(report(&query, &rt.analytics.query(&query)))
 }
 
 /// The query a request's parameters ask for, at `now`; the message of a 400 otherwise.
@@ -141,47 +254,63 @@ fn at(secs: u64) -> String {
     rfc3339(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-fn top_json(s: &SpaceSaving) -> Value {
-    s.top()
-        .iter()
-        .map(|c| json!({ "value": c.value, "count": c.count, "error": c.error }))
-        .collect()
+fn top(s: Option<&SpaceSaving>) -> Vec<TopItem> {
+    s.map_or_else(Vec::new, |s| {
+        s.top()
+            .iter()
+            .map(|c| TopItem {
+                value: c.value.clone(),
+                count: c.count,
+                error: c.error,
+            })
+            .collect()
+    })
 }
 
-fn report_json(q: &Query, r: &Report) -> Value {
-    let top = r.tops.as_ref().map_or(json!({}), |t| {
-        json!({
-            "paths": top_json(&t.paths),
-            "client_ips": top_json(&t.ips),
-            "asns": top_json(&t.asns),
-            "user_agents": top_json(&t.user_agents),
-            "rule_ids": top_json(&t.rules),
-        })
-    });
-    json!({
-        "since": at(q.since),
-        "until": at(q.until),
-        "step_minutes": q.step_minutes,
-        "group_by": q.group_by.name(),
-        "totals": { "requests": r.totals.requests, "bytes": r.totals.bytes },
-        "series": r.series.iter().map(|(t, groups)| json!({
-            "time": at(*t),
-            "requests": groups,
-        })).collect::<Vec<_>>(),
-        "top": top,
-        "security_events": r.events.iter().take(EVENTS_SHOWN).map(|e| json!({
-            "time": at(e.at),
-            "ray_id": e.ray_id,
-            "source": e.source,
-            "action": e.action,
-            "rule_id": e.rule_id,
-            "status": e.status,
-            "client_ip": e.client_ip.to_string(),
-            "country": e.country,
-            "method": e.method,
-            "path": e.path,
-        })).collect::<Vec<_>>(),
-    })
+fn report(q: &Query, r: &Report) -> AnalyticsReport {
+    let tops = r.tops.as_ref();
+    AnalyticsReport {
+        since: at(q.since),
+        until: at(q.until),
+        step_minutes: q.step_minutes,
+        group_by: q.group_by.name().into(),
+        totals: Totals {
+            requests: r.totals.requests,
+            bytes: r.totals.bytes,
+        },
+        series: r
+            .series
+            .iter()
+            .map(|(t, groups)| Bucket {
+                time: at(*t),
+                requests: groups.clone(),
+            })
+            .collect(),
+        top: TopLists {
+            paths: top(tops.map(|t| &t.paths)),
+            client_ips: top(tops.map(|t| &t.ips)),
+            asns: top(tops.map(|t| &t.asns)),
+            user_agents: top(tops.map(|t| &t.user_agents)),
+            rule_ids: top(tops.map(|t| &t.rules)),
+        },
+        security_events: r
+            .events
+            .iter()
+            .take(EVENTS_SHOWN)
+            .map(|e| SecurityEvent {
+                time: at(e.at),
+                ray_id: e.ray_id.clone(),
+                source: e.source.into(),
+                action: e.action.into(),
+                rule_id: e.rule_id.clone(),
+                status: e.status,
+                client_ip: e.client_ip.to_string(),
+                country: e.country.clone(),
+                method: e.method.clone(),
+                path: e.path.clone(),
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -9,19 +9,21 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::api::{code, failure, success};
+use super::api::{Envelope, Failure, Null, code, failure, success};
 use super::auth::Caller;
 use super::document::{self, Document};
+use super::rule_routes::IfMatch;
 use super::rules::{EDITING, etag, object, precondition, refused, table_of, with_etag};
+use super::schema::List;
 use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
@@ -29,11 +31,21 @@ use crate::runtime::Runtime;
 const MAX_LIST_BODY: usize = 10 * 1024 * 1024;
 
 /// The routes, relative to `/client/v4`.
-pub(super) fn routes() -> Router<Arc<Runtime>> {
-    Router::new()
-        .route("/lists", get(all))
-        .route("/lists/{name}", get(one).put(put).delete(remove))
+pub(super) fn routes() -> OpenApiRouter<Arc<Runtime>> {
+    OpenApiRouter::new()
+        .routes(routes!(all))
+        .routes(routes!(one, put, remove))
         .layer(DefaultBodyLimit::max(MAX_LIST_BODY))
+}
+
+/// The path parameter of a list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by the extractor as a String; this only describes it
+struct ListPath {
+    /// The list's name: lowercase letters, digits and `_`, at most 50.
+    #[param(pattern = "^[a-z0-9_]{1,50}$")]
+    name: String,
 }
 
 /// Every list of the file, as JSON.
@@ -66,7 +78,10 @@ fn no_list(name: &str) -> Response {
     )
 }
 
-/// `GET /lists`.
+/// Every list.
+#[utoipa::path(get, path = "/lists", tag = "lists", operation_id = "list_lists",
+    responses((status = 200, description = "Every list.", body = Envelope<Vec<List>>,
+        headers(("ETag" = String, description = "The lists' version.")))))]
 async fn all(State(rt): State<Arc<Runtime>>, Extension(caller): Extension<Caller>) -> Response {
     match read(&rt, &caller) {
         Ok(lists) => {
@@ -77,7 +92,14 @@ async fn all(State(rt): State<Arc<Runtime>>, Extension(caller): Extension<Caller
     }
 }
 
-/// `GET /lists/{name}`.
+/// One list.
+#[utoipa::path(get, path = "/lists/{name}", tag = "lists", operation_id = "get_list",
+    params(ListPath),
+    responses(
+        (status = 200, description = "The list.", body = Envelope<List>,
+            headers(("ETag" = String, description = "Its version, for If-Match."))),
+        (status = 404, description = "No such list (code 7003).", body = Failure),
+    ))]
 async fn one(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
@@ -93,7 +115,20 @@ async fn one(
     }
 }
 
-/// `PUT /lists/{name}`: the list created, or replaced whole.
+/// The list created, or replaced whole (the body may be up to 10 MB).
+#[utoipa::path(put, path = "/lists/{name}", tag = "lists", operation_id = "put_list",
+    params(ListPath, IfMatch),
+    request_body(content = List, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The list now.", body = Envelope<List>,
+            headers(("ETag" = String, description = "Its new version."))),
+        (status = 400, description = "A name, kind or item the loader refuses (1004), or a \
+            body that is not a JSON object or names another list (1016).", body = Failure),
+        (status = 409, description = "No configuration file to keep it in (1410).",
+            body = Failure),
+        (status = 412, description = "It changed since the If-Match version (1412).",
+            body = Failure),
+    ))]
 async fn put(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
@@ -105,11 +140,30 @@ async fn put(
         Ok(l) => l,
         Err(r) => return r,
     };
+    if list.get("name").is_some_and(|sent| sent != name.as_str()) {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            format!("/name: the body names another list than the path's `{name}`"),
+        );
+    }
     list.insert("name".into(), json!(name));
     change(&rt, &caller, &name, &headers, Some(list)).await
 }
 
-/// `DELETE /lists/{name}`.
+/// The list deleted (400 while a rule uses it).
+#[utoipa::path(delete, path = "/lists/{name}", tag = "lists", operation_id = "delete_list",
+    params(ListPath, IfMatch),
+    responses(
+        (status = 200, description = "Deleted; the result is null.", body = Envelope<Null>,
+            headers(("ETag" = String, description = "The version of no list."))),
+        (status = 400, description = "A rule uses it (1004).", body = Failure),
+        (status = 404, description = "No such list (code 7003).", body = Failure),
+        (status = 409, description = "No configuration file to keep it in (1410).",
+            body = Failure),
+        (status = 412, description = "It changed since the If-Match version (1412).",
+            body = Failure),
+    ))]
 async fn remove(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,

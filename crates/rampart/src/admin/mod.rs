@@ -1,7 +1,7 @@
-//! The admin listener, on axum: `/metrics` (Prometheus text), `/healthz`, and the API under
-//! `/client/v4/` in Cloudflare's shape (today: token verification, cache purge, cache
-//! statistics, origin health), behind API tokens and rate limits ([`auth`]). `/metrics` and
-//! `/healthz` need no token.
+//! The admin listener, on axum: `/metrics` (Prometheus text), `/healthz`, the dashboard at
+//! `/`, and the API under `/client/v4/` in Cloudflare's shape, behind API tokens and rate
+//! limits ([`auth`]), described by the OpenAPI document at `/client/v4/openapi.json`
+//! ([`openapi`]). `/metrics`, `/healthz`, the dashboard's page and the document need no token.
 //!
 //! The admin plane is not the hot path: a framework's routing and extractors serve it better
 //! than hand-written parsing, and hyper is strict enough for it.
@@ -13,7 +13,10 @@ pub mod client;
 mod dashboard;
 mod document;
 mod lists;
+mod openapi;
+mod rule_routes;
 mod rules;
+mod schema;
 mod settings;
 
 use std::sync::Arc;
@@ -40,11 +43,29 @@ fn router(rt: Arc<Runtime>) -> Router {
         rt: rt.clone(),
         limits: Arc::new(auth::Limits::new()),
     };
+    let (api, document) = api::routes().split_for_parts();
+    let document: Arc<[u8]> = serde_json::to_vec(&openapi::finish(document))
+        .expect("the OpenAPI document serialises")
+        .into();
+    let api = api
+        .route_layer(axum::middleware::from_fn_with_state(guard, auth::guard))
+        // The document is public, as Cloudflare's is: it describes the API, not a zone.
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    axum::body::Bytes::from_owner(document.clone()),
+                )
+            }),
+        )
+        .method_not_allowed_fallback(api::wrong_method)
+        .fallback(api::no_such_route);
     Router::new()
         .route("/metrics", get(metrics).fallback(only_get))
         .route("/healthz", get(|| async { "ok\n" }).fallback(only_get))
         .route("/", get(dashboard::page).fallback(only_get))
-        .nest("/client/v4", api::routes(guard))
+        .nest("/client/v4", api)
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: try /metrics\n") })
         .with_state(rt)
 }

@@ -15,28 +15,28 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::api::{MAX_BODY, body_bytes, code, failure, not_json, success};
+use super::api::{
+    ApiMessage, MAX_BODY, Source, body_bytes, code, failure, failures, not_json, success,
+};
 use super::auth::Caller;
 use super::document::{self, Document, EditError};
+use super::schema::Reorder;
 use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
 pub(super) use crate::config::save::EDITING;
 
-/// A zone's list of rules that the API edits: its key in the file, its path in the API, and
-/// its name in messages and the audit log.
+/// A zone's list of rules that the API edits: its key in the file, and its name in messages
+/// and the audit log.
 pub(super) struct Resource {
     key: &'static str,
-    path: &'static str,
     one: &'static str,
     many: &'static str,
 }
@@ -51,7 +51,6 @@ pub(super) struct CustomRules;
 impl Kind for CustomRules {
     const RES: Resource = Resource {
         key: "custom_rule",
-        path: "custom_rules",
         one: "custom rule",
         many: "custom rules",
     };
@@ -62,7 +61,6 @@ pub(super) struct RateLimits;
 impl Kind for RateLimits {
     const RES: Resource = Resource {
         key: "rate_limit",
-        path: "rate_limits",
         one: "rate limiting rule",
         many: "rate limiting rules",
     };
@@ -73,31 +71,9 @@ pub(super) struct IpAccessRules;
 impl Kind for IpAccessRules {
     const RES: Resource = Resource {
         key: "ip_access_rule",
-        path: "ip_access_rules",
         one: "IP access rule",
         many: "IP access rules",
     };
-}
-
-/// The routes, relative to `/client/v4`.
-pub(super) fn routes() -> Router<Arc<Runtime>> {
-    let router = Router::new();
-    let router = kind_routes::<CustomRules>(router);
-    let router = kind_routes::<RateLimits>(router);
-    kind_routes::<IpAccessRules>(router)
-}
-
-fn kind_routes<K: Kind>(router: Router<Arc<Runtime>>) -> Router<Arc<Runtime>> {
-    let path = K::RES.path;
-    router
-        .route(
-            &format!("/zones/{{zone}}/{path}"),
-            get(list::<K>).post(create::<K>).put(reorder::<K>),
-        )
-        .route(
-            &format!("/zones/{{zone}}/{path}/{{id}}"),
-            get(one::<K>).put(replace::<K>).delete(remove::<K>),
-        )
 }
 
 /// The zone's rules as JSON, each with its `id` (`custom_rule.N` for a rule of the file
@@ -148,7 +124,7 @@ pub(super) fn refused(e: EditError, zone: &str, prefix: Option<&str>) -> Respons
         EditError::Io(message) => failure(StatusCode::INTERNAL_SERVER_ERROR, code::IO, message),
         EditError::NoZone => super::api::no_zone(zone),
         EditError::Invalid(errors) => {
-            let errors: Vec<Value> = errors
+            let errors = errors
                 .iter()
                 .map(|e| {
                     // `zone[2].custom_rule[0].expression` → `/expression` for the rule sent.
@@ -156,15 +132,14 @@ pub(super) fn refused(e: EditError, zone: &str, prefix: Option<&str>) -> Respons
                         let at = e.key.find(p)?;
                         Some(format!("/{}", e.key[at + p.len()..].replace('.', "/")))
                     });
-                    json!({
-                        "code": code::INVALID,
-                        "message": e.to_string(),
-                        "source": pointer.map(|p| json!({"pointer": p})),
-                    })
+                    ApiMessage {
+                        code: code::INVALID,
+                        message: e.to_string(),
+                        source: pointer.map(|pointer| Source { pointer }),
+                    }
                 })
                 .collect();
-            let body = json!({"success": false, "errors": errors, "messages": [], "result": null});
-            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+            failures(StatusCode::BAD_REQUEST, errors)
         }
     }
 }
@@ -244,7 +219,7 @@ fn read(res: &Resource, rt: &Runtime, caller: &Caller, zone: &str) -> Result<Vec
 }
 
 /// `GET …/custom_rules` (or `…/rate_limits`).
-async fn list<K: Kind>(
+pub(super) async fn list<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
@@ -256,7 +231,7 @@ async fn list<K: Kind>(
 }
 
 /// `GET …/custom_rules/{id}` (or `…/rate_limits/{id}`).
-async fn one<K: Kind>(
+pub(super) async fn one<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path((zone, id)): Path<(String, String)>,
@@ -401,7 +376,7 @@ async fn edit(
 }
 
 /// `POST …/custom_rules` (or `…/rate_limits`): a new rule, last.
-async fn create<K: Kind>(
+pub(super) async fn create<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
@@ -430,7 +405,7 @@ async fn create<K: Kind>(
 }
 
 /// `PUT …/custom_rules/{id}` (or `…/rate_limits/{id}`): the rule replaced (its id kept).
-async fn replace<K: Kind>(
+pub(super) async fn replace<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path((zone, id)): Path<(String, String)>,
@@ -441,6 +416,13 @@ async fn replace<K: Kind>(
         Ok(r) => r,
         Err(r) => return r,
     };
+    if rule.get("id").is_some_and(|sent| sent != id.as_str()) {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            code::BAD_BODY,
+            format!("/id: the body names another rule than the path's `{id}`"),
+        );
+    }
     rule.insert("id".into(), json!(id));
     let (z, i) = (zone.clone(), id.clone());
     let change: Change =
@@ -449,7 +431,7 @@ async fn replace<K: Kind>(
 }
 
 /// `DELETE …/custom_rules/{id}` (or `…/rate_limits/{id}`).
-async fn remove<K: Kind>(
+pub(super) async fn remove<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path((zone, id)): Path<(String, String)>,
@@ -462,7 +444,7 @@ async fn remove<K: Kind>(
 }
 
 /// `PUT …/custom_rules` (or `…/rate_limits`) with `{"order": [ids]}`: the same rules in that order.
-async fn reorder<K: Kind>(
+pub(super) async fn reorder<K: Kind>(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
     Path(zone): Path<String>,
@@ -473,15 +455,11 @@ async fn reorder<K: Kind>(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let order: Option<Vec<String>> = body
-        .get("order")
-        .and_then(Value::as_array)
-        .and_then(|ids| ids.iter().map(|v| v.as_str().map(str::to_string)).collect());
-    let Some(order) = order else {
+    let Ok(Reorder { order }) = serde_json::from_value::<Reorder>(Value::Object(body)) else {
         return failure(
             StatusCode::BAD_REQUEST,
             code::BAD_BODY,
-            "expected {\"order\": [rule ids]}".into(),
+            "expected {\"order\": [rule ids]} and nothing else".into(),
         );
     };
     let change: Change = Box::new(move |rules: &[Value]| {

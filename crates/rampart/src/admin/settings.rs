@@ -7,19 +7,21 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::api::{MAX_BODY, code, failure, success};
+use super::api::{Envelope, Failure, MAX_BODY, ZonePath, code, failure, success};
 use super::auth::Caller;
 use super::document::{self, Document};
+use super::rule_routes::IfMatch;
 use super::rules::{EDITING, etag, object, precondition, refused, table_of, with_etag};
+use super::schema::UrlNormalization;
 use crate::config::api::Scope;
 use crate::runtime::Runtime;
 
@@ -30,8 +32,8 @@ const DEFAULTS: [(&str, &str); 2] = [("type", "cloudflare"), ("scope", "incoming
 const SENT: &str = "url_normalization.";
 
 /// The routes, relative to `/client/v4`.
-pub(super) fn routes() -> Router<Arc<Runtime>> {
-    Router::new().route("/zones/{zone}/url_normalization", get(read).put(set))
+pub(super) fn routes() -> OpenApiRouter<Arc<Runtime>> {
+    OpenApiRouter::new().routes(routes!(read, set))
 }
 
 /// The setting as the file has it, the defaults filled in.
@@ -57,7 +59,15 @@ fn current(doc: &mut Document, zone: &str) -> Result<Value, Response> {
     Ok(value)
 }
 
-/// `GET …/url_normalization`.
+/// The zone's URL normalisation.
+#[utoipa::path(get, path = "/zones/{zone}/url_normalization", tag = "zones",
+    operation_id = "get_url_normalization", params(ZonePath),
+    responses(
+        (status = 200, description = "The setting, defaults filled in.",
+            body = Envelope<UrlNormalization>,
+            headers(("ETag" = String, description = "Its version, for If-Match."))),
+        (status = 404, description = "No such zone (code 7003).", body = Failure),
+    ))]
 async fn read(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,
@@ -75,8 +85,22 @@ async fn read(
     answer.unwrap_or_else(|e| e)
 }
 
-/// `PUT …/url_normalization` with `{"type", "scope"}` (either may be left out: it keeps its
-/// value).
+/// Sets the zone's URL normalisation: `{"type", "scope"}`, either of which may be left out
+/// (it keeps its value).
+#[utoipa::path(put, path = "/zones/{zone}/url_normalization", tag = "zones",
+    operation_id = "set_url_normalization", params(ZonePath, IfMatch),
+    request_body(content = UrlNormalization, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The setting now.", body = Envelope<UrlNormalization>,
+            headers(("ETag" = String, description = "Its new version."))),
+        (status = 400, description = "A value the loader refuses (1004) or a key it does not \
+            have (1016).", body = Failure),
+        (status = 404, description = "No such zone (code 7003).", body = Failure),
+        (status = 409, description = "No configuration file to keep it in (1410).",
+            body = Failure),
+        (status = 412, description = "It changed since the If-Match version (1412).",
+            body = Failure),
+    ))]
 async fn set(
     State(rt): State<Arc<Runtime>>,
     Extension(caller): Extension<Caller>,

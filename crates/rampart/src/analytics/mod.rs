@@ -514,7 +514,7 @@ pub enum GroupBy {
 
 impl GroupBy {
     /// Each dimension and its name in the `group_by` parameter.
-    const NAMES: [(&'static str, GroupBy); 5] = [
+    pub const NAMES: [(&'static str, GroupBy); 5] = [
         ("status", GroupBy::Status),
         ("code", GroupBy::Code),
         ("source", GroupBy::Source),

@@ -50,6 +50,15 @@ impl Purge {
         }
         let mut list = Vec::with_capacity(items.len());
         for item in items {
+            // Cloudflare's `{"url", "headers"}` form: the headers (strings) pick a variant, and
+            // every variant is purged here, so they are checked but not used.
+            let headers_ok = item.get("headers").is_none_or(|h| {
+                h.as_object()
+                    .is_some_and(|h| h.values().all(serde_json::Value::is_string))
+            });
+            if !headers_ok {
+                return Err(format!("the headers of an item of {kind} must be strings"));
+            }
             let s = match (item.as_str(), item.get("url").and_then(|u| u.as_str())) {
                 (Some(s), _) | (None, Some(s)) if kind == "files" => s,
                 (Some(s), _) => s,

@@ -12,7 +12,8 @@ use rampart_rules::IpSet;
 use super::security::SecurityContext;
 use super::walk::{Table, Walker};
 
-const IP_RULE_KEYS: &[&str] = &["id", "target", "value", "mode", "note"];
+/// The keys its table may have (the API's schema of it is checked against them).
+pub const IP_RULE_KEYS: &[&str] = &["id", "target", "value", "mode", "note"];
 
 /// What an IP access rule targets.
 #[derive(Clone, Debug, PartialEq, Eq)]

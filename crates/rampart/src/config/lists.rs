@@ -8,7 +8,8 @@ use rampart_rules::{IpSet, List, Lists};
 use super::ip_rules::{parse_asn, parse_net};
 use super::walk::{Table, Walker};
 
-const LIST_KEYS: &[&str] = &["name", "kind", "items", "description"];
+/// The keys its table may have (the API's schema of it is checked against them).
+pub const LIST_KEYS: &[&str] = &["name", "kind", "items", "description"];
 
 /// Longest list name, as Cloudflare allows.
 const MAX_NAME: usize = 50;

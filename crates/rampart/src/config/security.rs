@@ -126,7 +126,8 @@ pub struct RateLimitRule {
     pub response: Option<CustomResponse>,
 }
 
-const CUSTOM_RULE_KEYS: &[&str] = &[
+/// The keys its table may have (the API's schema of it is checked against them).
+pub const CUSTOM_RULE_KEYS: &[&str] = &[
     "id",
     "description",
     "expression",
@@ -135,7 +136,8 @@ const CUSTOM_RULE_KEYS: &[&str] = &[
     "response",
     "skip",
 ];
-const RATE_LIMIT_KEYS: &[&str] = &[
+/// The keys its table may have (the API's schema of it is checked against them).
+pub const RATE_LIMIT_KEYS: &[&str] = &[
     "id",
     "description",
     "expression",
@@ -149,7 +151,8 @@ const RATE_LIMIT_KEYS: &[&str] = &[
     "response",
     "enabled",
 ];
-const RESPONSE_KEYS: &[&str] = &["status", "content_type", "body"];
+/// The keys its table may have (the API's schema of it is checked against them).
+pub const RESPONSE_KEYS: &[&str] = &["status", "content_type", "body"];
 const ERROR_PAGE_KEYS: &[&str] = &["for", "file"];
 
 /// What the rest of the configuration says that the security tables need to know.
