@@ -74,7 +74,7 @@ def config(origin_port, rules):
 
 
 def edge_status(conn, path):
-    conn.request("GET", path, headers={"Host": "bench.test"})
+    conn.request("GET", path, headers={"Host": "bench.test", "User-Agent": "api-latency"})
     r = conn.getresponse()
     r.read()
     return r.status

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 PORT, N, HOLD = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-REQ = b"GET /small HTTP/1.1\r\nHost: bench.test\r\n\r\n"
+REQ = b"GET /small HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: hold\r\n\r\n"
 
 
 async def one(sem, conns):

@@ -84,7 +84,9 @@ async fn exchange(mut conn: TcpStream, pool: &Pool, client: u64) -> u16 {
         (client >> 8) & 255,
         client & 255
     );
-    let req = format!("GET /small HTTP/1.1\r\nHost: bench.test\r\nX-Real-IP: {ip}\r\n\r\n");
+    let req = format!(
+        "GET /small HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: fleet-replay\r\nX-Real-IP: {ip}\r\n\r\n"
+    );
     if conn.write_all(req.as_bytes()).await.is_err() {
         return 0;
     }

@@ -114,6 +114,8 @@ pub struct Generation {
     pub rate_limiter: Arc<RateLimiter>,
     /// ACME certificates and pending challenges (kept across reloads).
     pub acme: Arc<crate::acme::Acme>,
+    /// Challenges solved, and the process's own secret (kept across reloads).
+    pub challenges: Arc<Challenges>,
     zones: Vec<Arc<ZoneState>>,
     /// The origins' health checker tasks, while this generation is the current one.
     checks: Mutex<Vec<tokio::task::AbortHandle>>,
@@ -123,7 +125,7 @@ impl Generation {
     /// Builds the runtime state of `config`.
     pub fn new(config: Config) -> Generation {
         let limiter = Arc::new(RateLimiter::for_config(&config));
-        Self::build(config, limiter, Arc::default(), &[])
+        Self::build(config, limiter, Arc::default(), Arc::default(), &[])
     }
 
     /// The next generation after a reload: new configuration, the same rate-limit counters,
@@ -133,6 +135,7 @@ impl Generation {
             config,
             self.rate_limiter.clone(),
             self.acme.clone(),
+            self.challenges.clone(),
             &self.zones,
         )
     }
@@ -141,6 +144,7 @@ impl Generation {
         config: Config,
         rate_limiter: Arc<RateLimiter>,
         acme: Arc<crate::acme::Acme>,
+        challenges: Arc<Challenges>,
         old: &[Arc<ZoneState>],
     ) -> Generation {
         let zones: Vec<Arc<ZoneState>> = config
@@ -159,8 +163,18 @@ impl Generation {
             config: Arc::new(config),
             rate_limiter,
             acme,
+            challenges,
             zones,
             checks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The keys challenges and clearances are signed with: `[challenge] secret_file`'s, or
+    /// the process's own.
+    pub fn challenge_keys(&self) -> &rampart_challenge::Keys {
+        match &self.config.challenge.keys {
+            Some(keys) => keys,
+            None => &self.challenges.own_keys,
         }
     }
 
@@ -188,6 +202,28 @@ impl Generation {
         let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
         for c in checks.drain(..) {
             c.abort();
+        }
+    }
+}
+
+/// What challenges keep beyond one configuration.
+pub struct Challenges {
+    /// The secret used when the configuration names none: made at start, so clearances
+    /// survive reloads but not restarts.
+    pub own_keys: rampart_challenge::Keys,
+    /// Challenges solved and not yet expired.
+    pub spent: rampart_challenge::Spent,
+}
+
+/// Solved challenges remembered at most (each for its ten minutes: 1,600 solutions a second).
+const MAX_SPENT: usize = 1_000_000;
+
+impl Default for Challenges {
+    fn default() -> Self {
+        Challenges {
+            own_keys: rampart_challenge::Keys::random()
+                .expect("the system's random source gives a secret"),
+            spent: rampart_challenge::Spent::new(MAX_SPENT),
         }
     }
 }

@@ -36,7 +36,7 @@ async fn site(rules: &str) -> Site {
          # who may change it\n[[api_token]]\nname = \"editor\"\nsha256 = \"{hash}\"\nscopes = [\"firewall:read\", \"firewall:edit\", \"zone:read\", \"zone:edit\"]\n",
         origin.addr
     );
-    std::fs::write(&file, text).unwrap();
+    std::fs::write(&file, common::without_bic(&text)).unwrap();
     let loaded = rampart::config::load_file(&file).unwrap();
     let metrics = Arc::new(Metrics::new());
     let log = AccessLog::start(&loaded.config.server.access_log, &[], metrics.clone()).unwrap();
@@ -491,4 +491,92 @@ async fn lists_are_written_through_the_api_used_by_rules_and_guarded_by_the_load
     let huge = format!(r#"{{"kind": "ip", "items": ["{}"]}}"#, "1".repeat(11 << 20));
     let r = api_raw(&site, "PUT", "/lists/office", &huge).await;
     assert_eq!(r.status, 413);
+}
+
+/// The security level and the Browser Integrity Check, read and changed as Cloudflare's zone
+/// settings: the next request feels the change, the file keeps it, and over HTTP/2 too.
+#[tokio::test]
+async fn zone_settings_change_the_security_level_and_the_integrity_check_live() {
+    let site = site("").await;
+    let r = api(&site, "GET", "/settings/security_level", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["result"],
+        json!({"id": "security_level", "value": "medium", "editable": true})
+    );
+    let tag = r.header("etag").unwrap();
+    assert_eq!(status_of(&site, "/").await, 200);
+
+    let r = api(
+        &site,
+        "PATCH",
+        "/settings/security_level",
+        Some(json!({"value": "under_attack"})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["value"], "under_attack");
+    // Every visitor without a clearance is challenged now, over either protocol.
+    assert_eq!(status_of(&site, "/").await, 403);
+    assert_eq!(h2_status_of(&site, "/").await, 403);
+    let file = std::fs::read_to_string(&site.file).unwrap();
+    assert!(file.contains("security_level = \"under_attack\""), "{file}");
+    // The old tag is stale; a value the setting does not take is refused.
+    let stale = api(
+        &site,
+        "PATCH",
+        "/settings/security_level",
+        Some(json!({"value": "low"})),
+        Some(&tag),
+    )
+    .await;
+    assert_eq!(stale.status, 412);
+    for bad in [
+        json!({"value": "paranoid"}),
+        json!({"value": "low", "x": 1}),
+        json!({"level": "low"}),
+    ] {
+        let r = api(
+            &site,
+            "PATCH",
+            "/settings/security_level",
+            Some(bad.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    let r = api(
+        &site,
+        "PATCH",
+        "/settings/security_level",
+        Some(json!({"value": "medium"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(status_of(&site, "/").await, 200);
+
+    // The test harness turned the check off in the file; it goes on through the API, and a
+    // request without a User-Agent meets it.
+    let r = api(&site, "GET", "/settings/browser_check", None, None).await;
+    assert_eq!(r.json()["result"]["value"], "off");
+    let r = api(
+        &site,
+        "PATCH",
+        "/settings/browser_check",
+        Some(json!({"value": "on"})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(status_of(&site, "/").await, 403);
+    assert!(
+        std::fs::read_to_string(&site.file)
+            .unwrap()
+            .contains("browser_integrity_check = true")
+    );
+    let r = api(&site, "GET", "/settings/no_such", None, None).await;
+    assert_eq!(r.status, 404);
 }

@@ -186,8 +186,10 @@ fn sigterm_stops_the_server_and_exits_0_with_every_line_logged() {
     // writer's next batch when shutdown begins, and must be written before the exit.
     let mut c = std::net::TcpStream::connect(free).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    c.write_all(b"GET /last HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        b"GET /last HTTP/1.1\r\nHost: a.test\r\nUser-Agent: cli-test\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let mut response = Vec::new();
     c.read_to_end(&mut response).unwrap();
     assert!(
@@ -229,8 +231,13 @@ fn status_for(addr: std::net::SocketAddr, host: &str) -> u16 {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    c.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .unwrap();
+    c.write_all(
+        format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: cli-test\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     let mut response = Vec::new();
     let _ = c.read_to_end(&mut response);
     String::from_utf8_lossy(&response[9..12]).parse().unwrap()
@@ -282,7 +289,11 @@ fn sighup_reloads_the_configuration_and_keeps_it_when_the_file_is_broken() {
     wait_until_listening(free);
     // The origin refuses connections: 521 means the zone served the host, 409 that none did.
     assert_eq!(status_for(free, "b.test"), 409);
-    std::fs::write(&p, config_for(free, "", "\"a.test\", \"b.test\"")).unwrap();
+    std::fs::write(
+        &p,
+        common::without_bic(&config_for(free, "", "\"a.test\", \"b.test\"")),
+    )
+    .unwrap();
     Command::new("kill")
         .args(["-HUP", &child.id().to_string()])
         .status()

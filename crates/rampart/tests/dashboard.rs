@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::{Behaviour, Client, Origin, Rampart};
 
 const TOKEN: &str = "rampart_dashboard_reader";
@@ -22,35 +19,11 @@ fn config(origin: std::net::SocketAddr) -> String {
     )
 }
 
-/// Runs Chromium headless on `url` with `args`; its standard output. Killed after a minute.
+/// Chromium on `url`, with time for the page's requests.
 fn chromium(url: &str, args: &[&str]) -> String {
-    let mut child = Command::new("chromium")
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            // A container's small /dev/shm would crash it.
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            "--no-first-run",
-            "--virtual-time-budget=8000",
-        ])
-        .args(args)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium: run scripts/test, which installs Debian's chromium, or apt-get install chromium");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish within a minute on {url}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut all = vec!["--virtual-time-budget=8000"];
+    all.extend_from_slice(args);
+    common::browser::chromium(url, &all)
 }
 
 /// The text of the first element whose opening tag contains `marker`.

@@ -148,7 +148,7 @@ async fn a_failing_log_sink_drops_and_counts_lines_without_stalling_traffic() {
          [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{}\"\n",
         origin.addr
     );
-    let loaded = rampart::config::load_str("t", &src, None).unwrap();
+    let loaded = rampart::config::load_str("t", &common::without_bic(&src), None).unwrap();
     let metrics = Arc::new(rampart::observe::Metrics::new());
     let log = rampart::observe::AccessLog::start(
         &loaded.config.server.access_log,

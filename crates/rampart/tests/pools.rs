@@ -532,7 +532,7 @@ async fn health_checks_never_overlap_and_stop_at_reload() {
     let server = r.server.as_ref().unwrap();
     let load = |src: &str| {
         let src = format!("[server]\nlisten = [\"127.0.0.1:0\"]\n{src}");
-        rampart::config::load_str("test.toml", &src, None)
+        rampart::config::load_str("test.toml", &common::without_bic(&src), None)
             .unwrap()
             .config
     };
@@ -632,5 +632,6 @@ fn pool_configuration_errors_name_the_key() {
     }
     // Integers are seconds; a pool may stand alone.
     let ok = "[server]\nlisten = [\"127.0.0.1:0\"]\n[[zone]]\nname = \"z\"\nhosts = [\"z.test\"]\n[[zone.origin_pool]]\norigins = [{ url = \"http://127.0.0.1:1\", weight = 5 }, { url = \"https://127.0.0.1:2\" }]\nsteering = \"least_outstanding\"\nhealth_check = { path = \"/up?full=1\", interval = 10, timeout = 2, expected = [200], unhealthy_after = 3, healthy_after = 2 }\npassive_health = { failures = 5, backoff = \"30s\" }\n";
-    rampart::config::load_str("t.toml", ok, None).unwrap_or_else(|e| panic!("{e}"));
+    rampart::config::load_str("t.toml", &common::without_bic(ok), None)
+        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -70,6 +70,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<Runtime>> {
         .routes(routes!(origin_health))
         .merge(super::rule_routes::routes())
         .merge(super::settings::routes())
+        .merge(super::zone_settings::routes())
         .merge(super::lists::routes())
         .merge(super::analytics::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -18,6 +18,7 @@ mod rule_routes;
 mod rules;
 mod schema;
 mod settings;
+mod zone_settings;
 
 use std::sync::Arc;
 

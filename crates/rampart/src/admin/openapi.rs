@@ -72,12 +72,14 @@ pub(super) fn finish(mut doc: Document) -> Document {
             HttpMethod::Put,
             HttpMethod::Post,
             HttpMethod::Delete,
+            HttpMethod::Patch,
         ] {
             let operation = match method {
                 HttpMethod::Get => item.get.as_mut(),
                 HttpMethod::Put => item.put.as_mut(),
                 HttpMethod::Post => item.post.as_mut(),
                 HttpMethod::Delete => item.delete.as_mut(),
+                HttpMethod::Patch => item.patch.as_mut(),
                 _ => None,
             };
             let Some(operation) = operation else { continue };

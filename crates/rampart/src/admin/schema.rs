@@ -44,6 +44,8 @@ pub(super) enum RuleAction {
     Block,
     Log,
     Skip,
+    JsChallenge,
+    ManagedChallenge,
 }
 
 /// A phase a `skip` rule skips.
@@ -52,6 +54,8 @@ pub(super) enum RuleAction {
 pub(super) enum SkipPhase {
     CustomRules,
     RateLimit,
+    Bic,
+    SecurityLevel,
 }
 
 /// The answer of a blocking rule.
@@ -147,6 +151,8 @@ pub(super) enum Algorithm {
 pub(super) enum RateLimitAction {
     Block,
     Log,
+    JsChallenge,
+    ManagedChallenge,
 }
 
 /// `[[zone.ip_access_rule]]`: an address, range, AS or country that is blocked or allowed.

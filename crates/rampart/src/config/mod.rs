@@ -9,6 +9,7 @@ pub mod acme;
 pub mod analytics;
 pub mod api;
 pub mod cache;
+pub mod challenge;
 pub mod fleet;
 pub mod ip_rules;
 pub mod lists;
@@ -63,6 +64,10 @@ pub struct Config {
     pub fleet: Option<fleet::FleetConfig>,
     /// `[analytics]`: how long, and where, the analytics rollups are kept.
     pub analytics: analytics::AnalyticsConfig,
+    /// `[challenge]`: the secrets challenges are signed with, and the clearance's life.
+    pub challenge: challenge::ChallengeConfig,
+    /// `[[threat_list]]`: IP reputation, for `cf.threat_score` and security levels.
+    pub threats: std::sync::Arc<challenge::ThreatLists>,
     /// The file this was read from (`None` for text, such as the embedded default): the
     /// management API keeps its changes there.
     pub source: Option<PathBuf>,
@@ -222,6 +227,8 @@ const ROOT_KEYS: &[&str] = &[
     "api_token",
     "fleet",
     "analytics",
+    "challenge",
+    "threat_list",
 ];
 const GEOIP_KEYS: &[&str] = &["country_db", "asn_db"];
 const CERT_KEYS: &[&str] = &["cert", "key"];
@@ -246,6 +253,8 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
     let acme = acme::read_acme(w, &root, base_dir);
     let fleet = fleet::read_fleet(w, &root, base_dir);
     let analytics = analytics::read_analytics(w, &root, base_dir);
+    let challenge = challenge::read_challenge(w, &root, base_dir);
+    let threats = challenge::read_threat_lists(w, &root, base_dir);
     let cx = security::SecurityContext {
         base_dir,
         has_country_db: geoip.as_ref().is_some_and(|g| g.has_country()),
@@ -271,6 +280,8 @@ fn build(w: &mut Walker<'_>, root: &toml::Spanned<DeTable<'_>>, base_dir: &Path)
         api_tokens,
         fleet,
         analytics,
+        challenge,
+        threats: std::sync::Arc::new(threats),
         source: None,
     })
 }

@@ -51,6 +51,8 @@ pub enum RuleAction {
     Log,
     /// Stop evaluating custom rules, and skip the listed later phases.
     Skip(SkipPhases),
+    /// A challenge, unless the client has a clearance (403 with the challenge page).
+    Challenge(super::challenge::ChallengeKind),
 }
 
 /// Later phases a `skip` rule can skip.
@@ -60,6 +62,10 @@ pub struct SkipPhases {
     pub custom_rules: bool,
     /// The rate limiting rules.
     pub rate_limit: bool,
+    /// The Browser Integrity Check.
+    pub bic: bool,
+    /// The security level's challenge.
+    pub security_level: bool,
 }
 
 /// A custom rule, as the rule set's action.
@@ -103,6 +109,8 @@ pub enum RateLimitAction {
     Block,
     /// Log and go on.
     Log,
+    /// A challenge for a client over the rate, unless it has a clearance.
+    Challenge(super::challenge::ChallengeKind),
 }
 
 /// A rate limiting rule.
@@ -301,29 +309,30 @@ fn read_custom_rules(
                 "skip" => {
                     let mut skip = SkipPhases {
                         custom_rules: true,
-                        rate_limit: false,
+                        ..SkipPhases::default()
                     };
                     for (phase, span) in w.strings(t, "skip").unwrap_or_default() {
                         match phase.as_str() {
                             "custom_rules" => skip.custom_rules = true,
                             "rate_limit" => skip.rate_limit = true,
-                            other => w.error(&span, &t.key("skip"), format!("cannot skip `{other}`; phases that can be skipped: custom_rules, rate_limit")),
+                            "bic" => skip.bic = true,
+                            "security_level" => skip.security_level = true,
+                            other => w.error(&span, &t.key("skip"), format!("cannot skip `{other}`; phases that can be skipped: custom_rules, rate_limit, bic, security_level")),
                         }
                     }
                     Some(RuleAction::Skip(skip))
                 }
-                "managed_challenge" | "challenge" | "js_challenge" => {
-                    w.error(&span, &t.key("action"), format!("the `{a}` action needs browser challenges, which rampart does not have yet; use block or log"));
-                    None
-                }
-                other => {
-                    w.error(
-                        &span,
-                        &t.key("action"),
-                        format!("unknown action `{other}`; one of: block, log, skip"),
-                    );
-                    None
-                }
+                other => match super::challenge::ChallengeKind::parse(other) {
+                    Some(kind) => Some(RuleAction::Challenge(kind)),
+                    None => {
+                        w.error(
+                            &span,
+                            &t.key("action"),
+                            format!("unknown action `{other}`; one of: block, log, skip, js_challenge, managed_challenge"),
+                        );
+                        None
+                    }
+                },
             },
         };
         if t.get("skip").is_some() && !matches!(action, Some(RuleAction::Skip(_)) | None) {
@@ -401,14 +410,17 @@ fn read_rate_limits(
             None => Some(RateLimitAction::Block),
             Some((a, _)) if a == "block" => Some(RateLimitAction::Block),
             Some((a, _)) if a == "log" => Some(RateLimitAction::Log),
-            Some((a, span)) => {
-                w.error(
-                    &span,
-                    &t.key("action"),
-                    format!("unknown action `{a}`; one of: block, log"),
-                );
-                None
-            }
+            Some((a, span)) => match super::challenge::ChallengeKind::parse(&a) {
+                Some(kind) => Some(RateLimitAction::Challenge(kind)),
+                None => {
+                    w.error(
+                        &span,
+                        &t.key("action"),
+                        format!("unknown action `{a}`; one of: block, log, js_challenge, managed_challenge"),
+                    );
+                    None
+                }
+            },
         };
         let response = read_response(w, t, MAX_RATE_LIMIT_BODY_BYTES, &id);
         if let (Some(filter), Some(quota), Some(action), Some(characteristics), true) =

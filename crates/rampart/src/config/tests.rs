@@ -389,9 +389,9 @@ fn security_mistakes_are_reported_with_location_and_caret() {
             "not allowed",
         ),
         (
-            "[[zone.custom_rule]]\nexpression = 'true'\naction = \"managed_challenge\"\n",
+            "[[zone.custom_rule]]\nexpression = 'true'\naction = \"captcha\"\n",
             "zone[0].custom_rule[0].action",
-            "browser challenges",
+            "one of: block, log, skip, js_challenge, managed_challenge",
         ),
         (
             "[[zone.custom_rule]]\nexpression = 'true'\naction = \"block\"\nresponse = { status = 403, body = \"",

@@ -38,6 +38,8 @@ pub struct Zone {
     pub cache_rules: super::cache::CacheRules,
     /// Redirects, header rules, HTTPS and HSTS.
     pub traffic: super::traffic::Traffic,
+    /// Security level, Browser Integrity Check and `[zone.challenge]`.
+    pub challenge: super::challenge::ZoneChallenge,
 }
 
 /// `origin_protocol`: what rampart speaks to a zone's origin.
@@ -185,6 +187,9 @@ const ZONE_KEYS: &[&str] = &[
     "redirect_rule",
     "request_header_rule",
     "response_header_rule",
+    "security_level",
+    "browser_integrity_check",
+    "challenge",
 ];
 
 pub(super) fn read_zones(
@@ -267,6 +272,7 @@ pub(super) fn read_zones(
             rampart_rules::Compiler::new(super::security::scheme()).with_lists(cx.lists.clone());
         let cache_rules = super::cache::read_cache_rules(w, t, &mut compiler);
         let traffic = super::traffic::read_traffic(w, t, &mut compiler);
+        let challenge = super::challenge::read_zone_challenge(w, t);
         let origin_tls = read_origin_tls(
             w,
             t,
@@ -290,6 +296,7 @@ pub(super) fn read_zones(
                 request,
                 cache_rules,
                 traffic,
+                challenge,
             });
         }
     }

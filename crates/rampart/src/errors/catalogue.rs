@@ -20,6 +20,11 @@ pub enum EdgeError {
     CountryBanned,
     /// 403 / 1020: a custom rule with action block.
     FirewallRule,
+    /// 403 / 1010: the Browser Integrity Check refused the request's headers.
+    BrowserIntegrity,
+    /// 403: a challenge the client must solve first (the page, for a browser; this problem
+    /// for other clients).
+    Challenge,
     /// 408: head or body not received in time.
     RequestTimeout,
     /// 409 / 1001: no zone serves the host, or the origin's hostname does not resolve.
@@ -78,13 +83,15 @@ pub struct Entry {
 
 impl EdgeError {
     /// Every variant, for docs and tests.
-    pub const ALL: [EdgeError; 23] = [
+    pub const ALL: [EdgeError; 25] = [
         EdgeError::BadRequest,
         EdgeError::DirectIpAccess,
         EdgeError::AsnBanned,
         EdgeError::IpBanned,
         EdgeError::CountryBanned,
         EdgeError::FirewallRule,
+        EdgeError::BrowserIntegrity,
+        EdgeError::Challenge,
         EdgeError::RequestTimeout,
         EdgeError::DnsResolutionError,
         EdgeError::PayloadTooLarge,
@@ -127,6 +134,8 @@ impl EdgeError {
             EdgeError::IpBanned => &IP_BANNED,
             EdgeError::CountryBanned => &COUNTRY_BANNED,
             EdgeError::FirewallRule => &FIREWALL_RULE,
+            EdgeError::BrowserIntegrity => &BROWSER_INTEGRITY,
+            EdgeError::Challenge => &CHALLENGE,
             EdgeError::RequestTimeout => &REQUEST_TIMEOUT,
             EdgeError::DnsResolutionError => &DNS_RESOLUTION_ERROR,
             EdgeError::PayloadTooLarge => &PAYLOAD_TOO_LARGE,
@@ -212,6 +221,24 @@ const FIREWALL_RULE: Entry = Entry {
     title: "Access denied: a firewall rule of this site blocked the request",
     what_happened: "The request matched a security rule that the owner of this website configured.",
     what_you_should_do: "Contact the site owner if you believe the request should be allowed, and quote the ray id below.",
+    retry_after: None,
+};
+const BROWSER_INTEGRITY: Entry = Entry {
+    status: 403,
+    code: Some(1010),
+    name: "browser_integrity_check",
+    title: "Access denied: the site owner has banned your access based on your browser's signature",
+    what_happened: "The request's headers are not what a real browser or client sends (for example, it has no User-Agent, or its User-Agent names an attack tool), and this website checks for that.",
+    what_you_should_do: "Send the request from a regular browser, or with a User-Agent that says what your client is. Contact the site owner if you believe this is a mistake, and quote the ray id below.",
+    retry_after: None,
+};
+const CHALLENGE: Entry = Entry {
+    status: 403,
+    code: None,
+    name: "challenge",
+    title: "A challenge must be solved first",
+    what_happened: "This website asks visitors to prove they are using a browser before it serves them. Your client did not ask for a web page, so it was given no page to solve.",
+    what_you_should_do: "Open the address in a web browser with JavaScript on; it solves the challenge by itself and keeps a cookie for a while. Automated clients should be given access by the site owner.",
     retry_after: None,
 };
 const REQUEST_TIMEOUT: Entry = Entry {

@@ -2,6 +2,7 @@
 //! the typed responses that carry them.
 
 pub mod catalogue;
+pub mod challenge;
 pub mod pages;
 pub mod rejection;
 pub mod render;

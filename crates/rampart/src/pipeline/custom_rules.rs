@@ -2,15 +2,17 @@
 
 use std::ops::ControlFlow;
 
-use super::{Decision, PhaseEnv, PhaseId, RequestContext};
+use super::{Decision, PhaseEnv, PhaseId, RequestContext, challenge};
 use crate::config::security::RuleAction;
 use crate::errors::{EdgeError, Rejection};
 use crate::observe::SecurityMatch;
 
 /// Evaluates the rules in order: `log` rules are recorded and evaluation goes on; the first
 /// `block` answers 403 / 1020 (or the rule's response); the first `skip` stops custom rules
-/// and marks the later phases it names as skipped.
-pub fn custom_rules(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
+/// and marks the later phases it names as skipped; the first `js_challenge` or
+/// `managed_challenge` challenges a client without a clearance (one with a clearance goes
+/// on past the later rules, as Cloudflare's).
+pub fn custom_rules(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
     let Some(zone) = ctx.zone.clone() else {
         return Decision::Continue;
     };
@@ -18,16 +20,26 @@ pub fn custom_rules(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
         return Decision::Continue;
     };
     let mut logged = Vec::new();
-    let outcome = rules.for_each_match(ctx.rules.exec(), |rule| {
+    let mut cleared = None;
+    let view: &RequestContext<'_> = ctx;
+    let outcome = rules.for_each_match(view.rules.exec(), |rule| {
         let r = rule.action();
         match &r.action {
             RuleAction::Log => {
                 logged.push(r);
                 ControlFlow::Continue(())
             }
-            RuleAction::Block | RuleAction::Skip(_) => ControlFlow::Break(r),
+            // A client the challenge lets through goes on to the later rules: a clearance
+            // is no pass past a `block` below.
+            RuleAction::Challenge(kind) if challenge::passes(view, env, *kind, &mut cleared) => {
+                ControlFlow::Continue(())
+            }
+            RuleAction::Block | RuleAction::Skip(_) | RuleAction::Challenge(_) => {
+                ControlFlow::Break(r)
+            }
         }
     });
+    challenge::remember(ctx, cleared);
     for r in logged {
         ctx.logged.push(SecurityMatch {
             action: "log",
@@ -44,6 +56,12 @@ pub fn custom_rules(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
             if phases.rate_limit {
                 ctx.skipped.insert(PhaseId::RateLimit);
             }
+            if phases.bic {
+                ctx.skipped.insert(PhaseId::BrowserIntegrity);
+            }
+            if phases.security_level {
+                ctx.skipped.insert(PhaseId::SecurityLevel);
+            }
             ctx.logged.push(SecurityMatch {
                 action: "skip",
                 rule_id: rule.id.clone(),
@@ -52,6 +70,17 @@ pub fn custom_rules(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
             });
             Decision::Continue
         }
+        RuleAction::Challenge(kind) => challenge::challenge(
+            ctx,
+            env,
+            *kind,
+            SecurityMatch {
+                action: kind.name(),
+                rule_id: rule.id.clone(),
+                description: rule.description.clone(),
+                source: "firewallCustom",
+            },
+        ),
         _ => {
             ctx.security = Some(SecurityMatch {
                 action: "block",

@@ -24,6 +24,8 @@ pub struct RequestFields<'a> {
     protocol: &'static str,
     timestamp_sec: i64,
     ssl: bool,
+    /// The client's reputation: the `[[threat_list]]` score, when a list holds it.
+    threat: Option<u8>,
     /// The response status (0 until known), for response header rules and counting
     /// expressions, evaluated once the response head is known.
     response_code: AtomicU16,
@@ -57,11 +59,24 @@ impl<'a> RequestFields<'a> {
             protocol,
             timestamp_sec,
             ssl,
+            threat: None,
             response_code: AtomicU16::new(0),
             body: OnceLock::new(),
             normalized: OnceLock::new(),
             derived: OnceLock::new(),
         }
+    }
+
+    /// The fields with the client's threat score (`cf.threat_score`), when a
+    /// `[[threat_list]]` holds it.
+    pub fn with_threat(mut self, threat: Option<u8>) -> Self {
+        self.threat = threat;
+        self
+    }
+
+    /// The client's threat score, when a list holds it (`None`: unknown, 0 to rules).
+    pub fn threat(&self) -> Option<u8> {
+        self.threat
     }
 
     /// Normalises the path as `kind` says: the rules' `http.request.uri*` fields (and
@@ -226,6 +241,7 @@ impl FieldSource for RequestFields<'_> {
             }
             F::IpSrcAsnum | F::GeoipAsnum => Some(Value::Int(i64::from(self.geo.asn.unwrap_or(0)))),
             F::Ssl => Some(Value::Bool(self.ssl)),
+            F::ThreatScore => Some(Value::Int(i64::from(self.threat.unwrap_or(0)))),
             _ => None,
         };
         match quick {

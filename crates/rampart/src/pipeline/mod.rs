@@ -1,8 +1,9 @@
 //! The request pipeline: the phases every request passes through, whatever its protocol.
 //!
 //! ```text
-//! route ─▶ limits ─▶ method ─▶ redirects ─▶ IP access rules ─▶ custom rules
-//!   ─▶ rate limiting ─▶ request header rules
+//! route ─▶ limits ─▶ method ─▶ redirects ─▶ IP access rules ─▶ challenge endpoint
+//!   ─▶ custom rules ─▶ browser integrity check ─▶ security level ─▶ rate limiting
+//!   ─▶ request header rules
 //!   ─▶ (session: cache or upstream fetch) ─▶ response phases: custom error pages
 //!   ─▶ every answer: HSTS and response header rules ─▶ deferred rate-limit counts
 //! ```
@@ -15,11 +16,13 @@
 //! [`Phase::body`]; the session then reads it (up to the phase's inspection limit) before
 //! running the phase, and still streams it whole to the origin.
 
+pub mod challenge;
 pub mod client_ip;
 pub mod custom_rules;
 pub mod fields;
 pub mod ip_access;
 pub mod limits;
+pub mod protection;
 pub mod rate_limit;
 pub mod response;
 pub mod route;
@@ -119,8 +122,14 @@ pub enum PhaseId {
     Redirect,
     /// IP access rules.
     IpAccess,
+    /// The endpoint solved challenges are sent to.
+    ChallengeEndpoint,
     /// The zone's custom rules.
     CustomRules,
+    /// The Browser Integrity Check.
+    BrowserIntegrity,
+    /// The security level's challenge.
+    SecurityLevel,
     /// The zone's rate limiting rules.
     RateLimit,
     /// Request header rules (what the origin gets).
@@ -201,7 +210,7 @@ fn rate_limit_body(ctx: &RequestContext<'_>) -> BodyNeed {
 }
 
 /// The request phases, in the order they run.
-pub const REQUEST_PHASES: [Phase; 9] = [
+pub const REQUEST_PHASES: [Phase; 12] = [
     Phase {
         id: PhaseId::Route,
         run: route::route,
@@ -233,9 +242,24 @@ pub const REQUEST_PHASES: [Phase; 9] = [
         body: head_only,
     },
     Phase {
+        id: PhaseId::ChallengeEndpoint,
+        run: challenge::endpoint,
+        body: challenge::endpoint_body,
+    },
+    Phase {
         id: PhaseId::CustomRules,
         run: custom_rules::custom_rules,
         body: custom_rules_body,
+    },
+    Phase {
+        id: PhaseId::BrowserIntegrity,
+        run: protection::browser_integrity,
+        body: head_only,
+    },
+    Phase {
+        id: PhaseId::SecurityLevel,
+        run: protection::security_level,
+        body: head_only,
     },
     Phase {
         id: PhaseId::RateLimit,
@@ -328,6 +352,8 @@ pub struct RequestContext<'a> {
     pub origin_edits: crate::upstream::FieldEdits,
     /// What happened, for the access log: filled as the request is handled.
     pub log: LogRecord,
+    /// Whether the request carries a valid clearance, once a challenge asked.
+    pub cleared: Option<bool>,
 }
 
 /// What the driver knows of a request's connection.
@@ -376,11 +402,28 @@ impl<'a> RequestContext<'a> {
             },
             origin_edits: crate::upstream::FieldEdits::default(),
             log: LogRecord::default(),
+            cleared: None,
         }
     }
 
     /// The zone's name, once routed.
     pub fn zone_name(&self) -> Option<&str> {
         self.zone.as_ref().map(|z| z.config.name.as_str())
+    }
+
+    /// Whom a generated answer to this request is for.
+    pub fn audience(&self) -> crate::errors::Audience<'_> {
+        crate::errors::Audience {
+            ray_id: self.ray_id,
+            client_ip: self.client_ip,
+            zone: self.zone_name(),
+            accept: self.head.header("accept"),
+            docs_url: &self.generation.config.server.error_docs_url,
+            pages: self
+                .zone
+                .as_ref()
+                .map(|z| &z.config.security.error_pages)
+                .filter(|p| !p.is_empty()),
+        }
     }
 }

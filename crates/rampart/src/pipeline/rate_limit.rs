@@ -74,7 +74,8 @@ fn query_arg<'q>(query: &'q str, name: &str) -> Option<&'q str> {
 }
 
 /// Checks every rule that applies to the request, in order. The first rule over its rate
-/// with action `block` answers 429; `log` rules over their rate are recorded.
+/// with action `block` answers 429; `log` rules over their rate are recorded; a challenge
+/// rule over its rate challenges a client without a clearance.
 pub fn rate_limit(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
     let Some(zone) = ctx.zone.clone() else {
         return Decision::Continue;
@@ -106,18 +107,28 @@ pub fn rate_limit(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
             continue;
         };
         let event = SecurityMatch {
-            action: if rule.action == RateLimitAction::Block {
-                "block"
-            } else {
-                "log"
+            action: match rule.action {
+                RateLimitAction::Block => "block",
+                RateLimitAction::Log => "log",
+                RateLimitAction::Challenge(kind) => kind.name(),
             },
             rule_id: rule.id.clone(),
             description: rule.description.clone(),
             source: "rateLimit",
         };
-        if rule.action == RateLimitAction::Log {
-            ctx.logged.push(event);
-            continue;
+        match rule.action {
+            RateLimitAction::Log => {
+                ctx.logged.push(event);
+                continue;
+            }
+            // Over the rate, a client is challenged; one that passes goes on.
+            RateLimitAction::Challenge(kind) => {
+                match super::challenge::challenge(ctx, env, kind, event) {
+                    Decision::Continue => continue,
+                    challenged => return challenged,
+                }
+            }
+            RateLimitAction::Block => {}
         }
         ctx.security = Some(event);
         let q = &rule.quota;

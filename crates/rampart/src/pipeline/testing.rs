@@ -22,9 +22,15 @@ pub(crate) struct TestRequest {
 }
 
 /// A zone for `a.test` in front of a closed port, with `extra` added to the zone's table.
+/// The Browser Integrity Check is off unless `extra` sets it: the tests' requests carry no
+/// User-Agent.
 pub(crate) fn zone_config(extra: &str) -> String {
+    let bic = match extra.contains("browser_integrity_check") {
+        true => "",
+        false => "browser_integrity_check = false\n",
+    };
     format!(
-        "[server]\naccess_log = \"off\"\nadmin_listen = \"off\"\n\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:9\"\n{extra}"
+        "[server]\naccess_log = \"off\"\nadmin_listen = \"off\"\n\n[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:9\"\n{bic}{extra}"
     )
 }
 

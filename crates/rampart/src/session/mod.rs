@@ -146,7 +146,8 @@ pub async fn serve<D: Downstream>(
         arrival.protocol.as_str(),
         env.unix_secs(),
         arrival.tls,
-    );
+    )
+    .with_threat(config.threats.score(client_ip));
     let conn = Connection {
         peer: arrival.peer,
         client_ip,

@@ -144,22 +144,6 @@ fn record_head(rt: &Runtime, ctx: &mut RequestContext<'_>, head: &ResponseHead, 
     }
 }
 
-/// The audience of a generated answer to `ctx`'s request.
-fn audience<'c>(ctx: &'c RequestContext<'_>) -> Audience<'c> {
-    Audience {
-        ray_id: ctx.ray_id,
-        client_ip: ctx.client_ip,
-        zone: ctx.zone_name(),
-        accept: ctx.head.header("accept"),
-        docs_url: &ctx.generation.config.server.error_docs_url,
-        pages: ctx
-            .zone
-            .as_ref()
-            .map(|z| &z.config.security.error_pages)
-            .filter(|p| !p.is_empty()),
-    }
-}
-
 /// Answers with a generated error: counted, logged with its code and reason. `framing`: the
 /// error is about the request's framing (its body broke a rule), after which an HTTP/1.1
 /// connection cannot be trusted to carry another request.
@@ -170,7 +154,7 @@ pub(super) async fn reject<D: Downstream>(
     rejection: &Rejection,
     framing: bool,
 ) {
-    let mut response = rejection_response(rejection, &audience(ctx));
+    let mut response = rejection_response(rejection, &ctx.audience());
     response.head.close = framing;
     count_and_record_error(rt, &mut ctx.log, rejection);
     send_and_record(rt, ds, ctx, response).await;
