@@ -34,7 +34,7 @@ async fn connections_are_spread_evenly_over_the_workers() {
          [[zone]]\nname = \"example.test\"\nhosts = [\"example.test\"]\norigin = \"http://{}\"\n",
         origin.addr
     );
-    let loaded = rampart::config::load_str("t", &src, None).unwrap();
+    let loaded = rampart::config::load_str("t", &common::without_bic(&src), None).unwrap();
     let metrics = Arc::new(rampart::observe::Metrics::new());
     let log = rampart::observe::AccessLog::off(metrics.clone());
     let server = rampart::listen::Server::start_workers(loaded.config, log, metrics.clone(), 2)
