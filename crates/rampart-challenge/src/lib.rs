@@ -22,7 +22,7 @@ mod spent;
 mod token;
 
 pub use keys::{KeyError, Keys, MIN_SECRET_BYTES};
-pub use spent::{Spent, SpentError};
+pub use spent::{Spending, Spent, SpentError};
 pub use token::{
     CHALLENGE_TTL_SECS, Checked, Client, Issue, MAX_DIFFICULTY, Refusal, leading_zero_bits, solved,
 };

@@ -84,8 +84,6 @@ pub enum Refusal {
     WrongSolution,
     /// The waiting path taken before its time (or on a challenge without one).
     TooEarly,
-    /// Too many challenges are outstanding to remember another one.
-    Busy,
 }
 
 impl Refusal {
@@ -100,7 +98,6 @@ impl Refusal {
             Refusal::Replayed => "replayed",
             Refusal::WrongSolution => "wrong_solution",
             Refusal::TooEarly => "too_early",
-            Refusal::Busy => "busy",
         }
     }
 }
@@ -118,7 +115,6 @@ impl fmt::Display for Refusal {
             Refusal::Replayed => "the challenge was solved already",
             Refusal::WrongSolution => "the counter does not solve the challenge",
             Refusal::TooEarly => "the waiting path was taken before its time",
-            Refusal::Busy => "too many challenges are outstanding",
         })
     }
 }

@@ -256,11 +256,12 @@ async fn feeds_robots_well_known_and_favicon_pass_but_their_look_alikes_do_not()
     ] {
         assert_eq!(get(&r, path, ip, "").await.status, 200, "{path}");
     }
+    // Claiming to want a feed opens nothing by default: any client can say so.
     assert_eq!(
         get(&r, "/some/page", ip, "Accept: application/rss+xml\r\n")
             .await
             .status,
-        200
+        403
     );
     for path in [
         "/ROBOTS.TXT",
@@ -270,6 +271,11 @@ async fn feeds_robots_well_known_and_favicon_pass_but_their_look_alikes_do_not()
         "/admin;.rss",
         "/cart;x=/feed",
         "//robots.txt/../cart",
+        "/wp-login.php/feed",
+        "/.well-known/..;/admin",
+        "/.well-known/..%5Cadmin",
+        "/.well-known/%2e%2e%2fadmin",
+        "/robots.txt;jsessionid=1",
     ] {
         assert_eq!(get(&r, path, ip, "").await.status, 403, "{path}");
     }
@@ -294,6 +300,44 @@ async fn feeds_robots_well_known_and_favicon_pass_but_their_look_alikes_do_not()
     assert_eq!(get(&strict, "/robots.txt", ip, "").await.status, 403);
     assert_eq!(get(&strict, "/feed", ip, "").await.status, 403);
     assert_eq!(get(&strict, "/favicon.ico", ip, "").await.status, 200);
+    // The feed Accept is an opt-in.
+    let (readers, _o) = shop(
+        "[zone.challenge]\nexempt = [\"feed_accept\"]\n[[zone.custom_rule]]\nexpression = 'true'\naction = \"js_challenge\"\n",
+        "",
+    )
+    .await;
+    let feed = "Accept: application/atom+xml\r\n";
+    assert_eq!(get(&readers, "/blog/posts", ip, feed).await.status, 200);
+    let raw = format!(
+        "POST /blog/posts HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: x\r\n{feed}Content-Length: 0\r\n\r\n"
+    );
+    assert_eq!(
+        readers.request(raw.as_bytes()).await.0.status,
+        403,
+        "only GET and HEAD"
+    );
+}
+
+/// The endpoint gives out a challenge of the kind the refused one was: asking it for the
+/// waiting path does not turn a JS challenge into a managed one.
+#[tokio::test]
+async fn the_waiting_path_cannot_be_asked_for() {
+    let (r, _origin) = shop(CHALLENGE_ALL, "").await;
+    let ip = "192.0.2.31";
+    let html = format!("Accept: {HTML}\r\n");
+    let page = get(&r, "/cdn-cgi/rampart/challenge?n=wait&r=/", ip, &html).await;
+    assert_eq!(page.status, 403);
+    assert!(page.text().contains("data-token") && !page.text().contains("http-equiv"));
+    // Nor with a real JS challenge's token.
+    let js = get(&r, "/", ip, &html).await.text();
+    let url = format!(
+        "/cdn-cgi/rampart/challenge?t={}&n=wait&r=%2F",
+        field(&js, "t")
+    );
+    let again = get(&r, &url, ip, &html).await;
+    assert_eq!(again.status, 403);
+    assert!(!again.text().contains("http-equiv"));
+    assert!(again.text().contains("data-retry=\"1\""));
 }
 
 #[tokio::test]

@@ -226,9 +226,11 @@ impl SecurityLevel {
 /// Paths a challenge never applies to by default, each can be turned back on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Exempt {
-    /// RSS and Atom feeds, by path (`/feed`, `/rss`, `*.rss`, `*.atom`, `/feed.xml`, ...)
-    /// or by an Accept that asks for a feed.
+    /// RSS and Atom feeds, by path (`/feed`, `/rss`, `*.rss`, `*.atom`, `/feed.xml`, ...).
     pub feeds: bool,
+    /// Any GET whose Accept asks for a feed and not HTML: off by default, since any client can
+    /// say so.
+    pub feed_accept: bool,
     /// `/robots.txt`.
     pub robots: bool,
     /// `/.well-known/*` (ACME, security.txt, app links).
@@ -238,11 +240,18 @@ pub struct Exempt {
 }
 
 impl Exempt {
-    const NAMES: [&'static str; 4] = ["feeds", "robots.txt", "well_known", "favicon.ico"];
+    const NAMES: [&'static str; 5] = [
+        "feeds",
+        "feed_accept",
+        "robots.txt",
+        "well_known",
+        "favicon.ico",
+    ];
 
-    fn all() -> Exempt {
+    fn defaults() -> Exempt {
         Exempt {
             feeds: true,
+            feed_accept: false,
             robots: true,
             well_known: true,
             favicon: true,
@@ -261,7 +270,8 @@ pub struct ZoneChallenge {
     /// `[zone.challenge] difficulty`: leading zero bits of the proof of work (default 16:
     /// about 65,000 hashes, a second on a mid-range phone).
     pub difficulty: u8,
-    /// `[zone.challenge] exempt`.
+    /// `[zone.challenge] exempt` (default: feeds by path, robots.txt, well_known,
+    /// favicon.ico).
     pub exempt: Exempt,
     /// `[zone.challenge] no_script_wait`: seconds a managed challenge makes a client without
     /// JavaScript wait instead of working (0: no such path).
@@ -274,7 +284,7 @@ impl Default for ZoneChallenge {
             security_level: SecurityLevel::Medium,
             browser_integrity_check: true,
             difficulty: 16,
-            exempt: Exempt::all(),
+            exempt: Exempt::defaults(),
             no_script_wait: 5,
         }
     }
@@ -306,6 +316,7 @@ pub(super) fn read_zone_challenge(w: &mut Walker<'_>, zone: &Table<'_, '_>) -> Z
     if let Some(names) = w.strings(&t, "exempt") {
         c.exempt = Exempt {
             feeds: false,
+            feed_accept: false,
             robots: false,
             well_known: false,
             favicon: false,
@@ -313,6 +324,7 @@ pub(super) fn read_zone_challenge(w: &mut Walker<'_>, zone: &Table<'_, '_>) -> Z
         for (name, span) in names {
             match name.as_str() {
                 "feeds" => c.exempt.feeds = true,
+                "feed_accept" => c.exempt.feed_accept = true,
                 "robots.txt" => c.exempt.robots = true,
                 "well_known" => c.exempt.well_known = true,
                 "favicon.ico" => c.exempt.favicon = true,
@@ -328,4 +340,88 @@ pub(super) fn read_zone_challenge(w: &mut Walker<'_>, zone: &Table<'_, '_>) -> Z
         }
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_str;
+
+    const ZONE: &str =
+        "[[zone]]\nname = \"a\"\nhosts = [\"a.test\"]\norigin = \"http://127.0.0.1:9\"\n";
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "rampart-challenge-config-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_secret_file_of_two_secrets_loads_and_mistakes_name_the_file_and_key() {
+        let d = dir("secrets");
+        std::fs::write(
+            d.join("rotating.secret"),
+            "# new first\n0123456789abcdef0123456789abcdef0123456789abcdef\n\n0123456789abcdef0123456789abcdef-old\n",
+        )
+        .unwrap();
+        let src = format!(
+            "[challenge]\nsecret_file = \"rotating.secret\"\nclearance_ttl = \"1h\"\n{ZONE}"
+        );
+        let loaded = load_str("t.toml", &src, Some(&d)).unwrap();
+        let c = &loaded.config.challenge;
+        assert!(c.keys.is_some());
+        assert_eq!(c.clearance_ttl.as_secs(), 3600);
+
+        std::fs::write(d.join("short.secret"), "too short\n").unwrap();
+        for (src, says) in [
+            (
+                format!("[challenge]\nsecret_file = \"short.secret\"\n{ZONE}"),
+                "short.secret`: secret 1 is shorter than 32 bytes",
+            ),
+            (
+                format!("[challenge]\nsecret_file = \"missing.secret\"\n{ZONE}"),
+                "cannot read",
+            ),
+            (
+                format!("[challenge]\nclearance_ttl = \"5s\"\n{ZONE}"),
+                "must be at least 1m",
+            ),
+        ] {
+            let e = load_str("t.toml", &src, Some(&d)).unwrap_err().to_string();
+            assert!(e.contains("t.toml:2:") && e.contains("challenge."), "{e}");
+            assert!(e.contains(says), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn threat_lists_score_by_their_highest_list_and_a_bad_line_names_the_file_and_line() {
+        let d = dir("threats");
+        std::fs::write(
+            d.join("a.netset"),
+            "# comment\n203.0.113.0/24\n198.51.100.7 # one\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("b.netset"), "203.0.113.9\n").unwrap();
+        std::fs::write(d.join("bad.netset"), "203.0.113.1\nnot-an-address\n").unwrap();
+        let src = format!(
+            "{ZONE}\n[[threat_list]]\npath = \"a.netset\"\nscore = 20\n\n[[threat_list]]\npath = \"b.netset\"\nscore = 90\n"
+        );
+        let t = load_str("t.toml", &src, Some(&d)).unwrap().config.threats;
+        assert_eq!(t.score("203.0.113.9".parse().unwrap()), Some(90));
+        assert_eq!(t.score("203.0.113.8".parse().unwrap()), Some(20));
+        assert_eq!(t.score("198.51.100.7".parse().unwrap()), Some(20));
+        assert_eq!(t.score("192.0.2.1".parse().unwrap()), None);
+        let src = format!("{ZONE}\n[[threat_list]]\npath = \"bad.netset\"\nscore = 20\n");
+        let e = load_str("t.toml", &src, Some(&d)).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.netset` line 2") && e.contains("threat_list[0].path"),
+            "{e}"
+        );
+        let src = format!("{ZONE}\n[[threat_list]]\npath = \"a.netset\"\nscore = 101\n");
+        assert!(load_str("t.toml", &src, Some(&d)).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

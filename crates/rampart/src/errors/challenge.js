@@ -13,7 +13,11 @@
   // A new challenge seconds after this tab solved one: the clearance cookie did not come
   // back, so solving again would loop. Say so instead.
   let last = 0;
-  try { last = Number(sessionStorage.getItem("rampart-solved")) || 0; } catch (e) { /* storage off */ }
+  try {
+    // A new challenge that answers a refused solution (expired, say) is no such sign.
+    if (main.dataset.retry === "1") sessionStorage.removeItem("rampart-solved");
+    last = Number(sessionStorage.getItem("rampart-solved")) || 0;
+  } catch (e) { /* storage off */ }
   if (!navigator.cookieEnabled || Date.now() - last < 15000) {
     say("Your browser did not keep the cookie that lets you in.");
     stop("cookies");
@@ -122,13 +126,13 @@
       next = 3072;
     }
     const batch = useCrypto ? 256 : 2048;
-    for (let base = next; ; base += batch) {
+    for (let base = next, round = 1; ; base += batch, round++) {
       const found = useCrypto ? await inCrypto(base, batch) : inScript(base, batch);
       if (found >= 0) return found;
       // The chance of having found it by now, which is what a progress bar can honestly show.
       const done = 1 - Math.exp(-(base + batch) / expected);
       bar.value = Math.min(done, 0.99);
-      if (base % (batch * 16) === 0) say(`Checking your browser… ${Math.round(done * 100)}%`);
+      if (round % 16 === 0) say(`Checking your browser… ${Math.round(done * 100)}%`);
       if (!useCrypto) await new Promise((resolve) => setTimeout(resolve, 0));
     }
   };

@@ -50,6 +50,15 @@ pub struct ChallengePage<'a> {
     pub ray_id: &'a str,
     /// The verification endpoint's path.
     pub endpoint: &'a str,
+    /// The page answers a refused solution (a new challenge right after one was solved is
+    /// then no sign of a lost cookie).
+    pub after_refusal: bool,
+}
+
+/// `s` escaped for the page, `{` included, so that no value can spell a placeholder filled
+/// after it.
+fn fill(s: &str) -> String {
+    escape_html(s).replace('{', "&#123;")
 }
 
 /// Percent-encodes a query value: everything but unreserved characters.
@@ -78,7 +87,7 @@ pub fn challenge_page(p: &ChallengePage<'_>) -> Response {
             format!(
                 "<noscript><meta http-equiv=\"refresh\" content=\"{};url={}\"></noscript>",
                 p.wait_secs,
-                escape_html(&url)
+                fill(&url)
             ),
             format!(
                 "JavaScript is off, so this check cannot run in your browser. Instead, this page \
@@ -98,12 +107,14 @@ pub fn challenge_page(p: &ChallengePage<'_>) -> Response {
         .replace("{{NOSCRIPT_WAIT}}", &wait)
         .replace("{{NOSCRIPT_TEXT}}", &escape_html(&noscript_text))
         .replace("{{STYLE}}", STYLE)
-        .replace("{{TOKEN}}", &escape_html(p.token))
+        .replace("{{SCRIPT}}", SCRIPT)
+        .replace("{{RETRY}}", if p.after_refusal { "1" } else { "0" })
         .replace("{{DIFFICULTY}}", &p.difficulty.to_string())
-        .replace("{{ENDPOINT}}", &escape_html(p.endpoint))
-        .replace("{{RETURN}}", &escape_html(p.return_to))
-        .replace("{{RAY}}", &escape_html(p.ray_id))
-        .replace("{{SCRIPT}}", SCRIPT);
+        .replace("{{ENDPOINT}}", &fill(p.endpoint))
+        .replace("{{TOKEN}}", &fill(p.token))
+        .replace("{{RAY}}", &fill(p.ray_id))
+        // Last: the one value a client chooses.
+        .replace("{{RETURN}}", &fill(p.return_to));
     let mut r = Response::full(403, "text/html; charset=utf-8", Bytes::from(body));
     let head = &mut r.head;
     head.append(http::header::DATE, http_date_now());
@@ -131,11 +142,12 @@ mod tests {
     fn page(wait_secs: u8) -> String {
         let r = challenge_page(&ChallengePage {
             token: "ab12",
-            return_to: "/cart?a=1&b=<x>",
+            return_to: "/cart?a=1&b=<x>&c={{SCRIPT}}",
             difficulty: 16,
             wait_secs,
             ray_id: "8f00000000000001",
             endpoint: "/cdn-cgi/rampart/challenge",
+            after_refusal: false,
         });
         assert_eq!(r.head.status(), 403);
         assert_eq!(r.head.get("rampart-mitigated"), Some(&b"challenge"[..]));
@@ -149,7 +161,7 @@ mod tests {
     fn the_page_escapes_what_it_shows_and_allows_only_its_own_script_and_style() {
         let html = page(0);
         assert!(
-            html.contains("value=\"/cart?a=1&amp;b=&lt;x&gt;\""),
+            html.contains("value=\"/cart?a=1&amp;b=&lt;x&gt;&amp;c=&#123;&#123;SCRIPT}}\""),
             "{html}"
         );
         assert!(!html.contains("{{"), "every placeholder is filled");
@@ -172,7 +184,7 @@ mod tests {
     fn a_managed_challenge_lets_a_browser_without_javascript_through_by_waiting() {
         let html = page(5);
         assert!(html.contains(
-            "<meta http-equiv=\"refresh\" content=\"5;url=/cdn-cgi/rampart/challenge?t=ab12&amp;n=wait&amp;r=%2Fcart%3Fa%3D1%26b%3D%3Cx%3E\">"
+            "<meta http-equiv=\"refresh\" content=\"5;url=/cdn-cgi/rampart/challenge?t=ab12&amp;n=wait&amp;r=%2Fcart%3Fa%3D1%26b%3D%3Cx%3E%26c%3D%7B%7BSCRIPT%7D%7D\">"
         ), "{html}");
         assert!(html.contains("takes you on by itself in 5 seconds"));
     }

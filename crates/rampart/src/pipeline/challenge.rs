@@ -17,7 +17,7 @@
 //! visitors have their clearance before they post.
 
 use bytes::Bytes;
-use rampart_challenge::{Client, Issue, Refusal, SpentError};
+use rampart_challenge::{Client, Issue, Refusal, Spending, SpentError};
 
 use super::{BodyNeed, Decision, OverLimit, PhaseEnv, RequestContext};
 use crate::config::challenge::{ChallengeKind, Exempt};
@@ -33,10 +33,11 @@ pub const ENDPOINT: &str = "/cdn-cgi/rampart/challenge";
 /// The clearance cookie's name.
 pub const COOKIE: &str = "rampart_clearance";
 
-/// The most of a solution's form the endpoint reads.
-const MAX_FORM: usize = 4096;
+/// The most of a solution's form the endpoint reads: a return path of 8 KB, percent-encoded
+/// (three bytes each at worst), and the token.
+const MAX_FORM: usize = 32 * 1024;
 
-/// The endpoint reads a POST's form (up to 4 KB; a longer one is refused with 413).
+/// The endpoint reads a POST's form (up to 32 KB; a longer one is refused with 413).
 pub fn endpoint_body(ctx: &RequestContext<'_>) -> BodyNeed {
     match ctx.head.path() == ENDPOINT && ctx.head.method() == "POST" {
         true => BodyNeed::Inspect {
@@ -89,15 +90,28 @@ pub fn endpoint(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
     let client = client(ctx.client_ip, head);
     let now = unix_now(env);
     let zone_name = zone.config.name.as_str();
-    let checked = keys
-        .check_challenge(&token, zone_name, &return_to, &client, now)
+    let issued = keys.check_challenge(&token, zone_name, &return_to, &client, now);
+    // A new challenge after a refusal is of the kind the refused one was (a managed one has a
+    // waiting path), never of the kind the client asks for.
+    let kind = match &issued {
+        Ok(c) if c.wait_secs > 0 => ChallengeKind::Managed,
+        _ => ChallengeKind::Js,
+    };
+    let checked = issued
         .and_then(|c| c.accepts(&token, &counter, now).map(|()| c))
         .and_then(|c| {
             let spent = &ctx.generation.challenges.spent;
-            spent.spend(c.nonce, c.expires, now).map_err(|e| match e {
-                SpentError::Replayed => Refusal::Replayed,
-                SpentError::Full => Refusal::Busy,
-            })
+            match spent.spend(c.nonce, c.expires, now) {
+                Ok(Spending::Remembered) => Ok(()),
+                Ok(Spending::Full) => {
+                    tracing::warn!(
+                        "challenge solutions: the set of solved challenges is full; this one \
+                         is accepted without being remembered"
+                    );
+                    Ok(())
+                }
+                Err(SpentError::Replayed) => Err(Refusal::Replayed),
+            }
         });
     match checked {
         Ok(()) => {
@@ -109,7 +123,10 @@ pub fn endpoint(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
                 "challenge solved"
             );
             ctx.log.error_reason = match (ms.parse::<u64>(), counter.parse::<u64>()) {
-                (Ok(ms), Ok(n)) => format!("challenge solved in {ms} ms ({} hashes)", n + 1),
+                (Ok(ms), Ok(n)) => format!(
+                    "challenge solved in {ms} ms ({} hashes)",
+                    n.saturating_add(1)
+                ),
                 _ => "challenge passed by waiting".to_string(),
             };
             let ttl = ctx.generation.config.challenge.clearance_ttl.as_secs();
@@ -132,12 +149,9 @@ pub fn endpoint(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
                 description: refusal.to_string(),
                 source: "challenge",
             });
-            // A new challenge to solve, for the same place.
-            let kind = match counter.as_str() {
-                "wait" => ChallengeKind::Managed,
-                _ => ChallengeKind::Js,
-            };
-            Decision::Respond(Box::new(answer(ctx, env, kind, &zone, &return_to)))
+            // A new challenge to solve, for the same place; the page knows it follows a
+            // refusal (so it is no sign of a lost cookie).
+            Decision::Respond(Box::new(answer(ctx, env, kind, &zone, &return_to, true)))
         }
     }
 }
@@ -247,10 +261,14 @@ pub fn remember(ctx: &mut RequestContext<'_>, cleared: Option<Result<bool, Refus
     }
 }
 
-/// Whether a challenge leaves the request alone by the zone's exemptions.
+/// Whether a challenge leaves the request alone by the zone's exemptions. Only a plain path
+/// is exempt: one that normalisation left as sent, with no `;` (`/.well-known/..;/admin` is
+/// `/admin` to Tomcat), no `%` (an encoded `/` or `\` the origin may decode) and no `\`.
 fn exempt(ctx: &RequestContext<'_>, exempt: &Exempt) -> bool {
     let path = ctx.rules.fields().path();
-    let last = path.rsplit('/').next().unwrap_or("");
+    if path != ctx.head.path() || path.contains([';', '%', '\\']) {
+        return false;
+    }
     if exempt.robots && path == "/robots.txt" {
         return true;
     }
@@ -260,28 +278,43 @@ fn exempt(ctx: &RequestContext<'_>, exempt: &Exempt) -> bool {
     if exempt.well_known && path.starts_with("/.well-known/") {
         return true;
     }
-    if exempt.feeds && matches!(ctx.head.method(), "GET" | "HEAD") {
-        // A `;` would let `/admin;.rss` pass where a Java origin serves `/admin`.
-        let feed_path = !path.contains(';')
-            && (matches!(
-                last,
-                "feed" | "rss" | "atom" | "feed.xml" | "rss.xml" | "atom.xml" | "index.xml"
-            ) || last.ends_with(".rss")
-                || last.ends_with(".atom")
-                || path.ends_with("/feed/")
-                || path.ends_with("/rss/"));
-        let feed_accept = ctx.head.header("accept").is_some_and(|a| {
+    let reads = matches!(ctx.head.method(), "GET" | "HEAD");
+    if exempt.feeds && reads && feed_path(path) {
+        return true;
+    }
+    if exempt.feed_accept && reads {
+        let wants_feed = ctx.head.header("accept").is_some_and(|a| {
             let a = String::from_utf8_lossy(a).to_ascii_lowercase();
             (a.contains("application/rss+xml")
                 || a.contains("application/atom+xml")
                 || a.contains("application/feed+json"))
                 && !a.contains("text/html")
         });
-        if feed_path || feed_accept {
+        if wants_feed {
             return true;
         }
     }
     false
+}
+
+/// A feed's path: its last segment (or the one before a final `/`) is `feed`, `rss`, `atom`,
+/// `feed.xml`, `rss.xml`, `atom.xml`, `index.xml`, `*.rss` or `*.atom`, and no segment
+/// before it names a file (`/wp-login.php/feed` is served by `wp-login.php`).
+fn feed_path(path: &str) -> bool {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let (dirs, last) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+    let dir_only = path.ends_with('/');
+    let named = match dir_only {
+        true => matches!(last, "feed" | "rss" | "atom"),
+        false => {
+            matches!(
+                last,
+                "feed" | "rss" | "atom" | "feed.xml" | "rss.xml" | "atom.xml" | "index.xml"
+            ) || last.ends_with(".rss")
+                || last.ends_with(".atom")
+        }
+    };
+    named && !dirs.split('/').any(|d| d.contains('.'))
 }
 
 /// Whether the client asked for a web page: only then does it get the challenge page.
@@ -327,7 +360,7 @@ pub fn challenge(
     } else {
         "/".to_string()
     };
-    Decision::Respond(Box::new(answer(ctx, env, kind, &zone, &return_to)))
+    Decision::Respond(Box::new(answer(ctx, env, kind, &zone, &return_to, false)))
 }
 
 /// The answer to a challenged request: the page for a browser, the problem for others.
@@ -337,6 +370,7 @@ fn answer(
     kind: ChallengeKind,
     zone: &ZoneState,
     return_to: &str,
+    after_refusal: bool,
 ) -> Response {
     if !wants_html(ctx) {
         let mut audience = ctx.audience();
@@ -376,5 +410,6 @@ fn answer(
         wait_secs,
         ray_id: ctx.ray_id.as_str(),
         endpoint: ENDPOINT,
+        after_refusal,
     })
 }

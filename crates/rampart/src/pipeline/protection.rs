@@ -18,7 +18,9 @@ pub fn browser_integrity(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decis
     if !zone.config.challenge.browser_integrity_check {
         return Decision::Continue;
     }
-    let seen = bic::Seen::of(ctx.head.headers().raw());
+    let mut seen = bic::Seen::of(ctx.head.headers().raw());
+    // HTTP/2's WebSocket (extended CONNECT) has no Upgrade field.
+    seen.upgrade |= ctx.head.method() == "CONNECT";
     let Some(failed) = bic::check(&seen) else {
         return Decision::Continue;
     };
