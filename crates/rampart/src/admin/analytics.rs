@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa::openapi::{Object, ObjectBuilder, Type};
+use utoipa::openapi::{Object, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -63,10 +63,7 @@ struct Params {
 }
 
 fn group_by_names() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(GroupBy::NAMES.iter().map(|(n, _)| *n)))
-        .build()
+    super::schema::one_of(Type::String, GroupBy::NAMES.iter().map(|(n, _)| *n))
 }
 
 /// The zone's requests over a span.

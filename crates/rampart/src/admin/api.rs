@@ -447,10 +447,7 @@ pub(super) enum FileItem {
 }
 
 fn only_true() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::Boolean)
-        .enum_values(Some([true]))
-        .build()
+    super::schema::one_of(utoipa::openapi::Type::Boolean, [true])
 }
 
 /// What a purge did.

@@ -73,15 +73,25 @@ pub(super) struct CustomResponse {
     body: Option<String>,
 }
 
-fn response_types() -> Object {
+/// A schema of one of `values`, of type `kind` (for `#[schema(schema_with = ...)]`, where a
+/// field's values come from the loader's own tables).
+pub(super) fn one_of<T: Into<serde_json::Value>>(
+    kind: Type,
+    values: impl IntoIterator<Item = T>,
+) -> Object {
     ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(
-            crate::config::security::CUSTOM_RESPONSE_TYPES
-                .iter()
-                .copied(),
-        ))
+        .schema_type(kind)
+        .enum_values(Some(values))
         .build()
+}
+
+fn response_types() -> Object {
+    one_of(
+        Type::String,
+        crate::config::security::CUSTOM_RESPONSE_TYPES
+            .iter()
+            .copied(),
+    )
 }
 
 /// `[[zone.rate_limit]]`: how many requests that match the expression, counted per the
@@ -123,18 +133,12 @@ pub(super) struct RateLimitRule {
 }
 
 fn periods() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .enum_values(Some(rampart_ratelimit::ALLOWED_PERIODS_SECS))
-        .build()
+    one_of(Type::Integer, rampart_ratelimit::ALLOWED_PERIODS_SECS)
 }
 
 fn mitigation_timeouts() -> Object {
     let allowed = std::iter::once(0).chain(rampart_ratelimit::ALLOWED_MITIGATION_TIMEOUTS_SECS);
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .enum_values(Some(allowed))
-        .build()
+    one_of(Type::Integer, allowed)
 }
 
 /// How a rate limiting rule counts.

@@ -105,10 +105,10 @@ struct SecurityLevelChange {
 }
 
 fn security_levels() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::String)
-        .enum_values(Some(SecurityLevel::NAMES.iter().map(|(n, _)| *n)))
-        .build()
+    super::schema::one_of(
+        utoipa::openapi::Type::String,
+        SecurityLevel::NAMES.iter().map(|(n, _)| *n),
+    )
 }
 
 /// A change of the Browser Integrity Check.
