@@ -503,3 +503,43 @@ async fn the_browser_integrity_check_refuses_what_no_real_client_sends() {
         .unwrap();
     assert_eq!(line["SecurityRuleID"], "no_user_agent");
 }
+
+/// An IP access rule may challenge instead of blocking: a block rule still wins, and the
+/// endpoint stays open to the challenged client so that it can earn its clearance.
+#[tokio::test]
+async fn ip_access_rules_can_challenge_a_range() {
+    let (r, _origin) = shop(
+        "[zone.challenge]\ndifficulty = 8\n[[zone.ip_access_rule]]\nid = \"suspect\"\ntarget = \"ip_range\"\nvalue = \"203.0.113.0/24\"\nmode = \"js_challenge\"\n[[zone.ip_access_rule]]\ntarget = \"ip\"\nvalue = \"203.0.113.66\"\nmode = \"block\"\n",
+        "",
+    )
+    .await;
+    let html = format!("Accept: {HTML}\r\n");
+    assert_eq!(get(&r, "/", "192.0.2.1", &html).await.status, 200);
+    let blocked = get(&r, "/", "203.0.113.66", &html).await;
+    assert_eq!(blocked.status, 403);
+    assert!(blocked.text().contains("1006"));
+    let page = get(&r, "/", "203.0.113.5", &html).await;
+    assert_eq!(page.status, 403);
+    let page = page.text();
+    let solved = post_solution(&r, &page, &solve(&page), "203.0.113.5", BROWSER).await;
+    assert_eq!(solved.status, 303, "{}", solved.text());
+    let cookie = clearance(&solved);
+    assert_eq!(
+        get(
+            &r,
+            "/",
+            "203.0.113.5",
+            &format!("{html}Cookie: {cookie}\r\n")
+        )
+        .await
+        .status,
+        200
+    );
+    let line = r
+        .log_lines(5)
+        .await
+        .into_iter()
+        .find(|l| l["SecurityAction"] == "js_challenge")
+        .unwrap();
+    assert_eq!(line["SecurityRuleID"], "suspect");
+}

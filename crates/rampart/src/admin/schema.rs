@@ -189,6 +189,8 @@ pub(super) enum IpTarget {
 pub(super) enum IpMode {
     Block,
     Allow,
+    JsChallenge,
+    ManagedChallenge,
 }
 
 /// `[[list]]`: a named list of addresses and ranges, or of AS numbers, that every zone's

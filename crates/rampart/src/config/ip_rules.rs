@@ -31,8 +31,10 @@ pub enum IpTarget {
 pub struct IpAccessRule {
     /// What it matches.
     pub target: IpTarget,
-    /// `true` for allow, `false` for block.
+    /// `true` for allow, `false` for block or a challenge.
     pub allow: bool,
+    /// `mode = "js_challenge"` or `"managed_challenge"`: the challenge (a block beats it).
+    pub challenge: Option<super::challenge::ChallengeKind>,
     /// The note, logged as SecurityRuleDescription.
     pub note: String,
     /// SecurityRuleID in the log: the `id` key, or `ip_access_rule.N` by its place (1-based).
@@ -57,6 +59,8 @@ pub struct IpAccessRules {
     pub allow_country: HashSet<String>,
     /// Blocked countries.
     pub block_country: HashSet<String>,
+    /// Whether any rule challenges.
+    pub any_challenge: bool,
 }
 
 impl IpAccessRules {
@@ -67,9 +71,31 @@ impl IpAccessRules {
 
     /// The first blocking rule of `target`'s kind that matches `ip` (for logging).
     pub fn blocking_net_rule(&self, ip: IpAddr) -> Option<&IpAccessRule> {
-        self.rules
-            .iter()
-            .find(|r| !r.allow && matches!(&r.target, IpTarget::Net(n) if n.contains(&ip)))
+        self.rules.iter().find(|r| {
+            !r.allow
+                && r.challenge.is_none()
+                && matches!(&r.target, IpTarget::Net(n) if n.contains(&ip))
+        })
+    }
+
+    /// The first challenge rule that matches the client (its address, AS or country).
+    pub fn challenging_rule(
+        &self,
+        ip: IpAddr,
+        asn: Option<u32>,
+        country: Option<&str>,
+    ) -> Option<&IpAccessRule> {
+        if !self.any_challenge {
+            return None;
+        }
+        self.rules.iter().find(|r| {
+            r.challenge.is_some()
+                && match &r.target {
+                    IpTarget::Net(n) => n.contains(&ip),
+                    IpTarget::Asn(a) => asn == Some(*a),
+                    IpTarget::Country(c) => country == Some(c.as_str()),
+                }
+        })
     }
 }
 
@@ -104,9 +130,20 @@ pub(super) fn read_ip_rules(
         let id = w
             .string(t, "id")
             .map_or_else(|| format!("ip_access_rule.{}", i + 1), |(s, _)| s);
-        let (Some(target), Some(allow)) = (target, allow) else {
+        let (Some(target), Some((allow, challenge))) = (target, allow) else {
             continue;
         };
+        if challenge.is_some() {
+            out.any_challenge = true;
+            rules.push(IpAccessRule {
+                target,
+                allow,
+                challenge,
+                note,
+                id,
+            });
+            continue;
+        }
         match &target {
             IpTarget::Net(n) if allow => {
                 allow_nets.insert(*n);
@@ -130,6 +167,7 @@ pub(super) fn read_ip_rules(
         rules.push(IpAccessRule {
             target,
             allow,
+            challenge,
             note,
             id,
         });
@@ -140,22 +178,27 @@ pub(super) fn read_ip_rules(
     out
 }
 
-/// `mode`: `allow` (true) or `block` (false).
-fn read_ip_mode(w: &mut Walker<'_>, t: &Table<'_, '_>) -> Option<bool> {
+/// `mode`: `allow` (true), `block` (false), or a challenge.
+fn read_ip_mode(
+    w: &mut Walker<'_>,
+    t: &Table<'_, '_>,
+) -> Option<(bool, Option<super::challenge::ChallengeKind>)> {
     match w.string(t, "mode") {
-        Some((m, _)) if m == "block" => Some(false),
-        Some((m, _)) if m == "allow" => Some(true),
-        Some((m, span)) => {
-            let msg = if m.contains("challenge") {
-                format!(
-                    "the `{m}` mode needs browser challenges, which rampart does not have yet; use block or allow"
-                )
-            } else {
-                format!("unknown mode `{m}`; one of: block, allow")
-            };
-            w.error(&span, &t.key("mode"), msg);
-            None
-        }
+        Some((m, _)) if m == "block" => Some((false, None)),
+        Some((m, _)) if m == "allow" => Some((true, None)),
+        Some((m, span)) => match super::challenge::ChallengeKind::parse(&m) {
+            Some(kind) => Some((false, Some(kind))),
+            None => {
+                w.error(
+                    &span,
+                    &t.key("mode"),
+                    format!(
+                        "unknown mode `{m}`; one of: block, allow, js_challenge, managed_challenge"
+                    ),
+                );
+                None
+            }
+        },
         None => {
             if t.get("mode").is_none() {
                 w.missing(t, "mode");

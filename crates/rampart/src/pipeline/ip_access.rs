@@ -1,4 +1,5 @@
-//! IP access rules phase: allow or block by IP, range, ASN or country. Allow beats block.
+//! IP access rules phase: allow, block or challenge by IP, range, ASN or country. Allow beats
+//! block, block beats a challenge.
 
 use super::{Decision, PhaseEnv, RequestContext};
 use crate::config::security::IpTarget;
@@ -6,7 +7,7 @@ use crate::errors::{EdgeError, Rejection};
 use crate::observe::SecurityMatch;
 
 /// Blocks the request when a block rule matches its client and no allow rule does.
-pub fn ip_access(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
+pub fn ip_access(ctx: &mut RequestContext<'_>, env: &PhaseEnv) -> Decision {
     let Some(zone) = ctx.zone.clone() else {
         return Decision::Continue;
     };
@@ -42,6 +43,25 @@ pub fn ip_access(ctx: &mut RequestContext<'_>, _env: &PhaseEnv) -> Decision {
             .iter()
             .find(|r| !r.allow && matches!(&r.target, IpTarget::Country(x) if x == c));
         (EdgeError::CountryBanned, "country", rule)
+    } else if let Some(rule) = rules.challenging_rule(ip, asn, country) {
+        // The endpoint a solution is posted to stays open to a challenged client.
+        if ctx.head.path() == super::challenge::ENDPOINT {
+            return Decision::Continue;
+        }
+        let source = match &rule.target {
+            IpTarget::Net(n) if n.prefix_len() == n.max_prefix_len() => "ip",
+            IpTarget::Net(_) => "ipRange",
+            IpTarget::Asn(_) => "asn",
+            IpTarget::Country(_) => "country",
+        };
+        let matched = SecurityMatch {
+            action: "",
+            rule_id: rule.id.clone(),
+            description: rule.note.clone(),
+            source,
+        };
+        let kind = rule.challenge.expect("a challenge rule");
+        return super::challenge::challenge(ctx, env, kind, matched);
     } else {
         return Decision::Continue;
     };
