@@ -133,34 +133,25 @@ pub(super) fn read_ip_rules(
         let (Some(target), Some((allow, challenge))) = (target, allow) else {
             continue;
         };
-        if challenge.is_some() {
-            out.any_challenge = true;
-            rules.push(IpAccessRule {
-                target,
-                allow,
-                challenge,
-                note,
-                id,
-            });
-            continue;
-        }
-        match &target {
-            IpTarget::Net(n) if allow => {
+        // A challenge rule is found by a scan of the rules (after the sets said no block).
+        match (&target, challenge) {
+            (_, Some(_)) => out.any_challenge = true,
+            (IpTarget::Net(n), None) if allow => {
                 allow_nets.insert(*n);
             }
-            IpTarget::Net(n) => {
+            (IpTarget::Net(n), None) => {
                 block_nets.insert(*n);
             }
-            IpTarget::Asn(a) if allow => {
+            (IpTarget::Asn(a), None) if allow => {
                 out.allow_asn.insert(*a);
             }
-            IpTarget::Asn(a) => {
+            (IpTarget::Asn(a), None) => {
                 out.block_asn.insert(*a);
             }
-            IpTarget::Country(c) if allow => {
+            (IpTarget::Country(c), None) if allow => {
                 out.allow_country.insert(c.clone());
             }
-            IpTarget::Country(c) => {
+            (IpTarget::Country(c), None) => {
                 out.block_country.insert(c.clone());
             }
         }

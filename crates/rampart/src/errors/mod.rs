@@ -9,4 +9,4 @@ pub mod render;
 
 pub use catalogue::EdgeError;
 pub use rejection::{Audience, CustomResponse, Rejection, origin_error_page, rejection_response};
-pub use render::{Format, Problem, negotiate, render};
+pub use render::{Format, Problem, names_html, negotiate, render};

@@ -45,17 +45,7 @@ pub fn negotiate(accept: Option<&[u8]>) -> Format {
         return Format::Html;
     }
     let mut best: Option<(u16, Format)> = None;
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let mut q = 1000u16;
-        for param in parts {
-            if let Some((k, v)) = param.split_once('=')
-                && k.trim().eq_ignore_ascii_case("q")
-            {
-                q = parse_qvalue(v.trim()).unwrap_or(0);
-            }
-        }
+    for (media, q) in media_ranges(accept) {
         let format = match media.as_str() {
             "application/json" | "application/*" => Format::Json,
             "application/problem+json" => Format::ProblemJson,
@@ -71,6 +61,34 @@ pub fn negotiate(accept: Option<&[u8]>) -> Format {
         }
     }
     best.map_or(Format::Plain, |(_, f)| f)
+}
+
+/// The media ranges of an Accept value (lowercased) with their qvalues in thousandths (an
+/// unreadable qvalue counts as 0).
+fn media_ranges(accept: &str) -> impl Iterator<Item = (String, u16)> + '_ {
+    accept.split(',').map(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1000u16;
+        for param in parts {
+            if let Some((k, v)) = param.split_once('=')
+                && k.trim().eq_ignore_ascii_case("q")
+            {
+                q = parse_qvalue(v.trim()).unwrap_or(0);
+            }
+        }
+        (media, q)
+    })
+}
+
+/// Whether an Accept value names an HTML page (`text/html` or `application/xhtml+xml`, not
+/// refused with `q=0`): what a browser navigating to a page sends, and `*/*` is not.
+pub fn names_html(accept: Option<&[u8]>) -> bool {
+    let Some(accept) = accept.and_then(|a| std::str::from_utf8(a).ok()) else {
+        return false;
+    };
+    media_ranges(accept)
+        .any(|(media, q)| q > 0 && matches!(media.as_str(), "text/html" | "application/xhtml+xml"))
 }
 
 /// Parses a qvalue (RFC 9110 §12.4.2) into thousandths.

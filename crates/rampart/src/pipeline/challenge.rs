@@ -317,25 +317,6 @@ fn feed_path(path: &str) -> bool {
     named && !dirs.split('/').any(|d| d.contains('.'))
 }
 
-/// Whether the client asked for a web page: only then does it get the challenge page.
-fn wants_html(ctx: &RequestContext<'_>) -> bool {
-    let Some(accept) = ctx.head.header("accept") else {
-        return false;
-    };
-    String::from_utf8_lossy(accept).split(',').any(|range| {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim();
-        let refused = parts.any(|p| {
-            p.split_once('=').is_some_and(|(k, v)| {
-                k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>() == Ok(0.0)
-            })
-        });
-        (media.eq_ignore_ascii_case("text/html")
-            || media.eq_ignore_ascii_case("application/xhtml+xml"))
-            && !refused
-    })
-}
-
 /// Challenges the request as `kind` asks, for the match `matched` (its source, rule and
 /// description, for the log), unless it [`passes`].
 pub fn challenge(
@@ -372,7 +353,8 @@ fn answer(
     return_to: &str,
     after_refusal: bool,
 ) -> Response {
-    if !wants_html(ctx) {
+    // Only a client that asked for a web page gets the challenge page.
+    if !crate::errors::names_html(ctx.head.header("accept")) {
         let mut audience = ctx.audience();
         // The problem, in JSON whatever else the client takes.
         if !matches!(
